@@ -1,0 +1,109 @@
+"""One exception class per failure a caller can act on (after huggingface_hub's ``errors.py``).
+
+Every message says what went wrong and what to do about it. All classes derive from ``DklZooError`` so a
+caller can catch the zoo's failures in one place, and from the matching built-in class so generic handlers
+(``except LookupError``, ``except OSError``) keep working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Sequence
+
+__all__ = [
+    "DklZooError",
+    "UnknownModelError",
+    "RemoteNotFoundError",
+    "OfflineError",
+    "IntegrityError",
+    "StateDictMismatchError",
+    "UnsafeCheckpointError",
+    "OriginalReleaseError",
+]
+
+
+class DklZooError(Exception):
+    """Base class of every error raised by dkl_zoo."""
+
+
+class UnknownModelError(DklZooError, LookupError):
+    """The name is not in the registry."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        self.name = name
+        self.suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = (
+            f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else ""
+        )
+        super().__init__(
+            f"Unknown model {name!r}.{hint} Known models: {', '.join(known)} "
+            "(see dkl_zoo.list_models())."
+        )
+
+    def __str__(self) -> str:  # KeyError-like classes would quote the message otherwise
+        return self.args[0]
+
+
+class RemoteNotFoundError(DklZooError, FileNotFoundError):
+    """The repository, revision or file does not exist on the Hub endpoint that was asked."""
+
+    def __init__(self, what: str, repo_id: str, endpoint: str, hint: str) -> None:
+        self.repo_id = repo_id
+        self.endpoint = endpoint
+        super().__init__(f"{what} (repo {repo_id!r} at {endpoint}). {hint}")
+
+
+class OfflineError(DklZooError, ConnectionError):
+    """The weights are not in the local cache and the Hub cannot be asked (offline, unreachable, failing)."""
+
+
+class IntegrityError(DklZooError, OSError):
+    """A weights file does not have the content it must have; it was not used."""
+
+    def __init__(self, path: str, expected: str, got: str, algorithm: str = "sha256", hint: str = "") -> None:
+        self.path = path
+        self.expected = expected
+        self.got = got
+        self.algorithm = algorithm
+        super().__init__(
+            f"Integrity check failed for {path}: expected {algorithm} {expected}, got {got}. The file was not "
+            f"used. {hint or 'Delete it and load again (or pass force_download=True) to fetch a fresh copy.'}"
+        )
+
+
+class StateDictMismatchError(DklZooError, ValueError):
+    """A state dict does not fit the architecture exactly (missing, unexpected or mis-shaped entries)."""
+
+    def __init__(
+        self,
+        missing: Sequence[str],
+        unexpected: Sequence[str],
+        mismatched: Sequence[str] = (),
+        hint: str = "",
+    ) -> None:
+        self.missing = list(missing)
+        self.unexpected = list(unexpected)
+        self.mismatched = list(mismatched)
+        parts = []
+        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected),
+                            ("wrong shape", self.mismatched)):
+            if keys:
+                shown = ", ".join(keys[:5]) + (f", … ({len(keys)} in all)" if len(keys) > 5 else "")
+                parts.append(f"{label}: {shown}")
+        if not hint and any(k.startswith("module.") for k in self.unexpected):
+            hint = (
+                "The keys carry a 'module.' prefix (a DataParallel / Sequential wrapper): convert the file with "
+                "dkl_zoo.convert.convert_checkpoint (or `dkl-zoo convert`), which strips it."
+            )
+        super().__init__("State dict does not match the architecture; " + "; ".join(parts) + (f". {hint}" if hint else "."))
+
+
+class UnsafeCheckpointError(DklZooError, ValueError):
+    """A checkpoint would need arbitrary code to unpickle; nothing in it was run."""
+
+
+class OriginalReleaseError(DklZooError, OSError):
+    """The authors' original release could not be fetched or is not a checkpoint."""

@@ -1,0 +1,92 @@
+"""``load``: name → verified weights → architecture built on the meta device → eval-mode model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from .models import assign_state_dict, build_architecture
+from .registry import ModelEntry, get_entry
+
+__all__ = ["load", "build_model", "read_weights"]
+
+
+def build_model(entry: ModelEntry | str, *, meta: bool = False, num_classes: int | None = None) -> nn.Module:
+    """The entry's architecture with fresh weights (or on the meta device, ready for assignment)."""
+    entry = get_entry(entry) if isinstance(entry, str) else entry
+    kwargs = dict(entry.arch_kwargs)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return build_architecture(entry.architecture, meta=meta, **kwargs)
+
+
+def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file (no pickle anywhere on this path)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None) -> nn.Module:
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype}")
+    model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
+    return model.eval()
+
+
+def load(
+    name: str | ModelEntry,
+    *,
+    pretrained: bool = True,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+    endpoint: str | None = None,
+    token: str | bool | None = None,
+) -> nn.Module:
+    """The named checkpoint as an eval-mode model taking [0, 1] images, its weights verified.
+
+    ``pretrained=False`` returns the architecture with fresh (random) weights. Otherwise the weights come
+    from the Hub repo ``entry.repo_id`` through huggingface_hub's cache (``HF_ENDPOINT``, ``HF_HUB_CACHE``
+    and ``HF_HUB_OFFLINE`` apply), their sha256 is checked on every call, and they are assigned strictly
+    to an architecture built on the meta device (no random initialisation is spent). ``name`` may also be
+    a ``ModelEntry`` (e.g. a ``dataclasses.replace`` of a registered one pointing at your own repo).
+    """
+    entry = name if isinstance(name, ModelEntry) else get_entry(name)
+    if not pretrained:
+        return _place(build_model(entry), device, dtype)
+    path = _weights_path(
+        entry,
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        force_download=force_download,
+        endpoint=endpoint,
+        token=token,
+    )
+    state_dict = read_weights(path)
+    model = assign_state_dict(build_model(entry, meta=True), state_dict)
+    return _place(model, device, dtype)
+
+
+def _weights_path(entry: ModelEntry, **hub_kwargs: object) -> Path:
+    from . import hub
+
+    return hub.resolve(entry, **hub_kwargs).path  # type: ignore[arg-type]
+
+
+def model_info(name: str) -> ModelEntry:
+    """All metadata of one entry: architecture, numbers with their sources, recipe, provenance."""
+    return get_entry(name)
+
+
+def state_dict_of(model: nn.Module) -> Mapping[str, torch.Tensor]:
+    """The persistent state of ``model`` as contiguous CPU tensors, ready for safetensors."""
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}

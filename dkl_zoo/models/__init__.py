@@ -1,0 +1,7 @@
+"""Architectures of the released checkpoints, one file each, and the builder that picks them by name."""
+
+from ._builder import ARCHITECTURES, assign_state_dict, build_architecture
+from .dm_wide_resnet import DMWideResNet
+from .wide_resnet import WideResNet
+
+__all__ = ["ARCHITECTURES", "DMWideResNet", "WideResNet", "assign_state_dict", "build_architecture"]
