@@ -31,8 +31,23 @@ __all__ = ["HubServer"]
 _LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
-def _git_sha1(data: bytes) -> str:
-    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+class _Digests:
+    """Digests of served blobs, computed once per blob (a HEAD must not cost a 185 MB hash)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int], tuple[bytes, str]] = {}
+
+    def get(self, kind: str, data: bytes) -> str:
+        key = (kind, id(data))
+        hit = self._known.get(key)
+        if hit is not None and hit[0] is data:
+            return hit[1]
+        if kind == "sha256":
+            digest = hashlib.sha256(data).hexdigest()
+        else:
+            digest = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+        self._known[key] = (data, digest)
+        return digest
 
 
 def _is_lfs(path: str) -> bool:
@@ -51,6 +66,7 @@ class HubServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._repos: dict[str, _Repo] = {}
+        self.digests = _Digests()
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
         self.fail_with: int | None = None
@@ -88,7 +104,7 @@ class HubServer:
         """Create ``repo_id`` if needed and commit ``files`` (replacing the branch's tree); returns the sha."""
         with self._lock:
             repo = self._repos.setdefault(repo_id, _Repo())
-            return self._commit(repo, branch, dict(files), message)
+            return self._commit(repo, branch, dict(files), message, self.digests)
 
     def commit(self, repo_id: str, files: Mapping[str, bytes], *, branch: str = "main",
                deleted: tuple[str, ...] = (), message: str = "update") -> str:
@@ -99,7 +115,7 @@ class HubServer:
             for path in deleted:
                 tree.pop(path, None)
             tree.update(files)
-            return self._commit(repo, branch, tree, message)
+            return self._commit(repo, branch, tree, message, self.digests)
 
     def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
         with self._lock:
@@ -113,10 +129,11 @@ class HubServer:
         return sum(1 for m, p in self.requests if m == method and path_contains in p)
 
     @staticmethod
-    def _commit(repo: _Repo, branch: str, tree: dict[str, bytes], message: str) -> str:
+    def _commit(repo: _Repo, branch: str, tree: dict[str, bytes], message: str, digests: _Digests) -> str:
         parent = repo.branches.get(branch, "")
+        files = {p: digests.get("git", d) for p, d in sorted(tree.items())}
         body = json.dumps(
-            {"parent": parent, "message": message, "files": {p: _git_sha1(d) for p, d in sorted(tree.items())},
+            {"parent": parent, "message": message, "files": files,
              "n": len(repo.history)},
             sort_keys=True,
         ).encode()
@@ -237,10 +254,10 @@ class _Handler(BaseHTTPRequestHandler):
         data = tree[path]
         headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
         if _is_lfs(path):
-            digest = hashlib.sha256(data).hexdigest()
+            digest = self.hub.digests.get("sha256", data)
             headers.update({"ETag": f'"{digest}"', "X-Linked-Etag": f'"{digest}"', "X-Linked-Size": str(len(data))})
         else:
-            headers["ETag"] = f'"{_git_sha1(data)}"'
+            headers["ETag"] = f'"{self.hub.digests.get("git", data)}"'
         status, body = 200, data
         ranged = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range", ""))
         if ranged:
@@ -272,12 +289,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif verb == "tree":
             prefix = unquote(match["path"] or "").strip("/")
             recursive = parse_qs(split.query).get("recursive", ["false"])[0].lower() == "true"
-            self._json(200, self._tree_listing(tree, prefix, recursive))
+            self._json(200, self._tree_listing(tree, prefix, recursive, self.hub.digests))
         else:
             self._error(404, "NotFound", f"no route for GET {split.path}")
 
     @staticmethod
-    def _tree_listing(tree: Mapping[str, bytes], prefix: str, recursive: bool) -> list[dict]:
+    def _tree_listing(tree: Mapping[str, bytes], prefix: str, recursive: bool, digests: _Digests) -> list[dict]:
         entries: dict[str, dict] = {}
         for path, data in sorted(tree.items()):
             if prefix and not path.startswith(prefix + "/"):
@@ -285,11 +302,12 @@ class _Handler(BaseHTTPRequestHandler):
             rest = path[len(prefix) + 1:] if prefix else path
             if "/" in rest and not recursive:
                 folder = (prefix + "/" if prefix else "") + rest.split("/")[0]
-                entries[folder] = {"type": "directory", "oid": _git_sha1(folder.encode()), "size": 0, "path": folder}
+                entries[folder] = {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0,
+                                   "path": folder}
                 continue
-            item = {"type": "file", "oid": _git_sha1(data), "size": len(data), "path": path}
+            item = {"type": "file", "oid": digests.get("git", data), "size": len(data), "path": path}
             if _is_lfs(path):
-                item["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+                item["lfs"] = {"oid": digests.get("sha256", data), "size": len(data), "pointerSize": 134}
             entries[path] = item
         return list(entries.values())
 

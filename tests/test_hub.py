@@ -1,0 +1,230 @@
+"""Verified loading over the Hub protocol, against a real HTTP server and the real huggingface_hub client."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import dkl_zoo
+from dkl_zoo import hub as zoo_hub
+from dkl_zoo.errors import IntegrityError, OfflineError, RemoteNotFoundError
+
+from conftest import run_python, safetensors_bytes, tiny_entry, trained_like
+
+X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def weight_gets(hub) -> int:
+    return hub.count("GET", "/resolve/") 
+
+
+def test_first_download_gives_identical_logits_in_eval_mode(hub, published, cache_dir):
+    entry, reference, _ = published
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert not model.training
+    assert torch.equal(model(X), reference(X))
+    assert weight_gets(hub) == 1
+
+
+def test_second_load_comes_from_cache_without_fetching_weights(hub, published, cache_dir):
+    entry, reference, _ = published
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    hub.requests.clear()
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+    assert weight_gets(hub) == 0
+    assert hub.count("HEAD", "/resolve/") == 1  # only the freshness check
+
+
+def test_local_files_only(hub, published, cache_dir):
+    entry, reference, _ = published
+    with pytest.raises(OfflineError, match="not in the local cache and offline mode is on"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, local_files_only=True)
+    assert hub.requests == []
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    hub.requests.clear()
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, local_files_only=True)
+    assert torch.equal(model(X), reference(X))
+    assert hub.requests == []
+
+
+OFFLINE_SCRIPT = """
+import dataclasses, sys, torch, dkl_zoo
+from dkl_zoo.registry import get_entry
+entry = get_entry("ikl-at-cifar10-wrn34")
+entry = dataclasses.replace(entry, arch_kwargs={**entry.arch_kwargs, "depth": 10, "widen_factor": 1})
+try:
+    model = dkl_zoo.load(entry)
+except dkl_zoo.OfflineError as error:
+    print("OFFLINE", error)
+    sys.exit(3)
+print("SUM", float(sum(p.detach().double().sum() for p in model.parameters())))
+"""
+
+
+def test_hf_hub_offline_env_and_hf_endpoint_mirror(hub, published, cache_dir):
+    entry, reference, _ = published
+    expected = float(sum(p.detach().double().sum() for p in reference.parameters()))
+    offline = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache_dir), "HF_ENDPOINT": hub.url}
+    cold = run_python(OFFLINE_SCRIPT, offline)
+    assert cold.returncode == 3, cold.stderr
+    assert "offline mode is on" in cold.stdout and "HF_HUB_OFFLINE" in cold.stdout
+    online = run_python(OFFLINE_SCRIPT, {"HF_HUB_CACHE": str(cache_dir), "HF_ENDPOINT": hub.url})
+    assert online.returncode == 0, online.stderr
+    assert float(online.stdout.split("SUM ")[1]) == pytest.approx(expected, rel=1e-12)
+    hub.requests.clear()
+    warm = run_python(OFFLINE_SCRIPT, offline)
+    assert warm.returncode == 0, warm.stderr + warm.stdout
+    assert float(warm.stdout.split("SUM ")[1]) == pytest.approx(expected, rel=1e-12)
+    assert hub.requests == []
+
+
+def test_pinned_revision_and_sha256(hub, published, cache_dir):
+    entry, reference, first_sha = published
+    first_bytes = hub.files(entry.repo_id)["model.safetensors"]
+    other = trained_like(dkl_zoo.build_model(entry), seed=5)
+    hub.commit(entry.repo_id, {"model.safetensors": safetensors_bytes(other)})  # main moves on
+    pinned = dataclasses.replace(entry, revision=first_sha, sha256=hashlib.sha256(first_bytes).hexdigest())
+    model = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+    assert f"/resolve/{first_sha}/" in hub.requests[-1][1]
+    latest = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir, revision="main")
+    assert torch.equal(latest(X), other(X))
+    # Offline, the pinned commit is found in the cache by its sha.
+    again = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir, local_files_only=True)
+    assert torch.equal(again(X), reference(X))
+
+
+def test_wrong_pin_is_an_integrity_error(hub, published, cache_dir):
+    entry, _, sha = published
+    wrong = dataclasses.replace(entry, revision=sha, sha256="0" * 64)
+    with pytest.raises(IntegrityError) as info:
+        dkl_zoo.load(wrong, endpoint=hub.url, cache_dir=cache_dir)
+    assert info.value.expected == "0" * 64
+    assert info.value.got == hashlib.sha256(hub.files(entry.repo_id)["model.safetensors"]).hexdigest()
+
+
+def test_tampered_cached_file_is_refused_then_recovered(hub, published, cache_dir):
+    entry, reference, _ = published
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    blob = next(Path(cache_dir).rglob("blobs/*"))
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF  # flip bits of one weight: same size, so huggingface_hub cannot notice
+    blob.write_bytes(bytes(data))
+    for kwargs in ({}, {"local_files_only": True}):
+        with pytest.raises(IntegrityError) as info:
+            dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, **kwargs)
+        assert info.value.expected == blob.name and info.value.got != blob.name
+        assert "force_download=True" in str(info.value)
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, force_download=True)
+    assert torch.equal(model(X), reference(X))
+
+
+def test_unknown_repo_revision_and_file(hub, published, cache_dir):
+    entry, _, _ = published
+    with pytest.raises(RemoteNotFoundError, match="Repository not found"):
+        dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir)
+    with pytest.raises(RemoteNotFoundError, match="Revision 'v9' not found"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision="v9")
+    with pytest.raises(RemoteNotFoundError, match="File 'weights.safetensors' not found"):
+        dkl_zoo.load(dataclasses.replace(entry, filename="weights.safetensors"), endpoint=hub.url,
+                     cache_dir=cache_dir)
+
+
+def test_server_error_without_and_with_cache(hub, published, cache_dir):
+    entry, reference, _ = published
+    hub.fail_with = 500
+    started = time.monotonic()
+    with pytest.raises(OfflineError, match="answered HTTP 500"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert time.monotonic() - started < 5
+    hub.fail_with = None
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    hub.fail_with = 500
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_server_down_without_cache_fails_fast_and_with_cache_works(hub, published, cache_dir):
+    entry, reference, _ = published
+    down = _closed_port()
+    started = time.monotonic()
+    with pytest.raises(OfflineError, match="could not be reached"):
+        dkl_zoo.load(entry, endpoint=down, cache_dir=cache_dir)
+    assert time.monotonic() - started < 5
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    model = dkl_zoo.load(entry, endpoint=down, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+
+
+def test_pretrained_false_builds_fresh_weights_without_network():
+    model = dkl_zoo.load(tiny_entry(), pretrained=False, endpoint=_closed_port())
+    assert not model.training and model(X).shape == (4, 10)
+
+
+def test_device_and_dtype(hub, published, cache_dir):
+    entry, reference, _ = published
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, dtype=torch.float64)
+    assert next(model.parameters()).dtype == torch.float64
+    torch.testing.assert_close(model(X.double()).float(), reference(X), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="floating-point dtype"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, dtype=torch.int64)
+
+
+def test_dm_entry_loads_with_normalisation_inside(hub, cache_dir):
+    entry = tiny_entry("ikl-at-cifar100-wrn28-50m")
+    reference = trained_like(dkl_zoo.build_model(entry))
+    hub.add_repo(entry.repo_id, {"model.safetensors": safetensors_bytes(reference)})
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+    assert model.mean.flatten().tolist() == pytest.approx(list(entry.mean))
+
+
+def test_git_sha1_etag_check(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"a": 1}\n')
+    git_id = hashlib.sha1(b"blob 9\0" + path.read_bytes()).hexdigest()
+    _, against = zoo_hub.verify_file(path, expected_sha256=None, hub_etag=git_id)
+    assert "git blob sha1" in against
+    with pytest.raises(IntegrityError, match="git blob sha1"):
+        zoo_hub.verify_file(path, expected_sha256=None, hub_etag="1" * 40)
+    with pytest.raises(IntegrityError, match="none available"):
+        zoo_hub.verify_file(path, expected_sha256=None, hub_etag=None)
+
+
+@pytest.mark.slow
+def test_full_size_registry_name_through_hf_endpoint(hub, cache_dir, monkeypatch):
+    """``load("ikl-at-cifar10-wrn34")`` itself, full size, through HF_ENDPOINT in a fresh interpreter."""
+    monkeypatch.setenv("DKL_ZOO_NAMESPACE", "mirror")
+    torch.manual_seed(0)
+    model = trained_like(dkl_zoo.build_model("ikl-at-cifar10-wrn34"))
+    hub.add_repo("mirror/ikl-at-cifar10-wrn34", {"model.safetensors": safetensors_bytes(model)})
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    expected = model(x)
+    script = (
+        "import json, torch, dkl_zoo\n"
+        "m = dkl_zoo.load('ikl-at-cifar10-wrn34')\n"
+        "x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))\n"
+        "print('OUT', json.dumps(m(x).flatten().tolist()))\n"
+    )
+    env = {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache_dir), "DKL_ZOO_NAMESPACE": "mirror"}
+    done = run_python(script, env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    got = torch.tensor(json.loads(done.stdout.split("OUT ")[1]))
+    torch.testing.assert_close(got, expected.flatten(), rtol=0, atol=1e-5)
+    assert os.environ.get("HF_HUB_OFFLINE") != "1"

@@ -1,0 +1,125 @@
+"""The registry: six released checkpoints, every number with its source, lookups and errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import dkl_zoo
+from dkl_zoo.errors import UnknownModelError
+from dkl_zoo.registry import (
+    NAMESPACE_ENV,
+    REGISTRY,
+    SOURCE_LOG,
+    SOURCE_README,
+    SOURCE_ROBUSTBENCH,
+    get_entry,
+)
+
+SIX = [
+    "ikl-at-cifar10-wrn28-20m",
+    "ikl-at-cifar10-wrn34",
+    "ikl-at-cifar100-wrn28-50m",
+    "ikl-at-cifar100-wrn34",
+    "ikl-at-cifar100-wrn34-autoaug",
+    "ikl-at-cifar100-wrn34-v2",
+]
+
+# DESIGN §3: (README clean, AA), (log clean, AA) or None, (RB clean, AA) or None, RB name, Drive ids.
+TABLE = {
+    "ikl-at-cifar10-wrn34": ((85.31, 57.13), (85.31, 57.09), (85.31, 57.09), "Cui2023Decoupled_WRN-34-10",
+                             ("1SFdNdKE6ezI6OsINWX-h74dGo2-9u3Ac", "1-ArD-TugRXUbH3VtM9qnzvby6NvdXNUN")),
+    "ikl-at-cifar10-wrn28-20m": ((92.16, 67.75), (92.16, 67.73), (92.16, 67.73), "Cui2023Decoupled_WRN-28-10",
+                                 ("1gEodZ4ushbRPaaVfS_vjJyldH3wJg4zV", "1-AaTrYt23WJFR22hXgBd-i6kjpsz6Hf2")),
+    "ikl-at-cifar100-wrn34": ((66.51, 31.43), (66.51, 31.43), None, None,
+                              ("1NaWPX5w32xTiny91kJ6SJxSejCzsD1dy",)),
+    "ikl-at-cifar100-wrn34-v2": ((65.76, 31.91), None, (65.76, 31.91), "Cui2023Decoupled_WRN-34-10",
+                                 ("1lgFnfmsCw4UxguAOWSLsg6xUDfGG-HRy", "1whziIioVu5SGI1fBKyc331IfG_1MgenN")),
+    "ikl-at-cifar100-wrn34-autoaug": ((65.93, 32.52), None, (65.93, 32.52), "Cui2023Decoupled_WRN-34-10_autoaug",
+                                      ("1kQQpVVtlS9uBC4oZ3ei9OHly1yriU1UU", "18hjcLa1V3JTNUOshafLvw1ncxL2gu50M")),
+    "ikl-at-cifar100-wrn28-50m": ((73.85, 39.18), (73.85, 39.18), (73.85, 39.18), "Cui2023Decoupled_WRN-28-10",
+                                  ("1Leec2X9kGBnBSuTiYytdb4_wR50ibTE8", "15BwWdWbNfoarTEWWugicOVkTjh3nXH36")),
+}
+
+
+def pair(result):
+    return None if result is None else (result.clean_acc, result.robust_acc)
+
+
+def test_list_models_gives_the_six_released_checkpoints():
+    assert dkl_zoo.list_models() == SIX
+    assert dkl_zoo.list_models("*cifar10-*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar10-wrn34"]
+    assert dkl_zoo.list_models("*wrn28*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar100-wrn28-50m"]
+    assert dkl_zoo.list_models("nothing*") == []
+
+
+@pytest.mark.parametrize("name", SIX)
+def test_numbers_and_provenance_match_the_design_table(name):
+    entry = dkl_zoo.model_info(name)
+    readme, log, rb, rb_name, drive = TABLE[name]
+    assert pair(entry.result_from(SOURCE_README)) == readme
+    assert pair(entry.result_from(SOURCE_LOG)) == log
+    assert pair(entry.result_from(SOURCE_ROBUSTBENCH)) == rb
+    assert entry.robustbench_name == rb_name
+    assert tuple(s.google_drive_id for s in entry.original_sources) == drive
+    assert entry.headline.source == SOURCE_README
+    for result in entry.reported:
+        assert result.reference.startswith("https://")
+    assert entry.threat_model == "Linf" and entry.eps == pytest.approx(8 / 255) and entry.eps_label == "8/255"
+    assert entry.input_size == (3, 32, 32)
+    assert entry.filename == "model.safetensors"
+    assert entry.num_classes == entry.arch_kwargs["num_classes"] == (10 if "cifar10-" in name else 100)
+    assert "Cui" in entry.citation and "2305.13948" in entry.paper
+    assert entry.training_config == f"{name}.yaml"
+
+
+@pytest.mark.parametrize("name", SIX)
+def test_disagreeing_sources_are_said_in_notes(name):
+    entry = get_entry(name)
+    values = {pair(r) for r in entry.reported}
+    if len(values) > 1:
+        assert entry.notes, f"{name}: sources disagree ({values}) but no note says so"
+        joined = " ".join(entry.notes)
+        assert all(f"{v[1]:.2f}" in joined for v in values)
+
+
+def test_unknown_recipe_is_marked_not_invented():
+    recipe = get_entry("ikl-at-cifar100-wrn34-v2").recipe
+    assert (recipe.alpha, recipe.beta, recipe.temperature) == (None, None, None)
+    assert "64.08 / 31.65" in recipe.note
+    assert get_entry("ikl-at-cifar100-wrn34-autoaug").recipe.gamma_aug == 0.3
+
+
+def test_normalisation_field_follows_architecture():
+    assert get_entry("ikl-at-cifar10-wrn34").mean is None
+    assert get_entry("ikl-at-cifar10-wrn28-20m").mean == get_entry("ikl-at-cifar10-wrn28-20m").arch_kwargs["mean"]
+    assert "inside the model" in get_entry("ikl-at-cifar100-wrn28-50m").normalization
+
+
+def test_entries_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_entry("ikl-at-cifar10-wrn34").sha256 = "0" * 64  # type: ignore[misc]
+
+
+def test_repo_id_namespace_is_overridable(monkeypatch):
+    entry = get_entry("ikl-at-cifar10-wrn34")
+    monkeypatch.delenv(NAMESPACE_ENV, raising=False)
+    assert entry.repo_id == "dkl-zoo/ikl-at-cifar10-wrn34"
+    monkeypatch.setenv(NAMESPACE_ENV, "my-mirror")
+    assert entry.repo_id == "my-mirror/ikl-at-cifar10-wrn34"
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UnknownModelError) as info:
+        dkl_zoo.load("ikl-at-cifar10-wrn-34")
+    assert info.value.suggestions[0] == "ikl-at-cifar10-wrn34"
+    assert "Did you mean 'ikl-at-cifar10-wrn34'" in str(info.value)
+    assert isinstance(info.value, LookupError)
+    with pytest.raises(UnknownModelError, match="Known models: ikl-at-cifar10-wrn28-20m"):
+        dkl_zoo.model_info("resnet50")
+
+
+def test_pins_are_unset_until_published():
+    for entry in REGISTRY.values():
+        assert (entry.revision is None) == (entry.sha256 is None)
