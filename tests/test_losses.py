@@ -1,0 +1,255 @@
+"""The O(B·C) losses equal the released O(B·C²) form, and the paper's theorem holds."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dkl_zoo.losses import (
+    ClassPrior,
+    GKLLoss,
+    IKLLoss,
+    decoupled_kl,
+    gkl_loss,
+    ikl_loss,
+    teacher_weights,
+)
+
+
+def direct_ikl(s, t, w, alpha, beta, gamma, temperature, normalize):
+    """The released code's form: B×C×C pairwise differences and outer-product weights."""
+    c = t.shape[1]
+    delta_t = t.view(-1, c, 1) - t.view(-1, 1, c)
+    delta_s = s.view(-1, c, 1) - s.view(-1, 1, c)
+    with torch.no_grad():
+        wg = w.pow(gamma)
+        pair = wg.view(-1, c, 1) @ wg.view(-1, 1, c)
+    numerator = 0.25 * ((delta_t - delta_s).pow(2) * pair).sum()
+    mse = numerator / (t.shape[0] if normalize == "batch" else pair.sum())
+    sce = -(F.softmax(t / temperature, dim=1).detach() * F.log_softmax(s / temperature, dim=-1)).sum(1).mean()
+    return beta * mse + alpha * sce
+
+
+def rel_close(a, b, tol=1e-10):
+    scale = max(float(b.abs().max()), 1e-30)
+    return float((a - b).abs().max()) <= tol * scale
+
+
+CASES = list(itertools.product(
+    [2, 10, 100],                       # classes
+    [(3.0, 20.0), (0.0, 5.0), (2.0, 0.0)],  # alpha, beta (each zero once)
+    [1.0, 0.5, 2.0],                    # gamma
+    ["batch", "weights"],
+))
+
+
+@pytest.mark.parametrize("classes, ab, gamma, normalize", CASES)
+def test_equals_direct_form_value_and_both_gradients(classes, ab, gamma, normalize):
+    alpha, beta = ab
+    gen = torch.Generator().manual_seed(classes * 7 + int(gamma * 10))
+    s = (torch.randn(16, classes, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    t = (torch.randn(16, classes, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    w = torch.rand(16, classes, generator=gen, dtype=torch.float64)
+    ours = ikl_loss(s, t, w, alpha=alpha, beta=beta, gamma=gamma, temperature=4.0, normalize=normalize)
+    g_s, g_t = torch.autograd.grad(ours, [s, t], allow_unused=True)
+    reference = direct_ikl(s, t, w, alpha, beta, gamma, 4.0, normalize)
+    r_s, r_t = torch.autograd.grad(reference, [s, t], allow_unused=True)
+    assert rel_close(ours.detach(), reference.detach())
+    assert rel_close(g_s, r_s)
+    if beta == 0.0:
+        # The soft target is detached: nothing reaches the teacher (the direct form sends zeros through β·0).
+        assert g_t is None and not r_t.any()
+    else:
+        assert rel_close(g_t, r_t)
+
+
+def test_gkl_helpers_and_modules_match_the_function():
+    gen = torch.Generator().manual_seed(1)
+    s, t = torch.randn(8, 10, generator=gen), torch.randn(8, 10, generator=gen)
+    w = torch.rand(8, 10, generator=gen)
+    kwargs = dict(alpha=4.0, beta=20.0, gamma=0.7, temperature=4.0)
+    assert torch.equal(gkl_loss(s, t, w, **kwargs), ikl_loss(s, t, w, normalize="weights", **kwargs))
+    assert torch.equal(GKLLoss(**kwargs)(s, t, w), gkl_loss(s, t, w, **kwargs))
+    assert torch.equal(IKLLoss(**kwargs)(s, t, w), ikl_loss(s, t, w, **kwargs))
+    assert "normalize='weights'" in repr(GKLLoss())
+
+
+def test_weights_get_no_gradient():
+    s, t = torch.randn(4, 5, requires_grad=True), torch.randn(4, 5, requires_grad=True)
+    w = torch.rand(4, 5, requires_grad=True)
+    ikl_loss(s, t, w, beta=2.0).backward()
+    assert w.grad is None
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+@pytest.mark.parametrize("classes", [2, 10, 100])
+def test_decoupled_kl_theorem_gradients_equal_kl(temperature, classes):
+    gen = torch.Generator().manual_seed(classes)
+    s = (torch.randn(12, classes, generator=gen, dtype=torch.float64) * 2).requires_grad_()
+    t = (torch.randn(12, classes, generator=gen, dtype=torch.float64) * 2).requires_grad_()
+    ours = torch.autograd.grad(decoupled_kl(s, t, temperature=temperature), [s, t])
+    kl = F.kl_div(F.log_softmax(s / temperature, dim=1), F.softmax(t / temperature, dim=1), reduction="batchmean")
+    reference = torch.autograd.grad(kl, [s, t])
+    assert rel_close(ours[0], reference[0]) and rel_close(ours[1], reference[1])
+
+
+def test_no_bxcxc_tensor_at_c_1000():
+    """The O(B·C²) form would need B·C² = 256M floats; ours stays a few B×C buffers."""
+    s = torch.randn(256, 1000, requires_grad=True)
+    t = torch.randn(256, 1000, requires_grad=True)
+    w = torch.rand(256, 1000)
+    sizes = []
+
+    def pack(tensor):
+        sizes.append(tensor.numel())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        loss = ikl_loss(s, t, w, alpha=3, beta=20, temperature=4)
+    loss.backward()
+    assert max(sizes) <= 256 * 1000
+    assert torch.isfinite(s.grad).all() and torch.isfinite(t.grad).all()
+
+
+@pytest.mark.parametrize("normalize", ["batch", "weights"])
+def test_extreme_logits_are_finite(normalize):
+    s = (torch.randn(8, 100) * 1e4).requires_grad_()
+    t = (torch.randn(8, 100) * 1e4).requires_grad_()
+    loss = ikl_loss(s, t, torch.rand(8, 100), alpha=3, beta=20, temperature=4, normalize=normalize)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(s.grad).all() and torch.isfinite(t.grad).all()
+    dkl = decoupled_kl(s, t)
+    assert torch.isfinite(dkl)
+
+
+def test_extreme_logits_match_float64_reference():
+    gen = torch.Generator().manual_seed(3)
+    s64 = torch.randn(8, 10, generator=gen, dtype=torch.float64) * 1e4
+    t64 = s64 + torch.randn(8, 10, generator=gen, dtype=torch.float64)  # close, huge logits: cancellation-prone
+    w = torch.rand(8, 10, generator=gen, dtype=torch.float64)
+    reference = direct_ikl(s64, t64, w, 0.0, 1.0, 1.0, 1.0, "batch")
+    ours32 = ikl_loss(s64.float(), t64.float(), w.float(), alpha=0.0, beta=1.0)
+    # float32 cannot hold 1e4 + O(1) exactly: compare against float64 to float32 input rounding.
+    reference32 = direct_ikl(s64.float().double(), t64.float().double(), w.float().double(), 0.0, 1.0, 1.0, 1.0,
+                             "batch")
+    assert abs(float(ours32) - float(reference32)) <= 1e-4 * float(reference32)
+    assert abs(float(reference32) - float(reference)) <= 0.05 * float(reference)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_compute_in_float32(dtype):
+    gen = torch.Generator().manual_seed(0)
+    s = (torch.randn(8, 10, generator=gen) * 30).to(dtype).requires_grad_()
+    t = (torch.randn(8, 10, generator=gen) * 30).to(dtype).requires_grad_()
+    w = torch.rand(8, 10, generator=gen).to(dtype)
+    loss = ikl_loss(s, t, w, alpha=3, beta=20, temperature=4)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    reference = ikl_loss(s.float(), t.float(), w.float(), alpha=3, beta=20, temperature=4)
+    torch.testing.assert_close(loss, reference)
+    loss.backward()
+    assert s.grad.dtype == dtype and torch.isfinite(s.grad.float()).all()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 9), torch.rand(4, 10)), "same shape"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(10, 10)), "weights must have the logits"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)), "non-negative"),
+    (lambda: ikl_loss(torch.randn(4, 1), torch.randn(4, 1), torch.rand(4, 1)), "C >= 2"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), normalize="sum"), "normalize"),
+    (lambda: ikl_loss(torch.full((4, 10), float("nan")), torch.randn(4, 10), torch.rand(4, 10)), "student_logits"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10).fill_(float("inf")), torch.rand(4, 10)),
+     "teacher_logits contains"),
+    (lambda: ikl_loss(torch.randn(40), torch.randn(40), torch.rand(40)), "2-D"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), temperature=0), "temperature"),
+    (lambda: teacher_weights(torch.randn(4, 10), T2=0), "T2"),
+])
+def test_bad_input_names_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_teacher_weights_are_detached_softmax_at_t2():
+    t = torch.randn(4, 10, requires_grad=True)
+    w = teacher_weights(t, T2=100.0)
+    assert not w.requires_grad
+    torch.testing.assert_close(w, F.softmax(t.detach() / 100.0, dim=1))
+
+
+class TestClassPrior:
+    def test_uniform_before_the_first_epoch(self):
+        prior = ClassPrior(4, temperature=4.0)
+        weights = prior.weights_for(torch.tensor([0, 3, 3]))
+        assert weights.shape == (3, 4) and torch.allclose(weights, torch.full((3, 4), 0.25))
+
+    def test_update_and_normalise_equal_the_released_accumulation(self):
+        gen = torch.Generator().manual_seed(0)
+        prior = ClassPrior(5, temperature=4.0)
+        released = torch.zeros(5, 5, dtype=torch.float64)
+        for _ in range(3):
+            labels = torch.arange(5).repeat(4)[torch.randperm(20, generator=gen)]
+            logits = torch.randn(20, 5, generator=gen)
+            prior.update(labels, logits)
+            released += F.one_hot(labels, 5).double().t() @ F.softmax(logits.double() / 4.0, dim=-1)
+        result = prior.step_epoch()
+        torch.testing.assert_close(result, released / released.sum(dim=1, keepdim=True))
+        torch.testing.assert_close(result.sum(dim=1), torch.ones(5, dtype=torch.float64))
+        torch.testing.assert_close(prior.weights_for(torch.tensor([2]), torch.float64)[0], result[2])
+
+    def test_momentum_mixes_and_unseen_classes_keep_their_row(self):
+        prior = ClassPrior(3, temperature=1.0, momentum=0.25)
+        logits = torch.tensor([[10.0, 0.0, 0.0], [0.0, 10.0, 0.0]])
+        prior.update(torch.tensor([0, 1]), logits)
+        result = prior.step_epoch()
+        fresh = F.softmax(logits.double(), dim=1)
+        uniform = torch.full((3,), 1 / 3, dtype=torch.float64)
+        torch.testing.assert_close(result[0], 0.25 * fresh[0] + 0.75 * uniform)
+        torch.testing.assert_close(result[1], 0.25 * fresh[1] + 0.75 * uniform)
+        torch.testing.assert_close(result[2], uniform)  # class 2 never seen: no NaN, previous row kept
+        assert prior.epochs == 1
+
+    def test_accumulators_reset_each_epoch(self):
+        prior = ClassPrior(2, temperature=1.0)
+        prior.update(torch.tensor([0, 1]), torch.tensor([[5.0, 0.0], [0.0, 5.0]]))
+        first = prior.step_epoch().clone()
+        prior.update(torch.tensor([0, 1]), torch.tensor([[0.0, 5.0], [5.0, 0.0]]))
+        second = prior.step_epoch()
+        torch.testing.assert_close(second, first.flip(1))
+
+    def test_resume_gives_identical_results(self):
+        gen = torch.Generator().manual_seed(1)
+        batches = [(torch.randint(0, 6, (16,), generator=gen), torch.randn(16, 6, generator=gen)) for _ in range(6)]
+        straight = ClassPrior(6, temperature=2.0, momentum=0.5)
+        for i, batch in enumerate(batches):
+            straight.update(*batch)
+            if i % 2 == 1:
+                straight.step_epoch()
+        resumed = ClassPrior(6, temperature=2.0, momentum=0.5)
+        for i, batch in enumerate(batches[:3]):
+            resumed.update(*batch)
+            if i % 2 == 1:
+                resumed.step_epoch()
+        state = resumed.state_dict()
+        fresh = ClassPrior(6)
+        fresh.load_state_dict(state)  # mid-epoch: the accumulator travels too
+        for i, batch in enumerate(batches[3:], start=3):
+            fresh.update(*batch)
+            if i % 2 == 1:
+                fresh.step_epoch()
+        assert torch.equal(fresh.prior, straight.prior) and fresh.epochs == straight.epochs == 3
+        assert fresh.temperature == 2.0 and fresh.momentum == 0.5
+
+    def test_bad_input(self):
+        with pytest.raises(ValueError, match="num_classes"):
+            ClassPrior(1)
+        with pytest.raises(ValueError, match="momentum"):
+            ClassPrior(3, momentum=0.0)
+        prior = ClassPrior(3)
+        with pytest.raises(ValueError, match="labels must be in"):
+            prior.update(torch.tensor([3]), torch.randn(1, 3))
+        with pytest.raises(ValueError, match=r"logits must be B×3"):
+            prior.update(torch.tensor([0]), torch.randn(1, 4))
+        with pytest.raises(ValueError, match="state is for 4 classes"):
+            prior.load_state_dict(ClassPrior(4).state_dict())
