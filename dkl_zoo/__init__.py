@@ -19,8 +19,18 @@ from .registry import ModelEntry, list_models
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` stays cheap
+    if name in ("evaluate", "merge_results", "EvalResult", "robustness_curve", "write_robustbench_json"):
+        from . import evaluation as _evaluation
+
+        return getattr(_evaluation, name)
+    raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
+
+
 __all__ = [
     "DklZooError",
+    "EvalResult",
     "IntegrityError",
     "ModelEntry",
     "OfflineError",
@@ -28,7 +38,11 @@ __all__ = [
     "StateDictMismatchError",
     "UnknownModelError",
     "build_model",
+    "evaluate",
     "list_models",
     "load",
+    "merge_results",
     "model_info",
+    "robustness_curve",
+    "write_robustbench_json",
 ]

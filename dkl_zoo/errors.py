@@ -50,9 +50,10 @@ class UnknownModelError(DklZooError, LookupError):
 class RemoteNotFoundError(DklZooError, FileNotFoundError):
     """The repository, revision or file does not exist on the Hub endpoint that was asked."""
 
-    def __init__(self, what: str, repo_id: str, endpoint: str, hint: str) -> None:
+    def __init__(self, what: str, repo_id: str, endpoint: str, hint: str, kind: str = "repository") -> None:
         self.repo_id = repo_id
         self.endpoint = endpoint
+        self.kind = kind  # "repository", "revision" or "file"
         super().__init__(f"{what} (repo {repo_id!r} at {endpoint}). {hint}")
 
 

@@ -169,6 +169,7 @@ def locate(
         raise RemoteNotFoundError(
             f"Revision {rev!r} not found", repo_id, where,
             "Check the revision (a branch, tag or full commit sha), or leave it out to use the pinned one.",
+            kind="revision",
         ) from None
     except RepositoryNotFoundError:
         raise RemoteNotFoundError(
@@ -183,6 +184,7 @@ def locate(
             f"File {entry.filename!r} not found at revision {rev!r}", repo_id, where,
             "The repo exists but has no weights at this revision; publish them (dkl-zoo publish) or pick "
             "another revision.",
+            kind="file",
         ) from None
     except HfHubHTTPError as error:  # 401/403/5xx
         status = error.response.status_code if error.response is not None else "?"

@@ -52,6 +52,8 @@ def load(
     force_download: bool = False,
     endpoint: str | None = None,
     token: str | bool | None = None,
+    allow_original: bool = True,
+    progress: bool = True,
 ) -> nn.Module:
     """The named checkpoint as an eval-mode model taking [0, 1] images, its weights verified.
 
@@ -60,23 +62,47 @@ def load(
     and ``HF_HUB_OFFLINE`` apply), their sha256 is checked on every call, and they are assigned strictly
     to an architecture built on the meta device (no random initialisation is spent). ``name`` may also be
     a ``ModelEntry`` (e.g. a ``dataclasses.replace`` of a registered one pointing at your own repo).
+
+    While the Hub repo does not exist, ``allow_original`` fetches the authors' original file instead
+    (converted and verified locally, see ``dkl_zoo.original``) and warns once.
     """
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     if not pretrained:
         return _place(build_model(entry), device, dtype)
     from . import hub
+    from .errors import OfflineError, RemoteNotFoundError
 
-    located = hub.locate(
-        entry,
-        revision=revision,
-        cache_dir=cache_dir,
-        local_files_only=local_files_only,
-        force_download=force_download,
-        endpoint=endpoint,
-        token=token,
-    )
+    try:
+        located = hub.locate(
+            entry,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            force_download=force_download,
+            endpoint=endpoint,
+            token=token,
+        )
+    except RemoteNotFoundError as error:
+        if error.kind != "repository" or revision is not None or not allow_original or not entry.original_sources:
+            raise
+        located = _original(entry, fetch=True, progress=progress)
+    except OfflineError:
+        cached = _original(entry, fetch=False, progress=progress) if allow_original and revision is None else None
+        if cached is None:
+            raise
+        located = cached
     model = _verified_model(entry, located)
     return _place(model, device, dtype)
+
+
+def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> "hub.LocatedFile | None":
+    from . import hub, original
+
+    found = original.fetch_original(entry, progress=progress) if fetch else original.cached_original(entry)
+    if found is None:
+        return None
+    path, sha256 = found
+    return hub.LocatedFile(path=path, revision="original release", expected_sha256=sha256, hub_etag=None)
 
 
 def _verified_model(entry: ModelEntry, located: "hub.LocatedFile") -> nn.Module:

@@ -8,8 +8,8 @@ What it implements (huggingface_hub 2.x):
   ``X-Linked-Etag``/``X-Linked-Size`` (sha256, for LFS files), ``Range``, and ``X-Error-Code`` on 404s;
 - ``GET /api/models/{repo}`` and ``/api/models/{repo}/revision/{rev}`` (repo info),
   ``GET /api/models/{repo}/tree/{rev}[/{path}]`` (listing);
-- ``POST /api/repos/create``, ``POST /api/models/{repo}/preupload/{rev}`` (always ``regular``) and
-  ``POST /api/models/{repo}/commit/{rev}`` (NDJSON, inline base64 files).
+- ``POST /api/repos/create``, ``POST /api/validate-yaml``, ``POST /api/models/{repo}/preupload/{rev}``
+  (always ``regular``) and ``POST /api/models/{repo}/commit/{rev}`` (NDJSON, inline base64 files).
 
 It also records each request and can be told to fail (``fail_with = 500``) to test error paths.
 """
@@ -228,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/repos/create":
             self._create_repo()
             return
+        if path == "/api/validate-yaml":
+            self._validate_yaml()
+            return
         match = self._API.match(path)
         if match and match["verb"] == "preupload":
             self._preupload(match["repo"], match["rev"])
@@ -322,6 +325,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.hub.add_repo(repo_id, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
         self._json(200, {"url": f"{self.hub.url}/{repo_id}", "name": repo_id})
+
+    def _validate_yaml(self) -> None:
+        """The Hub checks a README's metadata block before a commit; a block that is not YAML is refused."""
+        import yaml
+
+        content = json.loads(self._body() or b"{}").get("content", "")
+        match = re.match(r"^---\n(.*?)\n---\n", content, re.S)
+        try:
+            metadata = yaml.safe_load(match.group(1)) if match else {}
+        except yaml.YAMLError as error:
+            self._json(400, {"errors": [{"message": f"invalid YAML: {error}"}], "warnings": []})
+            return
+        if metadata is not None and not isinstance(metadata, dict):
+            self._json(400, {"errors": [{"message": "metadata must be a mapping"}], "warnings": []})
+            return
+        self._json(200, {"errors": [], "warnings": []})
 
     def _preupload(self, repo_id: str, rev: str | None) -> None:
         payload = json.loads(self._body() or b"{}")

@@ -1,0 +1,317 @@
+"""AutoAttack's evaluation loop, resumable and shardable, with the exact protocol of AutoAttack/RobustBench.
+
+The protocol (``run_standard_evaluation`` of AutoAttack): classify all examples in batches; then for each
+attack in order, collect the indices still classified correctly, attack them in batches of ``batch_size``
+(every attack call reseeds itself, so a batch's result depends only on its content), and clear the flag
+of every example whose adversarial version is misclassified.
+
+What we add: the state is written atomically after every batch, so a run killed at any point continues
+where it stopped and ends with the same flags as an uninterrupted run; ranks of a ``torch.distributed``
+group share the batches of each attack and agree on the flags after it, which gives exactly the result of
+a single process; progress bars; AutoAttack's log lines, to a file and/or the console.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .compat import reset_autoattack_checks
+
+__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint"]
+
+LOGGER_NAME = "dkl_zoo.autoattack"
+
+
+def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    """sha256 of the evaluated data, so a state file is never resumed on other images."""
+    digest = hashlib.sha256()
+    digest.update(str(tuple(x.shape)).encode())
+    digest.update(x.detach().cpu().contiguous().float().numpy().tobytes())
+    digest.update(y.detach().cpu().contiguous().long().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue an interrupted evaluation; saved as JSON after every batch."""
+
+    config: dict[str, Any]
+    clean_flags: list[bool] | None = None
+    flags: list[bool] | None = None
+    attack_index: int = 0
+    attack_indices: list[int] | None = None
+    batches_done: int = 0
+    robust_after: dict[str, int] = field(default_factory=dict)
+    max_perturbation: float = 0.0
+    seconds: float = 0.0
+    finished: bool = False
+
+    def save(self, path: Path) -> None:
+        """Atomic: write a temporary file beside the target, then rename over it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(asdict(self), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> "RunState":
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(
+                f"{path} is not a dkl_zoo evaluation state ({error}); delete it or choose another state_path"
+            ) from None
+
+
+@dataclass
+class RunOutcome:
+    clean_flags: torch.Tensor
+    flags: torch.Tensor
+    robust_after: dict[str, int]
+    max_perturbation: float
+    seconds: float
+    x_adv: torch.Tensor | None = None
+    y_adv: torch.Tensor | None = None
+
+
+def _logger(log_path: str | os.PathLike[str] | None, echo: bool) -> tuple[logging.Logger, list[logging.Handler]]:
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handlers: list[logging.Handler] = []
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="a"))
+    if echo:
+        handlers.append(logging.StreamHandler(sys.stdout))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    return logger, handlers
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def _attack_batch(adversary: Any, attack: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One attack call, configured exactly as AutoAttack's loop does it."""
+    if attack == "apgd-ce":
+        adversary.apgd.loss = "ce"
+        adversary.apgd.seed = adversary.get_seed()
+        return adversary.apgd.perturb(x, y)
+    if attack == "apgd-dlr":
+        adversary.apgd.loss = "dlr"
+        adversary.apgd.seed = adversary.get_seed()
+        return adversary.apgd.perturb(x, y)
+    if attack == "fab":
+        adversary.fab.targeted = False
+        adversary.fab.seed = adversary.get_seed()
+        return adversary.fab.perturb(x, y)
+    if attack == "square":
+        adversary.square.seed = adversary.get_seed()
+        return adversary.square.perturb(x, y)
+    if attack == "apgd-t":
+        adversary.apgd_targeted.seed = adversary.get_seed()
+        return adversary.apgd_targeted.perturb(x, y)
+    if attack == "fab-t":
+        adversary.fab.targeted = True
+        adversary.fab.n_restarts = 1
+        adversary.fab.seed = adversary.get_seed()
+        return adversary.fab.perturb(x, y)
+    raise ValueError(f"unknown attack {attack!r}")
+
+
+def _run_checks(adversary: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                device: Any, logger: logging.Logger, version: str) -> None:
+    import importlib
+
+    checks = importlib.import_module(type(adversary).__module__.rsplit(".", 1)[0] + ".checks")
+    reset_autoattack_checks()
+    xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)
+    if version != "rand":
+        checks.check_randomized(model, xb, yb, bs=batch_size, logger=logger)
+    n_classes = checks.check_range_output(model, xb, logger=logger)
+    checks.check_dynamic(model, xb, False, logger=logger)
+    checks.check_n_classes(n_classes, adversary.attacks_to_run, adversary.apgd_targeted.n_target_classes,
+                           adversary.fab.n_target_classes, logger=logger)
+
+
+def run_autoattack(
+    adversary: Any,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    config: dict[str, Any],
+    state_path: Path | None = None,
+    device: Any = "cpu",
+    log_path: str | os.PathLike[str] | None = None,
+    echo: bool = False,
+    progress: bool = True,
+    keep_adversarial: bool = False,
+    rank: int = 0,
+    world: int = 1,
+    own: slice | None = None,
+    sync: Callable[[torch.Tensor, str], torch.Tensor] | None = None,
+) -> RunOutcome:
+    """Run ``adversary``'s attacks on (x, y) with AutoAttack's protocol; see the module docstring.
+
+    ``rank``/``world``/``sync``: in a process group every rank holds all examples, classifies its own slice
+    ``own``, takes every ``world``-th batch of each attack, and ``sync(flags, op)`` (op "sum" or "min")
+    combines the flags across ranks; the flags then equal those of one process doing all the work.
+    """
+    attacks = list(adversary.attacks_to_run)
+    config = {**config, "attacks": attacks, "batch_size": batch_size, "n": int(x.shape[0]),
+              "data_sha256": fingerprint(x, y), "world": world, "rank": rank}
+    logger, handlers = _logger(log_path, echo)
+    started = time.monotonic()
+    try:
+        state = _initial_state(state_path, config)
+        if state.finished:
+            logger.debug("evaluation already finished; results restored from %s", state_path)
+        n = x.shape[0]
+        counted = own or slice(0, n)
+        x_adv = x.clone().detach() if keep_adversarial else None
+        y_adv = torch.empty_like(y) if keep_adversarial else None
+        elapsed_before = state.seconds
+
+        def save() -> None:
+            state.seconds = elapsed_before + (time.monotonic() - started)
+            if state_path is not None:
+                state.save(state_path)
+
+        if state.clean_flags is None:
+            logger.debug("using %s version including %s.", config.get("version"), ", ".join(attacks))
+            _run_checks(adversary, model, x, y, batch_size, device, logger, str(config.get("version")))
+            own_range = own or slice(0, n)
+            flags = torch.zeros(n, dtype=torch.bool)
+            indices = torch.arange(n)[own_range]
+            batches = math.ceil(len(indices) / batch_size)
+            with torch.no_grad(), _progress(batches, "clean", progress) as bar:
+                for b in range(batches):
+                    chunk = indices[b * batch_size:(b + 1) * batch_size]
+                    output = model(x[chunk].to(device)).max(dim=1)[1].cpu()
+                    flags[chunk] = output.eq(y[chunk])
+                    if y_adv is not None:
+                        y_adv[chunk] = output
+                    bar.update(1)
+            if sync is not None:
+                flags = sync(flags.int(), "sum").bool()
+            state.clean_flags = flags.tolist()
+            state.flags = flags.tolist()
+            save()
+            logger.debug("initial accuracy: %.2f%%", 100 * flags.float().mean().item())
+        flags = torch.tensor(state.flags, dtype=torch.bool)
+
+        with torch.no_grad():
+            while not state.finished and state.attack_index < len(attacks):
+                attack = attacks[state.attack_index]
+                if state.attack_indices is None:
+                    if not flags.any():
+                        logger.debug("no robust datapoints left, skipping remaining attacks")
+                        break
+                    logger.debug("running %s", attack)
+                    state.attack_indices = torch.nonzero(flags, as_tuple=False).flatten().tolist()
+                    state.batches_done = 0
+                    save()
+                targets = torch.tensor(state.attack_indices, dtype=torch.long)
+                batches = math.ceil(len(targets) / batch_size)
+                mine = [b for b in range(batches) if b % world == rank]
+                with _progress(len(mine), attack, progress) as bar:
+                    bar.update(sum(1 for b in mine if b < state.batches_done))
+                    for b in mine:
+                        if b < state.batches_done:
+                            continue
+                        chunk = targets[b * batch_size:(b + 1) * batch_size]
+                        xb, yb = x[chunk].contiguous().to(device), y[chunk].clone().to(device)
+                        adv = _attack_batch(adversary, attack, xb, yb)
+                        output = model(adv).max(dim=1)[1]
+                        fooled = (~yb.eq(output)).cpu()
+                        flags[chunk[fooled]] = False
+                        if fooled.any():
+                            delta = (adv.cpu()[fooled] - x[chunk][fooled]).abs().flatten(1).max(dim=1)[0]
+                            state.max_perturbation = max(state.max_perturbation, float(delta.max()))
+                        if x_adv is not None and y_adv is not None:
+                            x_adv[chunk[fooled]] = adv.detach().cpu()[fooled]
+                            y_adv[chunk[fooled]] = output.cpu()[fooled]
+                        logger.debug("%s - %d/%d - %d out of %d successfully perturbed", attack, b + 1, batches,
+                                     int(fooled.sum()), len(chunk))
+                        state.flags = flags.tolist()
+                        state.batches_done = b + 1
+                        save()
+                        bar.update(1)
+                if sync is not None:
+                    flags = sync(flags.int(), "min").bool()
+                state.flags = flags.tolist()
+                state.robust_after[attack] = int(flags[counted].sum())
+                state.attack_index += 1
+                state.attack_indices = None
+                state.batches_done = 0
+                save()
+                logger.debug("robust accuracy after %s: %.2f%% (total time %.1f s)", attack.upper(),
+                             100 * flags.float().mean().item(), elapsed_before + time.monotonic() - started)
+            for attack in attacks:  # attacks skipped because nothing robust was left
+                state.robust_after.setdefault(attack, int(flags[counted].sum()))
+            if not state.finished:
+                state.finished = True
+                save()
+                logger.debug("max Linf perturbation: %.5f", state.max_perturbation)
+                logger.debug("robust accuracy: %.2f%%", 100 * flags.float().mean().item())
+        if y_adv is not None:
+            with torch.no_grad():
+                unset = torch.tensor(state.flags, dtype=torch.bool)
+                for b in range(math.ceil(n / batch_size)):
+                    sl = slice(b * batch_size, (b + 1) * batch_size)
+                    if unset[sl].any():
+                        y_adv[sl][unset[sl]] = model(x[sl].to(device)).max(dim=1)[1].cpu()[unset[sl]]
+        return RunOutcome(
+            clean_flags=torch.tensor(state.clean_flags, dtype=torch.bool),
+            flags=torch.tensor(state.flags, dtype=torch.bool),
+            robust_after=dict(state.robust_after),
+            max_perturbation=state.max_perturbation,
+            seconds=state.seconds if state_path is not None else time.monotonic() - started,
+            x_adv=x_adv,
+            y_adv=y_adv,
+        )
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def _initial_state(state_path: Path | None, config: dict[str, Any]) -> RunState:
+    if state_path is None or not state_path.exists():
+        return RunState(config=config)
+    state = RunState.load(state_path)
+    if state.config != config:
+        differing = sorted(k for k in set(state.config) | set(config) if state.config.get(k) != config.get(k))
+        raise ValueError(
+            f"{state_path} holds the state of a different evaluation (differs in: {', '.join(differing)}); "
+            "delete it or choose another state_path"
+        )
+    return state

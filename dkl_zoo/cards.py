@@ -1,0 +1,172 @@
+"""Hugging Face model cards, rendered from the registry only (so a test can keep the checked-in ones in sync).
+
+The metadata block is huggingface_hub's ``ModelCardData`` with a model-index: clean accuracy and
+AutoAttack robust accuracy on the test split, the README value as the headline. The body carries the
+provenance table (README vs AutoAttack log vs RobustBench, disagreements spelled out), the recipe and its
+source, how to load the model with dkl_zoo / timm / RobustBench, license and citation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .registry import REGISTRY, SOURCE_README, ModelEntry, get_entry
+
+__all__ = ["card_data", "render_card", "write_cards", "stale_cards", "CARDS_DIR"]
+
+CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+_DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+
+
+def card_data(entry: ModelEntry) -> ModelCardData:
+    head = entry.headline
+    dataset_name = _DATASET_NAMES.get(entry.dataset, entry.dataset)
+    common = dict(task_type="image-classification", task_name="Adversarially robust image classification",
+                  dataset_type=entry.dataset, dataset_name=dataset_name, dataset_split="test",
+                  source_name=head.source, source_url=head.reference)
+    results = [
+        EvalResult(metric_type="accuracy", metric_name="Clean accuracy", metric_value=head.clean_acc, **common),
+        EvalResult(metric_type="robust_accuracy", metric_name="AutoAttack robust accuracy",
+                   metric_value=head.robust_acc, metric_config=f"{entry.threat_model}, eps={entry.eps_label}",
+                   **common),
+    ]
+    return ModelCardData(
+        model_name=entry.name,
+        license=entry.license,
+        license_name="no-license-file" if entry.license == "other" else None,
+        license_link=None,
+        library_name="dkl-zoo",
+        pipeline_tag="image-classification",
+        tags=["adversarial-robustness", "robustbench", "autoattack", "wide-resnet", "ikl-at", "dkl",
+              entry.dataset],
+        datasets=[entry.dataset],
+        metrics=["accuracy", "robust_accuracy"],
+        eval_results=results,
+    )
+
+
+def _table(entry: ModelEntry) -> str:
+    rows = ["| source | clean (%) | AutoAttack (%) | reference |", "| --- | --- | --- | --- |"]
+    for r in entry.reported:
+        note = f" ({r.note})" if r.note else ""
+        rows.append(f"| {r.source}{note} | {r.clean_acc:.2f} | {r.robust_acc:.2f} | <{r.reference}> |")
+    return "\n".join(rows)
+
+
+def _recipe(entry: ModelEntry) -> str:
+    r = entry.recipe
+    value = lambda v: "not published" if v is None else f"{v:g}"  # noqa: E731
+    lines = [f"- alpha (soft-CE weight): {value(r.alpha)}", f"- beta (wMSE weight): {value(r.beta)}",
+             f"- temperature T: {value(r.temperature)}"]
+    if r.gamma_aug is not None:
+        lines.append(f"- gamma_aug (weight of the AutoAugment view): {r.gamma_aug:g}")
+    if r.extra_data:
+        lines.append(f"- extra data: {r.extra_data}")
+    lines.append(f"- source: {r.source}")
+    if r.note:
+        lines.append(f"- note: {r.note}")
+    if entry.training_config:
+        lines.append(f"- full configuration: `training/configs/{entry.training_config}` in the dkl_zoo repository")
+    return "\n".join(lines)
+
+
+def _body(entry: ModelEntry) -> str:
+    head = entry.headline
+    other = [r for r in entry.reported if r.source != SOURCE_README]
+    disagreements = "\n".join(f"- {n}" for n in entry.notes) or "- The sources agree."
+    rb = entry.robustbench_name
+    rb_usage = (
+        f"""```python
+import dkl_zoo  # registers the timm alias RobustBench looks up first
+from robustbench.utils import load_model
+model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.threat_model}")
+```"""
+        if rb else "This checkpoint is not on the RobustBench leaderboard."
+    )
+    pin = (f"revision `{entry.revision}`, sha256 `{entry.sha256}`" if entry.sha256
+           else "not pinned yet: until it is, every load is checked against the sha256 the Hub reports")
+    sources = "\n".join(f"- {s.kind}: file id `{s.google_drive_id}` (<{s.url}>)" for s in entry.original_sources)
+    return f"""
+# {entry.name}
+
+IKL-AT {entry.arch_label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
+the Improved KL (IKL) loss of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,
+[arXiv 2305.13948]({entry.paper})). Threat model {entry.threat_model}, eps {entry.eps_label}.
+
+**{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{"; see the provenance table for "
+"the other sources" if other else ""}).
+
+## Use
+
+Inputs are float NCHW images in [0, 1], size {"×".join(map(str, entry.input_size))}; normalisation:
+{entry.normalization}. The model returns logits for {entry.num_classes} classes.
+
+```python
+import dkl_zoo
+model = dkl_zoo.load("{entry.name}")          # eval mode, weights sha256-checked on every load
+```
+
+```python
+import dkl_zoo, timm
+model = timm.create_model("{entry.name.replace('-', '_')}", pretrained=True)
+```
+
+{rb_usage}
+
+## Provenance
+
+{_table(entry)}
+
+{disagreements}
+
+Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:
+{sources}
+
+Weights here are those files converted to safetensors by `dkl_zoo.convert` (no pickle, no code executed);
+the conversion is deterministic. Integrity: {pin}.
+
+## Training recipe
+
+{_recipe(entry)}
+
+## License
+
+{entry.license_note}
+
+## Citation
+
+```bibtex
+{entry.citation}
+```
+"""
+
+
+def render_card(entry: ModelEntry | str) -> str:
+    """The full README.md (YAML metadata + body) of one entry."""
+    entry = get_entry(entry) if isinstance(entry, str) else entry
+    card = ModelCard(f"---\n{card_data(entry).to_yaml()}\n---\n{_body(entry)}")
+    return str(card).rstrip("\n") + "\n"
+
+
+def write_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[Path]:
+    """(Re)write ``<out_dir>/<name>/README.md`` for every entry."""
+    written = []
+    for name, entry in sorted(REGISTRY.items()):
+        path = Path(out_dir) / name / "README.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_card(entry))
+        written.append(path)
+    return written
+
+
+def stale_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[str]:
+    """Names whose checked-in card differs from what the registry renders (or is missing)."""
+    stale = []
+    for name, entry in sorted(REGISTRY.items()):
+        path = Path(out_dir) / name / "README.md"
+        if not path.exists() or path.read_text() != render_card(entry):
+            stale.append(name)
+    return stale

@@ -1,0 +1,254 @@
+"""Make the AutoAttack / RobustBench ecosystem importable and consistent, inside our code.
+
+- AutoAttack is on PyPI as ``pyautoattack`` (keyword-only API, ``attacks=``, ``batch_size=``); the git
+  version is the module ``autoattack`` (``attacks_to_run``, ``log_path``, ``bs=``). ``autoattack_module``
+  returns whichever is installed and ``make_adversary`` builds an ``AutoAttack`` with either API.
+- robustbench 1.1.1 imports ``autoattack`` and calls the git API; ``enable_robustbench`` registers a
+  module ``autoattack`` that offers that API over pyautoattack when the git package is absent, and a
+  minimal ``pkg_resources`` when setuptools no longer ships one, so ``import robustbench`` works.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import types
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ATTACKS",
+    "VERSIONS",
+    "DEFAULT_SEED",
+    "autoattack_module",
+    "make_adversary",
+    "reset_autoattack_checks",
+    "enable_robustbench",
+]
+
+ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+VERSIONS = ("standard", "plus", "rand", "custom")
+DEFAULT_SEED = 0
+"""AutoAttack seeds each attack call with ``time.time()`` when given no seed; we always pass one so that
+runs are reproducible (RobustBench's ``benchmark`` passes none: through our adapter it gets this one)."""
+
+
+def autoattack_module() -> types.ModuleType:
+    """The installed AutoAttack: pyautoattack (PyPI) first, else the git package ``autoattack``."""
+    for name in ("pyautoattack", "autoattack"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if getattr(module, "__dkl_zoo_shim__", False):
+            continue
+        if hasattr(module, "AutoAttack"):
+            return module
+    raise ImportError(
+        "AutoAttack is not installed. Install it with `pip install 'dkl-zoo[eval]'` (it brings the PyPI "
+        "package pyautoattack)."
+    )
+
+
+def _is_pypi_api(module: types.ModuleType) -> bool:
+    import inspect
+
+    return "attacks" in inspect.signature(module.AutoAttack.__init__).parameters
+
+
+def make_adversary(
+    model: nn.Module,
+    *,
+    eps: float,
+    norm: str = "Linf",
+    version: str = "standard",
+    attacks: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+    seed: int | None = DEFAULT_SEED,
+) -> Any:
+    """An ``AutoAttack`` object, whichever package provides it; its attack objects do the work."""
+    module = autoattack_module()
+    attacks = list(attacks) if attacks is not None else None
+    if _is_pypi_api(module):
+        return module.AutoAttack(
+            model, attacks=attacks if version == "custom" else None, device=device, eps=eps, norm=norm,
+            seed=seed, version=version,
+        )
+    kwargs: dict[str, Any] = dict(norm=norm, eps=eps, seed=seed, version=version, device=device, verbose=False)
+    if version == "custom":
+        kwargs["attacks_to_run"] = attacks or []
+    return module.AutoAttack(model, **kwargs)
+
+
+def reset_autoattack_checks() -> None:
+    """AutoAttack's dynamic-defence counters are module-global: one flagged model flags every later one."""
+    try:
+        checks = importlib.import_module(autoattack_module().__name__ + ".checks")
+    except ImportError:
+        return
+    funcs = getattr(checks, "funcs", None)
+    if isinstance(funcs, dict):
+        for key in funcs:
+            funcs[key] = 0
+
+
+# ---- robustbench -------------------------------------------------------------------------------------
+
+
+class _GitApiAutoAttack:
+    """The git ``autoattack.AutoAttack`` signature, run by dkl_zoo's resumable AutoAttack runner."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        norm: str = "Linf",
+        eps: float = 0.3,
+        seed: int | None = None,
+        verbose: bool = True,
+        attacks_to_run: Sequence[str] = (),
+        version: str = "standard",
+        is_tf_model: bool = False,
+        device: str | torch.device = "cuda",
+        log_path: str | None = None,
+    ) -> None:
+        if is_tf_model:
+            raise NotImplementedError("TensorFlow models are not supported by the pyautoattack adapter")
+        self.model = model
+        self.norm = norm
+        self.epsilon = eps
+        self.seed = DEFAULT_SEED if seed is None else seed
+        self.verbose = verbose
+        self.version = version
+        self.device = device
+        self.log_path = log_path
+        self.attacks_to_run = list(attacks_to_run)
+        self._adversary = make_adversary(
+            model, eps=eps, norm=norm, version=version, attacks=self.attacks_to_run or None, device=device,
+            seed=self.seed,
+        )
+        if version != "custom":
+            self.attacks_to_run = list(self._adversary.attacks_to_run)
+
+    def __getattr__(self, name: str) -> Any:  # apgd, fab, square, apgd_targeted, ...
+        return getattr(self.__dict__["_adversary"], name)
+
+    def run_standard_evaluation(
+        self,
+        x_orig: torch.Tensor,
+        y_orig: torch.Tensor,
+        bs: int = 250,
+        return_labels: bool = False,
+        state_path: str | Path | None = None,
+    ) -> Any:
+        if state_path is None and _is_pypi_api(autoattack_module()):
+            # AutoAttack's own loop, so that robustbench's numbers come from the reference implementation.
+            with _logging_to(self.log_path, self.verbose):
+                x_adv, y_adv = self._adversary.run_standard_evaluation(x_orig, y_orig, batch_size=bs)
+            return (x_adv, y_adv) if return_labels else x_adv
+        from .attack_runner import run_autoattack
+
+        outcome = run_autoattack(
+            self._adversary, self.model, x_orig, y_orig, batch_size=bs,
+            state_path=Path(state_path) if state_path is not None else None, device=self.device,
+            log_path=self.log_path, echo=self.verbose, progress=False, keep_adversarial=True,
+            config={"eps": self.epsilon, "norm": self.norm, "version": self.version, "seed": self.seed,
+                    "attacks": self.attacks_to_run},
+        )
+        x_adv, y_adv = outcome.x_adv, outcome.y_adv
+        return (x_adv, y_adv) if return_labels else x_adv
+
+
+class _logging_to:
+    """Route pyautoattack's DEBUG log (silent by default) to ``log_path`` and/or stdout, as the git API does."""
+
+    def __init__(self, log_path: str | None, echo: bool) -> None:
+        self.logger = logging.getLogger("auto-attack")
+        self.handlers: list[logging.Handler] = []
+        if log_path is not None:
+            self.handlers.append(logging.FileHandler(log_path, mode="a"))
+        if echo:
+            self.handlers.append(logging.StreamHandler(sys.stdout))
+
+    def __enter__(self) -> None:
+        self.level = self.logger.level
+        if self.handlers:
+            self.logger.setLevel(logging.DEBUG)
+        for handler in self.handlers:
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            self.logger.addHandler(handler)
+
+    def __exit__(self, *exc: object) -> None:
+        for handler in self.handlers:
+            self.logger.removeHandler(handler)
+            handler.close()
+        self.logger.setLevel(self.level)
+
+
+class _EvaluationState:
+    """What robustbench reads back from a state file: ``EvaluationState.from_disk(path).robust_flags``."""
+
+    def __init__(self, robust_flags: torch.Tensor, clean_accuracy: float) -> None:
+        self.robust_flags = robust_flags
+        self.clean_accuracy = clean_accuracy
+
+    @classmethod
+    def from_disk(cls, path: str | Path) -> "_EvaluationState":
+        from .attack_runner import RunState
+
+        state = RunState.load(Path(path))
+        # Float, not bool: robustbench takes `.mean()` of these flags, which a bool tensor refuses.
+        flags = torch.tensor(state.flags, dtype=torch.float32)
+        return cls(flags, sum(state.clean_flags) / len(state.clean_flags))
+
+
+def _install_autoattack_shim() -> None:
+    try:
+        real = importlib.import_module("autoattack")
+        if not getattr(real, "__dkl_zoo_shim__", False):
+            return  # the git package is installed: robustbench uses it as intended
+    except ImportError:
+        pass
+    shim = types.ModuleType("autoattack")
+    shim.__dict__.update(__dkl_zoo_shim__=True, AutoAttack=_GitApiAutoAttack,
+                         __doc__="git-API AutoAttack over pyautoattack, provided by dkl_zoo.compat")
+    state = types.ModuleType("autoattack.state")
+    state.EvaluationState = _EvaluationState  # type: ignore[attr-defined]
+    shim.state = state  # type: ignore[attr-defined]
+    shim.__path__ = []  # a package, so `from autoattack.state import ...` resolves
+    sys.modules["autoattack"] = shim
+    sys.modules["autoattack.state"] = state
+
+
+def _install_pkg_resources_shim() -> None:
+    try:
+        importlib.import_module("pkg_resources")
+        return
+    except ImportError:
+        pass
+    shim = types.ModuleType("pkg_resources")
+
+    def resource_filename(package: str, resource: str) -> str:
+        from importlib.resources import files
+
+        return str(files(package).joinpath(resource))
+
+    shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+    shim.__dkl_zoo_shim__ = True  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = shim
+
+
+def enable_robustbench() -> types.ModuleType:
+    """Import robustbench 1.1.1 despite its packaging (autoattack module name, pkg_resources); returns it."""
+    _install_autoattack_shim()
+    _install_pkg_resources_shim()
+    logging.getLogger("timm").setLevel(logging.ERROR)
+    try:
+        return importlib.import_module("robustbench")
+    except ImportError as error:
+        raise ImportError(
+            f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'`."
+        ) from error

@@ -1,0 +1,206 @@
+"""Original (pickled) checkpoint → Hub repo folder: ``model.safetensors``, ``config.json``, ``README.md``.
+
+The authors' files are pickles. They are read with ``torch.load(weights_only=True)``, which only rebuilds
+tensors and plain containers: a file that needs code to unpickle is refused and nothing in it runs.
+The conversion is deterministic: the same input gives byte-identical output, so the sha256 printed here is
+the one to pin in the registry, and a file converted again on a user's machine hashes the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .errors import OriginalReleaseError, StateDictMismatchError, UnsafeCheckpointError
+from .loading import build_model
+from .models import assign_state_dict
+from .registry import ModelEntry, get_entry
+
+__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "timm_name", "config_for"]
+
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
+_PREFIXES = ("module.", "model.", "0.", "1.")
+
+
+def _sha256(path: Path) -> str:
+    from .hub import file_digest
+
+    return file_digest(path)
+
+
+def timm_name(entry: ModelEntry) -> str:
+    """The timm model name of an entry: ``ikl-at-cifar10-wrn34`` → ``ikl_at_cifar10_wrn34``."""
+    return entry.name.replace("-", "_")
+
+
+def _looks_like_html(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<"))
+
+
+def load_original(src_path: str | os.PathLike[str]) -> Any:
+    """The object stored in an original checkpoint, unpickled without running any code from it."""
+    path = Path(src_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if _looks_like_html(path):
+        raise OriginalReleaseError(
+            f"{path} is an HTML page, not a checkpoint: Google Drive answers with a web page when its download "
+            "quota is exceeded, the file was removed, or access is denied (what RobustBench users see as "
+            "\"UnpicklingError: invalid load key '<'\"). Try again later or download the file by hand."
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpointError(
+            f"{path} needs code to unpickle, which is never run here ({str(error).splitlines()[0]}). Only "
+            "tensors and plain containers are accepted; nothing in the file was executed."
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as error:
+        raise OriginalReleaseError(f"{path} is not a readable PyTorch checkpoint: {error}") from None
+
+
+def _unwrap(obj: Any) -> Mapping[str, torch.Tensor]:
+    seen = 0
+    while isinstance(obj, Mapping) and not _is_state_dict(obj):
+        inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], Mapping)), None)
+        if inner is None or seen > 3:
+            keys = ", ".join(sorted(map(str, obj))[:10])
+            raise OriginalReleaseError(f"no state dict found in the checkpoint (top-level keys: {keys})")
+        obj, seen = inner, seen + 1
+    if not isinstance(obj, Mapping):
+        raise OriginalReleaseError(f"the checkpoint holds a {type(obj).__name__}, not a state dict")
+    return obj
+
+
+def _is_state_dict(obj: Mapping) -> bool:
+    return bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def normalize_state_dict(obj: Any, expected_keys: set[str]) -> dict[str, torch.Tensor]:
+    """Unwrap ``state_dict`` / ``model_state_dict``, strip ``module.`` / ``module.0.``-style prefixes and
+    ``sub_block1`` entries, so the keys can match ``expected_keys`` exactly.
+
+    A ``nn.Sequential(Normalize, net)`` wrapper shows as ``0.*`` (normalisation buffers) and ``1.*`` keys: the
+    net's keys are kept and the wrapper's dropped only when the net alone matches the architecture.
+    """
+    state = dict(_unwrap(obj))
+    state = {k: v for k, v in state.items() if not re.match(r"^(module\.)?(\d+\.)?sub_block1\.", k)}
+    best = state
+    for _ in range(3):  # peel nested wrappers: module.0.x, module.1.x, 0.x ...
+        if set(best) == expected_keys:
+            break
+        for prefix in _PREFIXES:
+            stripped = {k[len(prefix):]: v for k, v in best.items() if k.startswith(prefix)}
+            if stripped and (len(stripped) == len(best) or set(stripped) == expected_keys):
+                best = stripped
+                break
+        else:
+            break
+    return {k: v for k, v in best.items()}
+
+
+def _canonicalize_header(path: Path) -> None:
+    """Rewrite the safetensors JSON header with sorted keys: safetensors writes its metadata map in hash
+    order, which changes between runs; the tensor bytes and offsets do not."""
+    with open(path, "r+b") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(canonical) > size:
+            raise RuntimeError(f"canonical safetensors header of {path} does not fit ({len(canonical)} > {size})")
+        handle.seek(8)
+        handle.write(canonical.ljust(size, b" "))
+
+
+def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
+               source_sha256: str | None = None) -> dict[str, Any]:
+    """config.json: timm's fields (architecture, num_classes, pretrained_cfg) and ours under ``dkl_zoo``.
+
+    Normalisation lives inside the model, so timm's data config says mean 0 / std 1: timm's transforms
+    then hand the model [0, 1] images, which is what it expects.
+    """
+    channels = entry.input_size[0]
+    return {
+        "architecture": timm_name(entry),
+        "num_classes": entry.num_classes,
+        "num_features": int(build_model(entry, meta=True).num_features),
+        "pretrained_cfg": {
+            "input_size": list(entry.input_size),
+            "mean": [0.0] * channels,
+            "std": [1.0] * channels,
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "num_classes": entry.num_classes,
+            "first_conv": "conv1" if entry.architecture == "wide_resnet" else "init_conv",
+            "classifier": "fc" if entry.architecture == "wide_resnet" else "logits",
+            "license": entry.license,
+        },
+        "dkl_zoo": {
+            "name": entry.name,
+            "architecture": entry.architecture,
+            "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in entry.arch_kwargs.items()},
+            "dataset": entry.dataset,
+            "threat_model": entry.threat_model,
+            "eps": entry.eps_label,
+            "inputs": "float NCHW in [0, 1]; normalisation " + entry.normalization,
+            "weights_sha256": weights_sha256,
+            "source_sha256": source_sha256,
+        },
+    }
+
+
+def convert_checkpoint(
+    src_path: str | os.PathLike[str],
+    name: str | ModelEntry,
+    out_dir: str | os.PathLike[str],
+    *,
+    quiet: bool = False,
+) -> Path:
+    """Convert an original checkpoint of registry entry ``name`` into a Hub repo folder; returns it.
+
+    The state dict must fit the entry's architecture exactly after unwrapping (``StateDictMismatchError``
+    otherwise). Prints the sha256 of ``model.safetensors`` to pin in the registry.
+    """
+    from safetensors.torch import save_file
+
+    from .cards import render_card
+
+    entry = get_entry(name) if isinstance(name, str) else name
+    src = Path(src_path)
+    source_sha256 = _sha256(src)
+    model = build_model(entry, meta=True)
+    expected = set(model.state_dict())
+    state = normalize_state_dict(load_original(src), expected)
+    try:
+        assign_state_dict(model, state)
+    except StateDictMismatchError as error:
+        raise StateDictMismatchError(
+            error.missing, error.unexpected, error.mismatched,
+            hint=f"{src} does not hold a {entry.arch_label} with {entry.num_classes} classes: is it the file of "
+                 f"{entry.name}?",
+        ) from None
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in sorted(model.state_dict().items())}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / "model.safetensors"
+    metadata = {"format": "pt", "name": entry.name, "architecture": entry.architecture,
+                "source_sha256": source_sha256}
+    save_file(tensors, str(weights), metadata=metadata)
+    _canonicalize_header(weights)
+    weights_sha256 = _sha256(weights)
+    config = config_for(entry, weights_sha256=weights_sha256, source_sha256=source_sha256)
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (out / "README.md").write_text(render_card(entry))
+    if not quiet:
+        print(f"{entry.name}: wrote {out} (model.safetensors sha256 {weights_sha256}; source sha256 "
+              f"{source_sha256}). Pin sha256={weights_sha256!r} in the registry after publishing.")
+    return out
+

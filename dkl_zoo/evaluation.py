@@ -1,0 +1,389 @@
+"""Clean + AutoAttack evaluation (``dkl_zoo.evaluate``; the module is not named after the function so the two
+cannot shadow each other) with RobustBench's protocol: resumable, shardable, with its writers.
+
+``evaluate`` reproduces ``robustbench.eval.benchmark`` (first ``n_examples`` test images in order, clean
+accuracy, then AutoAttack ``standard`` at the given eps) and adds what a multi-hour run needs: a state
+file that survives interruption, shards for several GPUs, progress bars, and results that carry their
+configuration and library versions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .compat import ATTACKS, DEFAULT_SEED, VERSIONS, make_adversary
+from .data import DATASETS, load_test_set
+from .registry import ModelEntry, get_entry
+
+__all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve"]
+
+THREAT_MODELS = ("Linf", "L2", "L1")
+
+
+@dataclass
+class EvalResult:
+    """Accuracies are fractions in [0, 1]; counts make shard results exactly mergeable."""
+
+    clean_acc: float
+    robust_acc: float
+    n_examples: int
+    robust_acc_after: dict[str, float]
+    eps: float
+    threat_model: str
+    version: str
+    attacks: list[str]
+    dataset: str
+    seed: int
+    batch_size: int
+    seconds: float
+    library_versions: dict[str, str]
+    n_clean_correct: int
+    n_robust: int
+    robust_after_counts: dict[str, int]
+    example_range: tuple[int, int]
+    max_perturbation: float = 0.0
+    model_name: str | None = None
+    shard: tuple[int, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        text = json.dumps(asdict(self), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike[str]) -> "EvalResult":
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text()
+        data = json.loads(text)
+        data["example_range"] = tuple(data["example_range"])
+        data["shard"] = tuple(data["shard"]) if data.get("shard") else None
+        return cls(**data)
+
+    def summary(self) -> str:
+        lines = [f"{self.model_name or 'model'} on {self.dataset}, first {self.n_examples} test images"
+                 + (f" (shard {self.shard[0]} of {self.shard[1]})" if self.shard else "")
+                 + f", {self.threat_model} eps {self.eps:.5f}, AutoAttack {self.version}"]
+        lines.append(f"  clean accuracy:  {100 * self.clean_acc:.2f}%")
+        for attack, acc in self.robust_acc_after.items():
+            lines.append(f"  after {attack:<8} {100 * acc:.2f}%")
+        lines.append(f"  robust accuracy: {100 * self.robust_acc:.2f}%   ({self.seconds:.1f} s)")
+        return "\n".join(lines)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"torch": torch.__version__}
+    for dist_name in ("dkl-zoo", "pyautoattack", "autoattack", "robustbench"):
+        try:
+            versions[dist_name] = metadata.version(dist_name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _check_eps(eps: float, threat_model: str) -> None:
+    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    if threat_model == "Linf" and eps > 1:
+        raise ValueError(
+            f"eps={eps} is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the pixel "
+            f"range. Did you give it in pixels? Use eps={eps}/255 = {eps / 255:.5f}."
+        )
+
+
+def _check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | None:
+    if version not in VERSIONS:
+        raise ValueError(f"unknown AutoAttack version {version!r}; known: {', '.join(VERSIONS)}")
+    if attacks is None:
+        if version == "custom":
+            raise ValueError(f"version='custom' needs attacks=[...] from {', '.join(ATTACKS)}")
+        return None
+    if version != "custom":
+        raise ValueError(f"attacks=... needs version='custom' (version {version!r} fixes its own attacks)")
+    unknown = [a for a in attacks if a not in ATTACKS]
+    if unknown or not attacks:
+        raise ValueError(f"unknown attack(s) {unknown or attacks}; known: {', '.join(ATTACKS)}")
+    return list(attacks)
+
+
+def _check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, device: Any) -> None:
+    with torch.no_grad():
+        out = model(x[:2].to(device))
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ValueError(f"the model must return B×C logits, got {type(out).__name__} "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
+    if out.shape[1] != num_classes:
+        raise ValueError(
+            f"the model outputs {out.shape[1]} classes but the data set has {num_classes}: wrong model or "
+            "dataset (a CIFAR-100 model on CIFAR-10?)"
+        )
+    if not torch.isfinite(out).all():
+        raise ValueError("the model returns NaN or infinite logits on clean test images")
+
+
+def _shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    if shard is None:
+        return 0, n
+    index, count = shard
+    if not (isinstance(index, int) and isinstance(count, int) and count >= 1 and 0 <= index < count):
+        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
+    if count > n:
+        raise ValueError(f"cannot split {n} examples into {count} shards")
+    return index * n // count, (index + 1) * n // count
+
+
+def _process_group(shard: tuple[int, int] | None) -> tuple[int, int] | None:
+    """(rank, world) when running as shard `rank` of a torch.distributed group of `world` processes."""
+    if shard is None:
+        return None
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and tuple(shard) == (dist.get_rank(), dist.get_world_size()):
+        return dist.get_rank(), dist.get_world_size()
+    return None
+
+
+def _sync(flags: torch.Tensor, op: str) -> torch.Tensor:
+    import torch.distributed as dist
+
+    reduce_op = dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MIN
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    buffer = flags.to(device)
+    dist.all_reduce(buffer, op=reduce_op)
+    return buffer.cpu()
+
+
+def evaluate(
+    model_or_name: nn.Module | str | ModelEntry,
+    *,
+    dataset: str | None = None,
+    threat_model: str = "Linf",
+    eps: float | None = None,
+    n_examples: int = 10_000,
+    version: str = "standard",
+    attacks: Sequence[str] | None = None,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+    data_dir: str | os.PathLike[str] = "./data",
+    seed: int = DEFAULT_SEED,
+    log_path: str | os.PathLike[str] | None = None,
+    state_path: str | os.PathLike[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    model_name: str | None = None,
+    data: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> EvalResult:
+    """Clean and AutoAttack accuracy on the first ``n_examples`` test images, RobustBench's way.
+
+    ``model_or_name``: a model taking [0, 1] images, or a registry name (loaded with ``dkl_zoo.load``).
+    ``eps=None`` is the entry's eps (8/255 for the CIFAR entries). ``state_path`` makes the run resumable:
+    run the same call again after an interruption. ``shard=(i, n)`` evaluates the i-th of n contiguous
+    slices; under ``torchrun`` with a process group of n ranks the ranks share every attack and the merged
+    result (``merge_results``) is exactly that of one process. ``data`` replaces the data set (x, y).
+    """
+    entry: ModelEntry | None = None
+    if isinstance(model_or_name, (str, ModelEntry)):
+        entry = get_entry(model_or_name) if isinstance(model_or_name, str) else model_or_name
+        from .loading import load
+
+        model = load(entry, device=device)
+        model_name = model_name or entry.name
+    else:
+        model = model_or_name
+    dataset = dataset or (entry.dataset if entry else "cifar10")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if threat_model not in THREAT_MODELS:
+        raise ValueError(f"unknown threat model {threat_model!r}; known: {', '.join(THREAT_MODELS)}")
+    if eps is None:
+        eps = entry.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
+    _check_eps(eps, threat_model)
+    attacks = _check_attacks(version, attacks)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if getattr(model, "training", False):
+        warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
+                      RuntimeWarning, stacklevel=2)
+
+    if data is not None:
+        x_all, y_all = data
+        if n_examples > len(y_all):
+            raise ValueError(f"n_examples={n_examples} is larger than the data given ({len(y_all)} images)")
+        x_all, y_all = x_all[:n_examples].contiguous().float(), y_all[:n_examples].long()
+    else:
+        x_all, y_all = load_test_set(dataset, n_examples, data_dir)
+    lo, hi = _shard_range(len(y_all), shard)
+    group = _process_group(shard)
+    if group is None:
+        x, y, own, rank, world, sync = x_all[lo:hi], y_all[lo:hi], None, 0, 1, None
+    else:
+        x, y, own, (rank, world), sync = x_all, y_all, slice(lo, hi), group, _sync
+    _check_model_output(model, x, DATASETS[dataset], device)
+
+    adversary = make_adversary(model, eps=eps, norm=threat_model, version=version, attacks=attacks,
+                               device=device, seed=seed)
+    from .attack_runner import run_autoattack
+
+    started = time.monotonic()
+    outcome = run_autoattack(
+        adversary, model, x, y, batch_size=batch_size,
+        config={"eps": eps, "norm": threat_model, "version": version, "seed": seed, "dataset": dataset,
+                "range": [lo, hi]},
+        state_path=Path(state_path) if state_path is not None else None, device=device, log_path=log_path,
+        progress=progress, rank=rank, world=world, own=own, sync=sync,
+    )
+    counted = own or slice(0, len(y))
+    n = hi - lo
+    n_clean = int(outcome.clean_flags[counted].sum())
+    n_robust = int(outcome.flags[counted].sum())
+    return EvalResult(
+        clean_acc=n_clean / n,
+        robust_acc=n_robust / n,
+        n_examples=n,
+        robust_acc_after={a: c / n for a, c in outcome.robust_after.items()},
+        eps=float(eps),
+        threat_model=threat_model,
+        version=version,
+        attacks=list(adversary.attacks_to_run),
+        dataset=dataset,
+        seed=seed,
+        batch_size=batch_size,
+        seconds=outcome.seconds if state_path is not None else time.monotonic() - started,
+        library_versions=_versions(),
+        n_clean_correct=n_clean,
+        n_robust=n_robust,
+        robust_after_counts=dict(outcome.robust_after),
+        example_range=(lo, hi),
+        max_perturbation=outcome.max_perturbation,
+        model_name=model_name,
+        shard=tuple(shard) if shard is not None else None,
+    )
+
+
+def merge_results(results: Iterable[EvalResult]) -> EvalResult:
+    """Combine shard results into the result of the whole set (counts are summed; seconds too)."""
+    parts = sorted(results, key=lambda r: r.example_range)
+    if not parts:
+        raise ValueError("merge_results needs at least one result")
+    first = parts[0]
+    keys = ("eps", "threat_model", "version", "attacks", "dataset", "seed")
+    for part in parts[1:]:
+        differing = [k for k in keys if getattr(part, k) != getattr(first, k)]
+        if differing:
+            raise ValueError(f"cannot merge results of different evaluations (differ in {', '.join(differing)})")
+    for before, after in zip(parts, parts[1:]):
+        if before.example_range[1] != after.example_range[0]:
+            raise ValueError(
+                f"shard ranges must be contiguous and non-overlapping: {before.example_range} then "
+                f"{after.example_range}"
+            )
+    n = sum(p.n_examples for p in parts)
+    n_clean = sum(p.n_clean_correct for p in parts)
+    n_robust = sum(p.n_robust for p in parts)
+    counts = {a: sum(p.robust_after_counts.get(a, 0) for p in parts) for a in first.robust_after_counts}
+    return EvalResult(
+        clean_acc=n_clean / n, robust_acc=n_robust / n, n_examples=n,
+        robust_acc_after={a: c / n for a, c in counts.items()}, eps=first.eps, threat_model=first.threat_model,
+        version=first.version, attacks=list(first.attacks), dataset=first.dataset, seed=first.seed,
+        batch_size=first.batch_size, seconds=sum(p.seconds for p in parts),
+        library_versions=first.library_versions, n_clean_correct=n_clean, n_robust=n_robust,
+        robust_after_counts=counts, example_range=(parts[0].example_range[0], parts[-1].example_range[1]),
+        max_perturbation=max(p.max_perturbation for p in parts), model_name=first.model_name, shard=None,
+        extra={"merged_shards": len(parts)},
+    )
+
+
+def _eps_label(eps: float) -> str:
+    pixels = eps * 255
+    return f"{round(pixels)}/255" if abs(pixels - round(pixels)) < 1e-6 else f"{eps:g}"
+
+
+def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
+                           entry: ModelEntry | str | None = None, **fields: Any) -> dict[str, Any]:
+    """A RobustBench ``model_info/<dataset>/<threat_model>/<name>.json`` for ``result``.
+
+    Fields come from the registry entry when given (link, name, authors, venue, architecture, footnote,
+    reported) and from ``fields`` otherwise; accuracies are written as RobustBench writes them
+    (percent strings with two decimals).
+    """
+    from .registry import AUTHORS, PAPER_URL
+
+    info: dict[str, Any] = {
+        "link": "", "name": "", "authors": "", "additional_data": False, "number_forward_passes": 1,
+        "dataset": result.dataset, "venue": "", "architecture": "", "eps": _eps_label(result.eps),
+        "clean_acc": f"{100 * result.clean_acc:.2f}", "reported": "",
+        "autoattack_acc": f"{100 * result.robust_acc:.2f}", "footnote": None, "unreliable": False,
+    }
+    if entry is not None:
+        entry = get_entry(entry) if isinstance(entry, str) else entry
+        head = entry.headline
+        info.update(link=PAPER_URL, name="Decoupled Kullback-Leibler Divergence Loss", authors=AUTHORS,
+                    venue=entry.venue, architecture=entry.arch_label.split(" (")[0],
+                    reported=f"{head.robust_acc:.2f}", footnote=entry.footnote)
+    unknown = set(fields) - set(info)
+    if unknown:
+        raise ValueError(f"unknown RobustBench field(s) {sorted(unknown)}; known: {sorted(info)}")
+    info.update(fields)
+    if info["footnote"] is None:
+        del info["footnote"]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def robustness_curve(
+    model_or_name: nn.Module | str | ModelEntry,
+    eps_list: Sequence[float],
+    *,
+    png_path: str | os.PathLike[str],
+    csv_path: str | os.PathLike[str] | None = None,
+    **evaluate_kwargs: Any,
+) -> list[EvalResult]:
+    """Robust accuracy against eps: one ``evaluate`` per eps, a CSV and a PNG plot."""
+    if not eps_list:
+        raise ValueError("eps_list must hold at least one eps")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if isinstance(model_or_name, (str, ModelEntry)):
+        from .loading import load
+
+        entry = get_entry(model_or_name) if isinstance(model_or_name, str) else model_or_name
+        evaluate_kwargs.setdefault("model_name", entry.name)
+        evaluate_kwargs.setdefault("dataset", entry.dataset)
+        model_or_name = load(entry, device=evaluate_kwargs.get("device", "cpu"))
+    results = [evaluate(model_or_name, eps=float(e), **evaluate_kwargs) for e in sorted(eps_list)]
+    csv_path = Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv")
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["eps", "eps_pixels", "clean_acc", "robust_acc", "n_examples", "version"])
+        for r in results:
+            writer.writerow([f"{r.eps:.6f}", f"{r.eps * 255:.3f}", f"{r.clean_acc:.4f}", f"{r.robust_acc:.4f}",
+                             r.n_examples, r.version])
+    figure, axis = plt.subplots(figsize=(5, 3.5), dpi=120)
+    axis.plot([r.eps * 255 for r in results], [100 * r.robust_acc for r in results], marker="o")
+    axis.set_xlabel(f"{results[0].threat_model} eps (x 1/255)")
+    axis.set_ylabel("AutoAttack accuracy (%)")
+    axis.set_ylim(0, 100)
+    axis.set_title(f"{results[0].model_name or 'model'}: {results[0].dataset}, n={results[0].n_examples}")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(png_path)
+    plt.close(figure)
+    return results

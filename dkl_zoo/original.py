@@ -1,0 +1,180 @@
+"""Fallback to the authors' original release while a Hub repo does not exist yet.
+
+The original files live on Google Drive (the README's link first, RobustBench's copy second). They are
+downloaded (through Drive's "can't scan for viruses" confirmation page for large files), converted with
+``dkl_zoo.convert`` in a temporary folder (no pickle code ever runs), verified, and moved into
+``$DKL_ZOO_CACHE/original/<name>/`` (default ``~/.cache/dkl_zoo``), where later loads find them without
+network. When the registry pins a sha256, a converted README file must match it (the conversion is
+deterministic); a mismatch means the Drive file changed and is an ``IntegrityError``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+from .errors import IntegrityError, OriginalReleaseError
+from .registry import ModelEntry, OriginalSource
+
+__all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "cached_original", "fetch_original", "download_drive"]
+
+ORIGINAL_URL_ENV = "DKL_ZOO_ORIGINAL_URL"
+"""URL template of an original file, ``{id}`` being the Google Drive file id (tests point it at 127.0.0.1)."""
+DEFAULT_ORIGINAL_URL = "https://drive.google.com/uc?export=download&id={id}"
+CACHE_ENV = "DKL_ZOO_CACHE"
+_WARNED: set[str] = set()
+_CHUNK = 1 << 20
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dkl_zoo")
+
+
+def _folder(entry: ModelEntry, root: Path | None) -> Path:
+    return (root or cache_root()) / "original" / entry.name
+
+
+def _url(source: OriginalSource) -> str:
+    template = os.environ.get(ORIGINAL_URL_ENV) or DEFAULT_ORIGINAL_URL
+    return template.format(id=urllib.parse.quote(source.google_drive_id))
+
+
+def _warn_once(entry: ModelEntry, source: str) -> None:
+    if entry.name not in _WARNED:
+        _WARNED.add(entry.name)
+        warnings.warn(
+            f"{entry.name}: the Hub repo {entry.repo_id} does not exist yet; the weights come from the original "
+            f"release ({source}), converted to safetensors and verified locally.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, str] | None:
+    """(weights file, the sha256 it must have) of an earlier fallback, or None; the caller verifies."""
+    record_path = _folder(entry, root) / "record.json"
+    if not record_path.exists():
+        return None
+    record = json.loads(record_path.read_text())
+    path = record_path.parent / record["weights"]
+    if not path.exists():
+        return None
+    _warn_once(entry, record["source"])
+    return path, record["weights_sha256"]
+
+
+def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: bool = True) -> tuple[Path, str]:
+    """Download and convert the original release of ``entry``; returns (safetensors file, its sha256).
+
+    The caller hashes the file again when it loads it (as for every load).
+    """
+    from .convert import convert_checkpoint
+    from .hub import file_digest
+
+    cached = cached_original(entry, root)
+    if cached is not None:
+        return cached
+    folder = _folder(entry, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for source in entry.original_sources:
+        url = _url(source)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp:
+            try:
+                raw = download_drive(url, Path(tmp) / "original.pt", progress=progress,
+                                     description=f"{entry.name} ({source.kind})")
+                repo = convert_checkpoint(raw, entry, Path(tmp) / "repo", quiet=True)
+            except (OriginalReleaseError, OSError, ValueError) as error:
+                failures.append(f"{source.kind} <{url}>: {error}")
+                continue
+            weights_sha256 = file_digest(repo / "model.safetensors")
+            if entry.sha256 and source.kind.startswith("README") and weights_sha256 != entry.sha256:
+                raise IntegrityError(
+                    str(url), entry.sha256, weights_sha256,
+                    hint="The original file converts to other weights than the published ones: it changed.",
+                )
+            final = folder / weights_sha256
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(repo, final)
+            record = {"source": f"{source.kind} {source.google_drive_id}", "url": url,
+                      "weights": f"{weights_sha256}/model.safetensors", "weights_sha256": weights_sha256}
+            tmp_record = folder / ".record.json.tmp"
+            tmp_record.write_text(json.dumps(record, indent=2))
+            os.replace(tmp_record, folder / "record.json")
+            _warn_once(entry, record["source"])
+            return final / "model.safetensors", weights_sha256
+    raise OriginalReleaseError(
+        f"{entry.name}: the Hub repo {entry.repo_id} does not exist and the original release could not be "
+        "fetched either:\n  " + "\n  ".join(failures)
+    )
+
+
+class _FormParser:
+    """Finds Drive's confirmation link: a form (new Drive) or a confirm= link (old Drive)."""
+
+    @staticmethod
+    def next_url(page: str, base: str) -> str | None:
+        form = re.search(r'<form[^>]*id="download-form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page, re.S)
+        if form:
+            fields = re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(2))
+            action = urllib.parse.urljoin(base, html.unescape(form.group(1)))
+            return action + "?" + urllib.parse.urlencode([(k, html.unescape(v)) for k, v in fields])
+        link = re.search(r'href="([^"]*confirm=[^"]+)"', page)
+        if link:
+            return urllib.parse.urljoin(base, html.unescape(link.group(1)))
+        return None
+
+
+def download_drive(url: str, dest: Path, *, progress: bool = True, description: str = "download",
+                   timeout: float = 60.0) -> Path:
+    """Stream a (Google Drive) file to ``dest``, passing the confirmation page of large files.
+
+    An HTML answer that is not a confirmation page (quota exceeded, removed, private) is an
+    ``OriginalReleaseError`` naming the cause, never a file handed on to unpickling.
+    """
+    from tqdm.auto import tqdm
+
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    try:
+        response = opener.open(url, timeout=timeout)
+        if "text/html" in response.headers.get("Content-Type", ""):
+            page = response.read(2_000_000).decode("utf-8", "replace")
+            next_url = _FormParser.next_url(page, response.geturl())
+            if next_url is None:
+                token = next((c.value for c in jar if c.name.startswith("download_warning")), None)
+                next_url = f"{url}&confirm={token}" if token else None
+            if next_url is None:
+                title = re.search(r"<title>(.*?)</title>", page, re.S)
+                raise OriginalReleaseError(
+                    f"Google Drive answered with an HTML page ({title.group(1).strip() if title else 'no title'}) "
+                    "instead of the file: its download quota may be exceeded, or the file removed or private. "
+                    "Try again later."
+                )
+            response = opener.open(next_url, timeout=timeout)
+            if "text/html" in response.headers.get("Content-Type", ""):
+                raise OriginalReleaseError(
+                    "Google Drive answered the confirmation with another HTML page instead of the file (quota "
+                    "exceeded or access denied). Try again later."
+                )
+        total = int(response.headers.get("Content-Length") or 0) or None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=description,
+                                          disable=not progress, leave=False) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except urllib.error.URLError as error:
+        raise OriginalReleaseError(f"could not download {url}: {error.reason}") from None
+    return dest

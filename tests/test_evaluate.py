@@ -1,0 +1,307 @@
+"""Evaluation: RobustBench's numbers, resume, shards, writers and errors, with the real AutoAttack."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dkl_zoo.compat import enable_robustbench
+from dkl_zoo.evaluation import EvalResult, evaluate, merge_results, robustness_curve, write_robustbench_json
+
+from evalkit import ColourClassifier, colour_images, labels_for, point_torchvision_at, write_cifar
+
+HERE = Path(__file__).resolve().parent
+FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
+TWO = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)
+
+
+@pytest.fixture()
+def colour_data():
+    model = ColourClassifier()
+    images = colour_images(48, seed=1)
+    labels = labels_for(model, images)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
+    return model, x, torch.tensor(labels)
+
+
+@pytest.fixture()
+def cifar_dir(tmp_path, monkeypatch):
+    model = ColourClassifier()
+    images = colour_images(24, seed=2)
+    labels = labels_for(model, images)
+    written = write_cifar(tmp_path / "data", images, labels)
+    point_torchvision_at(monkeypatch, written)
+    return model, tmp_path / "data"
+
+
+def same(a: EvalResult, b: EvalResult) -> bool:
+    return (a.n_clean_correct, a.n_robust, a.robust_after_counts) == (b.n_clean_correct, b.n_robust,
+                                                                       b.robust_after_counts)
+
+
+@pytest.mark.slow
+def test_identical_to_robustbench_benchmark(cifar_dir, capsys):
+    """Standard AutoAttack, several batches: ours and robustbench.eval.benchmark give the same numbers."""
+    model, data_dir = cifar_dir
+    enable_robustbench()
+    from robustbench.eval import benchmark
+
+    clean, robust = benchmark(model, n_examples=24, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
+                              device=torch.device("cpu"), batch_size=8, eps=8 / 255)
+    ours = evaluate(model, dataset="cifar10", n_examples=24, data_dir=data_dir, batch_size=8, eps=8 / 255,
+                    progress=False)
+    assert 0 < robust < clean < 1, "the test model must be partly robust for this comparison to mean anything"
+    assert ours.clean_acc == clean
+    assert ours.robust_acc == robust
+    assert ours.attacks == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert "Clean accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_robustbench_imports_and_its_state_path_resumes(cifar_dir, tmp_path):
+    """robustbench's own resume path (aa_state_path) runs on our state file."""
+    model, data_dir = cifar_dir
+    enable_robustbench()
+    import autoattack
+    from robustbench.eval import benchmark
+
+    assert autoattack.__dkl_zoo_shim__
+    adversary = autoattack.AutoAttack(model, norm="Linf", eps=8 / 255, version="custom",
+                                      attacks_to_run=["apgd-ce"], device="cpu", verbose=False)
+    assert adversary.attacks_to_run == ["apgd-ce"] and adversary.apgd.eps == 8 / 255
+    clean, robust = benchmark(model, n_examples=8, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
+                              device=torch.device("cpu"), batch_size=4, eps=8 / 255,
+                              aa_state_path=tmp_path / "rb_state.json")
+    assert (tmp_path / "rb_state.json").exists()
+    assert 0 <= robust <= clean <= 1
+
+
+def test_clean_accuracy_and_fields(colour_data, tmp_path):
+    model, x, y = colour_data
+    result = evaluate(model, data=(x, y), n_examples=48, batch_size=16, log_path=tmp_path / "aa.log", **TWO)
+    with torch.no_grad():
+        expected_clean = (model(x).argmax(1) == y).sum().item() / 48
+    assert result.clean_acc == expected_clean
+    assert 0 < result.robust_acc < result.clean_acc
+    assert list(result.robust_acc_after) == ["apgd-ce", "apgd-dlr"]
+    assert result.robust_acc_after["apgd-dlr"] == result.robust_acc
+    assert result.eps == pytest.approx(8 / 255) and result.version == "custom" and result.n_examples == 48
+    assert "torch" in result.library_versions and "pyautoattack" in result.library_versions
+    assert EvalResult.from_json(result.to_json()) == result
+    log = (tmp_path / "aa.log").read_text()
+    assert "initial accuracy" in log and "robust accuracy after APGD-CE" in log and "robust accuracy:" in log
+    assert 0 < result.max_perturbation <= 8 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("stop_after", [-7, 2, 9])  # in the checks, in the first attack, in the second
+def test_interrupted_then_resumed_equals_uninterrupted(colour_data, tmp_path, stop_after):
+    model, x, y = colour_data
+    whole = evaluate(model, data=(x, y), n_examples=48, batch_size=16, **TWO)
+
+    class Interrupting(torch.nn.Module):
+        """Ctrl-C after `stop_after` attack batches: KeyboardInterrupt from inside the evaluation."""
+
+        def __init__(self):
+            super().__init__()
+            self.inner, self.calls = model, 0
+
+        def forward(self, inputs):
+            if not torch.is_grad_enabled():
+                self.calls += 1
+                if self.calls > stop_after + 8:  # the checks and the clean pass call it without grad too
+                    raise KeyboardInterrupt
+            return self.inner(inputs)
+
+    state = tmp_path / "state.json"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(Interrupting().eval(), data=(x, y), n_examples=48, batch_size=16, state_path=state, **TWO)
+    if stop_after > 0:
+        progress = json.loads(state.read_text())
+        assert progress["attack_index"] == (0 if stop_after == 2 else 1) and not progress["finished"]
+    resumed = evaluate(model, data=(x, y), n_examples=48, batch_size=16, state_path=state, **TWO)
+    assert same(resumed, whole)
+
+
+KILL_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from evalkit import ColourClassifier
+from dkl_zoo.evaluation import evaluate
+x, y = torch.load({data!r})
+evaluate(ColourClassifier(), data=(x, y), n_examples=len(y), batch_size=8, state_path={state!r},
+         version="custom", attacks=["apgd-ce"], progress=False)
+"""
+
+
+def test_killed_process_resumes_to_the_same_result(colour_data, tmp_path):
+    import time
+
+    model, x, y = colour_data
+    torch.save((x, y), tmp_path / "data.pt")
+    whole = evaluate(model, data=(x, y), n_examples=48, batch_size=8, **FAST)
+    state = tmp_path / "state.json"
+    code = KILL_SCRIPT.format(tests=str(HERE), data=str(tmp_path / "data.pt"), state=str(state))
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if state.exists() and json.loads(state.read_text()).get("attack_indices"):
+            break
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: no cleanup runs
+    process.wait()
+    data = json.loads(state.read_text())
+    assert not data["finished"]
+    resumed = evaluate(model, data=(x, y), n_examples=48, batch_size=8, state_path=state, **FAST)
+    assert same(resumed, whole)
+
+
+def test_state_of_another_evaluation_is_refused(colour_data, tmp_path):
+    model, x, y = colour_data
+    state = tmp_path / "state.json"
+    evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+    with pytest.raises(ValueError, match="different evaluation .*eps"):
+        evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, eps=4 / 255, **FAST)
+    state.write_text("not json")
+    with pytest.raises(ValueError, match="not a dkl_zoo evaluation state"):
+        evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_ranks_merged_equal_the_whole(colour_data, tmp_path):
+    """Shards under a real torch.distributed group (gloo on 127.0.0.1): merged == one process."""
+    model, x, y = colour_data
+    torch.save((x, y), tmp_path / "data.pt")
+    whole = evaluate(model, data=(x, y), n_examples=48, batch_size=8, **TWO)
+    port = str(_free_port())
+    processes = []
+    for rank in range(2):
+        env = {**os.environ, "PYTHONPATH": str(HERE.parent), "RANK": str(rank), "WORLD_SIZE": "2",
+               "OMP_NUM_THREADS": "1",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "STATE_PATH": str(tmp_path / "state")}
+        processes.append(subprocess.Popen(
+            [sys.executable, str(HERE / "shard_worker.py"), str(tmp_path / f"r{rank}.json"),
+             str(tmp_path / "data.pt")], env=env))
+    assert [p.wait(timeout=300) for p in processes] == [0, 0]
+    parts = [EvalResult.from_json(tmp_path / f"r{rank}.json") for rank in range(2)]
+    assert [p.example_range for p in parts] == [(0, 24), (24, 48)]
+    merged = merge_results(parts)
+    assert same(merged, whole)
+    assert merged.clean_acc == whole.clean_acc and merged.robust_acc == whole.robust_acc
+
+
+def test_independent_shards_cover_the_set_and_merge(colour_data):
+    model, x, y = colour_data
+    parts = [evaluate(model, data=(x, y), n_examples=48, batch_size=8, shard=(i, 3), **FAST) for i in range(3)]
+    assert [p.example_range for p in parts] == [(0, 16), (16, 32), (32, 48)]
+    merged = merge_results(reversed(parts))
+    assert merged.n_examples == 48 and merged.example_range == (0, 48)
+    assert merged.n_clean_correct == sum(p.n_clean_correct for p in parts)
+    whole = evaluate(model, data=(x, y), n_examples=48, batch_size=8, **FAST)
+    assert merged.clean_acc == whole.clean_acc  # clean accuracy never depends on the batching
+    with pytest.raises(ValueError, match="contiguous"):
+        merge_results([parts[0], parts[2]])
+    other = evaluate(model, data=(x, y), n_examples=48, batch_size=8, shard=(1, 3), eps=2 / 255, **FAST)
+    with pytest.raises(ValueError, match="differ in eps"):
+        merge_results([parts[0], other])
+
+
+def test_robustbench_json_has_every_field(colour_data, tmp_path):
+    model, x, y = colour_data
+    result = evaluate(model, data=(x, y), n_examples=16, batch_size=16, **FAST)
+    info = write_robustbench_json(result, tmp_path / "Cui2023Decoupled_WRN-34-10.json", entry="ikl-at-cifar10-wrn34")
+    written = json.loads((tmp_path / "Cui2023Decoupled_WRN-34-10.json").read_text())
+    assert written == info
+    for key in ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
+                "architecture", "eps", "clean_acc", "reported", "autoattack_acc"):
+        assert key in written
+    assert written["eps"] == "8/255" and written["architecture"] == "WideResNet-34-10"
+    assert written["clean_acc"] == f"{100 * result.clean_acc:.2f}" and written["reported"] == "57.13"
+    assert written["link"] == "https://arxiv.org/abs/2305.13948" and written["venue"] == "NeurIPS 2024"
+    dm = write_robustbench_json(result, tmp_path / "dm.json", entry="ikl-at-cifar10-wrn28-20m")
+    assert dm["footnote"] == "It uses additional 20M synthetic images in training."
+    with pytest.raises(ValueError, match="unknown RobustBench field"):
+        write_robustbench_json(result, tmp_path / "x.json", acc="1")
+
+
+def test_robustness_curve_writes_png_and_csv(colour_data, tmp_path):
+    model, x, y = colour_data
+    results = robustness_curve(model, [8 / 255, 0.5 / 255, 2 / 255], png_path=tmp_path / "curve.png",
+                               data=(x, y), n_examples=16, batch_size=16, **FAST)
+    assert [round(r.eps * 255, 3) for r in results] == [0.5, 2.0, 8.0]
+    robust = [r.robust_acc for r in results]
+    assert robust == sorted(robust, reverse=True)  # more budget, less accuracy
+    png = (tmp_path / "curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    rows = (tmp_path / "curve.csv").read_text().splitlines()
+    assert rows[0].startswith("eps,eps_pixels,clean_acc,robust_acc") and len(rows) == 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(eps=8), "Did you give it in pixels"),
+    (dict(eps=0), "positive"),
+    (dict(eps=-0.1), "positive"),
+    (dict(n_examples=49), "larger than the data"),
+    (dict(version="fast"), "unknown AutoAttack version"),
+    (dict(version="custom", attacks=["pgd"]), "unknown attack"),
+    (dict(version="standard", attacks=["apgd-ce"]), "needs version='custom'"),
+    (dict(threat_model="Linf2"), "unknown threat model"),
+    (dict(dataset="mnist"), "unknown dataset"),
+    (dict(shard=(2, 2)), "shard must be"),
+])
+def test_bad_input(colour_data, kwargs, message):
+    model, x, y = colour_data
+    with pytest.raises(ValueError, match=message):
+        evaluate(model, data=(x, y), **{"n_examples": 16, "progress": False, **kwargs})
+
+
+def test_wrong_number_of_classes_and_nan_outputs(colour_data):
+    _, x, y = colour_data
+    with pytest.raises(ValueError, match="outputs 100 classes but the data set has 10"):
+        evaluate(ColourClassifier(num_classes=100), data=(x, y), n_examples=16, **FAST)
+
+    class NaNModel(torch.nn.Module):
+        def forward(self, inputs):
+            return torch.full((inputs.shape[0], 10), float("nan"))
+
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate(NaNModel(), data=(x, y), n_examples=16, **FAST)
+
+
+def test_missing_cifar_offline_says_which_files(tmp_path, monkeypatch):
+    from dkl_zoo.data import DatasetNotFoundError, load_test_set
+
+    monkeypatch.setattr("torchvision.datasets.CIFAR10.url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    with pytest.raises(DatasetNotFoundError, match=r"test_batch.*cifar-10-python.tar.gz"):
+        load_test_set("cifar10", 10, tmp_path)
+
+
+def test_cifar_loader_reads_the_written_set_in_order(cifar_dir):
+    from dkl_zoo.data import load_test_set
+
+    _, data_dir = cifar_dir
+    x, y = load_test_set("cifar10", 5, data_dir)
+    assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and x.is_contiguous()
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+    images = colour_images(24, seed=2)
+    assert torch.equal(x, torch.from_numpy(images[:5]).permute(0, 3, 1, 2).float() / 255)
+
+
+def test_public_evaluate_is_the_function_whatever_was_imported_first():
+    import dkl_zoo
+    import dkl_zoo.evaluation
+
+    assert dkl_zoo.evaluate is dkl_zoo.evaluation.evaluate
+    assert dkl_zoo.merge_results is merge_results and dkl_zoo.EvalResult is EvalResult
