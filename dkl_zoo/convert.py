@@ -22,7 +22,8 @@ from .loading import build_model
 from .models import assign_state_dict
 from .registry import ModelEntry, get_entry
 
-__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "timm_name", "config_for"]
+__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder", "timm_name",
+           "config_for"]
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 _PREFIXES = ("module.", "model.", "0.", "1.")
@@ -157,6 +158,32 @@ def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
     }
 
 
+def write_repo_folder(entry: ModelEntry, state_dict: Mapping[str, torch.Tensor], out_dir: str | os.PathLike[str],
+                      *, source_sha256: str | None = None) -> Path:
+    """Write ``model.safetensors`` (canonical header), ``config.json`` and ``README.md`` for ``entry``.
+
+    Used by ``convert_checkpoint`` for released files and by the training code for its own runs.
+    """
+    from safetensors.torch import save_file
+
+    from .cards import render_card
+
+    model = build_model(entry, meta=True)
+    assign_state_dict(model, {k: v.detach().to("cpu") for k, v in state_dict.items()})
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in sorted(model.state_dict().items())}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / "model.safetensors"
+    metadata = {"format": "pt", "name": entry.name, "architecture": entry.architecture,
+                "source_sha256": source_sha256 or "none"}
+    save_file(tensors, str(weights), metadata=metadata)
+    _canonicalize_header(weights)
+    config = config_for(entry, weights_sha256=_sha256(weights), source_sha256=source_sha256)
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (out / "README.md").write_text(render_card(entry))
+    return out
+
+
 def convert_checkpoint(
     src_path: str | os.PathLike[str],
     name: str | ModelEntry,
@@ -169,10 +196,6 @@ def convert_checkpoint(
     The state dict must fit the entry's architecture exactly after unwrapping (``StateDictMismatchError``
     otherwise). Prints the sha256 of ``model.safetensors`` to pin in the registry.
     """
-    from safetensors.torch import save_file
-
-    from .cards import render_card
-
     entry = get_entry(name) if isinstance(name, str) else name
     src = Path(src_path)
     source_sha256 = _sha256(src)
@@ -187,18 +210,8 @@ def convert_checkpoint(
             hint=f"{src} does not hold a {entry.arch_label} with {entry.num_classes} classes: is it the file of "
                  f"{entry.name}?",
         ) from None
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in sorted(model.state_dict().items())}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / "model.safetensors"
-    metadata = {"format": "pt", "name": entry.name, "architecture": entry.architecture,
-                "source_sha256": source_sha256}
-    save_file(tensors, str(weights), metadata=metadata)
-    _canonicalize_header(weights)
-    weights_sha256 = _sha256(weights)
-    config = config_for(entry, weights_sha256=weights_sha256, source_sha256=source_sha256)
-    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    (out / "README.md").write_text(render_card(entry))
+    out = write_repo_folder(entry, model.state_dict(), out_dir, source_sha256=source_sha256)
+    weights_sha256 = _sha256(out / "model.safetensors")
     if not quiet:
         print(f"{entry.name}: wrote {out} (model.safetensors sha256 {weights_sha256}; source sha256 "
               f"{source_sha256}). Pin sha256={weights_sha256!r} in the registry after publishing.")

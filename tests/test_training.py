@@ -1,0 +1,215 @@
+"""training/: our step equals the released step, resume is bit-identical, configs say what was run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import dkl_zoo
+from dkl_zoo.losses import ClassPrior
+from dkl_zoo.models import WideResNet
+from dkl_zoo.registry import REGISTRY
+from training.config import ConfigError, load_config
+from training.ikl_at import AdversarialWeightPerturbation, IKLATStep, attack_budget, cosine_lr
+from training.train import main as train_main
+
+from conftest import ROOT
+
+CONFIGS = ROOT / "training" / "configs"
+
+
+from released_port import released_step  # noqa: E402
+
+
+@pytest.mark.parametrize("attack_loss, epoch", [("soft-ce", 12), ("dkl", 12), ("soft-ce", 3)])
+def test_one_step_equals_the_released_step(attack_loss, epoch):
+    config = load_config(CONFIGS / "ikl-at-cifar10-wrn34.yaml", [f"attack_loss={attack_loss}"])
+    torch.manual_seed(0)
+    base = WideResNet(depth=10, widen_factor=1, num_classes=10).double()
+    x = torch.rand(8, 3, 32, 32, dtype=torch.float64)
+    y = torch.randint(0, 10, (8,))
+    prior_matrix = torch.softmax(torch.randn(10, 10, dtype=torch.float64) * 2, dim=1)
+
+    theirs = copy.deepcopy(base)
+    their_proxy = copy.deepcopy(base)
+    their_opt = torch.optim.SGD(theirs.parameters(), lr=config["lr"], momentum=0.9, weight_decay=5e-4)
+    their_proxy_opt = torch.optim.SGD(their_proxy.parameters(), lr=config["lr"])
+    torch.manual_seed(1)
+    accumulated = released_step(theirs, their_proxy, their_proxy_opt, their_opt, x, y, prior_matrix, epoch, config)
+
+    ours = copy.deepcopy(base)
+    our_opt = torch.optim.SGD(ours.parameters(), lr=config["lr"], momentum=0.9, weight_decay=5e-4)
+    prior = ClassPrior(10, temperature=config["temperature"])
+    prior.prior = prior_matrix.clone()
+    awp = AdversarialWeightPerturbation(ours, copy.deepcopy(base), config["lr"], config["awp"]["gamma"])
+    step = IKLATStep(config, ours, our_opt, prior, awp)
+    torch.manual_seed(1)
+    step(x, y, epoch)
+
+    for (name, a), (_, b) in zip(theirs.state_dict().items(), ours.state_dict().items()):
+        assert torch.allclose(a.double(), b.double(), rtol=0, atol=1e-6), name
+    assert any(not torch.equal(a, b) for a, b in zip(base.parameters(), ours.parameters()))
+    torch.testing.assert_close(prior._sums, accumulated)
+
+
+def test_attack_budget_as_released_and_staged():
+    config = load_config(CONFIGS / "ikl-at-cifar10-wrn34.yaml")
+    for epoch in (1, 50, 51, 120, 200):
+        budget = attack_budget(config, epoch)
+        assert (budget.steps, budget.step_size) == (5, pytest.approx(8 / 255 * epoch / 200 / 2))
+    staged = {**config, "attack_schedule": "staged"}
+    assert [attack_budget(staged, e).steps for e in (1, 50, 51, 100, 101, 150, 151, 200)] == [2, 2, 3, 3, 4, 4, 5, 5]
+    assert cosine_lr(config, 1) == pytest.approx(0.2 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi / 201)).item()))
+
+
+def test_smoke_config_trains_on_cpu(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 6 and summary["epochs"] == 2
+    assert set(summary["released_weights"]) == {"clean_acc", "pgd3_acc", "n_examples"}
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,step,global_step,lr,loss") and len(rows) == 7
+    final = torch.load(out / "final.pt", weights_only=True)
+    assert set(final) == set(WideResNet(depth=10, widen_factor=1).state_dict())
+    assert '"steps": 6' in capsys.readouterr().out
+
+
+def _final(out: Path) -> dict:
+    return torch.load(out / "final.pt", weights_only=True)
+
+
+def test_killed_and_resumed_run_is_bit_identical(tmp_path):
+    straight = tmp_path / "straight"
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(straight), "max_steps_per_epoch=4",
+                       "awp.warmup=1"]) == 0
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "training.train", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(killed),
+           "max_steps_per_epoch=4", "awp.warmup=1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (killed / "checkpoint.pt").exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
+    state = torch.load(killed / "checkpoint.pt", weights_only=False)
+    assert state["global_step"] < 8
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(killed), "--resume",
+                       "max_steps_per_epoch=4", "awp.warmup=1"]) == 0
+    a, b = _final(straight), _final(killed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (killed / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[2] for r in rows[1:]] == [str(i) for i in range(1, 9)]  # no duplicated steps
+
+
+def test_resume_refuses_another_config_and_fresh_run_refuses_an_existing_one(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1"]) == 0
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1"]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1", "lr=0.1"]) == 2
+    assert "(changed: lr)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["epohcs=3"], "unknown config key 'epohcs' \\(did you mean 'epochs'\\?\\)"),
+    (["awp.gama=0"], "unknown config key 'awp.gama' \\(did you mean 'awp.gamma'\\?\\)"),
+    (["eps=8"], "give it as a fraction .*8/255"),
+    (["attack_schedule=high"], "attack_schedule must be one of"),
+    (["batch_size"], "must look like key=value"),
+])
+def test_bad_config_is_a_clear_error(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIGS / "smoke.yaml", overrides)
+
+
+def test_typo_in_a_yaml_file_is_an_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("lr: 0.1\nweigth_decay: 0.0005\n")
+    with pytest.raises(ConfigError, match="did you mean 'weight_decay'"):
+        load_config(path)
+
+
+def test_missing_data_names_the_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("torchvision.datasets.CIFAR10.url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    code = train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path / "r"), "dataset=cifar10",
+                       f"data_dir={tmp_path / 'nodata'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nodata" in err and "cifar-10-python.tar.gz" in err
+
+
+DESIGN_COMMON = {"lr": 0.2, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128, "epochs": 200,
+                 "awp": {"gamma": 5e-3, "warmup": 10}, "attack_schedule": "as-released", "eps_ramp": "linear",
+                 "lr_schedule": "cosine-epoch", "epoch_ema": {"enabled": True, "decay": 0.9}}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registry_entry_has_a_config_with_the_design_values(name):
+    entry = REGISTRY[name]
+    path = CONFIGS / entry.training_config
+    assert path.exists()
+    text = path.read_text()
+    for key in ("lr", "momentum", "weight_decay", "batch_size", "epochs", "alpha", "beta", "temperature", "awp",
+                "eps"):
+        assert f"\n{key}:" in text, f"{path.name} lacks {key}"
+    recipe = entry.recipe
+    if recipe.alpha is None:
+        with pytest.raises(ConfigError, match="does not publish it"):
+            load_config(path)
+        config = load_config(path, ["alpha=4", "beta=20", "temperature=2"])
+    elif entry.architecture == "dm_wide_resnet":
+        with pytest.raises(ConfigError, match="epochs is not set"):
+            load_config(path)
+        config = load_config(path, ["epochs=1", "batch_size=2"])
+    else:
+        config = load_config(path)
+    assert config["name"] == name and config["eps"] == pytest.approx(8 / 255)
+    if recipe.alpha is not None:
+        assert (config["alpha"], config["beta"], config["temperature"]) == (recipe.alpha, recipe.beta,
+                                                                            recipe.temperature)
+    if recipe.gamma_aug is not None:
+        assert config["aug"] == "autoaug" and config["gamma_aug"] == recipe.gamma_aug
+    assert config["attack_loss"] == ("soft-ce" if entry.dataset == "cifar10" else "dkl")
+    if entry.architecture == "wide_resnet":
+        for key, value in DESIGN_COMMON.items():
+            assert config[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    else:
+        assert config["nesterov"] and not config["weight_decay_on_bn"] and config["lr_schedule"] == "onecycle"
+        assert config["generated"]["fraction"] == 0.7 and config["step_ema"]["tau"] == 0.995
+        assert dkl_zoo.build_model(name, meta=True).__class__.__name__ == "DMWideResNet"
+
+
+def test_epoch_ema_is_the_released_average_of_epoch_checkpoints():
+    from training.ikl_at import EpochEMA
+
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1)
+    ema = EpochEMA(0.9)
+    snapshots = []
+    for epoch in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+            model.bn1.running_mean.add_(1.0)
+            model.bn1.num_batches_tracked.add_(5)
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        ema.update(model)
+    expected = snapshots[0]
+    for snap in snapshots[1:]:  # swa.py of the release: θ̄ₑ = 0.1 θₑ + 0.9 θ̄ₑ₋₁
+        expected = {k: (0.1 * snap[k] + 0.9 * expected[k]) if snap[k].is_floating_point() else snap[k]
+                    for k in snap}
+    for key in expected:
+        torch.testing.assert_close(ema.state[key], expected[key])
+    assert int(ema.state["bn1.num_batches_tracked"]) == 15

@@ -1,0 +1,381 @@
+"""IKL-AT training: ``python -m training.train --config training/configs/<name>.yaml --out DIR [--resume] [k=v]``.
+
+Multi-GPU: ``torchrun --nproc_per_node N -m training.train ...`` (DistributedDataParallel, one share of
+every batch per process). Checkpoints are atomic and hold everything a bit-identical resume needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dkl_zoo.losses import ClassPrior
+from dkl_zoo.models import build_architecture
+
+from .config import ConfigError, load_config
+from .data import BatchStream, ImageSet, held_out_set, load_generated, load_train_set
+from .ikl_at import AdversarialWeightPerturbation, EpochEMA, IKLATStep, StepEMA, cosine_lr
+
+__all__ = ["Trainer", "main", "pgd_accuracy"]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+_COLUMNS = ["epoch", "step", "global_step", "lr", "loss", "loss_natural", "loss_robust", "adv_acc", "eps",
+            "seconds"]
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                       for k, v in zip(("kind", "keys", "pos", "has_gauss", "cached"), np.random.get_state())}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    numpy = state["numpy"]
+    np.random.set_state((numpy["kind"], np.array(numpy["keys"], dtype=np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+                 batch_size: int = 500, device: Any = "cpu") -> tuple[float, float]:
+    """Clean and PGD-``steps`` (CE, random start, step 2.5·eps/steps) accuracy: a quick check, not AutoAttack."""
+    model.eval()
+    correct = robust = 0
+    gen = torch.Generator().manual_seed(0)
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        with torch.no_grad():
+            correct += int((model(xb).argmax(1) == yb).sum())
+        noise = (torch.rand(xb.shape, generator=gen) * 2 - 1).to(device) * eps
+        x_adv = (xb + noise).clamp(0, 1)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            loss = F.cross_entropy(model(x_adv), yb)
+            grad, = torch.autograd.grad(loss, [x_adv])
+            x_adv = torch.min(torch.max(x_adv.detach() + 2.5 * eps / steps * grad.sign(), xb - eps), xb + eps)
+            x_adv = x_adv.clamp(0, 1)
+        with torch.no_grad():
+            robust += int((model(x_adv).argmax(1) == yb).sum())
+    return correct / len(y), robust / len(y)
+
+
+class Trainer:
+    def __init__(self, config: dict, out_dir: str | Path, *, resume: bool = False) -> None:
+        self.config = config
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = self._device()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self._seed(config["seed"])
+        self.data = load_train_set(config, train=True)
+        generated = (load_generated(config["generated"]["path"], self.data.num_classes)
+                     if config["generated"]["path"] else None)
+        in_channels = int(self.data.images.shape[1])
+        self.net = self._build(self.data.num_classes, in_channels).to(self.device)
+        if config["channels_last"] and self.device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.proxy = copy.deepcopy(self.net)
+        self.model: nn.Module = self.net
+        if self.world > 1:
+            if config["sync_bn"]:
+                self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+            self.model = nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.optimizer = self._optimizer()
+        self.gen = torch.Generator().manual_seed(config["seed"])
+        self.stream = BatchStream(
+            self.data, config["batch_size"], self.gen,
+            augment="flip" if config["dataset"] == "fashion-mnist" else "crop-flip",
+            autoaug=config["aug"] == "autoaug", generated=generated, fraction=config["generated"]["fraction"],
+            max_steps=config["max_steps_per_epoch"], rank=self.rank, world=self.world)
+        self.scheduler = self._scheduler()
+        self.prior = ClassPrior(self.data.num_classes, config["temperature"], config["prior_momentum"])
+        awp = config["awp"]
+        self.awp = (AdversarialWeightPerturbation(self.net, self.proxy, config["lr"], awp["gamma"])
+                    if awp["gamma"] > 0 else None)
+        self.epoch_ema = EpochEMA(config["epoch_ema"]["decay"]) if config["epoch_ema"]["enabled"] else None
+        step_ema = config["step_ema"]
+        self.step_ema = StepEMA(step_ema["tau"], step_ema["warmup"]) if step_ema["enabled"] else None
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                    if config["amp"] == "bf16" and self.device.type == "cuda" else None)
+        self.step_fn = IKLATStep(config, self.model, self.optimizer, self.prior, self.awp, autocast,
+                                 attack_model=self.net)
+        self.epoch, self.step, self.global_step, self.seconds = 1, 0, 0, 0.0
+        self.stream.new_epoch()
+        if resume:
+            self._load_checkpoint()
+        elif (self.out / CHECKPOINT).exists():
+            raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if self.is_main:
+            (self.out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+            self._trim_metrics()
+        self.tensorboard = self._tensorboard()
+
+    # ---- set-up --------------------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _device(self) -> torch.device:
+        wanted = self.config["device"]
+        if wanted == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            return torch.device("cpu")
+        return torch.device(wanted)
+
+    @staticmethod
+    def _seed(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _build(self, num_classes: int, in_channels: int) -> nn.Module:
+        kwargs = dict(self.config["arch"])
+        name = kwargs.pop("name")
+        kwargs.setdefault("num_classes", num_classes)
+        kwargs.setdefault("in_channels", in_channels)
+        return build_architecture(name, **kwargs)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        config = self.config
+        decay, no_decay = [], []
+        for module in self.net.modules():
+            for param in module.parameters(recurse=False):
+                is_norm = isinstance(module, nn.modules.batchnorm._BatchNorm)
+                (no_decay if is_norm and not config["weight_decay_on_bn"] else decay).append(param)
+        groups = [{"params": decay, "weight_decay": config["weight_decay"]}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        return torch.optim.SGD(groups, lr=config["lr"], momentum=config["momentum"], nesterov=config["nesterov"])
+
+    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
+        if self.config["lr_schedule"] != "onecycle":
+            return None
+        total = self.config["epochs"] * len(self.stream)
+        pct = float(self.config["lr_warmup"]) or 0.025
+        return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.config["lr"], total_steps=total,
+                                                   pct_start=pct)
+
+    def _tensorboard(self):
+        if not self.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "epoch": self.epoch, "step": self.step, "global_step": self.global_step, "seconds": self.seconds,
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "proxy_optimizer": self.awp.optimizer.state_dict() if self.awp else None,
+            "prior": self.prior.state_dict(),
+            "epoch_ema": self.epoch_ema.state_dict() if self.epoch_ema else None,
+            "step_ema": self.step_ema.state_dict() if self.step_ema else None,
+            "stream": self.stream.state_dict(), "rng": _rng_state(), "config": self.config,
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.is_main:
+            _atomic_save(self.state(), self.out / CHECKPOINT)
+
+    def _load_checkpoint(self) -> None:
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file, written by us
+        if state["config"] != self.config:
+            changed = sorted(k for k in state["config"] if state["config"].get(k) != self.config.get(k))
+            raise ConfigError(f"--resume with a different config (changed: {', '.join(changed)}); use the same "
+                              "config and overrides as the interrupted run")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.awp and state["proxy_optimizer"]:
+            self.awp.optimizer.load_state_dict(state["proxy_optimizer"])
+        self.prior.load_state_dict(state["prior"])
+        if self.epoch_ema and state["epoch_ema"]:
+            self.epoch_ema.load_state_dict(state["epoch_ema"])
+        if self.step_ema and state["step_ema"]:
+            self.step_ema.load_state_dict(state["step_ema"])
+        self.stream.load_state_dict(state["stream"])
+        _set_rng_state(state["rng"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.global_step, self.seconds = state["global_step"], state["seconds"]
+
+    def _trim_metrics(self) -> None:
+        """Drop metric rows written after the checkpoint a resumed run starts from."""
+        path = self.out / METRICS
+        if not path.exists():
+            return
+        with open(path) as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["global_step"]) <= self.global_step]
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def _log(self, row: dict) -> None:
+        if not self.is_main:
+            return
+        path = self.out / METRICS
+        new = not path.exists()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k) for k in _COLUMNS})
+        if self.tensorboard is not None:
+            for key in ("loss", "loss_natural", "loss_robust", "adv_acc", "lr", "eps"):
+                self.tensorboard.add_scalar(f"train/{key}", row[key], row["global_step"])
+
+    # ---- training ------------------------------------------------------------------------------------
+    def _set_lr(self) -> float:
+        if self.config["lr_schedule"] == "cosine-epoch":
+            lr = cosine_lr(self.config, self.epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        return self.optimizer.param_groups[0]["lr"]
+
+    def train(self) -> dict:
+        from tqdm.auto import tqdm
+
+        config = self.config
+        every = config["checkpoint_every_steps"]
+        while self.epoch <= config["epochs"]:
+            started = time.monotonic()
+            lr = self._set_lr()
+            bar = tqdm(total=len(self.stream), initial=self.step, desc=f"epoch {self.epoch}/{config['epochs']}",
+                       disable=not (config["progress"] and self.is_main), leave=False, dynamic_ncols=True)
+            while self.step < len(self.stream):
+                x, y = self.stream.batch(self.step)
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                if config["channels_last"] and self.device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                metrics = self.step_fn(x, y, self.epoch)
+                lr = self.optimizer.param_groups[0]["lr"]
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                if self.step_ema is not None and self.epoch >= config["step_ema"]["start_epoch"]:
+                    self.step_ema.update(self.net)
+                self.step += 1
+                self.global_step += 1
+                self.seconds += time.monotonic() - started
+                started = time.monotonic()
+                self._log({**metrics, "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
+                           "lr": lr, "seconds": round(self.seconds, 3)})
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", adv_acc=f"{metrics['adv_acc']:.2f}")
+                bar.update(1)
+                if every and self.global_step % every == 0 and self.step < len(self.stream):
+                    self.save_checkpoint()
+            bar.close()
+            self.prior.step_epoch()
+            if self.epoch_ema is not None:
+                self.epoch_ema.update(self.net)
+            self.epoch += 1
+            self.step = 0
+            self.stream.new_epoch()
+            self.save_checkpoint()
+        return self.finish()
+
+    def final_weights(self) -> dict[str, torch.Tensor]:
+        """What the release published: the per-epoch EMA when enabled, else the step EMA, else the raw model."""
+        for ema in (self.epoch_ema, self.step_ema):
+            if ema is not None and ema.state is not None:
+                return ema.state
+        return self.net.state_dict()
+
+    def finish(self) -> dict:
+        summary: dict[str, Any] = {"epochs": self.config["epochs"], "steps": self.global_step,
+                                   "train_seconds": round(self.seconds, 1)}
+        if not self.is_main:
+            return summary
+        evaluation = self.config["final_eval"]
+        if evaluation["n_examples"] > 0:
+            x, y = held_out_set(self.config, evaluation["n_examples"])
+            for label, weights in (("model", self.net.state_dict()), ("released_weights", self.final_weights())):
+                model = copy.deepcopy(self.net)
+                model.load_state_dict(weights)
+                clean, robust = pgd_accuracy(model, x, y, self.config["eps"], evaluation["pgd_steps"],
+                                             evaluation["batch_size"], self.device)
+                summary[label] = {"clean_acc": clean, f"pgd{evaluation['pgd_steps']}_acc": robust,
+                                  "n_examples": len(y)}
+        final = self.out / "final.pt"
+        _atomic_save({k: v.detach().cpu() for k, v in self.final_weights().items()}, final)
+        summary["final_weights"] = str(final)
+        name = self.config["name"]
+        if self.config["export"] and name:
+            from dkl_zoo.convert import write_repo_folder
+            from dkl_zoo.registry import REGISTRY
+
+            if name in REGISTRY:
+                folder = write_repo_folder(REGISTRY[name], self.final_weights(), self.out / "hub_repo")
+                summary["hub_repo"] = str(folder)
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="training/configs/<name>.yaml")
+    parser.add_argument("--out", required=True, help="run folder (checkpoint, metrics.csv, final weights)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=10 awp.gamma=0")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        trainer = Trainer(config, args.out, resume=args.resume)
+    except (ConfigError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = trainer.train()
+    if trainer.is_main:
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
