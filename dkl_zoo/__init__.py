@@ -19,6 +19,10 @@ from .registry import ModelEntry, list_models
 
 __version__ = "0.1.0"
 
+from .models.timm_models import install_import_hook as _install_timm_hook
+
+_install_timm_hook()  # timm models appear when (and if) timm is imported; timm is not imported here
+
 
 def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` stays cheap
     if name in ("evaluate", "merge_results", "EvalResult", "robustness_curve", "write_robustbench_json"):

@@ -81,6 +81,115 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, robustness_curve, write_robustbench_json
+
+    if (args.name is None) == (args.checkpoint is None):
+        raise _UsageError("give a registry NAME or --checkpoint PATH (one of them)")
+    kwargs = dict(dataset=args.dataset, threat_model=args.threat_model, n_examples=args.n_examples,
+                  version=args.version, attacks=args.attacks, batch_size=args.batch_size, device=args.device,
+                  data_dir=args.data_dir, seed=args.seed, log_path=args.log, state_path=args.state,
+                  shard=tuple(args.shard) if args.shard else None, progress=not args.quiet)
+    if args.checkpoint is not None:
+        if args.arch is None:
+            raise _UsageError("--checkpoint needs --arch NAME (the registry entry whose architecture it has)")
+        from .loading import build_model, read_weights
+        from .models import assign_state_dict
+        from .registry import get_entry
+
+        entry = get_entry(args.arch)
+        model = assign_state_dict(build_model(entry, meta=True), read_weights(args.checkpoint)).to(args.device).eval()
+        target: object = model
+        kwargs["model_name"] = str(args.checkpoint)
+        kwargs["dataset"] = args.dataset or entry.dataset
+        eps_default = entry.eps
+    else:
+        target = args.name
+        eps_default = None
+    eps = _parse_eps(args.eps) if args.eps is not None else eps_default
+    if args.plot:
+        eps_list = [_parse_eps(e) for e in args.plot_eps] if args.plot_eps else None
+        if not eps_list:
+            raise _UsageError("--plot needs --plot-eps E [E ...] (e.g. 2/255 4/255 8/255)")
+        results = robustness_curve(target, eps_list, png_path=args.plot, **kwargs)
+        for r in results:
+            print(r.summary())
+        return 0
+    result = evaluate(target, eps=eps, **kwargs)
+    print(result.summary())
+    if args.json_out:
+        result.to_json(args.json_out)
+    if args.robustbench_json:
+        write_robustbench_json(result, args.robustbench_json, entry=args.name)
+    return 0
+
+
+def _parse_eps(text: str) -> float:
+    try:
+        if "/" in text:
+            num, den = text.split("/", 1)
+            return float(num) / float(den)
+        return float(text)
+    except ValueError:
+        raise _UsageError(f"eps must be a number or a fraction like 8/255, got {text!r}") from None
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_checkpoint
+
+    convert_checkpoint(args.src, args.name, args.out)
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    commit = publish(args.folder, args.repo_id, revision=args.revision, token=args.token)
+    print(f"published {args.folder} to {args.repo_id}@{args.revision}: commit {commit} (pin it as revision)")
+    return 0
+
+
+def _cmd_cards(args: argparse.Namespace) -> int:
+    from .cards import CARDS_DIR, stale_cards, write_cards
+
+    folder = args.dir or CARDS_DIR
+    if args.check:
+        stale = stale_cards(folder)
+        if stale:
+            print(f"out of sync with the registry: {', '.join(stale)} (run `dkl-zoo cards`)", file=sys.stderr)
+            return 1
+        print(f"all {len(list_names())} cards in {folder} match the registry")
+        return 0
+    for path in write_cards(folder):
+        print(path)
+    return 0
+
+
+def list_names() -> list[str]:
+    from .registry import list_models
+
+    return list_models()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    root = Path.cwd()
+    if not (root / "training" / "train.py").exists():
+        print("dkl-zoo train runs from a checkout of the dkl_zoo repository (it needs training/): clone it, "
+              "then run `python -m training.train --config training/configs/<name>.yaml --out DIR`",
+              file=sys.stderr)
+        return 1
+    sys.path.insert(0, str(root))
+    from training.train import main as train_main
+
+    return train_main(args.rest)
+
+
+class _UsageError(Exception):
+    """A wrong combination of arguments: exit code 2, like argparse."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dkl-zoo", description="The IKL-AT model zoo.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
@@ -100,6 +209,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--revision", default=None)
     p.set_defaults(func=_cmd_download)
+
+    p = verbs.add_parser("eval", help="clean + AutoAttack accuracy, RobustBench protocol")
+    p.add_argument("name", nargs="?", default=None, help="registry name (or use --checkpoint)")
+    p.add_argument("--checkpoint", default=None, help="a model.safetensors to evaluate instead")
+    p.add_argument("--arch", default=None, help="with --checkpoint: the registry entry whose architecture it has")
+    p.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "fashion-mnist"])
+    p.add_argument("--threat-model", default="Linf", choices=["Linf", "L2", "L1"])
+    p.add_argument("--eps", default=None, help="e.g. 8/255 (default: the entry's)")
+    p.add_argument("--n-examples", type=int, default=10_000)
+    p.add_argument("--version", default="standard", choices=["standard", "plus", "rand", "custom"])
+    p.add_argument("--attacks", nargs="+", default=None, help="with --version custom")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data-dir", default="./data")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log", default=None, help="AutoAttack log file")
+    p.add_argument("--state", default=None, help="state file: rerun the same command to resume")
+    p.add_argument("--shard", type=int, nargs=2, metavar=("I", "N"), default=None)
+    p.add_argument("--json-out", default=None, help="write the EvalResult as JSON")
+    p.add_argument("--robustbench-json", default=None, help="write RobustBench's model_info JSON")
+    p.add_argument("--plot", default=None, help="robustness curve PNG (with --plot-eps)")
+    p.add_argument("--plot-eps", nargs="+", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_eval)
+
+    p = verbs.add_parser("convert", help="original checkpoint -> Hub repo folder (safetensors, config, card)")
+    p.add_argument("src")
+    p.add_argument("--name", required=True, help="registry entry the checkpoint belongs to")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_convert)
+
+    p = verbs.add_parser("publish", help="upload a converted folder to the Hub; prints the commit to pin")
+    p.add_argument("folder")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--revision", default="main")
+    p.add_argument("--token", default=None)
+    p.set_defaults(func=_cmd_publish)
+
+    p = verbs.add_parser("cards", help="write the model cards from the registry (or --check them)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a checked-in card is out of sync")
+    p.add_argument("--dir", default=None, help="cards folder (default: model_cards/ of the checkout)")
+    p.set_defaults(func=_cmd_cards)
+
+    p = verbs.add_parser("train", help="run training/ from a checkout (python -m training.train ...)",
+                         add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m training.train")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 
@@ -109,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except _UsageError as error:
+        print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -149,7 +149,10 @@ def locate(
     pinned = revision is None or (entry.revision is not None and revision == entry.revision)
     rev = revision or entry.revision or "main"
     repo_id = entry.repo_id
-    where = _endpoint(endpoint)
+    # Always name the endpoint explicitly: some huggingface_hub URL templates are fixed at import time,
+    # and our messages must name the server that was actually asked.
+    endpoint = _endpoint(endpoint)
+    where = endpoint
     try:
         if not local_files_only and not hf_constants.HF_HUB_OFFLINE:
             cached = try_to_load_from_cache(repo_id, entry.filename, cache_dir=cache_dir, revision=rev)

@@ -69,6 +69,8 @@ def load(
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     if not pretrained:
         return _place(build_model(entry), device, dtype)
+    if entry.embedded_file is not None and revision is None and entry.repo is None:
+        return _place(_verified_model(entry, _embedded(entry)), device, dtype)
     from . import hub
     from .errors import OfflineError, RemoteNotFoundError
 
@@ -93,6 +95,20 @@ def load(
         located = cached
     model = _verified_model(entry, located)
     return _place(model, device, dtype)
+
+
+def _embedded(entry: ModelEntry) -> "hub.LocatedFile":
+    """A model shipped inside the package: no Hub call at all, the same sha256 check."""
+    from pathlib import Path
+
+    from . import hub
+
+    path = Path(__file__).resolve().parent / str(entry.embedded_file)
+    if not path.exists():
+        raise FileNotFoundError(f"{entry.name}: the packaged weights {path} are missing; reinstall dkl-zoo")
+    if entry.sha256 is None:
+        raise RuntimeError(f"{entry.name}: a packaged model must have its sha256 pinned in the registry")
+    return hub.LocatedFile(path=path, revision="packaged", expected_sha256=entry.sha256, hub_etag=None)
 
 
 def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> "hub.LocatedFile | None":

@@ -117,10 +117,13 @@ class ModelEntry:
     notes: tuple[str, ...] = ()
     footnote: str | None = None
     embedded_file: str | None = field(default=None)
+    repo: str | None = None
 
     @property
     def repo_id(self) -> str:
-        """``<namespace>/<name>``; the namespace comes from ``DKL_ZOO_NAMESPACE`` when set."""
+        """``repo`` when set, else ``<namespace>/<name>`` with the namespace from ``DKL_ZOO_NAMESPACE``."""
+        if self.repo:
+            return self.repo
         namespace = os.environ.get(NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
         return f"{namespace}/{self.name}"
 

@@ -131,7 +131,11 @@ def test_tampered_cached_file_is_refused_then_recovered(hub, published, cache_di
 def test_unknown_repo_revision_and_file(hub, published, cache_dir):
     entry, _, _ = published
     with pytest.raises(RemoteNotFoundError, match="Repository not found"):
-        dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir)
+        dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
+                     allow_original=False)
+    with pytest.raises(RemoteNotFoundError, match="Repository not found"):  # an entry with no original release
+        dkl_zoo.load(dataclasses.replace(entry, name="not-published", original_sources=()), endpoint=hub.url,
+                     cache_dir=cache_dir)
     with pytest.raises(RemoteNotFoundError, match="Revision 'v9' not found"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision="v9")
     with pytest.raises(RemoteNotFoundError, match="File 'weights.safetensors' not found"):

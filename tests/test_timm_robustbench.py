@@ -1,0 +1,138 @@
+"""timm registration and RobustBench's load_model, against the local Hub-protocol server."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+import dkl_zoo
+from dkl_zoo.convert import write_repo_folder
+from dkl_zoo.models.timm_models import ROBUSTBENCH_ALIASES, robustbench_timm_name
+from dkl_zoo.publish import publish
+from dkl_zoo.registry import REGISTRY
+from dkl_zoo.testing import HubServer
+
+from conftest import run_python, trained_like
+
+X = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+
+
+@pytest.fixture(scope="module")
+def zoo_hub(tmp_path_factory):
+    """Full-size random weights for two entries, published the way `dkl-zoo publish` does."""
+    torch.manual_seed(0)
+    models = {}
+    with HubServer() as hub:
+        for name in ("ikl-at-cifar10-wrn34", "ikl-at-cifar100-wrn34-v2"):
+            entry = REGISTRY[name]
+            model = trained_like(dkl_zoo.build_model(entry))
+            folder = write_repo_folder(entry, model.state_dict(), tmp_path_factory.mktemp(name))
+            publish(folder, entry.repo_id, endpoint=hub.url, token="t")
+            models[name] = model
+        yield hub, models
+
+
+@pytest.fixture()
+def hub_env(zoo_hub, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    hub, models = zoo_hub
+    # What HF_ENDPOINT does when set before huggingface_hub is imported (these are fixed at import time).
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    return hub, models
+
+
+def test_every_entry_and_robustbench_alias_is_a_timm_model():
+    import timm
+
+    for entry in REGISTRY.values():
+        assert timm.is_model(entry.name.replace("-", "_"))
+    assert ROBUSTBENCH_ALIASES == {
+        "cui2023decoupled_wrn_34_10_cifar10_linf": "ikl-at-cifar10-wrn34",
+        "cui2023decoupled_wrn_28_10_cifar10_linf": "ikl-at-cifar10-wrn28-20m",
+        "cui2023decoupled_wrn_34_10_cifar100_linf": "ikl-at-cifar100-wrn34-v2",
+        "cui2023decoupled_wrn_34_10_autoaug_cifar100_linf": "ikl-at-cifar100-wrn34-autoaug",
+        "cui2023decoupled_wrn_28_10_cifar100_linf": "ikl-at-cifar100-wrn28-50m",
+    }
+    for alias in ROBUSTBENCH_ALIASES:
+        assert timm.is_model(alias)
+    assert robustbench_timm_name("Cui2023Decoupled_WRN-34-10", "cifar100") == "cui2023decoupled_wrn_34_10_cifar100_linf"
+
+
+def test_timm_pretrained_false_and_num_classes():
+    import timm
+
+    model = timm.create_model("ikl_at_cifar10_wrn34", pretrained=False, num_classes=7)
+    assert model.fc.out_features == 7 and model.training
+    dm = timm.create_model("ikl_at_cifar100_wrn28_50m", pretrained=False)
+    assert dm.logits.out_features == 100
+    with pytest.raises(ValueError, match="takes 3 input channels"):
+        timm.create_model("ikl_at_cifar10_wrn34", in_chans=1)
+
+
+def test_timm_data_config_is_input_size_and_identity_normalisation():
+    import timm
+
+    model = timm.create_model("ikl_at_cifar100_wrn28_50m", pretrained=False)
+    config = timm.data.resolve_data_config(model=model)
+    assert config["input_size"] == (3, 32, 32)
+    assert config["mean"] == (0.0, 0.0, 0.0) and config["std"] == (1.0, 1.0, 1.0)  # normalisation is inside
+
+
+@pytest.mark.slow
+def test_timm_pretrained_loads_verified_weights(hub_env):
+    import timm
+
+    hub, models = hub_env
+    model = timm.create_model("ikl_at_cifar10_wrn34", pretrained=True)
+    assert not model.training
+    torch.testing.assert_close(model(X), models["ikl-at-cifar10-wrn34"](X), rtol=0, atol=1e-5)
+    swapped = timm.create_model("ikl_at_cifar10_wrn34", pretrained=True, num_classes=5)
+    assert swapped.fc.out_features == 5
+    assert torch.equal(swapped.block1.layer[0].conv1.weight, model.block1.layer[0].conv1.weight)
+
+
+@pytest.mark.slow
+def test_timm_hf_hub_name_uses_the_converters_config(hub_env):
+    import timm
+
+    hub, models = hub_env
+    model = timm.create_model("hf-hub:dkl-zoo/ikl-at-cifar10-wrn34", pretrained=True)
+    torch.testing.assert_close(model(X), models["ikl-at-cifar10-wrn34"](X), rtol=0, atol=1e-5)
+    assert hub.count("GET", "/config.json") >= 1
+
+
+@pytest.mark.slow
+def test_robustbench_load_model_returns_our_verified_weights(hub_env):
+    from dkl_zoo.compat import enable_robustbench
+
+    enable_robustbench()
+    from robustbench.utils import load_model
+
+    hub, models = hub_env
+    model = load_model("Cui2023Decoupled_WRN-34-10", dataset="cifar100", threat_model="Linf")
+    torch.testing.assert_close(model(X), models["ikl-at-cifar100-wrn34-v2"](X), rtol=0, atol=1e-5)
+    assert not model.training
+    assert hub.count("GET", "/dkl-zoo/ikl-at-cifar100-wrn34-v2/resolve/") == 1
+
+
+IMPORT_COST = """
+import sys, dkl_zoo
+dkl_zoo.list_models(); dkl_zoo.model_info("ikl-at-cifar10-wrn34")
+heavy = [m for m in ("robustbench", "autoattack", "pyautoattack", "timm", "torchvision", "matplotlib",
+                     "huggingface_hub") if m in sys.modules]
+print("HEAVY", heavy)
+import timm
+print("REGISTERED", timm.is_model("ikl_at_cifar10_wrn34"))
+"""
+
+
+def test_import_dkl_zoo_imports_nothing_heavy_and_timm_registers_later():
+    done = run_python(IMPORT_COST)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout
+    assert "REGISTERED True" in done.stdout
