@@ -18,15 +18,17 @@ from .registry import REGISTRY, SOURCE_README, ModelEntry, get_entry
 __all__ = ["card_data", "render_card", "write_cards", "stale_cards", "CARDS_DIR"]
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+REPOSITORY_URL = "https://huggingface.co/dkl-zoo"  # where the project's own files are referenced from
 _DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
 
 
 def card_data(entry: ModelEntry) -> ModelCardData:
     head = entry.headline
     dataset_name = _DATASET_NAMES.get(entry.dataset, entry.dataset)
+    source_url = head.reference if head.reference.startswith("http") else f"{REPOSITORY_URL}/blob/main/{head.reference}"
     common = dict(task_type="image-classification", task_name="Adversarially robust image classification",
                   dataset_type=entry.dataset, dataset_name=dataset_name, dataset_split="test",
-                  source_name=head.source, source_url=head.reference)
+                  source_name=head.source, source_url=source_url)
     results = [
         EvalResult(metric_type="accuracy", metric_name="Clean accuracy", metric_value=head.clean_acc, **common),
         EvalResult(metric_type="robust_accuracy", metric_name="AutoAttack robust accuracy",
@@ -89,12 +91,21 @@ model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.threa
     pin = (f"revision `{entry.revision}`, sha256 `{entry.sha256}`" if entry.sha256
            else "not pinned yet: until it is, every load is checked against the sha256 the Hub reports")
     sources = "\n".join(f"- {s.kind}: file id `{s.google_drive_id}` (<{s.url}>)" for s in entry.original_sources)
+    if entry.embedded_file:
+        origin = (f"These weights were trained by this project with its own `training/` code (see the recipe below) "
+                  f"and ship inside the `dkl-zoo` package: `dkl_zoo.load` needs no network for them. sha256 "
+                  f"`{entry.sha256}`.")
+    else:
+        origin = (f"Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:\n{sources}\n\n"
+                  "Weights here are those files converted to safetensors by `dkl_zoo.convert` (no pickle, no code "
+                  f"executed); the conversion is deterministic. Integrity: {pin}.")
     return f"""
 # {entry.name}
 
 IKL-AT {entry.arch_label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
 the Improved KL (IKL) loss of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,
 [arXiv 2305.13948]({entry.paper})). Threat model {entry.threat_model}, eps {entry.eps_label}.
+{entry.description}
 
 **{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{"; see the provenance table for "
 "the other sources" if other else ""}).
@@ -122,11 +133,7 @@ model = timm.create_model("{entry.name.replace('-', '_')}", pretrained=True)
 
 {disagreements}
 
-Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:
-{sources}
-
-Weights here are those files converted to safetensors by `dkl_zoo.convert` (no pickle, no code executed);
-the conversion is deterministic. Integrity: {pin}.
+{origin}
 
 ## Training recipe
 

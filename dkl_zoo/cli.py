@@ -73,10 +73,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from . import hub
+    from .integrity import verify
+    from .loading import _embedded
     from .registry import get_entry
 
-    verified = hub.resolve(get_entry(args.name), revision=args.revision)
+    entry = get_entry(args.name)
+    if entry.embedded_file is not None and args.revision is None:
+        verified = verify(_embedded(entry))  # shipped in the package: nothing to download
+    else:
+        from . import hub
+
+        verified = hub.resolve(entry, revision=args.revision)
     print(f"{verified.path}  sha256 {verified.sha256} ({verified.checked_against})")
     return 0
 

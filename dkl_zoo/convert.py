@@ -30,7 +30,7 @@ _PREFIXES = ("module.", "model.", "0.", "1.")
 
 
 def _sha256(path: Path) -> str:
-    from .hub import file_digest
+    from .integrity import file_digest
 
     return file_digest(path)
 
@@ -178,6 +178,7 @@ def write_repo_folder(entry: ModelEntry, state_dict: Mapping[str, torch.Tensor],
                 "source_sha256": source_sha256 or "none"}
     save_file(tensors, str(weights), metadata=metadata)
     _canonicalize_header(weights)
+    os.chmod(weights, 0o644)
     config = config_for(entry, weights_sha256=_sha256(weights), source_sha256=source_sha256)
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     (out / "README.md").write_text(render_card(entry))

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping
+
 
 import torch
 from torch import nn
 
+from .integrity import LocatedFile, verify
 from .models import assign_state_dict, build_architecture
 from .registry import ModelEntry, get_entry
-
-if TYPE_CHECKING:
-    from . import hub
 
 __all__ = ["load", "build_model", "read_weights", "model_info"]
 
@@ -34,8 +32,6 @@ def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None) -> nn.Module:
-    if dtype is not None and not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype}")
     model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
     return model.eval()
 
@@ -67,6 +63,8 @@ def load(
     (converted and verified locally, see ``dkl_zoo.original``) and warns once.
     """
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype}")
     if not pretrained:
         return _place(build_model(entry), device, dtype)
     if entry.embedded_file is not None and revision is None and entry.repo is None:
@@ -97,41 +95,37 @@ def load(
     return _place(model, device, dtype)
 
 
-def _embedded(entry: ModelEntry) -> "hub.LocatedFile":
-    """A model shipped inside the package: no Hub call at all, the same sha256 check."""
+def _embedded(entry: ModelEntry) -> LocatedFile:
+    """A model shipped inside the package: no Hub call at all (huggingface_hub is not even imported)."""
     from pathlib import Path
-
-    from . import hub
 
     path = Path(__file__).resolve().parent / str(entry.embedded_file)
     if not path.exists():
         raise FileNotFoundError(f"{entry.name}: the packaged weights {path} are missing; reinstall dkl-zoo")
     if entry.sha256 is None:
         raise RuntimeError(f"{entry.name}: a packaged model must have its sha256 pinned in the registry")
-    return hub.LocatedFile(path=path, revision="packaged", expected_sha256=entry.sha256, hub_etag=None)
+    return LocatedFile(path=path, revision="packaged", expected_sha256=entry.sha256, hub_etag=None)
 
 
-def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> "hub.LocatedFile | None":
-    from . import hub, original
+def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> LocatedFile | None:
+    from . import original
 
     found = original.fetch_original(entry, progress=progress) if fetch else original.cached_original(entry)
     if found is None:
         return None
     path, sha256 = found
-    return hub.LocatedFile(path=path, revision="original release", expected_sha256=sha256, hub_etag=None)
+    return LocatedFile(path=path, revision="original release", expected_sha256=sha256, hub_etag=None)
 
 
-def _verified_model(entry: ModelEntry, located: "hub.LocatedFile") -> nn.Module:
+def _verified_model(entry: ModelEntry, located: LocatedFile) -> nn.Module:
     """Hash the file on a second thread while the model is assembled; return it only if the hash matches.
 
     Hashing 185 MB is the floor of a cached load; overlapping it with building and reading hides the rest.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from . import hub
-
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkl-zoo-sha256") as pool:
-        check = pool.submit(hub.verify, located)
+        check = pool.submit(verify, located)
         try:
             model = assign_state_dict(build_model(entry, meta=True), read_weights(located.path))
         finally:
@@ -142,8 +136,3 @@ def _verified_model(entry: ModelEntry, located: "hub.LocatedFile") -> nn.Module:
 def model_info(name: str) -> ModelEntry:
     """All metadata of one entry: architecture, numbers with their sources, recipe, provenance."""
     return get_entry(name)
-
-
-def state_dict_of(model: nn.Module) -> Mapping[str, torch.Tensor]:
-    """The persistent state of ``model`` as contiguous CPU tensors, ready for safetensors."""
-    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}

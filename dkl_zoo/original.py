@@ -79,7 +79,7 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
     The caller hashes the file again when it loads it (as for every load).
     """
     from .convert import convert_checkpoint
-    from .hub import file_digest
+    from .integrity import file_digest
 
     cached = cached_original(entry, root)
     if cached is not None:

@@ -53,9 +53,9 @@ def test_identical_to_robustbench_benchmark(cifar_dir, capsys):
     enable_robustbench()
     from robustbench.eval import benchmark
 
-    clean, robust = benchmark(model, n_examples=24, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
+    clean, robust = benchmark(model, n_examples=20, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
                               device=torch.device("cpu"), batch_size=8, eps=8 / 255)
-    ours = evaluate(model, dataset="cifar10", n_examples=24, data_dir=data_dir, batch_size=8, eps=8 / 255,
+    ours = evaluate(model, dataset="cifar10", n_examples=20, data_dir=data_dir, batch_size=8, eps=8 / 255,
                     progress=False)
     assert 0 < robust < clean < 1, "the test model must be partly robust for this comparison to mean anything"
     assert ours.clean_acc == clean

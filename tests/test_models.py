@@ -34,8 +34,17 @@ def read_reference(path: Path) -> tuple[list[tuple[str, tuple[int, ...], str]], 
     return rows, params
 
 
-def test_every_entry_has_a_reference_list():
-    assert sorted(ENTRY_TO_REFERENCE) == dkl_zoo.list_models()
+def test_every_released_entry_has_a_reference_list():
+    from dkl_zoo.registry import RELEASED
+
+    assert sorted(ENTRY_TO_REFERENCE) == sorted(RELEASED)
+
+
+def test_shipped_fashion_mnist_architecture():
+    model = dkl_zoo.build_model("ikl-at-fmnist-wrn10-1")
+    assert sum(p.numel() for p in model.parameters()) == 77_562
+    assert model.conv1.weight.shape == (16, 1, 3, 3)
+    assert model.eval()(torch.rand(2, 1, 28, 28)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", sorted(ENTRY_TO_REFERENCE))

@@ -11,6 +11,7 @@ from dkl_zoo.errors import UnknownModelError
 from dkl_zoo.registry import (
     NAMESPACE_ENV,
     REGISTRY,
+    RELEASED,
     SOURCE_LOG,
     SOURCE_README,
     SOURCE_ROBUSTBENCH,
@@ -47,8 +48,9 @@ def pair(result):
     return None if result is None else (result.clean_acc, result.robust_acc)
 
 
-def test_list_models_gives_the_six_released_checkpoints():
-    assert dkl_zoo.list_models() == SIX
+def test_list_models_gives_the_six_released_checkpoints_and_the_shipped_one():
+    assert sorted(RELEASED) == SIX
+    assert dkl_zoo.list_models() == sorted(SIX + ["ikl-at-fmnist-wrn10-1"])
     assert dkl_zoo.list_models("*cifar10-*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar10-wrn34"]
     assert dkl_zoo.list_models("*wrn28*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar100-wrn28-50m"]
     assert dkl_zoo.list_models("nothing*") == []
@@ -123,3 +125,13 @@ def test_unknown_name_suggests_the_closest():
 def test_pins_are_unset_until_published():
     for entry in REGISTRY.values():
         assert (entry.revision is None) == (entry.sha256 is None)
+    assert all(REGISTRY[name].revision is None for name in RELEASED)  # no Hub repo is published yet
+
+
+def test_shipped_entry_records_its_own_evaluation_and_the_trades_comparison():
+    entry = REGISTRY["ikl-at-fmnist-wrn10-1"]
+    assert entry.embedded_file and entry.sha256 and not entry.original_sources
+    assert entry.headline.source == "dkl_zoo AutoAttack evaluation"
+    assert 0 < entry.headline.robust_acc < entry.headline.clean_acc < 100
+    notes = " ".join(entry.notes)
+    assert "TRADES" in notes and "python -m training.train" in notes and "seed 0" in notes

@@ -17,7 +17,7 @@ import torch
 import dkl_zoo
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import WideResNet
-from dkl_zoo.registry import REGISTRY
+from dkl_zoo.registry import REGISTRY, RELEASED
 from training.config import ConfigError, load_config
 from training.ikl_at import AdversarialWeightPerturbation, IKLATStep, attack_budget, cosine_lr
 from training.train import main as train_main
@@ -155,7 +155,7 @@ DESIGN_COMMON = {"lr": 0.2, "momentum": 0.9, "weight_decay": 5e-4, "batch_size":
                  "lr_schedule": "cosine-epoch", "epoch_ema": {"enabled": True, "decay": 0.9}}
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(RELEASED))
 def test_every_registry_entry_has_a_config_with_the_design_values(name):
     entry = REGISTRY[name]
     path = CONFIGS / entry.training_config
@@ -213,3 +213,14 @@ def test_epoch_ema_is_the_released_average_of_epoch_checkpoints():
     for key in expected:
         torch.testing.assert_close(ema.state[key], expected[key])
     assert int(ema.state["bn1.num_batches_tracked"]) == 15
+
+
+def test_fashion_mnist_configs_share_budget_and_differ_in_the_loss():
+    ikl = load_config(CONFIGS / "ikl-at-fmnist-wrn10-1.yaml")
+    trades = load_config(CONFIGS / "trades-fmnist-wrn10-1.yaml")
+    assert REGISTRY["ikl-at-fmnist-wrn10-1"].training_config == "ikl-at-fmnist-wrn10-1.yaml"
+    assert (ikl["method"], trades["method"]) == ("ikl", "trades") and trades["attack_loss"] == "kl"
+    same = ("dataset", "arch", "epochs", "max_steps_per_epoch", "batch_size", "lr", "momentum", "weight_decay",
+            "eps", "eps_ramp", "attack_schedule", "awp", "seed", "aug")
+    assert {k: ikl[k] for k in same} == {k: trades[k] for k in same}
+    assert ikl["eps"] == 0.1 and ikl["dataset"] == "fashion-mnist"

@@ -27,7 +27,7 @@ from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
 
 from .config import ConfigError, load_config
-from .data import BatchStream, ImageSet, held_out_set, load_generated, load_train_set
+from .data import BatchStream, held_out_set, load_generated, load_train_set
 from .ikl_at import AdversarialWeightPerturbation, EpochEMA, IKLATStep, StepEMA, cosine_lr
 
 __all__ = ["Trainer", "main", "pgd_accuracy"]

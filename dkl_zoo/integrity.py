@@ -1,0 +1,101 @@
+"""Content checks of weights files, kept free of huggingface_hub so packaged models load without it.
+
+The expected hash is the registry's sha256 pin when there is one, else what the Hub reported for the file:
+its ETag, the sha256 for LFS files, the git blob sha1 for small ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import IntegrityError
+
+__all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verify_file", "verify"]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LocatedFile:
+    """A local copy of the weights and what its content must hash to; not checked yet."""
+
+    path: Path
+    revision: str
+    expected_sha256: str | None
+    hub_etag: str | None
+
+
+@dataclass(frozen=True)
+class VerifiedFile:
+    """A local weights file whose content has been checked, and against what."""
+
+    path: Path
+    sha256: str
+    revision: str
+    checked_against: str
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, hashed straight from a read-only memory map (no copy; hashlib drops the GIL)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return digest.hexdigest()
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            digest.update(mapped)
+    return digest.hexdigest()
+
+
+def git_blob_sha1(path: str | os.PathLike[str]) -> str:
+    """The git object id of a file: what the Hub reports as ETag for files not stored in LFS."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha1(f"blob {size}\0".encode())
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None) -> tuple[str, str]:
+    """Check ``path``; return (its sha256, what it was checked against). Raises ``IntegrityError``."""
+    actual = file_digest(path)
+    if expected_sha256 is not None:
+        if actual != expected_sha256.lower():
+            raise IntegrityError(str(path), expected_sha256.lower(), actual, hint=_refetch_hint(path))
+        return actual, "sha256 pin"
+    if hub_etag is None:
+        raise IntegrityError(
+            str(path), "a hash reported by the Hub", "none available", hint=(
+                "The cache keeps no record of the Hub's hash for this file (a cache without symlinks?). "
+                "Load once while online, or pin the sha256 in the registry."
+            )
+        )
+    if _SHA256.match(hub_etag):
+        if actual != hub_etag:
+            raise IntegrityError(str(path), hub_etag, actual, hint=_refetch_hint(path))
+        return actual, "sha256 reported by the Hub (LFS ETag)"
+    git_sha = git_blob_sha1(path)
+    if git_sha != hub_etag:
+        raise IntegrityError(str(path), hub_etag, git_sha, algorithm="git blob sha1", hint=_refetch_hint(path))
+    return actual, "git blob sha1 reported by the Hub (ETag)"
+
+
+def _refetch_hint(path: Path) -> str:
+    return (
+        f"The cached copy is corrupt or was modified. Delete {path} and load again, or pass "
+        "force_download=True to fetch a fresh copy."
+    )
+
+
+def verify(located: LocatedFile) -> VerifiedFile:
+    """Hash the located file and compare; raises ``IntegrityError`` (the file must then not be used)."""
+    sha256, against = verify_file(
+        located.path, expected_sha256=located.expected_sha256, hub_etag=located.hub_etag
+    )
+    return VerifiedFile(path=located.path, sha256=sha256, revision=located.revision, checked_against=against)

@@ -1,0 +1,139 @@
+"""The dkl-zoo command: every verb in a subprocess, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import dkl_zoo
+from dkl_zoo.registry import REGISTRY
+
+from conftest import ROOT, safetensors_bytes, trained_like
+
+FMNIST = "ikl-at-fmnist-wrn10-1"
+
+
+def cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 600):
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dkl_zoo", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("verb", ["list", "info", "download", "eval", "convert", "publish", "cards"])
+def test_help_of_every_verb(verb):
+    done = cli(verb, "--help")
+    assert done.returncode == 0 and f"dkl-zoo {verb}" in done.stdout
+
+
+def test_list_and_info():
+    done = cli("list")
+    assert done.returncode == 0
+    for name in REGISTRY:
+        assert name in done.stdout
+    assert "85.31 / 57.13" in done.stdout
+    assert cli("list", "*cifar100*").stdout.count("ikl-at-cifar100") == 4
+    listed = json.loads(cli("list", "--json").stdout)
+    assert [e["name"] for e in listed] == dkl_zoo.list_models()
+    none = cli("list", "nothing*")
+    assert none.returncode == 1 and "no model matches" in none.stderr
+    info = cli("info", "ikl-at-cifar100-wrn34-v2")
+    assert info.returncode == 0
+    assert "RobustBench     65.76 / 31.91" in info.stdout and "64.08 / 31.65" in info.stdout
+    data = json.loads(cli("info", "ikl-at-cifar10-wrn34", "--json").stdout)
+    assert data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34" and data["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
+
+
+def test_failure_is_one_line_with_exit_1_and_traceback_only_with_debug():
+    done = cli("info", "ikl-at-cifar10-wrn43")
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "Did you mean 'ikl-at-cifar10-wrn34'" in done.stderr
+    debug = cli("--debug", "info", "ikl-at-cifar10-wrn43")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_usage_errors_exit_2():
+    assert cli("bogus").returncode == 2
+    assert cli("info").returncode == 2
+    no_model = cli("eval")
+    assert no_model.returncode == 2 and "give a registry NAME or --checkpoint" in no_model.stderr
+    bad_eps = cli("eval", FMNIST, "--eps", "eight")
+    assert bad_eps.returncode == 2 and "8/255" in bad_eps.stderr
+
+
+def test_download_through_hf_endpoint(hub, tmp_path):
+    torch.manual_seed(0)
+    model = trained_like(dkl_zoo.build_model("ikl-at-cifar10-wrn34"))
+    hub.add_repo("mirror/ikl-at-cifar10-wrn34", {"model.safetensors": safetensors_bytes(model)})
+    env = {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache"), "DKL_ZOO_NAMESPACE": "mirror"}
+    done = cli("download", "ikl-at-cifar10-wrn34", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "sha256" in done.stdout and "LFS ETag" in done.stdout
+    offline = cli("download", "ikl-at-cifar10-wrn34", env={**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "x")})
+    assert offline.returncode == 1 and "OfflineError" in offline.stderr
+
+
+def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
+    from dkl_zoo.data import FASHION_MNIST_DIRS
+
+    if not FASHION_MNIST_DIRS[0].exists() and not os.environ.get("CI"):
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    out = tmp_path / "result.json"
+    rb = tmp_path / "rb.json"
+    done = cli("eval", FMNIST, "--n-examples", "16", "--version", "custom", "--attacks", "apgd-ce", "--quiet",
+               "--json-out", str(out), "--robustbench-json", str(rb), "--state", str(tmp_path / "s.json"))
+    assert done.returncode == 0, done.stderr
+    assert "clean accuracy" in done.stdout and "robust accuracy" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["n_examples"] == 16 and result["dataset"] == "fashion-mnist" and result["eps"] == 0.1
+    assert json.loads(rb.read_text())["eps"] == "0.1"
+    weights = Path(dkl_zoo.__file__).parent / REGISTRY[FMNIST].embedded_file
+    again = cli("eval", "--checkpoint", str(weights), "--arch", FMNIST, "--n-examples", "16", "--version", "custom",
+                "--attacks", "apgd-ce", "--quiet", "--json-out", str(tmp_path / "again.json"))
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "again.json").read_text())["robust_acc"] == result["robust_acc"]
+    pixels = cli("eval", FMNIST, "--eps", "8", "--n-examples", "4", "--quiet")
+    assert pixels.returncode == 1 and "Did you give it in pixels" in pixels.stderr
+
+
+def test_convert_publish_and_cards(hub, tmp_path):
+    torch.manual_seed(0)
+    model = trained_like(dkl_zoo.build_model(FMNIST))
+    src = tmp_path / "release.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, src)
+    converted = cli("convert", str(src), "--name", FMNIST, "--out", str(tmp_path / "repo"))
+    assert converted.returncode == 0, converted.stderr
+    assert "Pin sha256=" in converted.stdout
+    published = cli("publish", str(tmp_path / "repo"), "--repo-id", "me/fmnist", "--token", "t",
+                    env={"HF_ENDPOINT": hub.url})
+    assert published.returncode == 0, published.stderr
+    commit = published.stdout.split("commit ")[1].split()[0]
+    assert hub.files("me/fmnist", commit)["model.safetensors"] == (tmp_path / "repo" / "model.safetensors").read_bytes()
+    assert cli("cards", "--check").returncode == 0
+    written = cli("cards", "--dir", str(tmp_path / "cards"))
+    assert written.returncode == 0 and len(list((tmp_path / "cards").glob("*/README.md"))) == len(REGISTRY)
+    card = tmp_path / "cards" / FMNIST / "README.md"
+    card.write_text(card.read_text() + "edited\n")
+    stale = cli("cards", "--check", "--dir", str(tmp_path / "cards"))
+    assert stale.returncode == 1 and FMNIST in stale.stderr
+
+
+def test_train_from_a_checkout_and_elsewhere(tmp_path):
+    done = cli("train", "--config", "training/configs/smoke.yaml", "--out", str(tmp_path / "run"), "epochs=1")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "summary.json").exists()
+    elsewhere = cli("train", "--config", "x.yaml", "--out", str(tmp_path / "r2"), cwd=tmp_path)
+    assert elsewhere.returncode == 1 and "runs from a checkout" in elsewhere.stderr
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "dkl-zoo"
+    if not script.exists():
+        pytest.skip("package not installed with pip (run the README's set-up command)")
+    done = subprocess.run([str(script), "list"], capture_output=True, text=True)
+    assert done.returncode == 0 and "ikl-at-cifar10-wrn34" in done.stdout

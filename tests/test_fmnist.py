@@ -1,0 +1,69 @@
+"""The model shipped in the package: loads with no network, and its recorded numbers hold on real data."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+import dkl_zoo
+from dkl_zoo.data import FASHION_MNIST_DIRS
+from dkl_zoo.registry import REGISTRY
+
+from conftest import run_python
+
+NAME = "ikl-at-fmnist-wrn10-1"
+ENTRY = REGISTRY[NAME]
+N_CHECK = 50  # AutoAttack standard on 50 images takes about two minutes on 2 cores
+
+
+def _data_or_skip() -> None:
+    if not FASHION_MNIST_DIRS[0].exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install the Debian package dataset-fashion-mnist (.ci/run does)")
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+
+
+def test_packaged_weights_are_small_and_pinned():
+    path = Path(dkl_zoo.__file__).parent / ENTRY.embedded_file
+    assert path.stat().st_size < 2_000_000
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == ENTRY.sha256
+    assert ENTRY.input_size == (1, 28, 28) and ENTRY.eps == 0.1 and ENTRY.dataset == "fashion-mnist"
+
+
+NO_NETWORK = """
+import sys, dkl_zoo
+model = dkl_zoo.load("ikl-at-fmnist-wrn10-1")
+print("OK", type(model).__name__, model.training, "huggingface_hub" in sys.modules)
+"""
+
+
+def test_loads_offline_with_an_empty_cache_and_makes_no_hub_call(hub, tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_ENDPOINT": hub.url}
+    done = run_python(NO_NETWORK, env)
+    assert done.returncode == 0, done.stderr
+    assert "OK WideResNet False False" in done.stdout  # eval mode; huggingface_hub not even imported
+    online = run_python(NO_NETWORK, {"HF_HUB_CACHE": str(tmp_path / "empty"), "HF_ENDPOINT": hub.url})
+    assert online.returncode == 0 and hub.requests == []
+
+
+def test_tampered_package_file_is_refused(tmp_path, monkeypatch):
+    import dataclasses
+
+    from dkl_zoo.errors import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        dkl_zoo.load(dataclasses.replace(ENTRY, sha256="0" * 64))
+
+
+def test_recorded_numbers_hold_on_the_real_test_images():
+    _data_or_skip()
+    recorded = ENTRY.headline
+    result = dkl_zoo.evaluate(NAME, n_examples=N_CHECK, batch_size=N_CHECK, progress=False)
+    for measured, expected in ((result.clean_acc, recorded.clean_acc / 100), (result.robust_acc, recorded.robust_acc / 100)):
+        tolerance = 3 * math.sqrt(expected * (1 - expected) / N_CHECK)  # 3 sigma of a binomial proportion
+        assert abs(measured - expected) <= tolerance, (measured, expected, tolerance)
+    assert result.robust_acc < result.clean_acc
