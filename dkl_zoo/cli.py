@@ -261,14 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("train", help="run training/ from a checkout (python -m training.train ...)",
                          add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m training.train")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, rest=[])  # everything after `train` goes to training.train as is
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    if "train" in argv and all(a.startswith("-") for a in argv[:argv.index("train")]):
+        split = argv.index("train") + 1
+        argv, rest = argv[:split], argv[split:]
     args = parser.parse_args(argv)
+    if args.verb == "train":
+        args.rest = rest
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
