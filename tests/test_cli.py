@@ -1,4 +1,7 @@
-"""The dkl-zoo command: every verb in a subprocess, exit codes, one-line errors."""
+"""The dkl-zoo command: every verb, exit codes, one-line errors.
+
+Parser-only checks call `main(argv)` in this process (the same code the console script runs); whatever
+depends on the environment, the real data or the installed script runs in a subprocess."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pytest
 import torch
 
 import dkl_zoo
+from dkl_zoo.cli import main
 from dkl_zoo.registry import REGISTRY
 
 from conftest import ROOT, safetensors_bytes, trained_like
@@ -25,27 +29,37 @@ def cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 
                           text=True, timeout=timeout)
 
 
+def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run `dkl-zoo ARGS` through `main`, with argparse's exits turned into return codes."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["dkl-zoo", *args], code, captured.out, captured.err)
+
+
 @pytest.mark.parametrize("verb", ["list", "info", "download", "eval", "convert", "publish", "cards"])
-def test_help_of_every_verb(verb):
-    done = cli(verb, "--help")
+def test_help_of_every_verb(verb, capsys):
+    done = in_process(capsys, verb, "--help")
     assert done.returncode == 0 and f"dkl-zoo {verb}" in done.stdout
 
 
-def test_list_and_info():
-    done = cli("list")
+def test_list_and_info(capsys):
+    done = in_process(capsys, "list")
     assert done.returncode == 0
     for name in REGISTRY:
         assert name in done.stdout
     assert "85.31 / 57.13" in done.stdout
-    assert cli("list", "*cifar100*").stdout.count("ikl-at-cifar100") == 4
-    listed = json.loads(cli("list", "--json").stdout)
+    assert in_process(capsys, "list", "*cifar100*").stdout.count("ikl-at-cifar100") == 4
+    listed = json.loads(in_process(capsys, "list", "--json").stdout)
     assert [e["name"] for e in listed] == dkl_zoo.list_models()
-    none = cli("list", "nothing*")
+    none = in_process(capsys, "list", "nothing*")
     assert none.returncode == 1 and "no model matches" in none.stderr
-    info = cli("info", "ikl-at-cifar100-wrn34-v2")
+    info = in_process(capsys, "info", "ikl-at-cifar100-wrn34-v2")
     assert info.returncode == 0
     assert "RobustBench     65.76 / 31.91" in info.stdout and "64.08 / 31.65" in info.stdout
-    data = json.loads(cli("info", "ikl-at-cifar10-wrn34", "--json").stdout)
+    data = json.loads(in_process(capsys, "info", "ikl-at-cifar10-wrn34", "--json").stdout)
     assert data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34" and data["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
 
 
@@ -57,12 +71,12 @@ def test_failure_is_one_line_with_exit_1_and_traceback_only_with_debug():
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
-def test_usage_errors_exit_2():
-    assert cli("bogus").returncode == 2
-    assert cli("info").returncode == 2
-    no_model = cli("eval")
+def test_usage_errors_exit_2(capsys):
+    assert in_process(capsys, "bogus").returncode == 2
+    assert in_process(capsys, "info").returncode == 2
+    no_model = in_process(capsys, "eval")
     assert no_model.returncode == 2 and "give a registry NAME or --checkpoint" in no_model.stderr
-    bad_eps = cli("eval", FMNIST, "--eps", "eight")
+    bad_eps = in_process(capsys, "eval", FMNIST, "--eps", "eight")
     assert bad_eps.returncode == 2 and "8/255" in bad_eps.stderr
 
 
