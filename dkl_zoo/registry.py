@@ -328,15 +328,16 @@ _ENTRIES: tuple[ModelEntry, ...] = (
 )
 
 SOURCE_OURS = "dkl_zoo AutoAttack evaluation"
-FMNIST_CLEAN, FMNIST_AA = 79.2, 64.8
-FMNIST_SHA256 = "d80aed9f29deec79d714881c519a17c6e1065babb0802fcdec67ae35291adafa"
+FMNIST_CLEAN, FMNIST_AA = 80.4, 59.7
+FMNIST_SHA256 = "af520466d9591d133373f568f10e0650d1517b67e5d8ac1eb619af8d8800d4d3"
 FMNIST_NOTES: tuple[str, ...] = (
-    "Numbers from the first 500 Fashion-MNIST test images (AutoAttack standard, Linf eps 0.1, seed 0, `dkl_zoo.evaluate`): IKL-AT 79.20 % clean / 64.80 % AutoAttack (after each attack: apgd-ce 67.00, apgd-t 65.20, fab-t 65.20, square 64.80).",
-    "TRADES baseline with the same budget (training/configs/trades-fmnist-wrn10-1.yaml, beta 6): 81.00 % clean / 64.40 % AutoAttack on the same 500 images (after each attack: apgd-ce 65.60, apgd-t 64.60, fab-t 64.60, square 64.40).",
-    "PGD-20 check at the end of training (first 1000 test images): IKL-AT 77.6 / 65.4 %, TRADES 79.8 / 64.6 %.",
-    "Trained with `python -m training.train --config training/configs/ikl-at-fmnist-wrn10-1.yaml --out runs/ikl-at-fmnist-wrn10-1` (and the same for trades-fmnist-wrn10-1), seed 0, both runs at once with one torch thread each on a 2-core machine: 26.6 and 26.4 minutes of training (680 steps of 128 images).",
-    "Evaluated with AutoAttack on 500, not the first 1000 test images: standard AutoAttack on 1000 images of both models did not fit the CPU time of the session that trained them; the PGD-20 numbers above use 1000.",
-    "The packaged safetensors file was written by `dkl-zoo convert` from the run's final.pt (raw final weights: with 4 epochs the released per-epoch EMA would be dominated by the first epoch, so it is off).",
+    "Numbers from the first 1000 Fashion-MNIST test images (AutoAttack standard, Linf eps 0.1, seed 0, batch 250, `dkl_zoo.evaluate`): IKL-AT 80.40 % clean / 59.70 % AutoAttack (after each attack: apgd-ce 63.20, apgd-t 60.10, fab-t 60.10, square 59.70); 63 minutes on one CPU thread, another job on the second core.",
+    "TRADES baseline with the same budget (training/configs/trades-fmnist-wrn10-1.yaml, beta 6): 82.90 % clean / 64.90 % AutoAttack on the same 1000 images (after each attack: apgd-ce 67.10, apgd-t 65.00, fab-t 65.00, square 64.90).",
+    "PGD-20 check at the end of training (same 1000 images): IKL-AT 80.4 / 67.5 %, TRADES 82.9 / 68.7 %.",
+    "Trained with `python -m training.train --config training/configs/ikl-at-fmnist-wrn10-1.yaml --out runs/ikl-at-fmnist-wrn10-1` (and the same for trades-fmnist-wrn10-1), seed 0, 1360 steps of 128 images (8 epochs of 170 batches): IKL-AT alone on 2 CPU cores (2 torch threads) 25.8 minutes of training; TRADES 44.2 minutes with one thread while the IKL-AT model was being evaluated on the other core.",
+    "IKL-AT is less robust than TRADES at this budget (59.70 vs 64.90 % AutoAttack, 80.40 vs 82.90 % clean): the IKL-AT run uses the released CIFAR-10 recipe (alpha 3, beta 20, T 4, soft-CE attack) unchanged, not tuned for Fashion-MNIST or for 8 short epochs. With the 4-epoch budget the two were level (see below).",
+    "The budget was raised from 4 to 8 epochs after the 4-epoch models missed the 80 % clean target (first 500 test images: IKL-AT 79.20 / 64.80 %, TRADES 81.00 / 64.40 %); nothing else changed and both models got the same budget.",
+    "The packaged safetensors file was written by `dkl-zoo convert` from the run's final.pt (raw final weights: with 8 epochs the released per-epoch EMA would weigh the early epochs heavily, so it is off). The AutoAttack runs above put the model in channels_last memory format for CPU speed (same float32 model).",
 )
 _FMNIST_CONFIG = "training/configs/ikl-at-fmnist-wrn10-1.yaml"
 
@@ -355,7 +356,7 @@ _FMNIST = ModelEntry(
     std=None,
     reported=(
         ReportedResult(SOURCE_OURS, FMNIST_CLEAN, FMNIST_AA, _FMNIST_CONFIG,
-                       note="first 500 test images, AutoAttack standard, eps 0.1, seed 0"),
+                       note="first 1000 test images, AutoAttack standard, eps 0.1, seed 0"),
     ),
     recipe=Recipe(3.0, 20.0, 4.0, source=f"{_FMNIST_CONFIG} (the released CIFAR-10 recipe on a CPU budget)"),
     original_sources=(),
