@@ -7,12 +7,20 @@
 from __future__ import annotations
 
 from .errors import (
+    CheckpointError,
     DklZooError,
+    DownloadError,
+    DownloadTimeoutError,
+    EvaluationStateError,
     IntegrityError,
+    InvalidArgumentError,
     OfflineError,
+    OriginalReleaseError,
     RemoteNotFoundError,
     StateDictMismatchError,
     UnknownModelError,
+    UnsafeCheckpointError,
+    WeightsFormatError,
 )
 from .loading import build_model, load, model_info
 from .registry import ModelEntry, list_models
@@ -33,7 +41,15 @@ def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` s
 
 
 __all__ = [
+    "CheckpointError",
     "DklZooError",
+    "DownloadError",
+    "DownloadTimeoutError",
+    "EvaluationStateError",
+    "InvalidArgumentError",
+    "OriginalReleaseError",
+    "UnsafeCheckpointError",
+    "WeightsFormatError",
     "EvalResult",
     "IntegrityError",
     "ModelEntry",

@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from .compat import reset_autoattack_checks
+from .errors import EvaluationStateError
 
-__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint"]
+__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint"]
 
 LOGGER_NAME = "dkl_zoo.autoattack"
 
@@ -41,6 +42,21 @@ def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     digest.update(str(tuple(x.shape)).encode())
     digest.update(x.detach().cpu().contiguous().float().numpy().tobytes())
     digest.update(y.detach().cpu().contiguous().long().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """sha256 over the model's state dict (dtype, shape and bytes of every tensor, in key order).
+
+    A state file then belongs to one set of weights: resuming it with another model is refused. Key names
+    are left out on purpose, so a wrapper around the same network (``nn.Sequential(net)``) still matches.
+    Hashing WRN-34-10's 185 MB costs about as much as one forward pass of a batch.
+    """
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{data.dtype}{tuple(data.shape)};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -77,11 +93,49 @@ class RunState:
     def load(cls, path: Path) -> "RunState":
         try:
             data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             return cls(**data)
         except (OSError, ValueError, TypeError) as error:
-            raise ValueError(
+            raise EvaluationStateError(
                 f"{path} is not a dkl_zoo evaluation state ({error}); delete it or choose another state_path"
             ) from None
+
+    def problems(self, n: int, n_attacks: int) -> list[str]:
+        """What makes this state impossible for ``n`` examples and ``n_attacks`` attacks (empty: consistent)."""
+        found: list[str] = []
+
+        def flag_list(name: str, value: object) -> bool:
+            if value is None:
+                return False
+            if not isinstance(value, list) or len(value) != n or not all(type(v) is bool for v in value):
+                found.append(f"{name} must be a list of {n} booleans")
+                return False
+            return True
+
+        clean_ok = flag_list("clean_flags", self.clean_flags)
+        robust_ok = flag_list("flags", self.flags)
+        if (self.clean_flags is None) != (self.flags is None):
+            found.append("clean_flags and flags must be set together")
+        if clean_ok and robust_ok and any(r and not c for c, r in zip(self.clean_flags, self.flags)):
+            found.append("an example is robust but not clean-correct (flags must be a subset of clean_flags)")
+        if type(self.attack_index) is not int or not 0 <= self.attack_index <= n_attacks:
+            found.append(f"attack_index must be an integer in [0, {n_attacks}]")
+        if self.attack_indices is not None and (
+            not isinstance(self.attack_indices, list)
+            or not all(type(i) is int and 0 <= i < n for i in self.attack_indices)
+            or (clean_ok and not all(self.clean_flags[i] for i in self.attack_indices))
+        ):
+            found.append("attack_indices must list clean-correct examples")
+        if type(self.batches_done) is not int or self.batches_done < 0:
+            found.append("batches_done must be a non-negative integer")
+        if not isinstance(self.robust_after, dict) or not all(
+            type(v) is int and 0 <= v <= n for v in self.robust_after.values()
+        ):
+            found.append(f"robust_after must map attacks to counts in [0, {n}]")
+        if self.finished and self.flags is None:
+            found.append("a finished state must hold its flags")
+        return found
 
 
 @dataclass
@@ -187,7 +241,8 @@ def run_autoattack(
     """
     attacks = list(adversary.attacks_to_run)
     config = {**config, "attacks": attacks, "batch_size": batch_size, "n": int(x.shape[0]),
-              "data_sha256": fingerprint(x, y), "world": world, "rank": rank}
+              "data_sha256": fingerprint(x, y), "model_sha256": model_fingerprint(model), "world": world,
+              "rank": rank}
     logger, handlers = _logger(log_path, echo)
     started = time.monotonic()
     try:
@@ -304,14 +359,33 @@ def run_autoattack(
             handler.close()
 
 
+_CONFIG_LABELS = {"model_sha256": "model", "data_sha256": "data"}
+
+
 def _initial_state(state_path: Path | None, config: dict[str, Any]) -> RunState:
+    """A fresh state, or the one in ``state_path`` when it was written by this very evaluation.
+
+    The file is never modified here: a refused state stays as it was for the run it belongs to.
+    """
     if state_path is None or not state_path.exists():
         return RunState(config=config)
     state = RunState.load(state_path)
+    if not isinstance(state.config, dict):
+        raise EvaluationStateError(f"{state_path} has no evaluation settings; delete it or choose another "
+                                   "state_path")
     if state.config != config:
-        differing = sorted(k for k in set(state.config) | set(config) if state.config.get(k) != config.get(k))
-        raise ValueError(
+        keys = sorted(k for k in set(state.config) | set(config) if state.config.get(k) != config.get(k))
+        differing = [_CONFIG_LABELS.get(k, k) for k in keys]
+        raise EvaluationStateError(
             f"{state_path} holds the state of a different evaluation (differs in: {', '.join(differing)}); "
+            "evaluate the same model on the same data with the same settings to resume, or delete it / choose "
+            "another state_path",
+            differing,
+        )
+    problems = state.problems(int(config["n"]), len(config["attacks"]))
+    if problems:
+        raise EvaluationStateError(
+            f"{state_path} is not a consistent evaluation state ({'; '.join(problems)}); it was left as it is: "
             "delete it or choose another state_path"
         )
     return state

@@ -19,6 +19,12 @@ __all__ = [
     "StateDictMismatchError",
     "UnsafeCheckpointError",
     "OriginalReleaseError",
+    "DownloadError",
+    "DownloadTimeoutError",
+    "WeightsFormatError",
+    "EvaluationStateError",
+    "InvalidArgumentError",
+    "CheckpointError",
 ]
 
 
@@ -108,3 +114,34 @@ class UnsafeCheckpointError(DklZooError, ValueError):
 
 class OriginalReleaseError(DklZooError, OSError):
     """The authors' original release could not be fetched or is not a checkpoint."""
+
+
+class DownloadError(DklZooError, OSError):
+    """A server answered, but not with the file (an HTML page, a body of the wrong size); nothing was kept."""
+
+
+class DownloadTimeoutError(DklZooError, TimeoutError):
+    """A download took longer than its deadline (``DKL_ZOO_DOWNLOAD_TIMEOUT``); the partial file was dropped."""
+
+
+class WeightsFormatError(DklZooError, ValueError):
+    """A weights file is not a readable safetensors file, or holds tensors of a type the model cannot take."""
+
+
+class EvaluationStateError(DklZooError, ValueError):
+    """An evaluation state file belongs to another evaluation (other model, data or settings) or is invalid.
+
+    ``differing`` names what differs (e.g. ``["model"]``); the file was left as it is.
+    """
+
+    def __init__(self, message: str, differing: Sequence[str] = ()) -> None:
+        self.differing = list(differing)
+        super().__init__(message)
+
+
+class InvalidArgumentError(DklZooError, ValueError):
+    """An argument or setting that cannot work, refused before any slow work starts."""
+
+
+class CheckpointError(DklZooError, OSError):
+    """A training checkpoint that cannot be resumed from (missing, truncated, corrupt, foreign or unsafe)."""
