@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
+from dkl_zoo.errors import InvalidArgumentError
+
 __all__ = ["DEFAULTS", "ConfigError", "load_config", "apply_overrides", "validate"]
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidArgumentError):
     """A configuration that cannot be run as written."""
 
 
@@ -105,7 +108,7 @@ def validate(config: dict) -> dict:
         if config[key] not in choices:
             raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {config[key]!r}")
     eps = config["eps"]
-    if not isinstance(eps, (int, float)) or eps <= 0:
+    if not _is_number(eps) or eps <= 0:
         raise ConfigError(f"eps must be a positive fraction of the [0, 1] pixel range, got {eps!r}")
     if eps > 1:
         raise ConfigError(
@@ -118,7 +121,7 @@ def validate(config: dict) -> dict:
                 f"{key} is not set: the released code does not publish it for this run; choose a value "
                 f"explicitly ({key}=...) and record why"
             )
-        if not isinstance(config[key], int) or config[key] < 1:
+        if not _is_count(config[key]) or config[key] < 1:
             raise ConfigError(f"{key} must be a positive integer, got {config[key]!r}")
     for key in ("lr", "momentum", "weight_decay", "alpha", "beta", "temperature", "softce_temperature"):
         value = config[key]
@@ -127,18 +130,97 @@ def validate(config: dict) -> dict:
                 f"{key} is not set: the released code does not publish it for this run; choose a value "
                 f"explicitly ({key}=...) and record why"
             )
-        if not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{key} must be a non-negative number, got {value!r}")
+        if not _is_number(value) or value < 0:
+            raise ConfigError(f"{key} must be a non-negative finite number, got {value!r}")
     if config["temperature"] <= 0 or config["softce_temperature"] <= 0:
         raise ConfigError("temperatures must be positive")
-    if not 0 < config["prior_momentum"] <= 1:
+    if not _is_number(config["prior_momentum"]) or not 0 < config["prior_momentum"] <= 1:
         raise ConfigError(f"prior_momentum must be in (0, 1], got {config['prior_momentum']}")
-    if "name" not in config["arch"]:
-        raise ConfigError("arch needs a 'name' (wide_resnet, dm_wide_resnet, small_cnn)")
+    _check_numbers(config)
+    _check_arch(config["arch"])
     fraction = config["generated"]["fraction"]
-    if config["generated"]["path"] and not 0 < fraction < 1:
-        raise ConfigError(f"generated.fraction must be in (0, 1), got {fraction}")
+    if config["generated"]["path"] and not (_is_number(fraction) and 0 < fraction < 1):
+        raise ConfigError(f"generated.fraction must be in (0, 1), got {fraction!r}")
+    _check_device_name(config["device"])
     return config
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float; booleans are not numbers here (YAML's ``true`` must not pass as 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# (key path, lowest allowed, highest allowed, integer?) checked after the loss/optimiser keys above
+_RANGES: tuple[tuple[str, float, float, bool], ...] = (
+    ("lr", 0.0, math.inf, False),
+    ("momentum", 0.0, 1.0, False),
+    ("gamma", 0.0, math.inf, False),
+    ("gamma_aug", 0.0, math.inf, False),
+    ("trades_beta", 0.0, math.inf, False),
+    ("attack_init_std", 0.0, math.inf, False),
+    ("awp.gamma", 0.0, math.inf, False),
+    ("awp.warmup", 0, math.inf, True),
+    ("epoch_ema.decay", 0.0, 1.0, False),
+    ("step_ema.tau", 0.0, 1.0, False),
+    ("step_ema.start_epoch", 0, math.inf, True),
+    ("seed", 0, 2**63 - 1, True),
+    ("synthetic_size", 1, math.inf, True),
+    ("checkpoint_every_steps", 0, math.inf, True),
+    ("max_steps_per_epoch", 0, math.inf, True),
+    ("final_eval.n_examples", 0, math.inf, True),
+    ("final_eval.pgd_steps", 1, math.inf, True),
+    ("final_eval.batch_size", 1, math.inf, True),
+)
+
+
+def _lookup(config: Mapping, dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def _check_numbers(config: dict) -> None:
+    for key, low, high, integer in _RANGES:
+        value = _lookup(config, key)
+        kind = "an integer" if integer else "a finite number"
+        if not (_is_count(value) if integer else _is_number(value)) or not low <= value <= high:
+            bounds = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
+            raise ConfigError(f"{key} must be {kind} {bounds}, got {value!r}")
+    if config["lr"] == 0:
+        raise ConfigError("lr must be positive, got 0")
+    for key in ("epoch_ema.enabled", "step_ema.enabled", "step_ema.warmup", "weight_decay_on_bn", "nesterov",
+                "channels_last", "sync_bn", "export", "progress"):
+        if not isinstance(_lookup(config, key), bool):
+            raise ConfigError(f"{key} must be true or false, got {_lookup(config, key)!r}")
+
+
+def _check_arch(arch: Mapping) -> None:
+    """Build the architecture on the meta device (no memory, no init cost) so bad kwargs fail here."""
+    from dkl_zoo.models import build_architecture
+
+    if "name" not in arch:
+        raise ConfigError("arch needs a 'name' (wide_resnet or dm_wide_resnet)")
+    kwargs = {k: v for k, v in arch.items() if k != "name"}
+    try:
+        build_architecture(str(arch["name"]), meta=True, **kwargs)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"arch {dict(arch)!r} cannot be built: {error}") from None
+
+
+def _check_device_name(device: Any) -> None:
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}") from None
 
 
 def _parse_value(text: str) -> Any:
@@ -168,7 +250,13 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (configs live in training/configs/)")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise ConfigError(f"{path} is not valid YAML{line}: {problem}") from None
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{path} must hold a mapping of config keys")
         _merge(config, loaded)

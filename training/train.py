@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import os
+import pickle
 import random
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dkl_zoo.errors import CheckpointError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
 
@@ -47,6 +49,44 @@ def _atomic_save(obj: Any, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_CHECKPOINT_KEYS = ("epoch", "step", "global_step", "seconds", "model", "optimizer", "scheduler",
+                    "proxy_optimizer", "prior", "epoch_ema", "step_ema", "stream", "rng", "config")
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A training checkpoint, read so that nothing in it can run code.
+
+    ``torch.load(weights_only=True)`` rebuilds only tensors and plain containers; anything else in the
+    pickle (a planted ``__reduce__``) is refused before it runs. Every failure is one ``CheckpointError``
+    that names the file and what to do.
+    """
+    fix = "start a new run in another --out, or restore the file from a backup"
+    if not path.is_file():
+        raise CheckpointError(f"--resume: no checkpoint at {path}; run without --resume to start the run")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (the run was interrupted while it was written?); {fix}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower() or "weights_only" in str(error).lower():
+            raise CheckpointError(
+                f"{path} holds objects that need code to unpickle, which is never run (a foreign or tampered "
+                f"file; nothing in it was executed); {fix}"
+            ) from None
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({str(error).splitlines()[0]}); {fix}") from None
+    except Exception as error:  # truncated zip, bad magic, I/O errors: all mean the same to the user
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path} is truncated or corrupt ({first}); {fix}") from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if not missing and not isinstance(state["config"], dict):
+        missing = ["config"]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a checkpoint written by training.train (missing: {', '.join(missing)}); {fix}"
+        )
+    return state
 
 
 def _rng_state() -> dict:
@@ -99,6 +139,7 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = self._device()
+        saved = self._read_resumable() if resume else None  # refuse a bad checkpoint before any slow work
         if self.world > 1:
             import torch.distributed as dist
 
@@ -140,8 +181,8 @@ class Trainer:
                                  attack_model=self.net)
         self.epoch, self.step, self.global_step, self.seconds = 1, 0, 0, 0.0
         self.stream.new_epoch()
-        if resume:
-            self._load_checkpoint()
+        if saved is not None:
+            self._load_checkpoint(saved)
         elif (self.out / CHECKPOINT).exists():
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if self.is_main:
@@ -160,7 +201,13 @@ class Trainer:
             if torch.cuda.is_available():
                 return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             return torch.device("cpu")
-        return torch.device(wanted)
+        device = torch.device(wanted)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device: {wanted} was asked for, but PyTorch sees no CUDA device here; use "
+                              "device=cpu (or auto), or install a CUDA build of PyTorch on a GPU machine")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device: {wanted} does not exist ({torch.cuda.device_count()} CUDA device(s))")
+        return device
 
     @staticmethod
     def _seed(seed: int) -> None:
@@ -221,15 +268,25 @@ class Trainer:
         if self.is_main:
             _atomic_save(self.state(), self.out / CHECKPOINT)
 
-    def _load_checkpoint(self) -> None:
-        path = self.out / CHECKPOINT
-        if not path.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file, written by us
+    def _read_resumable(self) -> dict:
+        state = read_checkpoint(self.out / CHECKPOINT)
         if state["config"] != self.config:
-            changed = sorted(k for k in state["config"] if state["config"].get(k) != self.config.get(k))
+            keys = set(state["config"]) | set(self.config)
+            changed = sorted(k for k in keys if state["config"].get(k) != self.config.get(k))
             raise ConfigError(f"--resume with a different config (changed: {', '.join(changed)}); use the same "
                               "config and overrides as the interrupted run")
+        return state
+
+    def _load_checkpoint(self, state: dict) -> None:
+        path = self.out / CHECKPOINT
+        try:
+            self._apply_checkpoint(state)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise CheckpointError(f"{path} does not fit this run ({first}); start a new run in another --out") \
+                from None
+
+    def _apply_checkpoint(self, state: dict) -> None:
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
@@ -368,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         trainer = Trainer(config, args.out, resume=args.resume)
-    except (ConfigError, FileNotFoundError, FileExistsError) as error:
+    except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     summary = trainer.train()
