@@ -46,6 +46,29 @@ def _looks_like_html(path: Path) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<"))
 
 
+_MAX_EXPANSION = 20  # torch stores its zip members uncompressed: a real checkpoint expands by about 1x
+_MAX_DECLARED = 8 << 30  # 8 GiB: far above any released checkpoint (WRN-34-10 with optimizer state < 1 GiB)
+
+
+def _check_archive_sizes(path: Path) -> None:
+    """Refuse a zip whose members declare far more bytes than the file holds (a zip bomb) before reading it."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return  # legacy (non-zip) torch format: read as a stream, nothing to expand
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise OriginalReleaseError(f"{path} is not a readable PyTorch checkpoint: {error}") from None
+    size = path.stat().st_size
+    if declared > _MAX_DECLARED or declared > _MAX_EXPANSION * size + (1 << 20):
+        raise UnsafeCheckpointError(
+            f"{path} declares {declared:,} bytes of content in a {size:,}-byte archive (a zip bomb?); it was not "
+            "read. Real PyTorch checkpoints store their tensors uncompressed."
+        )
+
+
 def load_original(src_path: str | os.PathLike[str]) -> Any:
     """The object stored in an original checkpoint, unpickled without running any code from it."""
     path = Path(src_path)
@@ -57,6 +80,7 @@ def load_original(src_path: str | os.PathLike[str]) -> Any:
             "quota is exceeded, the file was removed, or access is denied (what RobustBench users see as "
             "\"UnpicklingError: invalid load key '<'\"). Try again later or download the file by hand."
         )
+    _check_archive_sizes(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

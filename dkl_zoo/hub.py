@@ -7,14 +7,18 @@ also names the cached blob: the sha256 for LFS files, the git blob sha1 for smal
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 from pathlib import Path
+from typing import Iterator
 
+from huggingface_hub import HfFileMetadata, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub import constants as hf_constants
-from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
+    GatedRepoError,
     HfHubHTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
@@ -22,21 +26,26 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .errors import OfflineError, RemoteNotFoundError
-from .integrity import LocatedFile, VerifiedFile, file_digest, git_blob_sha1, verify, verify_file  # noqa: F401
-from .registry import ModelEntry
+from .deadline import deadline, download_timeout, install_hub_hook
+from .errors import DklZooError, DownloadError, InvalidArgumentError, OfflineError, RemoteNotFoundError
+from .integrity import (  # noqa: F401  (re-exported)
+    LocatedFile,
+    VerifiedFile,
+    atomic_write_text,
+    file_digest,
+    git_blob_sha1,
+    verify,
+    verify_file,
+    verify_or_discard,
+)
+from .registry import NAMESPACE_ENV, ModelEntry
 
 __all__ = ["LocatedFile", "VerifiedFile", "locate", "verify", "resolve", "file_digest", "git_blob_sha1",
-           "verify_file"]  # the integrity helpers are re-exported from dkl_zoo.integrity
+           "verify_file", "verify_or_discard", "checked_repo_id", "hash_record_path", "record_hash",
+           "recorded_hash"]  # the integrity helpers are re-exported from dkl_zoo.integrity
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _etag_of_cached(path: str) -> str | None:
-    """The Hub's ETag of a cached file: the name of the blob its snapshot entry points to."""
-    blob = os.path.basename(os.path.realpath(path))
-    return blob if (_SHA256.match(blob) or _SHA1.match(blob)) else None
 
 
 def _endpoint(endpoint: str | None) -> str:
@@ -44,8 +53,28 @@ def _endpoint(endpoint: str | None) -> str:
 
 
 def resolve(entry: ModelEntry, **kwargs: object) -> VerifiedFile:
-    """Download (or find in the cache) ``entry``'s weights and verify them; see ``locate`` for arguments."""
-    return verify(locate(entry, **kwargs))  # type: ignore[arg-type]
+    """Download (or find in the cache) ``entry``'s weights and verify them; see ``locate`` for arguments.
+
+    A file that fails verification is removed from the cache before ``IntegrityError`` is raised.
+    """
+    return verify_or_discard(locate(entry, **kwargs))  # type: ignore[arg-type]
+
+
+def checked_repo_id(entry: ModelEntry) -> str:
+    """``entry.repo_id``, refused with a clear error when it is not a valid Hub repo id."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    repo_id = entry.repo_id
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        source = f"{NAMESPACE_ENV}={os.environ.get(NAMESPACE_ENV, '')!r}" if entry.repo is None else "the entry's repo"
+        raise InvalidArgumentError(
+            f"{repo_id!r} is not a valid Hub repo id (from {source}): {str(error).splitlines()[0]} Use a Hub user "
+            "or organisation name (letters, digits, '-', '_', '.'), or unset the variable."
+        ) from None
+    return repo_id
 
 
 def locate(
@@ -61,30 +90,140 @@ def locate(
     """Download ``entry``'s weights, or find them in the cache; say what their content must hash to.
 
     ``revision=None`` means the registry's pinned revision, else ``main``. The registry's sha256 pin applies
-    only to the pinned revision; any other revision is checked against the hash the Hub reported.
+    only to the pinned revision; any other revision is checked against the hash the Hub reported for the
+    file at that commit, which is remembered beside the cache (``hash_record_path``) so offline loads
+    compare against what the Hub said, never against a file name on disk.
+
+    Raises:
+        RemoteNotFoundError: the repo, revision or file does not exist at ``endpoint``.
+        OfflineError: not cached, and the Hub cannot be asked (offline mode, unreachable, HTTP 401/403/5xx).
+        DownloadError: the server answered with something that is not the file (wrong size, an HTML page).
+        DownloadTimeoutError: the download took longer than ``DKL_ZOO_DOWNLOAD_TIMEOUT``.
+        InvalidArgumentError: the repo id (``DKL_ZOO_NAMESPACE``) or the download timeout is not valid.
     """
     pinned = revision is None or (entry.revision is not None and revision == entry.revision)
     rev = revision or entry.revision or "main"
-    repo_id = entry.repo_id
+    repo_id = checked_repo_id(entry)
+    download_timeout()  # a bad DKL_ZOO_DOWNLOAD_TIMEOUT is refused before any request
     # Always name the endpoint explicitly: some huggingface_hub URL templates are fixed at import time,
     # and our messages must name the server that was actually asked.
     endpoint = _endpoint(endpoint)
-    where = endpoint
+    cache = Path(cache_dir) if cache_dir is not None else Path(hf_constants.HF_HUB_CACHE)
+    offline = local_files_only or hf_constants.HF_HUB_OFFLINE
+    if force_download and offline:
+        raise InvalidArgumentError("force_download=True needs the Hub: it cannot be combined with offline mode "
+                                   "(local_files_only=True or HF_HUB_OFFLINE=1)")
+    with _hub_errors(entry, repo_id, rev, endpoint, local_files_only):
+        cached = try_to_load_from_cache(repo_id, entry.filename, cache_dir=cache, revision=rev)
+        cached = cached if isinstance(cached, str) else None
+        metadata = None if offline else _head(repo_id, entry.filename, rev, endpoint, token,
+                                              fall_back_to_cache=cached is not None and not force_download)
+        if metadata is not None and metadata.commit_hash and metadata.etag:
+            record_hash(cache, repo_id, metadata.commit_hash, entry.filename, metadata.etag, metadata.size)
+        if (metadata is None or not force_download) and cached is not None and (
+            metadata is None or _commit_of(cached) == metadata.commit_hash
+        ):
+            local = cached  # current (or the Hub cannot be asked): no second request
+        else:
+            with deadline(f"{repo_id}@{rev}/{entry.filename}"):
+                install_hub_hook()
+                local = hf_hub_download(
+                    repo_id,
+                    entry.filename,
+                    revision=rev,
+                    cache_dir=str(cache),
+                    local_files_only=offline,
+                    force_download=force_download,
+                    endpoint=endpoint,
+                    token=token,
+                )
+    commit = _commit_of(local)
+    return LocatedFile(
+        path=Path(local),
+        revision=rev,
+        expected_sha256=entry.sha256 if pinned else None,
+        hub_etag=recorded_hash(cache, repo_id, commit, entry.filename) if commit else None,
+        cache_files=_cache_files(local),
+    )
+
+
+# ---- the Hub's hashes, remembered beside the cache -------------------------------------------------------
+
+_RECORDS = "dkl_zoo-hashes"
+
+
+def hash_record_path(cache: Path, repo_id: str, commit: str, filename: str) -> Path:
+    """Where the hash the Hub reported for ``filename`` at ``commit`` is kept: inside the repo's cache folder
+    (huggingface_hub's cache tools ignore it; deleting the repo from the cache deletes it too)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return cache / repo_folder_name(repo_id=repo_id, repo_type="model") / _RECORDS / commit / f"{filename}.json"
+
+
+def record_hash(cache: Path, repo_id: str, commit: str, filename: str, etag: str, size: int | None) -> None:
+    """Remember what the Hub said the file at ``commit`` hashes to (atomic; a commit's files never change)."""
+    etag = etag.strip('"').lower()
+    path = hash_record_path(cache, repo_id, commit, filename)
+    record = {"etag": etag, "size": size}
     try:
-        if not local_files_only and not hf_constants.HF_HUB_OFFLINE:
-            cached = try_to_load_from_cache(repo_id, entry.filename, cache_dir=cache_dir, revision=rev)
-            if force_download or not isinstance(cached, str):
-                _probe(repo_id, entry.filename, rev, endpoint, token)
-        local = hf_hub_download(
-            repo_id,
-            entry.filename,
-            revision=rev,
-            cache_dir=str(cache_dir) if cache_dir is not None else None,
-            local_files_only=local_files_only,
-            force_download=force_download,
-            endpoint=endpoint,
-            token=token,
-        )
+        if path.exists() and json.loads(path.read_text()) == record:
+            return
+    except (OSError, ValueError):
+        pass
+    atomic_write_text(path, json.dumps(record) + "\n")
+
+
+def recorded_hash(cache: Path, repo_id: str, commit: str, filename: str) -> str | None:
+    """The remembered Hub hash of ``filename`` at ``commit``; None when absent or unreadable."""
+    try:
+        record = json.loads(hash_record_path(cache, repo_id, commit, filename).read_text())
+        etag = record["etag"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return etag if isinstance(etag, str) and (_SHA256.match(etag) or _SHA1.match(etag)) else None
+
+
+def _commit_of(snapshot_path: str) -> str | None:
+    """The commit of a ``.../snapshots/<commit>/<file>`` path of huggingface_hub's cache."""
+    parts = Path(snapshot_path).parts
+    if "snapshots" in parts[:-1]:
+        commit = parts[len(parts) - 1 - parts[::-1].index("snapshots") + 1]
+        return commit if _SHA1.match(commit) else None
+    return None
+
+
+def _cache_files(snapshot_path: str) -> tuple[Path, ...]:
+    """The snapshot entry and the blob it points to: what to delete when the content fails its check."""
+    pointer = Path(snapshot_path)
+    blob = Path(os.path.realpath(pointer))
+    return (pointer, blob) if blob != pointer else (pointer,)
+
+
+def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | bool | None, *,
+          fall_back_to_cache: bool) -> HfFileMetadata | None:
+    """One HEAD without retries: the file's commit and hash, or None to use the cache when the Hub fails.
+
+    huggingface_hub retries for ~25 s when nothing is cached; a zoo user whose Hub is down should hear so
+    at once. Not-found answers raise huggingface_hub's errors, which ``_hub_errors`` maps to ours.
+    """
+    url = hf_hub_url(repo_id, filename, revision=rev, endpoint=endpoint)
+    try:
+        return get_hf_file_metadata(url, token=token, endpoint=endpoint, retry_on_errors=False)
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError, GatedRepoError):
+        raise
+    except (HfHubHTTPError, *_transport_errors()):
+        if fall_back_to_cache:
+            return None
+        raise
+
+
+@contextlib.contextmanager
+def _hub_errors(entry: ModelEntry, repo_id: str, rev: str, where: str, local_only: bool) -> Iterator[None]:
+    """huggingface_hub's exceptions, mapped to the zoo's: one class per thing the caller can act on."""
+    try:
+        yield
+    except DklZooError:
+        raise  # already ours (a download deadline is a TimeoutError: not to be taken for "unreachable")
     except RevisionNotFoundError:
         raise RemoteNotFoundError(
             f"Revision {rev!r} not found", repo_id, where,
@@ -98,7 +237,7 @@ def locate(
             "dkl_zoo.load falls back to the original release when it can.",
         ) from None
     except LocalEntryNotFoundError as error:
-        raise OfflineError(_offline_message(entry, rev, where, error, local_files_only)) from None
+        raise OfflineError(_offline_message(entry, rev, where, error, local_only)) from None
     except EntryNotFoundError:
         raise RemoteNotFoundError(
             f"File {entry.filename!r} not found at revision {rev!r}", repo_id, where,
@@ -118,22 +257,14 @@ def locate(
             f"{where} could not be reached ({type(error).__name__}). Check your connection or HF_ENDPOINT, or "
             "pre-fetch the weights on a machine that is online (`dkl-zoo download NAME`)."
         ) from None
-    return LocatedFile(
-        path=Path(local),
-        revision=rev,
-        expected_sha256=entry.sha256 if pinned else None,
-        hub_etag=_etag_of_cached(local),
-    )
-
-
-def _probe(repo_id: str, filename: str, rev: str, endpoint: str | None, token: str | bool | None) -> None:
-    """One HEAD without retries before an uncached download.
-
-    huggingface_hub retries for ~25 s when nothing is cached; a zoo user whose Hub is down should hear so
-    at once. Not-found answers raise the same huggingface_hub errors as the download would.
-    """
-    url = hf_hub_url(repo_id, filename, revision=rev, endpoint=endpoint)
-    get_hf_file_metadata(url, token=token, endpoint=endpoint, retry_on_errors=False)
+    except OSError as error:
+        # huggingface_hub's "Consistency check failed": the body was not the announced file (a proxy's or
+        # captive portal's HTML page, a truncated answer). Its temporary file is already gone.
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DownloadError(
+            f"{entry.name}: {where} did not send the file {repo_id}@{rev}/{entry.filename} ({first}). Nothing "
+            "was kept; try again, or check HF_ENDPOINT / your proxy (an HTML page instead of the file?)."
+        ) from None
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

@@ -10,12 +10,14 @@ import hashlib
 import mmap
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IntegrityError
 
-__all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verify_file", "verify"]
+__all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verify_file", "verify",
+           "verify_or_discard", "discard", "atomic_write_text"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 8 * 1024 * 1024
@@ -29,6 +31,8 @@ class LocatedFile:
     revision: str
     expected_sha256: str | None
     hub_etag: str | None
+    cache_files: tuple[Path, ...] = ()
+    """Cache entries to delete when the content fails its check (never a packaged file)."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,8 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
     if hub_etag is None:
         raise IntegrityError(
             str(path), "a hash reported by the Hub", "none available", hint=(
-                "The cache keeps no record of the Hub's hash for this file (a cache without symlinks?). "
-                "Load once while online, or pin the sha256 in the registry."
+                "No hash reported by the Hub was recorded for this cached file (it was downloaded by another "
+                "tool, or the Hub changed the revision meanwhile). Load once while online, or pin the sha256."
             )
         )
     if _SHA256.match(hub_etag):
@@ -88,8 +92,8 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
 
 def _refetch_hint(path: Path) -> str:
     return (
-        f"The cached copy is corrupt or was modified. Delete {path} and load again, or pass "
-        "force_download=True to fetch a fresh copy."
+        "The copy is corrupt, was modified, or the server sent other bytes than it announced. It was removed "
+        "from the cache: load again to fetch a fresh copy (nothing to delete by hand)."
     )
 
 
@@ -99,3 +103,37 @@ def verify(located: LocatedFile) -> VerifiedFile:
         located.path, expected_sha256=located.expected_sha256, hub_etag=located.hub_etag
     )
     return VerifiedFile(path=located.path, sha256=sha256, revision=located.revision, checked_against=against)
+
+
+def discard(located: LocatedFile) -> None:
+    """Delete ``located``'s cache entries (snapshot link and blob), so the next load fetches a fresh copy."""
+    for path in located.cache_files:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def verify_or_discard(located: LocatedFile) -> VerifiedFile:
+    """``verify``; a file that fails is first removed from the cache (the cache heals on the next load)."""
+    try:
+        return verify(located)
+    except IntegrityError as error:
+        if error.got != "none available":
+            discard(located)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

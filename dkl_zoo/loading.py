@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
-
 import torch
 from torch import nn
 
-from .integrity import LocatedFile, verify
+from .devices import checked_device
+from .errors import InvalidArgumentError, WeightsFormatError
+from .integrity import LocatedFile, verify_or_discard
 from .models import assign_state_dict, build_architecture
 from .registry import ModelEntry, get_entry
 
@@ -25,10 +26,21 @@ def build_model(entry: ModelEntry | str, *, meta: bool = False, num_classes: int
 
 
 def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors file (no pickle anywhere on this path)."""
+    """Tensors of a safetensors file (no pickle anywhere on this path).
+
+    Raises:
+        WeightsFormatError: the file is not a readable safetensors file (broken header, truncated data).
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise WeightsFormatError(
+            f"{path} is not a readable safetensors file ({error}); the weights were not used. Re-convert or "
+            "re-publish it (dkl-zoo convert), or load again to fetch a fresh copy."
+        ) from None
 
 
 def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None) -> nn.Module:
@@ -60,15 +72,27 @@ def load(
     a ``ModelEntry`` (e.g. a ``dataclasses.replace`` of a registered one pointing at your own repo).
 
     While the Hub repo does not exist, ``allow_original`` fetches the authors' original file instead
-    (converted and verified locally, see ``dkl_zoo.original``) and warns once.
+    (converted and verified locally, see ``dkl_zoo.original``) and warns once. Floating-point weights stored
+    in another precision are cast to ``dtype`` (default: the architecture's float32).
+
+    Raises:
+        UnknownModelError: ``name`` is not in the registry.
+        InvalidArgumentError: ``dtype`` or ``device`` cannot be used here (checked before any download).
+        IntegrityError: the file's sha256 is not the pinned / Hub-reported one; it was removed from the
+            cache, and the next call fetches a fresh copy.
+        RemoteNotFoundError, OfflineError, DownloadError, DownloadTimeoutError: see ``dkl_zoo.hub.locate``.
+        WeightsFormatError, StateDictMismatchError: the file is not safetensors, or does not fit the model.
     """
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
-    if dtype is not None and not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype}")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise InvalidArgumentError(
+            f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype!r}"
+        )
+    device = checked_device(device)
     if not pretrained:
         return _place(build_model(entry), device, dtype)
     if entry.embedded_file is not None and revision is None and entry.repo is None:
-        return _place(_verified_model(entry, _embedded(entry)), device, dtype)
+        return _place(_verified_model(entry, _embedded(entry), dtype), device, dtype)
     from . import hub
     from .errors import OfflineError, RemoteNotFoundError
 
@@ -91,7 +115,7 @@ def load(
         if cached is None:
             raise
         located = cached
-    model = _verified_model(entry, located)
+    model = _verified_model(entry, located, dtype)
     return _place(model, device, dtype)
 
 
@@ -114,22 +138,27 @@ def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> LocatedFile 
     if found is None:
         return None
     path, sha256 = found
-    return LocatedFile(path=path, revision="original release", expected_sha256=sha256, hub_etag=None)
+    return LocatedFile(path=path, revision="original release", expected_sha256=sha256, hub_etag=None,
+                       cache_files=original.cache_files(entry, path))
 
 
-def _verified_model(entry: ModelEntry, located: LocatedFile) -> nn.Module:
+def _verified_model(entry: ModelEntry, located: LocatedFile, dtype: torch.dtype | None = None) -> nn.Module:
     """Hash the file on a second thread while the model is assembled; return it only if the hash matches.
 
     Hashing 185 MB is the floor of a cached load; overlapping it with building and reading hides the rest.
+    A file that fails the hash is removed from the cache (``verify_or_discard``), and its ``IntegrityError``
+    wins over any error that reading the wrong bytes caused.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkl-zoo-sha256") as pool:
-        check = pool.submit(verify, located)
+        check = pool.submit(verify_or_discard, located)
         try:
-            model = assign_state_dict(build_model(entry, meta=True), read_weights(located.path))
-        finally:
-            check.result()  # raises IntegrityError: the model built from the file is then dropped
+            model = assign_state_dict(build_model(entry, meta=True), read_weights(located.path), dtype=dtype)
+        except BaseException:
+            check.result()
+            raise
+        check.result()  # raises IntegrityError: the model built from the file is then dropped
     return model
 
 

@@ -23,6 +23,8 @@ import warnings
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from .deadline import check as check_deadline
+from .deadline import deadline
 from .errors import IntegrityError, OriginalReleaseError
 from .registry import ModelEntry, OriginalSource
 
@@ -60,17 +62,45 @@ def _warn_once(entry: ModelEntry, source: str) -> None:
         )
 
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _expected_sha256(entry: ModelEntry, source: str, recorded: str) -> str:
+    """The registry pin wins over anything on disk for the README's file (the conversion is deterministic)."""
+    return entry.sha256 if entry.sha256 and source.startswith("README") else recorded
+
+
 def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, str] | None:
-    """(weights file, the sha256 it must have) of an earlier fallback, or None; the caller verifies."""
+    """(weights file, the sha256 it must have) of an earlier fallback, or None; the caller verifies.
+
+    The record only says which source was used and what the file hashed to; the path is derived from that
+    hash, and a registry pin overrides it. An unreadable record is removed (the cache heals on the next
+    online load) and reads as "nothing cached".
+    """
     record_path = _folder(entry, root) / "record.json"
     if not record_path.exists():
         return None
-    record = json.loads(record_path.read_text())
-    path = record_path.parent / record["weights"]
+    try:
+        record = json.loads(record_path.read_text())
+        source, recorded = str(record["source"]), record["weights_sha256"]
+        if not isinstance(recorded, str) or not _SHA256.match(recorded):
+            raise ValueError("weights_sha256 is not a sha256")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        warnings.warn(f"{entry.name}: ignoring the corrupt record {record_path} ({error}); it was removed and the "
+                      "original release is fetched again when online", UserWarning, stacklevel=3)
+        record_path.unlink(missing_ok=True)
+        return None
+    expected = _expected_sha256(entry, source, recorded)
+    path = record_path.parent / expected / "model.safetensors"
     if not path.exists():
         return None
-    _warn_once(entry, record["source"])
-    return path, record["weights_sha256"]
+    _warn_once(entry, source)
+    return path, expected
+
+
+def cache_files(entry: ModelEntry, path: Path, root: Path | None = None) -> tuple[Path, ...]:
+    """What to delete when a cached conversion fails its check: the file and the record pointing at it."""
+    return (path, _folder(entry, root) / "record.json")
 
 
 def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: bool = True) -> tuple[Path, str]:
@@ -91,8 +121,9 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
         url = _url(source)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp:
             try:
-                raw = download_drive(url, Path(tmp) / "original.pt", progress=progress,
-                                     description=f"{entry.name} ({source.kind})")
+                with deadline(f"the original release of {entry.name} ({source.kind})"):
+                    raw = download_drive(url, Path(tmp) / "original.pt", progress=progress,
+                                         description=f"{entry.name} ({source.kind})")
                 repo = convert_checkpoint(raw, entry, Path(tmp) / "repo", quiet=True)
             except (OriginalReleaseError, OSError, ValueError) as error:
                 failures.append(f"{source.kind} <{url}>: {error}")
@@ -172,7 +203,9 @@ def download_drive(url: str, dest: Path, *, progress: bool = True, description: 
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=description,
                                           disable=not progress, leave=False) as bar:
-            while chunk := response.read(_CHUNK):
+            # read1: whatever has arrived, so the deadline is checked even when a server trickles bytes
+            while chunk := response.read1(_CHUNK):
+                check_deadline()
                 out.write(chunk)
                 bar.update(len(chunk))
     except urllib.error.URLError as error:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from ..errors import StateDictMismatchError
+from ..errors import StateDictMismatchError, WeightsFormatError
 from .dm_wide_resnet import DMWideResNet
 from .wide_resnet import WideResNet
 
@@ -50,14 +50,42 @@ def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Non
         raise StateDictMismatchError(missing, unexpected, mismatched)
 
 
-def assign_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+def _conform_dtypes(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                    dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Floating tensors cast to ``dtype`` (default: the architecture's), integer ones to the architecture's
+    integer type; a floating tensor where an integer one belongs, or the reverse, is refused by name."""
+    expected = model.state_dict()
+    conformed: dict[str, torch.Tensor] = {}
+    wrong: list[str] = []
+    for key, tensor in state_dict.items():
+        want = expected[key].dtype
+        if want.is_floating_point != tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+            wrong.append(f"{key} is {tensor.dtype}, the architecture needs {want}")
+            continue
+        target = (dtype or want) if want.is_floating_point else want
+        conformed[key] = tensor if tensor.dtype == target else tensor.to(target)
+    if wrong:
+        shown = "; ".join(wrong[:5]) + (f"; … ({len(wrong)} in all)" if len(wrong) > 5 else "")
+        raise WeightsFormatError(f"the weights have tensors of the wrong type: {shown}. Re-convert them from "
+                                 "the original checkpoint (dkl-zoo convert).")
+    return conformed
+
+
+def assign_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                      dtype: torch.dtype | None = None) -> nn.Module:
     """Load ``state_dict`` strictly: every key present, none extra, every shape equal; else a clear error.
 
     Tensors are assigned, not copied, so a model built on the meta device becomes real without a second copy
-    of the weights. Non-persistent buffers (the DM WideResNet's mean/std) are rebuilt afterwards.
+    of the weights. Non-persistent buffers (the DM WideResNet's mean/std) are rebuilt afterwards. Floating
+    weights stored in another precision are cast to ``dtype`` (default: the architecture's float32).
+
+    Raises:
+        StateDictMismatchError: keys missing, unexpected or of the wrong shape (each named).
+        WeightsFormatError: a tensor of the wrong kind (floating where an integer belongs, or the reverse).
     """
     _check_keys(model, state_dict)
-    model.load_state_dict(dict(state_dict), strict=True, assign=True)
+    state_dict = _conform_dtypes(model, state_dict, dtype)
+    model.load_state_dict(state_dict, strict=True, assign=True)
     _materialize_non_persistent_buffers(model)
     return model
 

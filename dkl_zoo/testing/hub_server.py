@@ -11,7 +11,11 @@ What it implements (huggingface_hub 2.x):
 - ``POST /api/repos/create``, ``POST /api/validate-yaml``, ``POST /api/models/{repo}/preupload/{rev}``
   (always ``regular``) and ``POST /api/models/{repo}/commit/{rev}`` (NDJSON, inline base64 files).
 
-It also records each request and can be told to fail (``fail_with = 500``) to test error paths.
+It also records each request and can be told to misbehave, to test error paths:
+``fail_with = 500`` (every request fails), ``replace_body[path] = b"..."`` (GET sends other bytes under the
+good file's headers: wrong bytes with the good hash, or an HTML page), ``substitute[path] = b"..."`` (the
+file is served as these bytes with their own hash: a bad mirror), ``trickle_seconds = 2.0`` (GET bodies
+are sent one byte at a time with that pause).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Mapping
@@ -70,6 +75,11 @@ class HubServer:
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
         self.fail_with: int | None = None
+        self.replace_body: dict[str, bytes] = {}
+        self.substitute: dict[str, bytes] = {}
+        self.trickle_seconds: float | None = None
+        self.trickle_budget = 10.0  # seconds of trickling in all; then every request fails (tests end, not hang)
+        self.stopping = threading.Event()
         handler = type("_BoundHandler", (_Handler,), {"hub": self})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -87,6 +97,7 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -254,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in tree:
             self._error(404, "EntryNotFound", f"{path} does not exist on {sha}", head, {"X-Repo-Commit": sha})
             return
-        data = tree[path]
+        data = self.hub.substitute.get(path, tree[path])
         headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
         if _is_lfs(path):
             digest = self.hub.digests.get("sha256", data)
@@ -269,7 +280,37 @@ class _Handler(BaseHTTPRequestHandler):
             body = data[start:end + 1]
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        if not head and path in self.hub.replace_body:
+            body = self.hub.replace_body[path]
+            kind = "text/html" if body.lstrip().startswith(b"<") else "application/octet-stream"
+            self._send(status, body, headers, kind)
+            return
+        if not head and self.hub.trickle_seconds is not None:
+            self._trickle(status, body, headers)
+            return
         self._send(status, body, headers, "application/octet-stream", head)
+
+    def _trickle(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        """Announce the whole body, then send it one byte per ``trickle_seconds`` until the client gives up."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        give_up = time.monotonic() + self.hub.trickle_budget
+        try:
+            for index in range(len(body)):
+                if time.monotonic() > give_up:
+                    self.hub.fail_with = 500
+                    break
+                if self.hub.stopping.wait(self.hub.trickle_seconds or 0):
+                    break
+                self.wfile.write(body[index:index + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     # ---- API ---------------------------------------------------------------------------------------
     def _api_get(self) -> None:
