@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -93,6 +94,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if (args.name is None) == (args.checkpoint is None):
         raise _UsageError("give a registry NAME or --checkpoint PATH (one of them)")
+    eps_given = _parse_eps(args.eps) if args.eps is not None else None
+    plot_eps = [_parse_eps(e) for e in args.plot_eps] if args.plot_eps else None
+    if args.plot and not plot_eps:
+        raise _UsageError("--plot needs --plot-eps E [E ...] (e.g. 2/255 4/255 8/255)")
+    _prepare_outputs(args.json_out, args.robustbench_json, args.plot, args.log, args.state)
     kwargs = dict(dataset=args.dataset, threat_model=args.threat_model, n_examples=args.n_examples,
                   version=args.version, attacks=args.attacks, batch_size=args.batch_size, device=args.device,
                   data_dir=args.data_dir, seed=args.seed, log_path=args.log, state_path=args.state,
@@ -104,8 +110,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         from .models import assign_state_dict
         from .registry import get_entry
 
+        from .devices import checked_device
+
         entry = get_entry(args.arch)
-        model = assign_state_dict(build_model(entry, meta=True), read_weights(args.checkpoint)).to(args.device).eval()
+        device = checked_device(args.device)
+        model = assign_state_dict(build_model(entry, meta=True), read_weights(args.checkpoint)).to(device).eval()
         target: object = model
         kwargs["model_name"] = str(args.checkpoint)
         kwargs["dataset"] = args.dataset or entry.dataset
@@ -113,12 +122,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         target = args.name
         eps_default = None
-    eps = _parse_eps(args.eps) if args.eps is not None else eps_default
+    eps = eps_given if eps_given is not None else eps_default
     if args.plot:
-        eps_list = [_parse_eps(e) for e in args.plot_eps] if args.plot_eps else None
-        if not eps_list:
-            raise _UsageError("--plot needs --plot-eps E [E ...] (e.g. 2/255 4/255 8/255)")
-        results = robustness_curve(target, eps_list, png_path=args.plot, **kwargs)
+        results = robustness_curve(target, plot_eps, png_path=args.plot, **kwargs)
         for r in results:
             print(r.summary())
         return 0
@@ -132,13 +138,47 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _parse_eps(text: str) -> float:
+    import math
+
     try:
         if "/" in text:
             num, den = text.split("/", 1)
-            return float(num) / float(den)
-        return float(text)
-    except ValueError:
+            value = float(num) / float(den)
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
         raise _UsageError(f"eps must be a number or a fraction like 8/255, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise _UsageError(f"eps must be a positive number (e.g. 8/255), got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _prepare_outputs(*paths: str | None) -> None:
+    """Create the folders of the output files now, so a bad path fails before hours of evaluation."""
+    from pathlib import Path
+
+    for path in paths:
+        if path is None:
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise _UsageError(f"{path} is a folder; give a file name")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _UsageError(f"cannot create the folder of {path}: {error.strerror or error}") from None
+        if not os.access(target.parent, os.W_OK):
+            raise _UsageError(f"cannot write {path}: its folder is not writable")
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -224,10 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "fashion-mnist"])
     p.add_argument("--threat-model", default="Linf", choices=["Linf", "L2", "L1"])
     p.add_argument("--eps", default=None, help="e.g. 8/255 (default: the entry's)")
-    p.add_argument("--n-examples", type=int, default=10_000)
+    p.add_argument("--n-examples", type=_positive_int, default=10_000)
     p.add_argument("--version", default="standard", choices=["standard", "plus", "rand", "custom"])
     p.add_argument("--attacks", nargs="+", default=None, help="with --version custom")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=_positive_int, default=500)
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-dir", default="./data")
     p.add_argument("--seed", type=int, default=0)
@@ -266,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import InvalidArgumentError
+
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     rest: list[str] = []
@@ -279,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except _UsageError as error:
+        print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
+        return 2
+    except InvalidArgumentError as error:
+        if args.debug:
+            raise
         print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from .compat import ATTACKS, DEFAULT_SEED, VERSIONS, make_adversary
-from .data import DATASETS, load_test_set
+from .data import DATASETS, TEST_SIZES, load_test_set
+from .devices import checked_device
+from .errors import InvalidArgumentError
 from .registry import ModelEntry, get_entry
 
 __all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve"]
@@ -96,10 +98,10 @@ def _versions() -> dict[str, str]:
 
 
 def _check_eps(eps: float, threat_model: str) -> None:
-    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise InvalidArgumentError(f"eps must be a positive number, got {eps!r}")
     if threat_model == "Linf" and eps > 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"eps={eps} is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the pixel "
             f"range. Did you give it in pixels? Use eps={eps}/255 = {eps / 255:.5f}."
         )
@@ -107,16 +109,18 @@ def _check_eps(eps: float, threat_model: str) -> None:
 
 def _check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | None:
     if version not in VERSIONS:
-        raise ValueError(f"unknown AutoAttack version {version!r}; known: {', '.join(VERSIONS)}")
+        raise InvalidArgumentError(f"unknown AutoAttack version {version!r}; known: {', '.join(VERSIONS)}")
     if attacks is None:
         if version == "custom":
-            raise ValueError(f"version='custom' needs attacks=[...] from {', '.join(ATTACKS)}")
+            raise InvalidArgumentError(f"version='custom' needs attacks=[...] from {', '.join(ATTACKS)}")
         return None
     if version != "custom":
-        raise ValueError(f"attacks=... needs version='custom' (version {version!r} fixes its own attacks)")
+        raise InvalidArgumentError(
+            f"attacks=... needs version='custom' (version {version!r} fixes its own attacks)"
+        )
     unknown = [a for a in attacks if a not in ATTACKS]
     if unknown or not attacks:
-        raise ValueError(f"unknown attack(s) {unknown or attacks}; known: {', '.join(ATTACKS)}")
+        raise InvalidArgumentError(f"unknown attack(s) {unknown or attacks}; known: {', '.join(ATTACKS)}")
     return list(attacks)
 
 
@@ -138,11 +142,14 @@ def _check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, dev
 def _shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
     if shard is None:
         return 0, n
-    index, count = shard
+    try:
+        index, count = shard
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}") from None
     if not (isinstance(index, int) and isinstance(count, int) and count >= 1 and 0 <= index < count):
-        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
+        raise InvalidArgumentError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
     if count > n:
-        raise ValueError(f"cannot split {n} examples into {count} shards")
+        raise InvalidArgumentError(f"cannot split {n} examples into {count} shards")
     return index * n // count, (index + 1) * n // count
 
 
@@ -189,40 +196,63 @@ def evaluate(
 ) -> EvalResult:
     """Clean and AutoAttack accuracy on the first ``n_examples`` test images, RobustBench's way.
 
-    ``model_or_name``: a model taking [0, 1] images, or a registry name (loaded with ``dkl_zoo.load``).
+    ``model_or_name``: a model taking [0, 1] images, or a registry name (loaded with ``dkl_zoo.load``). A
+    model is moved to ``device`` (``nn.Module.to``, in place), as ``load`` puts its models there.
     ``eps=None`` is the entry's eps (8/255 for the CIFAR entries). ``state_path`` makes the run resumable:
     run the same call again after an interruption. ``shard=(i, n)`` evaluates the i-th of n contiguous
     slices; under ``torchrun`` with a process group of n ranks the ranks share every attack and the merged
     result (``merge_results``) is exactly that of one process. ``data`` replaces the data set (x, y).
+
+    Raises:
+        InvalidArgumentError: an argument that cannot work (checked before the model or data are loaded).
+        EvaluationStateError: ``state_path`` holds another evaluation (other model, data or settings) or is
+            not a consistent state; the file is left as it is.
+        DatasetNotFoundError: the test set is not under ``data_dir`` and cannot be downloaded.
     """
     entry: ModelEntry | None = None
     if isinstance(model_or_name, (str, ModelEntry)):
         entry = get_entry(model_or_name) if isinstance(model_or_name, str) else model_or_name
-        from .loading import load
-
-        model = load(entry, device=device)
         model_name = model_name or entry.name
-    else:
-        model = model_or_name
+    # Every argument is checked before the model or the data are loaded.
     dataset = dataset or (entry.dataset if entry else "cifar10")
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        raise InvalidArgumentError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if entry is not None and entry.dataset != dataset:
+        raise InvalidArgumentError(
+            f"{entry.name} is a {entry.dataset} model; evaluating it on {dataset} means nothing (leave dataset "
+            "out to use the entry's)"
+        )
     if threat_model not in THREAT_MODELS:
-        raise ValueError(f"unknown threat model {threat_model!r}; known: {', '.join(THREAT_MODELS)}")
+        raise InvalidArgumentError(f"unknown threat model {threat_model!r}; known: {', '.join(THREAT_MODELS)}")
     if eps is None:
         eps = entry.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
     _check_eps(eps, threat_model)
     attacks = _check_attacks(version, attacks)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+    available = len(data[1]) if data is not None else TEST_SIZES[dataset]
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+        raise InvalidArgumentError(f"n_examples must be a positive integer, got {n_examples!r}")
+    if n_examples > available:
+        where = "the data given" if data is not None else f"the {dataset} test set"
+        raise InvalidArgumentError(f"n_examples={n_examples} is larger than {where} ({available} images)")
+    _shard_range(n_examples, shard)
+    device = checked_device(device)
+
+    if entry is not None:
+        from .loading import load
+
+        model = load(entry, device=device)
+    else:
+        model = model_or_name
+        if isinstance(model, nn.Module):
+            model.to(device)  # as load() does: the attacks run where the model is
     if getattr(model, "training", False):
         warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
                       RuntimeWarning, stacklevel=2)
 
     if data is not None:
         x_all, y_all = data
-        if n_examples > len(y_all):
-            raise ValueError(f"n_examples={n_examples} is larger than the data given ({len(y_all)} images)")
         x_all, y_all = x_all[:n_examples].contiguous().float(), y_all[:n_examples].long()
     else:
         x_all, y_all = load_test_set(dataset, n_examples, data_dir)
