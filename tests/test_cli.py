@@ -112,7 +112,7 @@ def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "again.json").read_text())["robust_acc"] == result["robust_acc"]
     pixels = cli("eval", FMNIST, "--eps", "8", "--n-examples", "4", "--quiet")
-    assert pixels.returncode == 1 and "Did you give it in pixels" in pixels.stderr
+    assert pixels.returncode == 2 and "Did you give it in pixels" in pixels.stderr  # a usage error
 
 
 def test_convert_publish_and_cards(hub, tmp_path):

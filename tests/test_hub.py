@@ -112,20 +112,25 @@ def test_wrong_pin_is_an_integrity_error(hub, published, cache_dir):
     assert info.value.got == hashlib.sha256(hub.files(entry.repo_id)["model.safetensors"]).hexdigest()
 
 
-def test_tampered_cached_file_is_refused_then_recovered(hub, published, cache_dir):
+def test_tampered_cached_file_is_refused_removed_and_healed_by_the_next_load(hub, published, cache_dir):
     entry, reference, _ = published
     dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
     blob = next(Path(cache_dir).rglob("blobs/*"))
+    pointer = next(Path(cache_dir).rglob("snapshots/*/model.safetensors"))
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF  # flip bits of one weight: same size, so huggingface_hub cannot notice
     blob.write_bytes(bytes(data))
-    for kwargs in ({}, {"local_files_only": True}):
-        with pytest.raises(IntegrityError) as info:
-            dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, **kwargs)
-        assert info.value.expected == blob.name and info.value.got != blob.name
-        assert "force_download=True" in str(info.value)
-    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, force_download=True)
+    with pytest.raises(IntegrityError) as info:
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, local_files_only=True)
+    assert info.value.expected == blob.name and info.value.got != blob.name
+    assert "removed from the cache" in str(info.value)
+    assert not blob.exists() and not pointer.exists() and not pointer.is_symlink()
+    with pytest.raises(OfflineError):  # the bad copy is gone, never used again
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, local_files_only=True)
+    hub.requests.clear()
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)  # a plain load heals the cache
     assert torch.equal(model(X), reference(X))
+    assert weight_gets(hub) == 1
 
 
 def test_unknown_repo_revision_and_file(hub, published, cache_dir):
