@@ -89,7 +89,9 @@ def test_clean_accuracy_and_fields(colour_data, tmp_path):
     with torch.no_grad():
         expected_clean = (model(x).argmax(1) == y).sum().item() / 48
     assert result.clean_acc == expected_clean
-    assert 0 < result.robust_acc < result.clean_acc
+    # recorded for this model, data and seed 0: 41 clean, 32 left after APGD-CE, 31 after APGD-DLR
+    assert (result.n_clean_correct, result.robust_after_counts) == (41, {"apgd-ce": 32, "apgd-dlr": 31})
+    assert result.n_robust == 31 and result.robust_acc == 31 / 48
     assert list(result.robust_acc_after) == ["apgd-ce", "apgd-dlr"]
     assert result.robust_acc_after["apgd-dlr"] == result.robust_acc
     assert result.eps == pytest.approx(8 / 255) and result.version == "custom" and result.n_examples == 48
@@ -241,8 +243,8 @@ def test_robustness_curve_writes_png_and_csv(colour_data, tmp_path):
     results = robustness_curve(model, [8 / 255, 0.5 / 255, 2 / 255], png_path=tmp_path / "curve.png",
                                data=(x, y), n_examples=16, batch_size=16, **FAST)
     assert [round(r.eps * 255, 3) for r in results] == [0.5, 2.0, 8.0]
-    robust = [r.robust_acc for r in results]
-    assert robust == sorted(robust, reverse=True)  # more budget, less accuracy
+    # recorded for this model, data and seed 0 (16 images): 13 clean; robust 13, 13, 10 as eps grows
+    assert [(r.n_clean_correct, r.n_robust) for r in results] == [(13, 13), (13, 13), (13, 10)]
     png = (tmp_path / "curve.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
     rows = (tmp_path / "curve.csv").read_text().splitlines()

@@ -60,10 +60,14 @@ def test_tampered_package_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_recorded_numbers_hold_on_the_real_test_images():
+    """The first 50 test images, AutoAttack standard, seed 0, one batch: 35 clean (70.00 %) and 26 robust
+    (52.00 %) on every run recorded, on CPU and GPU alike; one image of slack for floating-point ties."""
     _data_or_skip()
-    recorded = ENTRY.headline
     result = dkl_zoo.evaluate(NAME, n_examples=N_CHECK, batch_size=N_CHECK, progress=False)
+    assert abs(result.n_clean_correct - 35) <= 1, result.summary()
+    assert abs(result.n_robust - 26) <= 1, result.summary()
+    assert result.robust_after_counts["square"] == result.n_robust
+    # and the 1000-image numbers the entry reports are consistent with this subset (3 sigma, binomial)
+    recorded = ENTRY.headline
     for measured, expected in ((result.clean_acc, recorded.clean_acc / 100), (result.robust_acc, recorded.robust_acc / 100)):
-        tolerance = 3 * math.sqrt(expected * (1 - expected) / N_CHECK)  # 3 sigma of a binomial proportion
-        assert abs(measured - expected) <= tolerance, (measured, expected, tolerance)
-    assert result.robust_acc < result.clean_acc
+        assert abs(measured - expected) <= 3 * math.sqrt(expected * (1 - expected) / N_CHECK)

@@ -1,0 +1,197 @@
+"""Tests that each fail with one small, plausible bug in a critical path and pass without it.
+
+Each names the bug it catches: a pin compared on a prefix, strict loading that lets extra keys through,
+attacks started on misclassified examples, an evaluation state not saved after every batch, AWP switched
+on one epoch late, the Fashion-MNIST eps default, and pickled code run during conversion.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import math
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+import dkl_zoo
+from dkl_zoo.attack_runner import run_autoattack
+from dkl_zoo.compat import make_adversary
+from dkl_zoo.errors import IntegrityError, StateDictMismatchError, UnsafeCheckpointError
+from dkl_zoo.integrity import verify_file
+from dkl_zoo.losses import ClassPrior
+from dkl_zoo.models import WideResNet, assign_state_dict
+from dkl_zoo.registry import REGISTRY
+from training.config import load_config
+from training.ikl_at import AdversarialWeightPerturbation, IKLATStep
+
+from conftest import ROOT
+from evalkit import ColourClassifier, colour_images, labels_for
+
+CONFIGS = ROOT / "training" / "configs"
+X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def _last_digit_changed(sha256: str) -> str:
+    return sha256[:-1] + ("0" if sha256[-1] != "0" else "1")
+
+
+# ---- a pin that differs only in its last hex digit ----------------------------------------------------------
+
+def test_pin_differing_in_the_last_hex_digit_is_refused_by_verify_file(tmp_path):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"weights")
+    actual = hashlib.sha256(b"weights").hexdigest()
+    assert verify_file(path, expected_sha256=actual, hub_etag=None) == (actual, "sha256 pin")
+    with pytest.raises(IntegrityError):
+        verify_file(path, expected_sha256=_last_digit_changed(actual), hub_etag=None)
+    with pytest.raises(IntegrityError):  # the Hub's LFS ETag, compared the same way
+        verify_file(path, expected_sha256=None, hub_etag=_last_digit_changed(actual))
+
+
+def test_pinned_hub_load_with_the_last_hex_digit_wrong_is_refused(hub, published, cache_dir):
+    entry, reference, sha = published
+    good = hashlib.sha256(hub.files(entry.repo_id)["model.safetensors"]).hexdigest()
+    model = dkl_zoo.load(dataclasses.replace(entry, revision=sha, sha256=good), endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+    with pytest.raises(IntegrityError):
+        dkl_zoo.load(dataclasses.replace(entry, revision=sha, sha256=_last_digit_changed(good)),
+                     endpoint=hub.url, cache_dir=cache_dir)
+
+
+def test_packaged_entry_with_the_last_hex_digit_wrong_is_refused_and_the_package_file_kept():
+    entry = REGISTRY["ikl-at-fmnist-wrn10-1"]
+    with pytest.raises(IntegrityError):
+        dkl_zoo.load(dataclasses.replace(entry, sha256=_last_digit_changed(entry.sha256)))
+    packaged = Path(dkl_zoo.__file__).parent / entry.embedded_file
+    assert packaged.exists()  # a failed check never deletes a file of the installation
+    assert not dkl_zoo.load(entry).training
+
+
+# ---- strict assignment: one extra tensor -------------------------------------------------------------------
+
+def test_correct_state_dict_plus_one_extra_tensor_is_refused_naming_the_key():
+    state = dict(WideResNet(depth=10, widen_factor=1).state_dict())
+    state["head.extra"] = torch.zeros(3)
+    with pytest.raises(StateDictMismatchError, match=r"unexpected: head\.extra") as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert info.value.unexpected == ["head.extra"] and info.value.missing == []
+
+
+# ---- the attack runner: which examples each attack gets, and what a resumed run redoes -----------------------
+
+class AttackSpy:
+    """Records every call of AutoAttack's APGD (the real one runs); can stop the run after some calls."""
+
+    def __init__(self, adversary, stop_after: int | None = None) -> None:
+        self.real = adversary.apgd.perturb
+        self.inputs: list[torch.Tensor] = []
+        self.stop_after = stop_after
+        adversary.apgd.perturb = self
+
+    def __call__(self, x, y):
+        if self.stop_after is not None and len(self.inputs) >= self.stop_after:
+            raise KeyboardInterrupt
+        self.inputs.append(x.detach().clone())
+        return self.real(x, y)
+
+
+def _data(n: int = 40):
+    model = ColourClassifier()
+    images = colour_images(n, seed=3)
+    labels = torch.tensor(labels_for(model, images))
+    labels[::4] = (labels[::4] + 1) % 10  # a quarter misclassified by construction
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
+    return model, x, labels
+
+
+def _run(model, x, y, *, state_path=None, stop_after=None):
+    adversary = make_adversary(model, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
+    spy = AttackSpy(adversary, stop_after)
+    outcome = run_autoattack(adversary, model, x, y, batch_size=8, config={"test": 1}, state_path=state_path,
+                             progress=False)
+    return outcome, spy
+
+
+def test_first_attack_gets_exactly_the_clean_correct_examples_and_robust_is_a_subset():
+    model, x, y = _data()
+    outcome, spy = _run(model, x, y)
+    with torch.no_grad():
+        correct = model(x).argmax(1).eq(y)
+    assert torch.equal(outcome.clean_flags, correct) and not correct.all()
+    clean_idx = torch.nonzero(correct).flatten()
+    first_attack = torch.cat(spy.inputs[: math.ceil(len(clean_idx) / 8)])
+    assert torch.equal(first_attack, x[clean_idx])
+    assert not (outcome.flags & ~outcome.clean_flags).any()
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_resume_after_k_batches_runs_only_the_remaining_batches(tmp_path, k):
+    model, x, y = _data()
+    whole, spy_whole = _run(model, x, y)
+    state = tmp_path / "state.json"
+    with pytest.raises(KeyboardInterrupt):
+        _run(model, x, y, state_path=state, stop_after=k)
+    resumed, spy_resumed = _run(model, x, y, state_path=state)
+    assert len(spy_resumed.inputs) == len(spy_whole.inputs) - k
+    assert all(torch.equal(a, b) for a, b in zip(spy_resumed.inputs, spy_whole.inputs[k:]))
+    assert torch.equal(resumed.flags, whole.flags) and resumed.robust_after == whole.robust_after
+
+
+# ---- AWP switches on at exactly epoch == warmup ------------------------------------------------------------
+
+def _step_result(epoch: int, with_awp: bool) -> dict[str, torch.Tensor]:
+    config = load_config(CONFIGS / "smoke.yaml", ["awp.warmup=4", "epochs=10"])
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1, num_classes=10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    awp = AdversarialWeightPerturbation(model, copy.deepcopy(model), config["lr"], 0.05) if with_awp else None
+    step = IKLATStep(config, model, optimizer, ClassPrior(10, temperature=4.0), awp)
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.rand(8, 3, 32, 32, generator=generator), torch.randint(0, 10, (8,), generator=generator)
+    torch.manual_seed(2)
+    step(x, y, epoch)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_awp_is_on_at_exactly_the_warmup_epoch_and_off_one_epoch_before():
+    def differs(epoch: int) -> bool:
+        a, b = _step_result(epoch, True), _step_result(epoch, False)
+        return any(not torch.equal(a[k], b[k]) for k in a)
+
+    assert not differs(3), "AWP changed the step one epoch before its warm-up ended"
+    assert differs(4), "AWP was off at epoch == warmup"
+
+
+# ---- direct checks of two defaults ------------------------------------------------------------------------
+
+def test_fashion_mnist_entry_evaluates_at_eps_0_1_by_default_without_the_data_set():
+    model = dkl_zoo.load("ikl-at-fmnist-wrn10-1")
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    result = dkl_zoo.evaluate("ikl-at-fmnist-wrn10-1", data=(x, y), n_examples=8, batch_size=8,
+                              version="custom", attacks=["apgd-ce"], progress=False)
+    assert result.eps == 0.1 and result.dataset == "fashion-mnist" and result.clean_acc == 1.0
+
+
+def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
+    from dkl_zoo.convert import load_original
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name, write in (("legacy.pt", lambda p: p.write_bytes(pickle.dumps({"state_dict": Exploit()}))),
+                        ("zip.pt", lambda p: torch.save({"state_dict": Exploit()}, p))):
+        src = tmp_path / name
+        write(src)
+        with pytest.raises(Exception) as info:  # noqa: PT011 (the marker is the check, the type comes after)
+            load_original(src)
+        assert not marker.exists(), f"{name}: the pickled payload ran"
+        assert isinstance(info.value, UnsafeCheckpointError), info.value
