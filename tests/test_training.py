@@ -32,7 +32,7 @@ from released_port import released_step  # noqa: E402
 
 @pytest.mark.parametrize("attack_loss, epoch", [("soft-ce", 12), ("dkl", 12), ("soft-ce", 3)])
 def test_one_step_equals_the_released_step(attack_loss, epoch):
-    config = load_config(CONFIGS / "ikl-at-cifar10-wrn34.yaml", [f"attack_loss={attack_loss}"])
+    config = load_config(CONFIGS / "ikl-at-cifar10-wrn34.yaml", [f"attack_loss={attack_loss}", "bn_replicas=1"])
     torch.manual_seed(0)
     base = WideResNet(depth=10, widen_factor=1, num_classes=10).double()
     x = torch.rand(8, 3, 32, 32, dtype=torch.float64)
@@ -173,7 +173,10 @@ def test_every_registry_entry_has_a_config_with_the_design_values(name):
     if recipe.alpha is None:
         with pytest.raises(ConfigError, match="does not publish it"):
             load_config(path)
-        config = load_config(path, ["alpha=4", "beta=20", "temperature=2"])
+        chosen = ["alpha=4", "beta=20", "temperature=2"]
+        if entry.architecture == "dm_wide_resnet":
+            chosen += ["epochs=1", "batch_size=2", "gamma=1"]
+        config = load_config(path, chosen)
     elif entry.architecture == "dm_wide_resnet":
         with pytest.raises(ConfigError, match="epochs is not set"):
             load_config(path)
@@ -229,3 +232,52 @@ def test_fashion_mnist_configs_share_budget_and_differ_in_the_loss():
             "eps", "eps_ramp", "attack_schedule", "awp", "seed", "aug")
     assert {k: ikl[k] for k in same} == {k: trades[k] for k in same}
     assert ikl["eps"] == 0.1 and ikl["dataset"] == "fashion-mnist"
+
+
+def test_bn_replicas_equal_a_dataparallel_split_on_cpu():
+    """nn.DataParallel over 4 GPUs, written out: 4 replicas (copies) each run their chunk in train mode,
+    outputs are concatenated, gradients summed into the one model, running stats kept from replica 0."""
+    from training.ikl_at import replica_forward
+
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1, num_classes=10).double().train()
+    x = torch.rand(10, 3, 32, 32, dtype=torch.float64)  # 10 = 3 + 3 + 3 + 1: uneven chunks, as torch.chunk
+    replicas = [copy.deepcopy(model) for _ in range(4)]
+    outputs = [r(chunk) for r, chunk in zip(replicas, x.chunk(4))]
+    expected = torch.cat(outputs)
+    expected.square().sum().backward()
+    ours = replica_forward(model, x, 4)
+    ours.square().sum().backward()
+    assert torch.allclose(ours, expected, rtol=0, atol=1e-12)
+    for (name, p), *copies in zip(model.named_parameters(), *(r.parameters() for r in replicas)):
+        assert torch.allclose(p.grad, sum(c.grad for c in copies), rtol=0, atol=1e-10), name
+    for (name, buffer), kept in zip(model.named_buffers(), replicas[0].buffers()):
+        assert torch.equal(buffer, kept), name
+    whole = copy.deepcopy(replicas[0])  # one chunk of the whole batch normalises differently
+    assert not torch.allclose(whole.train()(x), expected)
+    model.eval()
+    assert torch.equal(replica_forward(model, x, 4), model(x))  # eval mode: a plain forward
+
+
+def test_wrn34_configs_run_batch_norm_as_released():
+    for path in sorted(CONFIGS.glob("*wrn34*.yaml")):
+        config = load_config(path, ["alpha=4", "beta=20", "temperature=4"] if "v2.yaml" in path.name else [])
+        assert config["bn_replicas"] == 4, path.name
+
+
+def test_the_training_step_uses_the_bn_replicas_of_its_config():
+    """Every train-mode forward of the step (adversarial and natural, AWP's proxy too) normalises chunks."""
+    config = load_config(CONFIGS / "smoke.yaml", ["bn_replicas=4", "awp.warmup=1"])
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1, num_classes=10)
+    proxy = copy.deepcopy(model)
+    sizes: list[int] = []
+    for net in (model, proxy):
+        net.bn1.register_forward_hook(lambda m, inputs, out: sizes.append(inputs[0].shape[0]) if m.training else None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"])
+    awp = AdversarialWeightPerturbation(model, proxy, config["lr"], 0.005)
+    step = IKLATStep(config, model, optimizer, ClassPrior(10, temperature=4.0), awp)
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.rand(8, 3, 32, 32, generator=generator), torch.randint(0, 10, (8,), generator=generator)
+    step(x, y, 1)
+    assert sizes == [2] * 16  # 2 proxy forwards + 2 model forwards, 4 chunks of 2 images each

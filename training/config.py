@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "arch": {"name": "wide_resnet", "depth": 34, "widen_factor": 10},
     "epochs": 200,
     "batch_size": 128,
+    "bn_replicas": 1,             # >1: batch norm as nn.DataParallel over that many GPUs computes it (chunks)
     "lr": 0.2,
     "momentum": 0.9,
     "nesterov": False,
@@ -168,6 +169,7 @@ _RANGES: tuple[tuple[str, float, float, bool], ...] = (
     ("step_ema.tau", 0.0, 1.0, False),
     ("step_ema.start_epoch", 0, math.inf, True),
     ("seed", 0, 2**63 - 1, True),
+    ("bn_replicas", 1, 1024, True),
     ("synthetic_size", 1, math.inf, True),
     ("checkpoint_every_steps", 0, math.inf, True),
     ("max_steps_per_epoch", 0, math.inf, True),
@@ -187,6 +189,11 @@ def _lookup(config: Mapping, dotted: str) -> Any:
 def _check_numbers(config: dict) -> None:
     for key, low, high, integer in _RANGES:
         value = _lookup(config, key)
+        if value is None:
+            raise ConfigError(
+                f"{key} is not set: the released code does not publish it for this run; choose a value "
+                f"explicitly ({key}=...) and record why"
+            )
         kind = "an integer" if integer else "a finite number"
         if not (_is_count(value) if integer else _is_number(value)) or not low <= value <= high:
             bounds = f">= {low}" if high == math.inf else f"in [{low}, {high}]"

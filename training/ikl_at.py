@@ -1,4 +1,4 @@
-"""The IKL-AT step as the released code ran it (DESIGN §6), written for speed.
+"""The IKL-AT step as the released code (jiequancui/DKL, ``train_dkl_cifar{10,100}.py``) ran it, written for speed.
 
 Same mathematics as ``train_dkl_cifar{10,100}.py`` of the release, faster by construction:
 - the loss is ``dkl_zoo.losses.ikl_loss`` (O(B·C), not B×C×C tensors);
@@ -19,7 +19,35 @@ from torch import nn
 from dkl_zoo.losses import ClassPrior, ikl_loss
 
 __all__ = ["AttackBudget", "attack_budget", "cosine_lr", "perturb", "AdversarialWeightPerturbation",
-           "EpochEMA", "StepEMA", "robust_loss", "IKLATStep"]
+           "EpochEMA", "StepEMA", "robust_loss", "IKLATStep", "replica_forward"]
+
+
+def replica_forward(model: nn.Module, x: torch.Tensor, replicas: int) -> torch.Tensor:
+    """``model(x)`` as ``nn.DataParallel`` over ``replicas`` GPUs computes it, on one device.
+
+    The released runs used DataParallel on 4 GPUs: the batch is split into ``replicas`` chunks
+    (``torch.chunk``, as DataParallel's scatter does), batch norm normalises each chunk with its own
+    statistics, and only the first replica's running statistics survive (the others are copies that are
+    thrown away). Gradients flow to the one set of parameters, summed over the chunks as DataParallel sums
+    them. ``replicas <= 1`` or a model in eval mode is a plain forward.
+    """
+    if replicas <= 1 or not model.training or x.shape[0] < 2:
+        return model(x)
+    chunks = x.chunk(replicas)
+    first = model(chunks[0])
+    norms = [m for m in model.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    kept = [(m, m.running_mean, m.running_var, m.num_batches_tracked) for m in norms]
+    for module in norms:  # the other replicas update throw-away copies (swapped, not copied back: autograd
+        module.running_mean = module.running_mean.clone()  # keeps the originals it saved untouched)
+        module.running_var = module.running_var.clone()
+        module.num_batches_tracked = module.num_batches_tracked.clone()
+    try:
+        rest = [model(chunk) for chunk in chunks[1:]]
+    finally:
+        for module, mean, var, count in kept:
+            module.running_mean, module.running_var, module.num_batches_tracked = mean, var, count
+    return torch.cat([first, *rest])
 
 
 @dataclass(frozen=True)
@@ -139,8 +167,9 @@ class AdversarialWeightPerturbation:
         """The released AWP loss takes the whole batch at once, also for the dual-view (autoaug) runs."""
         self._sync_proxy()
         self.proxy.train()
-        nat = self.proxy(x)
-        adv = self.proxy(x_adv)
+        replicas = int(config.get("bn_replicas", 1))
+        nat = replica_forward(self.proxy, x, replicas)
+        adv = replica_forward(self.proxy, x_adv, replicas)
         loss = -(F.cross_entropy(nat, y) + robust_loss(config, adv, nat, weights, dual_view=False))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -252,8 +281,9 @@ class IKLATStep:
                 diff = self.awp.compute(config, x_adv, x, y, weights)
             self.awp.apply(diff, +1.0)
         with self._ctx():
-            adv_logits = self.model(x_adv)
-            nat_logits = self.model(x)
+            replicas = int(config.get("bn_replicas", 1))
+            adv_logits = replica_forward(self.model, x_adv, replicas)
+            nat_logits = replica_forward(self.model, x, replicas)
             loss_natural = F.cross_entropy(nat_logits.float(), y)
             loss_robust = robust_loss(config, adv_logits.float(), nat_logits.float(), weights, dual_view)
             loss = loss_natural + loss_robust
