@@ -18,17 +18,17 @@ from .registry import REGISTRY, SOURCE_README, ModelEntry, get_entry
 __all__ = ["card_data", "render_card", "write_cards", "stale_cards", "CARDS_DIR"]
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
-REPOSITORY_URL = "https://huggingface.co/dkl-zoo"  # where the project's own files are referenced from
 _DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
 
 
 def card_data(entry: ModelEntry) -> ModelCardData:
     head = entry.headline
     dataset_name = _DATASET_NAMES.get(entry.dataset, entry.dataset)
-    source_url = head.reference if head.reference.startswith("http") else f"{REPOSITORY_URL}/blob/main/{head.reference}"
+    # a reference that is a path of this project (the shipped model's config) has no public URL to point at
+    source_url = head.reference if head.reference.startswith("http") else None
     common = dict(task_type="image-classification", task_name="Adversarially robust image classification",
                   dataset_type=entry.dataset, dataset_name=dataset_name, dataset_split="test",
-                  source_name=head.source, source_url=source_url)
+                  source_name=head.source if source_url else None, source_url=source_url)
     results = [
         EvalResult(metric_type="accuracy", metric_name="Clean accuracy", metric_value=head.clean_acc, **common),
         EvalResult(metric_type="robust_accuracy", metric_name="AutoAttack robust accuracy",
@@ -99,13 +99,17 @@ model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.threa
         origin = (f"Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:\n{sources}\n\n"
                   "Weights here are those files converted to safetensors by `dkl_zoo.convert` (no pickle, no code "
                   f"executed); the conversion is deterministic. Integrity: {pin}.")
+    method = "GKL-AT" if entry.method_labels and all(m.label == "GKL-AT" for m in entry.method_labels) else "IKL-AT"
+    loss = ("Generalized KL (GKL) loss" if method == "GKL-AT" else "Improved KL (IKL) loss")
+    names = "; ".join(f"{m.label} in <{m.source}>" for m in entry.method_labels)
+    named = f"\nThe release names it: {names}.\n" if names else ""
     return f"""
 # {entry.name}
 
-IKL-AT {entry.arch_label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
-the Improved KL (IKL) loss of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,
+{method} {entry.arch_label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
+the {loss} of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,
 [arXiv 2305.13948]({entry.paper})). Threat model {entry.threat_model}, eps {entry.eps_label}.
-{entry.description}
+{entry.description}{named}
 
 **{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{"; see the provenance table for "
 "the other sources" if other else ""}).

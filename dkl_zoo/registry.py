@@ -1,9 +1,15 @@
 """The one table of released IKL-AT checkpoints.
 
-Every number here carries its source. Sources (DESIGN §3):
-- ``README``: the results table of the released repository's README (jiequancui/DKL, Adv-training-dkl).
-- ``AutoAttack log``: the logs under ``Adv-training-dkl/auto_attacks/logs`` of the released repository.
+Every number here carries its source, linked at the release commit ``RELEASE_COMMIT`` of jiequancui/DKL:
+- ``README``: the results tables of ``DKLv1/Adv-training-dkl/README.md`` (labels the runs IKL-AT) and
+  ``DKLv2/Adv-training-dkl/README.md`` (labels the same files GKL-AT, and adds a GKL-AT 50M checkpoint).
+  Until 2024-09-30 the same tables were in the repository's root README; links to ``tree/main/Adv-training-dkl``
+  and ``#readme`` no longer lead to them.
+- ``AutoAttack log``: the logs under ``DKLv1/Adv-training-dkl/auto_attacks/logs`` of the release.
 - ``RobustBench``: the leaderboard entry (``model_info/<dataset>/Linf/<name>.json`` in RobustBench).
+- alpha / beta / T: the released checkpoint and log names (``cifar10_a3_b20_t4.pt`` in
+  ``auto_attacks/sh/eval.sh``, ``cifar10_dkl_a3_b20_T4`` logs) and the training shell scripts ``sh/*.sh``;
+  no README version has a hyperparameter column.
 Where they disagree the entry keeps all of them and says so in ``notes``.
 """
 
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 __all__ = [
+    "MethodLabel",
     "ModelEntry",
     "ReportedResult",
     "Recipe",
@@ -86,6 +93,14 @@ class OriginalSource:
 
 
 @dataclass(frozen=True)
+class MethodLabel:
+    """What a source calls the method of a checkpoint (IKL-AT and GKL-AT name the same loss at gamma = 1)."""
+
+    label: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """Everything needed to build, fetch, verify and cite one checkpoint."""
 
@@ -119,6 +134,7 @@ class ModelEntry:
     embedded_file: str | None = field(default=None)
     repo: str | None = None
     description: str = ""
+    method_labels: tuple[MethodLabel, ...] = ()
 
     @property
     def repo_id(self) -> str:
@@ -146,8 +162,23 @@ class ModelEntry:
 
 _EPS_8_255 = 8 / 255
 _RB = "https://github.com/RobustBench/robustbench/blob/master/model_info/{dataset}/Linf/{name}.json"
-_README_REF = f"{RELEASE_URL}#readme"
-_LOG_DIR = f"{RELEASE_URL}/tree/main/Adv-training-dkl/auto_attacks/logs"
+RELEASE_COMMIT = "c5e8ad2"
+"""The commit of jiequancui/DKL the entries were checked against (its HEAD when they were)."""
+_V1 = f"{RELEASE_URL}/blob/{RELEASE_COMMIT}/DKLv1/Adv-training-dkl"
+_V2 = f"{RELEASE_URL}/blob/{RELEASE_COMMIT}/DKLv2/Adv-training-dkl"
+README_V1 = f"{_V1}/README.md"
+README_V2 = f"{_V2}/README.md"
+_LOG_DIR = f"{RELEASE_URL}/tree/{RELEASE_COMMIT}/DKLv1/Adv-training-dkl/auto_attacks/logs"
+_EVAL_SH = f"{_V1}/auto_attacks/sh/eval.sh"
+_IKL_GKL_NOTE = ("DKLv1's README calls this checkpoint IKL-AT, DKLv2's README GKL-AT; with gamma = 1 the GKL loss is "
+                 "the IKL loss (the class-prior weights of each sample sum to 1), so both names are right.")
+
+
+def _labels(*labels: tuple[str, str]) -> tuple[MethodLabel, ...]:
+    return tuple(MethodLabel(label, source) for label, source in labels)
+
+
+_BOTH_LABELS = _labels(("IKL-AT", README_V1), ("GKL-AT", README_V2))
 _WRN34 = {"depth": 34, "widen_factor": 10}
 _CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 _CIFAR10_STD = (0.2471, 0.2435, 0.2616)
@@ -159,21 +190,25 @@ def _rb(dataset: str, name: str, clean: float, robust: float) -> ReportedResult:
     return ReportedResult(SOURCE_ROBUSTBENCH, clean, robust, _RB.format(dataset=dataset, name=name))
 
 
-def _readme(clean: float, robust: float, note: str = "") -> ReportedResult:
-    return ReportedResult(SOURCE_README, clean, robust, _README_REF, note)
+def _readme(clean: float, robust: float, note: str = "", reference: str = README_V1) -> ReportedResult:
+    return ReportedResult(SOURCE_README, clean, robust, reference, note)
 
 
 def _log(clean: float, robust: float, log: str | None = None, note: str = "") -> ReportedResult:
     """``log`` names the file when we have read it; otherwise the reference is the logs folder."""
-    reference = f"{_LOG_DIR}/{log}" if log else _LOG_DIR
+    reference = f"{_V1}/auto_attacks/logs/{log}" if log else _LOG_DIR
     return ReportedResult(SOURCE_LOG, clean, robust, reference, note)
 
 
-def _drive(readme_id: str, robustbench_id: str | None) -> tuple[OriginalSource, ...]:
-    sources = [OriginalSource("README Google Drive", readme_id)]
+def _drive(readme_id: str | None, robustbench_id: str | None) -> tuple[OriginalSource, ...]:
+    sources = [OriginalSource("README Google Drive", readme_id)] if readme_id else []
     if robustbench_id:
         sources.append(OriginalSource("RobustBench Google Drive", robustbench_id))
     return tuple(sources)
+
+
+_DATAPARALLEL_NOTE = ("The released scripts trained with nn.DataParallel on 4 GPUs (#SBATCH --gres=gpu:4): batch "
+                      "norm saw 32 images per replica, not 128; the training config reproduces this (bn_replicas: 4).")
 
 
 def _cifar_entry(**kwargs: Any) -> ModelEntry:
@@ -196,16 +231,25 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         mean=None,
         std=None,
         reported=(
-            _readme(85.31, 57.13),
+            _readme(85.31, 57.13, note="DKLv1 and DKLv2 READMEs alike"),
             _log(85.31, 57.09),
             _rb("cifar10", "Cui2023Decoupled_WRN-34-10", 85.31, 57.09),
         ),
-        recipe=Recipe(3.0, 20.0, 4.0, source="README table (alpha/beta/T column)"),
+        recipe=Recipe(3.0, 20.0, 4.0, source=f"checkpoint name cifar10_a3_b20_t4.pt in {_EVAL_SH} and the "
+                      "cifar10_dkl_a3_b20_T4 AutoAttack log name",
+                      note="DKLv1/Adv-training-dkl/sh/train_dkl_cifar10.sh (line 21) passes --alpha 4.0 (mark "
+                           "cifar10_dkl_a4b20t4): kept at 3, which names the released file."),
         original_sources=_drive("1SFdNdKE6ezI6OsINWX-h74dGo2-9u3Ac", "1-ArD-TugRXUbH3VtM9qnzvby6NvdXNUN"),
         robustbench_name="Cui2023Decoupled_WRN-34-10",
+        method_labels=_BOTH_LABELS,
         notes=(
             "The README reports 57.13 % AutoAttack accuracy; its AutoAttack log and RobustBench report 57.09 %. "
             "Both are kept; the README value is the headline.",
+            "alpha: the checkpoint and log names say 3; DKLv1's sh/train_dkl_cifar10.sh passes --alpha 4.0 "
+            "(mark cifar10_dkl_a4b20t4). The registry and training config keep 3, the value that names the "
+            "released file; the conflict is recorded, not resolved.",
+            _IKL_GKL_NOTE,
+            _DATAPARALLEL_NOTE,
         ),
     ),
     _cifar_entry(
@@ -223,13 +267,16 @@ _ENTRIES: tuple[ModelEntry, ...] = (
             _log(92.16, 67.73, "cifar10_dkl_a3_b10_T4_20m.log"),
             _rb("cifar10", "Cui2023Decoupled_WRN-28-10", 92.16, 67.73),
         ),
-        recipe=Recipe(3.0, 10.0, 4.0, source="README table and AutoAttack log name (a3_b10_T4_20m)",
+        recipe=Recipe(3.0, 10.0, 4.0, source=f"checkpoint name cifar10_a3_b10_t4_20m.pt in {_EVAL_SH} and the AutoAttack log "
+                      f"name cifar10_dkl_a3_b10_T4_20m.log ({_LOG_DIR})",
                       extra_data="20M generated images (Wang et al. 2023)"),
         original_sources=_drive("1gEodZ4ushbRPaaVfS_vjJyldH3wJg4zV", "1-AaTrYt23WJFR22hXgBd-i6kjpsz6Hf2"),
         robustbench_name="Cui2023Decoupled_WRN-28-10",
         footnote="It uses additional 20M synthetic images in training.",
+        method_labels=_BOTH_LABELS,
         notes=(
             "The README reports 67.75 % AutoAttack accuracy; its AutoAttack log and RobustBench report 67.73 %.",
+            _IKL_GKL_NOTE,
             "Trained with 20M generated images; RobustBench lists additional_data false (the images are synthetic).",
         ),
     ),
@@ -243,14 +290,24 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         mean=None,
         std=None,
         reported=(
-            _readme(66.51, 31.43),
+            _readme(66.51, 31.43, note="DKLv1 README only"),
             _log(66.51, 31.43),
         ),
-        recipe=Recipe(3.0, 20.0, 4.0, source="README table (alpha/beta/T column)"),
+        recipe=Recipe(3.0, 20.0, 4.0, source=f"checkpoint name cifar100_a3_b20_t4.pt in {_EVAL_SH} and the "
+                      "cifar100_dkl_a3_b20_T4 AutoAttack log name",
+                      note="DKLv1/Adv-training-dkl/sh/train_dkl_cifar100.sh passes --alpha 4.0 (later 5.0): kept "
+                           "at 3, which names the released file."),
         original_sources=_drive("1NaWPX5w32xTiny91kJ6SJxSejCzsD1dy", None),
         robustbench_name=None,
+        method_labels=_labels(("IKL-AT", README_V1)),
         notes=("Not on the RobustBench leaderboard; RobustBench's CIFAR-100 WRN-34-10 entry is "
-               "ikl-at-cifar100-wrn34-v2.",),
+               "ikl-at-cifar100-wrn34-v2.",
+               "Only DKLv1's README lists this checkpoint (as IKL-AT); DKLv2's README lists 65.76 / 31.91 instead.",
+               "alpha: the checkpoint and log names say 3; DKLv1's sh/train_dkl_cifar100.sh passes --alpha 4.0 "
+               "(later 5.0). The registry and training config keep 3; the conflict is recorded, not resolved.",
+               "Release bug (not reproduced): DKLv1's sh/train_dkl_cifar100.sh line 30 calls swa.py without its "
+               "`end` argument, which raises IndexError.",
+               _DATAPARALLEL_NOTE),
     ),
     _cifar_entry(
         name="ikl-at-cifar100-wrn34-v2",
@@ -262,15 +319,23 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         mean=None,
         std=None,
         reported=(
-            _readme(65.76, 31.91),
+            _readme(65.76, 31.91, note="DKLv1 (row 6) and DKLv2 READMEs alike"),
             _rb("cifar100", "Cui2023Decoupled_WRN-34-10", 65.76, 31.91),
         ),
         recipe=Recipe(None, None, None, source="not published",
-                      note="No log or script names this run's alpha/beta/T. The closest log, "
-                           "cifar100_dkl_a4_b20_T2.log, reports 64.08 / 31.65, which matches neither number."),
+                      note="The release does not say which run produced this file. DKLv2's "
+                           "sh/train_dkl_cifar100.sh offers two candidates: alpha 4, beta 20, T 4 (lines 16-26) and "
+                           "alpha 4, beta 20, GKL gamma 0.4, T 1 (lines 31-42); both are runnable configs "
+                           "(ikl-at-cifar100-wrn34-v2-a4b20t4.yaml, ikl-at-cifar100-wrn34-v2-a4b20g04t1.yaml). The "
+                           "closest log, cifar100_dkl_a4_b20_T2.log, reports 64.08 / 31.65."),
         original_sources=_drive("1lgFnfmsCw4UxguAOWSLsg6xUDfGG-HRy", "1whziIioVu5SGI1fBKyc331IfG_1MgenN"),
         robustbench_name="Cui2023Decoupled_WRN-34-10",
+        method_labels=_BOTH_LABELS,
         notes=(
+            "History of this README row: 64.08 / 31.65 (2023-05-20), then 63.40 / 31.92 (2024-01-11), then "
+            "65.76 / 31.91 (2024-09-27, when the model link changed to the current file).",
+            _IKL_GKL_NOTE,
+            _DATAPARALLEL_NOTE,
             "No AutoAttack log in the release matches 65.76 / 31.91; the a4_b20_T2 log says 64.08 / 31.65.",
             "RobustBench's copy (Drive id 1whziIioVu5SGI1fBKyc331IfG_1MgenN) and the README's file are not yet "
             "known to be byte-identical: they will be once both are converted and hashed.",
@@ -291,12 +356,21 @@ _ENTRIES: tuple[ModelEntry, ...] = (
             _rb("cifar100", "Cui2023Decoupled_WRN-34-10_autoaug", 65.93, 32.52),
         ),
         recipe=Recipe(4.0, 20.0, 4.0, gamma_aug=0.3,
-                      source="README table (alpha/beta/T and gamma_aug)"),
+                      source=f"DKLv1's training script {_V1}/sh/train_dkl_cifar100_autoaug.sh",
+                      note="DKLv2's sh/train_dkl_cifar100_autoaug.sh, for the same Drive file, gives aug weight 0.5 "
+                           "and GKL gamma 1.0 (mark cifar100v2_dkl_a4b20g1t4_augw05): both are configs "
+                           "(ikl-at-cifar100-wrn34-autoaug.yaml is DKLv1's, "
+                           "ikl-at-cifar100-wrn34-autoaug-dklv2.yaml DKLv2's)."),
         original_sources=_drive("1kQQpVVtlS9uBC4oZ3ei9OHly1yriU1UU", "18hjcLa1V3JTNUOshafLvw1ncxL2gu50M"),
         robustbench_name="Cui2023Decoupled_WRN-34-10_autoaug",
         venue="NeurIPS 2024",
         footnote="It uses AutoAugment.",
+        method_labels=_BOTH_LABELS,
         notes=(
+            "gamma_aug: DKLv1's script gives 0.3, DKLv2's script 0.5 for the same released file; which one ran is "
+            "not said. Both configs are provided.",
+            _IKL_GKL_NOTE,
+            _DATAPARALLEL_NOTE,
             "No AutoAttack log for this run is in the release.",
             "RobustBench's model_info lists the venue as 'arXiv, May 2023' for this entry and 'NeurIPS 2024' "
             "for the others.",
@@ -317,13 +391,44 @@ _ENTRIES: tuple[ModelEntry, ...] = (
             _log(73.85, 39.18, "cifar100_dkl_a5_b12_T4_50m.log"),
             _rb("cifar100", "Cui2023Decoupled_WRN-28-10", 73.85, 39.18),
         ),
-        recipe=Recipe(5.0, 12.0, 4.0, source="README table and AutoAttack log name (a5_b12_T4_50m)",
+        recipe=Recipe(5.0, 12.0, 4.0, source=f"checkpoint name cifar100_a5_b12_t4_50m.pt in {_EVAL_SH} and the AutoAttack log "
+                      f"name cifar100_dkl_a5_b12_T4_50m.log ({_LOG_DIR})",
                       extra_data="50M generated images (Wang et al. 2023)"),
         original_sources=_drive("1Leec2X9kGBnBSuTiYytdb4_wR50ibTE8", "15BwWdWbNfoarTEWWugicOVkTjh3nXH36"),
         robustbench_name="Cui2023Decoupled_WRN-28-10",
         footnote="It uses additional 50M synthetic images in training.",
+        method_labels=_labels(("IKL-AT", README_V1)),
         notes=("Trained with 50M generated images; RobustBench lists additional_data false (the images are "
-               "synthetic).",),
+               "synthetic).",
+               "DKLv2's README lists another 50M checkpoint, GKL-AT (73.65 / 39.37): gkl-at-cifar100-wrn28-50m."),
+    ),
+    _cifar_entry(
+        name="gkl-at-cifar100-wrn28-50m",
+        architecture="dm_wide_resnet",
+        arch_kwargs={"depth": 28, "width": 10, "num_classes": 100, "activation": "silu",
+                     "mean": _CIFAR100_MEAN, "std": _CIFAR100_STD},
+        arch_label="WideResNet-28-10 (SiLU, DeepMind style)",
+        dataset="cifar100",
+        num_classes=100,
+        mean=_CIFAR100_MEAN,
+        std=_CIFAR100_STD,
+        reported=(_readme(73.65, 39.37, note="DKLv2 README only", reference=README_V2),),
+        recipe=Recipe(None, None, None, source=f"not published; {README_V2} names the loss (GKL) and the data",
+                      extra_data="50M generated images (Wang et al. 2023)",
+                      note="Only the loss (GKL) and the data (50M generated images) are published; alpha, beta, "
+                           "T, gamma, batch size and epochs are not, and the training config refuses to start "
+                           "until they are chosen."),
+        original_sources=_drive("1H86QPlAnYZe6IVdGOhAQ73VsEBJ6VPom", None),
+        robustbench_name=None,
+        footnote="It uses additional 50M synthetic images in training.",
+        method_labels=_labels(("GKL-AT", README_V2)),
+        notes=("Listed only in DKLv2's README (GKL-AT 50M); its AutoAttack log is a Google Drive file, id "
+               "1T7L2ofy2ETtsoCRm8kXH6614fG_WmGoB (https://drive.google.com/file/d/1T7L2ofy2ETtsoCRm8kXH6614fG_WmGoB), "
+               "not a file of the repository.",
+               "Not on the RobustBench leaderboard; RobustBench's CIFAR-100 WRN-28-10 entry is "
+               "ikl-at-cifar100-wrn28-50m (73.85 / 39.18, DKLv1's IKL-AT 50M).",
+               "Release bug (not reproduced): DKLv2's sh/train_dkl_cifar10.sh line 38 lacks a trailing "
+               "backslash, so --T 1.0 --epochs --seed of its second run are never passed."),
     ),
 )
 
@@ -378,7 +483,7 @@ _FMNIST = ModelEntry(
 
 REGISTRY: Mapping[str, ModelEntry] = {entry.name: entry for entry in (*_ENTRIES, _FMNIST)}
 RELEASED: tuple[str, ...] = tuple(entry.name for entry in _ENTRIES)
-"""The six checkpoints of the original release (the Fashion-MNIST entry is this project's own)."""
+"""The seven checkpoints of the original release (the Fashion-MNIST entry is this project's own)."""
 
 UNRELEASED = (
     "The README's rows trained with 1M generated images have no released checkpoint and are not loadable.",

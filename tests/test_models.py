@@ -21,6 +21,7 @@ ENTRY_TO_REFERENCE = {
     "ikl-at-cifar100-wrn34-v2": "keys_cifar100_WRN-34-10.txt",
     "ikl-at-cifar100-wrn34-autoaug": "keys_cifar100_WRN-34-10.txt",
     "ikl-at-cifar100-wrn28-50m": "keys_cifar100_WRN-28-10_DM.txt",
+    "gkl-at-cifar100-wrn28-50m": "keys_cifar100_WRN-28-10_DM.txt",  # DKLv2's GKL-AT 50M: same architecture
 }
 
 

@@ -1,8 +1,11 @@
-"""The registry: six released checkpoints, every number with its source, lookups and errors."""
+"""The registry: seven released checkpoints, every number with its source, lookups and errors."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +21,8 @@ from dkl_zoo.registry import (
     get_entry,
 )
 
-SIX = [
+SEVEN = [
+    "gkl-at-cifar100-wrn28-50m",
     "ikl-at-cifar10-wrn28-20m",
     "ikl-at-cifar10-wrn34",
     "ikl-at-cifar100-wrn28-50m",
@@ -27,7 +31,8 @@ SIX = [
     "ikl-at-cifar100-wrn34-v2",
 ]
 
-# DESIGN §3: (README clean, AA), (log clean, AA) or None, (RB clean, AA) or None, RB name, Drive ids.
+# (README clean, AA), (log clean, AA) or None, (RB clean, AA) or None, RB name, Drive ids; README numbers and ids
+# also in tests/data/release_readmes.csv, logs in DKLv1/Adv-training-dkl/auto_attacks/logs, RobustBench's model_info.
 TABLE = {
     "ikl-at-cifar10-wrn34": ((85.31, 57.13), (85.31, 57.09), (85.31, 57.09), "Cui2023Decoupled_WRN-34-10",
                              ("1SFdNdKE6ezI6OsINWX-h74dGo2-9u3Ac", "1-ArD-TugRXUbH3VtM9qnzvby6NvdXNUN")),
@@ -41,22 +46,27 @@ TABLE = {
                                       ("1kQQpVVtlS9uBC4oZ3ei9OHly1yriU1UU", "18hjcLa1V3JTNUOshafLvw1ncxL2gu50M")),
     "ikl-at-cifar100-wrn28-50m": ((73.85, 39.18), (73.85, 39.18), (73.85, 39.18), "Cui2023Decoupled_WRN-28-10",
                                   ("1Leec2X9kGBnBSuTiYytdb4_wR50ibTE8", "15BwWdWbNfoarTEWWugicOVkTjh3nXH36")),
+    "gkl-at-cifar100-wrn28-50m": ((73.65, 39.37), None, None, None, ("1H86QPlAnYZe6IVdGOhAQ73VsEBJ6VPom",)),
 }
+README_ROWS = [row for row in csv.DictReader(
+    line for line in (Path(__file__).parent / "data" / "release_readmes.csv").read_text().splitlines()
+    if not line.startswith("#"))]
 
 
 def pair(result):
     return None if result is None else (result.clean_acc, result.robust_acc)
 
 
-def test_list_models_gives_the_six_released_checkpoints_and_the_shipped_one():
-    assert sorted(RELEASED) == SIX
-    assert dkl_zoo.list_models() == sorted(SIX + ["ikl-at-fmnist-wrn10-1"])
+def test_list_models_gives_the_seven_released_checkpoints_and_the_shipped_one():
+    assert sorted(RELEASED) == SEVEN
+    assert dkl_zoo.list_models() == sorted(SEVEN + ["ikl-at-fmnist-wrn10-1"]) and len(dkl_zoo.list_models()) == 8
     assert dkl_zoo.list_models("*cifar10-*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar10-wrn34"]
-    assert dkl_zoo.list_models("*wrn28*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar100-wrn28-50m"]
+    assert dkl_zoo.list_models("*wrn28*") == ["gkl-at-cifar100-wrn28-50m", "ikl-at-cifar10-wrn28-20m",
+                                              "ikl-at-cifar100-wrn28-50m"]
     assert dkl_zoo.list_models("nothing*") == []
 
 
-@pytest.mark.parametrize("name", SIX)
+@pytest.mark.parametrize("name", SEVEN)
 def test_numbers_and_provenance_match_the_design_table(name):
     entry = dkl_zoo.model_info(name)
     readme, log, rb, rb_name, drive = TABLE[name]
@@ -67,7 +77,7 @@ def test_numbers_and_provenance_match_the_design_table(name):
     assert tuple(s.google_drive_id for s in entry.original_sources) == drive
     assert entry.headline.source == SOURCE_README
     for result in entry.reported:
-        assert result.reference.startswith("https://")
+        assert result.reference.startswith("https://") and "c5e8ad2" in result.reference or "robustbench" in result.reference
     assert entry.threat_model == "Linf" and entry.eps == pytest.approx(8 / 255) and entry.eps_label == "8/255"
     assert entry.input_size == (3, 32, 32)
     assert entry.filename == "model.safetensors"
@@ -76,7 +86,7 @@ def test_numbers_and_provenance_match_the_design_table(name):
     assert entry.training_config == f"{name}.yaml"
 
 
-@pytest.mark.parametrize("name", SIX)
+@pytest.mark.parametrize("name", SEVEN)
 def test_disagreeing_sources_are_said_in_notes(name):
     entry = get_entry(name)
     values = {pair(r) for r in entry.reported}
@@ -89,8 +99,62 @@ def test_disagreeing_sources_are_said_in_notes(name):
 def test_unknown_recipe_is_marked_not_invented():
     recipe = get_entry("ikl-at-cifar100-wrn34-v2").recipe
     assert (recipe.alpha, recipe.beta, recipe.temperature) == (None, None, None)
-    assert "64.08 / 31.65" in recipe.note
+    assert "64.08 / 31.65" in recipe.note and "lines 16-26" in recipe.note and "lines 31-42" in recipe.note
     assert get_entry("ikl-at-cifar100-wrn34-autoaug").recipe.gamma_aug == 0.3
+    gkl = get_entry("gkl-at-cifar100-wrn28-50m").recipe
+    assert (gkl.alpha, gkl.beta, gkl.temperature) == (None, None, None) and "50M" in gkl.extra_data
+
+
+@pytest.mark.parametrize("row", README_ROWS, ids=lambda r: f"{r['readme'][:5]}-{r['entry']}")
+def test_registry_matches_the_transcribed_readme_rows(row):
+    entry = get_entry(row["entry"])
+    readme = entry.result_from(SOURCE_README)
+    assert (readme.clean_acc, readme.robust_acc) == (float(row["clean"]), float(row["autoattack"]))
+    assert entry.original_sources[0].google_drive_id == row["model_drive_id"]
+    assert entry.original_sources[0].kind == "README Google Drive"
+    labels = {(m.label, m.source.split("/blob/c5e8ad2/")[1]) for m in entry.method_labels}
+    assert (row["label"], row["readme"]) in labels
+
+
+def test_every_readme_row_with_a_model_is_an_entry():
+    assert {row["entry"] for row in README_ROWS} == set(RELEASED)
+
+
+def test_ikl_and_gkl_labels_and_recipe_conflicts_are_recorded():
+    for name in ("ikl-at-cifar10-wrn34", "ikl-at-cifar100-wrn34-v2", "ikl-at-cifar100-wrn34-autoaug"):
+        assert [m.label for m in get_entry(name).method_labels] == ["IKL-AT", "GKL-AT"], name
+        assert any("gamma = 1" in n for n in get_entry(name).notes)
+    assert "--alpha 4.0" in get_entry("ikl-at-cifar10-wrn34").recipe.note
+    assert "--alpha 4.0" in get_entry("ikl-at-cifar100-wrn34").recipe.note
+    assert "0.5" in get_entry("ikl-at-cifar100-wrn34-autoaug").recipe.note
+    assert any("IndexError" in n for n in get_entry("ikl-at-cifar100-wrn34").notes)
+    assert any("backslash" in n for n in get_entry("gkl-at-cifar100-wrn28-50m").notes)
+
+
+_GOOD_URLS = (
+    r"https://github\.com/jiequancui/DKL",
+    r"https://github\.com/jiequancui/DKL/blob/c5e8ad2/DKLv[12]/Adv-training-dkl/[\w./-]+\.(md|sh|log|py)",
+    r"https://github\.com/jiequancui/DKL/tree/c5e8ad2/DKLv1/Adv-training-dkl/auto_attacks/logs",
+    r"https://github\.com/RobustBench/robustbench/blob/master/model_info/cifar100?/Linf/Cui2023Decoupled_[\w-]+\.json",
+    r"https://drive\.google\.com/(uc\?id=|file/d/)[\w-]{25,}",
+    r"https://arxiv\.org/abs/2305\.13948",
+)
+
+
+def _urls(text: str) -> list[str]:
+    return [u.rstrip(".,;:") for u in re.findall(r"https?://[^\s)>`\"']+", text)]
+
+
+def test_every_reference_url_in_registry_and_cards_is_a_known_good_one():
+    texts = [repr(dataclasses.asdict(entry)) for entry in REGISTRY.values()]
+    texts += [s.url for entry in REGISTRY.values() for s in entry.original_sources]
+    texts += [p.read_text() for p in (Path(__file__).parent.parent / "model_cards").glob("*/README.md")]
+    urls = {u for text in texts for u in _urls(text)}
+    assert len(urls) > 20
+    bad = sorted(u for u in urls if not any(re.fullmatch(pattern, u) for pattern in _GOOD_URLS))
+    assert bad == []
+    for text in texts:
+        assert "tree/main/Adv-training-dkl" not in text and "#readme" not in text
 
 
 def test_normalisation_field_follows_architecture():
@@ -118,7 +182,7 @@ def test_unknown_name_suggests_the_closest():
     assert info.value.suggestions[0] == "ikl-at-cifar10-wrn34"
     assert "Did you mean 'ikl-at-cifar10-wrn34'" in str(info.value)
     assert isinstance(info.value, LookupError)
-    with pytest.raises(UnknownModelError, match="Known models: ikl-at-cifar10-wrn28-20m"):
+    with pytest.raises(UnknownModelError, match="Known models: gkl-at-cifar100-wrn28-50m, ikl-at-cifar10-wrn28-20m"):
         dkl_zoo.model_info("resnet50")
 
 
