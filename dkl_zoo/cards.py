@@ -168,7 +168,7 @@ def write_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[Path]:
     for name, entry in sorted(REGISTRY.items()):
         path = Path(out_dir) / name / "README.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_card(entry))
+        path.write_text(render_card(get_entry(name)))  # with its pin: the checked-in card shows the commit
         written.append(path)
     return written
 
@@ -178,6 +178,6 @@ def stale_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[str]:
     stale = []
     for name, entry in sorted(REGISTRY.items()):
         path = Path(out_dir) / name / "README.md"
-        if not path.exists() or path.read_text() != render_card(entry):
+        if not path.exists() or path.read_text() != render_card(get_entry(name)):
             stale.append(name)
     return stale

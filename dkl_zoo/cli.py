@@ -181,6 +181,25 @@ def _prepare_outputs(*paths: str | None) -> None:
             raise _UsageError(f"cannot write {path}: its folder is not writable")
 
 
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .pins import DEFAULT_PINS
+    from .release import main_release
+
+    args.pins = args.pins or str(DEFAULT_PINS)
+    return main_release(args)
+
+
+def _cmd_forget_original(args: argparse.Namespace) -> int:
+    from .original import forget_original
+    from .registry import get_entry
+
+    get_entry(args.name)
+    dropped = forget_original(args.name)
+    print(f"{args.name}: forgot {len(dropped)} trusted original file(s) and the cached conversion; the next "
+          "load downloads and trusts the current file, and says so")
+    return 0
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .convert import convert_checkpoint
 
@@ -293,6 +312,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default="main")
     p.add_argument("--token", default=None)
     p.set_defaults(func=_cmd_publish)
+
+    p = verbs.add_parser("release", help="mirror original checkpoints to the Hub and pin them (maintainers)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="entries to release (or --all)")
+    p.add_argument("--all", action="store_true", help="every released entry")
+    p.add_argument("--namespace", required=True, help="Hub user or organisation, e.g. dkl-zoo")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+    p.add_argument("--pins", default=None, help="pins file to update (default: dkl_zoo/pins.json of this install)")
+    p.add_argument("--check-data", default=None, metavar="DIR",
+                   help="refuse to publish unless clean accuracy on DIR's test set is within 3 sigma of the reported")
+    p.add_argument("--check-n", type=_positive_int, default=1000, help="test images for --check-data (default 1000)")
+    p.add_argument("--work-dir", default=None, help="where originals are kept between runs (default ~/.cache/dkl_zoo/release)")
+    p.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / the saved login)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_release)
+
+    p = verbs.add_parser("forget-original", help="forget the original file trusted on first use for NAME")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_forget_original)
 
     p = verbs.add_parser("cards", help="write the model cards from the registry (or --check them)")
     p.add_argument("--check", action="store_true", help="exit 1 when a checked-in card is out of sync")

@@ -28,7 +28,8 @@ from .deadline import deadline
 from .errors import IntegrityError, OriginalReleaseError
 from .registry import ModelEntry, OriginalSource
 
-__all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "cached_original", "fetch_original", "download_drive"]
+__all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "cached_original", "fetch_original", "download_drive",
+           "check_original", "forget_original", "known_originals_path", "cache_files"]
 
 ORIGINAL_URL_ENV = "DKL_ZOO_ORIGINAL_URL"
 """URL template of an original file, ``{id}`` being the Google Drive file id (tests point it at 127.0.0.1)."""
@@ -124,6 +125,11 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
                 with deadline(f"the original release of {entry.name} ({source.kind})"):
                     raw = download_drive(url, Path(tmp) / "original.pt", progress=progress,
                                          description=f"{entry.name} ({source.kind})")
+            except (OriginalReleaseError, OSError, ValueError) as error:
+                failures.append(f"{source.kind} <{url}>: {error}")
+                continue
+            check_original(entry, source, file_digest(raw))  # refused before any unpickling
+            try:
                 repo = convert_checkpoint(raw, entry, Path(tmp) / "repo", quiet=True)
             except (OriginalReleaseError, OSError, ValueError) as error:
                 failures.append(f"{source.kind} <{url}>: {error}")
@@ -149,6 +155,82 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
         f"{entry.name}: the Hub repo {entry.repo_id} does not exist and the original release could not be "
         "fetched either:\n  " + "\n  ".join(failures)
     )
+
+
+def known_originals_path(root: Path | None = None) -> Path:
+    """Trust-on-first-use record of original files (like SSH's known_hosts): ``<cache>/known_originals.json``."""
+    return (root or cache_root()) / "known_originals.json"
+
+
+def _known(root: Path | None) -> dict[str, str]:
+    path = known_originals_path(root)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise OriginalReleaseError(f"{path} is not readable ({error}); delete it to start trusting anew") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise OriginalReleaseError(f"{path} is not a known-originals file; delete it to start trusting anew")
+    return data
+
+
+def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root: Path | None = None) -> None:
+    """Is this downloaded original file the one expected? Pinned: it must equal the pin. Unpinned: trust on
+    first use, said out loud with its sha256; a later, different file is refused until the user forgets it.
+
+    Raises:
+        IntegrityError: the file differs from the pin, or from the file first seen for this source.
+    """
+    key = f"{entry.name} {source.kind} {source.google_drive_id}"
+    pinned_source = entry.original_source or (entry.original_sources[0].kind + " " +
+                                              entry.original_sources[0].google_drive_id
+                                              if entry.original_sources else None)
+    pinned_here = entry.original_sha256 and pinned_source == f"{source.kind} {source.google_drive_id}"
+    if pinned_here:
+        if sha256 != entry.original_sha256:
+            raise IntegrityError(
+                _url(source), str(entry.original_sha256), sha256,
+                hint="The original file is not the one the maintainers released from (its pin in "
+                     "dkl_zoo/pins.json); it was not used. The Drive file changed, or the download was tampered "
+                     "with.",
+            )
+        return
+    known = _known(root)
+    if key not in known:
+        warnings.warn(
+            f"{entry.name}: the original file from {source.kind} ({source.google_drive_id}) is not pinned, so it "
+            f"cannot be verified: trusting it on first use. Its sha256 is {sha256}; compare it with a trusted "
+            "copy. A different file from this source will be refused from now on.",
+            UserWarning, stacklevel=4,
+        )
+        from .integrity import atomic_write_text
+
+        known[key] = sha256
+        atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
+        return
+    if known[key] != sha256:
+        raise IntegrityError(
+            _url(source), known[key], sha256,
+            hint=f"The original file differs from the one first downloaded on this machine; it was not used. If "
+                 f"you trust the new file, run `dkl-zoo forget-original {entry.name}` and load again.",
+        )
+
+
+def forget_original(name: str, root: Path | None = None) -> list[str]:
+    """Drop what trust-on-first-use remembered for ``name`` (and its cached conversion); returns the keys."""
+    known = _known(root)
+    dropped = [key for key in known if key.split(" ", 1)[0] == name]
+    for key in dropped:
+        del known[key]
+    if dropped:
+        from .integrity import atomic_write_text
+
+        atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
+    folder = (root or cache_root()) / "original" / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    return dropped
 
 
 class _FormParser:

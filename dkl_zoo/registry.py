@@ -135,6 +135,10 @@ class ModelEntry:
     repo: str | None = None
     description: str = ""
     method_labels: tuple[MethodLabel, ...] = ()
+    original_sha256: str | None = None
+    """sha256 of the original (pickled) file the pinned weights were converted from (``dkl_zoo/pins.json``)."""
+    original_source: str | None = None
+    """Which original file that was: ``"<kind> <google drive id>"``."""
 
     @property
     def repo_id(self) -> str:
@@ -499,10 +503,14 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 
 def get_entry(name: str) -> ModelEntry:
-    """The entry for ``name``; unknown names raise ``UnknownModelError`` with the closest names."""
+    """The entry for ``name`` with its pin applied (``dkl_zoo/pins.json`` or ``DKL_ZOO_PINS``); unknown names
+    raise ``UnknownModelError`` with the closest names."""
     try:
-        return REGISTRY[name]
+        entry = REGISTRY[name]
     except KeyError:
         from .errors import UnknownModelError
 
         raise UnknownModelError(name, list(REGISTRY)) from None
+    from .pins import apply_pin, load_pins
+
+    return apply_pin(entry, load_pins())

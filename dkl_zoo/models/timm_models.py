@@ -83,7 +83,9 @@ def _entrypoint(entry_name: str, public_name: str):
         unsupported = {k: v for k, v in kwargs.items() if v not in (None, 0, 0.0, "")}
         if unsupported:
             raise TypeError(f"{public_name} does not take {sorted(unsupported)}")
-        entry = REGISTRY[entry_name]
+        from ..registry import get_entry
+
+        entry = get_entry(entry_name)  # with its pin
         if in_chans is not None and in_chans != entry.input_size[0]:
             raise ValueError(f"{public_name} takes {entry.input_size[0]} input channels, not {in_chans}")
         if pretrained:

@@ -1,0 +1,122 @@
+"""Pins as data: which Hub commit and which bytes each released entry must load.
+
+The package ships ``dkl_zoo/pins.json``; ``dkl-zoo release`` writes it (or another file, ``--pins``), and
+``DKL_ZOO_PINS=PATH`` makes ``load`` use another one (an organisation mirroring the zoo under its own
+namespace keeps its own pins). A pinned entry loads exactly its pinned revision and refuses any other bytes.
+With ``DKL_ZOO_NAMESPACE`` pointing at a mirror that the pins file does not describe, the revision pin
+(a commit of another repository) is dropped but the content pin (sha256) still applies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import InvalidArgumentError
+
+__all__ = ["PINS_ENV", "DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "apply_pin"]
+
+PINS_ENV = "DKL_ZOO_PINS"
+DEFAULT_PINS = Path(__file__).resolve().parent / "pins.json"
+FORMAT = 1
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_CACHE: dict[Path, tuple[tuple[int, int], dict[str, "Pin"]]] = {}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One released entry: its Hub repo, the full commit id, and the sha256 of the bytes it must have."""
+
+    repo_id: str
+    revision: str
+    sha256: str
+    original_sha256: str | None = None
+    original_source: str | None = None
+
+    def problems(self) -> list[str]:
+        found = []
+        if not isinstance(self.repo_id, str) or self.repo_id.count("/") != 1:
+            found.append("repo_id must look like namespace/name")
+        if not isinstance(self.revision, str) or not _COMMIT.match(self.revision):
+            found.append("revision must be a full 40-hex commit id")
+        if not isinstance(self.sha256, str) or not _SHA256.match(self.sha256):
+            found.append("sha256 must be 64 lowercase hex digits")
+        if self.original_sha256 is not None and not (isinstance(self.original_sha256, str)
+                                                     and _SHA256.match(self.original_sha256)):
+            found.append("original_sha256 must be 64 lowercase hex digits or null")
+        return found
+
+
+def pins_path() -> Path:
+    """``DKL_ZOO_PINS`` when set, else the pins file shipped in the package."""
+    value = os.environ.get(PINS_ENV, "").strip()
+    return Path(value).expanduser() if value else DEFAULT_PINS
+
+
+def load_pins(path: str | os.PathLike[str] | None = None) -> dict[str, Pin]:
+    """The pins of ``path`` (default ``pins_path()``), validated; a missing file means no pins.
+
+    Raises:
+        InvalidArgumentError: the file is not a pins file (names the file and, for ``DKL_ZOO_PINS``, the variable).
+    """
+    target = Path(path) if path is not None else pins_path()
+    try:
+        stat = target.stat()
+    except FileNotFoundError:
+        if path is None and target != DEFAULT_PINS:
+            raise InvalidArgumentError(f"{PINS_ENV}={str(target)!r}: no such file; point it at a pins file "
+                                       "written by `dkl-zoo release --pins`, or unset it") from None
+        return {}
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(target)
+    if cached is not None and cached[0] == key:
+        return dict(cached[1])
+    pins = _parse(target)
+    _CACHE[target] = (key, pins)
+    return dict(pins)
+
+
+def _parse(path: Path) -> dict[str, Pin]:
+    where = f"{path}" + (f" (from {PINS_ENV})" if os.environ.get(PINS_ENV) else "")
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("pins"), dict):
+            raise ValueError(f"expected {{\"format\": {FORMAT}, \"pins\": {{...}}}}")
+        pins = {str(name): Pin(**fields) for name, fields in data["pins"].items()}
+    except (OSError, ValueError, TypeError) as error:
+        raise InvalidArgumentError(f"{where} is not a dkl_zoo pins file ({error}); regenerate it with "
+                                   "`dkl-zoo release --pins`") from None
+    for name, pin in pins.items():
+        problems = pin.problems()
+        if problems:
+            raise InvalidArgumentError(f"{where}: the pin of {name} is invalid ({'; '.join(problems)})")
+    return pins
+
+
+def save_pins(pins: Mapping[str, Pin], path: str | os.PathLike[str]) -> None:
+    """Write ``pins`` (sorted, atomic: a reader never sees half a file)."""
+    from .integrity import atomic_write_text
+
+    data = {"format": FORMAT,
+            "pins": {name: dataclasses.asdict(pins[name]) for name in sorted(pins)}}
+    atomic_write_text(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]
+    """``entry`` with its pin applied (repo, revision, sha256, original_sha256); unchanged when unpinned."""
+    pin = pins.get(entry.name)
+    if pin is None or entry.embedded_file is not None:
+        return entry
+    namespace = os.environ.get("DKL_ZOO_NAMESPACE", "").strip()
+    if namespace and namespace != pin.repo_id.split("/")[0]:
+        # a mirror these pins do not describe: its commits are unknown, its bytes must still be the pinned ones
+        return dataclasses.replace(entry, sha256=pin.sha256, original_sha256=pin.original_sha256,
+                                   original_source=pin.original_source)
+    return dataclasses.replace(entry, repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
+                               original_sha256=pin.original_sha256, original_source=pin.original_source)
