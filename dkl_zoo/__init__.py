@@ -22,17 +22,20 @@ from .errors import (
     UnsafeCheckpointError,
     WeightsFormatError,
 )
-from .loading import build_model, load, model_info
 from .registry import ModelEntry, list_models
 
 __version__ = "0.1.0"
 
-from .models.timm_models import install_import_hook as _install_timm_hook
+from ._timm_hook import install_import_hook as _install_timm_hook  # noqa: E402
 
 _install_timm_hook()  # timm models appear when (and if) timm is imported; timm is not imported here
 
 
-def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` stays cheap
+def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` imports neither torch nor timm
+    if name in ("load", "build_model", "model_info"):
+        from . import loading as _loading
+
+        return getattr(_loading, name)
     if name in ("evaluate", "merge_results", "EvalResult", "robustness_curve", "write_robustbench_json"):
         from . import evaluation as _evaluation
 

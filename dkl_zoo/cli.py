@@ -37,12 +37,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not names:
         print(f"no model matches {args.pattern!r}", file=sys.stderr)
         return 1
+    entries = [get_entry(n) for n in names]
     width = max(len(n) for n in names)
-    print(f"{'name':<{width}}  {'dataset':<8}  {'architecture':<40}  clean / AutoAttack (%)  source")
-    for name in names:
-        entry = get_entry(name)
+    data_width = max(len("dataset"), *(len(e.dataset) for e in entries))
+    arch_width = max(len("architecture"), *(len(e.arch_label) for e in entries))
+    print(f"{'name':<{width}}  {'dataset':<{data_width}}  {'architecture':<{arch_width}}  "
+          "clean / AutoAttack (%)  source")
+    for name, entry in zip(names, entries):
         head = entry.headline
-        print(f"{name:<{width}}  {entry.dataset:<8}  {entry.arch_label:<40}  "
+        print(f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch_label:<{arch_width}}  "
               f"{head.clean_acc:5.2f} / {head.robust_acc:5.2f}         {head.source}")
     return 0
 
@@ -55,7 +58,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(_entry_summary(args.name), indent=2))
         return 0
     print(f"{entry.name}: {entry.arch_label}, {entry.dataset}, {entry.threat_model} eps {entry.eps_label}")
-    print(f"  Hub repo:       {entry.repo_id} (revision {entry.revision or 'main, not pinned yet'})")
+    if entry.embedded_file is not None:
+        print(f"  weights:        shipped in the dkl_zoo package ({entry.embedded_file}); no Hub download")
+    else:
+        print(f"  Hub repo:       {entry.repo_id} (revision {entry.revision or 'main, not pinned yet'})")
     print(f"  sha256:         {entry.sha256 or 'not pinned yet (checked against the Hub ETag)'}")
     print(f"  input:          {entry.input_size}, [0, 1]; normalisation {entry.normalization}")
     print(f"  RobustBench:    {entry.robustbench_name or 'not listed'}")
@@ -276,27 +282,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default=None)
     p.set_defaults(func=_cmd_download)
 
-    p = verbs.add_parser("eval", help="clean + AutoAttack accuracy, RobustBench protocol")
+    p = verbs.add_parser("eval", help="clean + AutoAttack accuracy, RobustBench protocol",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("name", nargs="?", default=None, help="registry name (or use --checkpoint)")
     p.add_argument("--checkpoint", default=None, help="a model.safetensors to evaluate instead")
     p.add_argument("--arch", default=None, help="with --checkpoint: the registry entry whose architecture it has")
-    p.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "fashion-mnist"])
-    p.add_argument("--threat-model", default="Linf", choices=["Linf", "L2", "L1"])
+    p.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "fashion-mnist"],
+                   help="test set (None: the entry's)")
+    p.add_argument("--threat-model", default="Linf", choices=["Linf", "L2", "L1"], help="norm of the attacks")
     p.add_argument("--eps", default=None, help="e.g. 8/255 (default: the entry's)")
-    p.add_argument("--n-examples", type=_positive_int, default=10_000)
-    p.add_argument("--version", default="standard", choices=["standard", "plus", "rand", "custom"])
+    p.add_argument("--n-examples", type=_positive_int, default=10_000, help="first N test images")
+    p.add_argument("--version", default="standard", choices=["standard", "plus", "rand", "custom"],
+                   help="AutoAttack version (standard = RobustBench's)")
     p.add_argument("--attacks", nargs="+", default=None, help="with --version custom")
-    p.add_argument("--batch-size", type=_positive_int, default=500)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--data-dir", default="./data")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive_int, default=500, help="images per batch (GPU: 500-2500)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", default="./data", help="CIFAR in torchvision's layout / Fashion-MNIST IDX files")
+    p.add_argument("--seed", type=int, default=0, help="AutoAttack's seed")
     p.add_argument("--log", default=None, help="AutoAttack log file")
     p.add_argument("--state", default=None, help="state file: rerun the same command to resume")
-    p.add_argument("--shard", type=int, nargs=2, metavar=("I", "N"), default=None)
+    p.add_argument("--shard", type=int, nargs=2, metavar=("I", "N"), default=None,
+                   help="evaluate the I-th of N contiguous slices")
     p.add_argument("--json-out", default=None, help="write the EvalResult as JSON")
     p.add_argument("--robustbench-json", default=None, help="write RobustBench's model_info JSON")
     p.add_argument("--plot", default=None, help="robustness curve PNG (with --plot-eps)")
-    p.add_argument("--plot-eps", nargs="+", default=None)
+    p.add_argument("--plot-eps", nargs="+", default=None, help="eps values of the curve, e.g. 2/255 4/255 8/255")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_eval)
 
@@ -343,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import InvalidArgumentError
+    from .errors import InvalidArgumentError, UnknownModelError
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -364,6 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
+        return 2
+    except UnknownModelError as error:  # the command's own way to list the zoo, not the library's
+        if args.debug:
+            raise
+        print(f"dkl-zoo {args.verb}: {str(error).replace('dkl_zoo.list_models()', '`dkl-zoo list`')}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

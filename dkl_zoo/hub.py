@@ -282,7 +282,8 @@ def _offline_message(entry: ModelEntry, rev: str, where: str, error: Exception, 
     cause = error.__cause__
     if local_only or hf_constants.HF_HUB_OFFLINE or isinstance(cause, OfflineModeIsEnabled):
         why = "offline mode is on (local_files_only=True or HF_HUB_OFFLINE=1)"
-        fix = "Load once while online (or run `dkl-zoo download NAME`), or unset HF_HUB_OFFLINE."
+        fix = ("Load it once while online (`dkl-zoo download NAME` on a machine that is online, then copy its "
+               "HF_HUB_CACHE here), or unset HF_HUB_OFFLINE.")
     elif isinstance(cause, HfHubHTTPError) and cause.response is not None:
         why = f"the Hub at {where} answered HTTP {cause.response.status_code}"
         fix = "Try again later, or point HF_ENDPOINT at a working mirror."

@@ -18,7 +18,7 @@ import dkl_zoo
 from dkl_zoo.cli import main
 from dkl_zoo.registry import REGISTRY
 
-from conftest import ROOT, safetensors_bytes, trained_like
+from conftest import ROOT, run_python, safetensors_bytes, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
 
@@ -63,12 +63,18 @@ def test_list_and_info(capsys):
     assert data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34" and data["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
 
 
-def test_failure_is_one_line_with_exit_1_and_traceback_only_with_debug():
-    done = cli("info", "ikl-at-cifar10-wrn43")
-    assert done.returncode == 1
+def test_failure_is_one_line_with_exit_1_and_traceback_only_with_debug(tmp_path):
+    done = cli("info", "ikl-at-cifar10-wrn43")  # a misspelled name is a usage error, with suggestions
+    assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Did you mean 'ikl-at-cifar10-wrn34'" in done.stderr
+    assert "`dkl-zoo list`" in done.stderr and "list_models" not in done.stderr
     debug = cli("--debug", "info", "ikl-at-cifar10-wrn43")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+    broken = tmp_path / "model.safetensors"
+    broken.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    failed = cli("eval", "--checkpoint", str(broken), "--arch", "ikl-at-fmnist-wrn10-1", "--n-examples", "4")
+    assert failed.returncode == 1 and failed.stderr.strip().count("\n") == 0
+    assert "WeightsFormatError" in failed.stderr and "Traceback" not in failed.stderr
 
 
 def test_usage_errors_exit_2(capsys):
@@ -151,3 +157,13 @@ def test_console_script_is_installed():
         pytest.skip("package not installed with pip (run the README's set-up command)")
     done = subprocess.run([str(script), "list"], capture_output=True, text=True)
     assert done.returncode == 0 and "ikl-at-cifar10-wrn34" in done.stdout
+
+
+def test_help_and_import_leave_torch_out():
+    """`dkl-zoo --help` and `import dkl_zoo` import neither torch nor timm (seconds saved on every call)."""
+    code = ("import sys, dkl_zoo, dkl_zoo.cli\n"
+            "try:\n    dkl_zoo.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'timm', 'huggingface_hub') if m in sys.modules))")
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout

@@ -10,8 +10,6 @@ robustbench pins, cannot import huggingface_hub 2.x and silently disables it).
 from __future__ import annotations
 
 import dataclasses
-import importlib.abc
-import importlib.util
 import json
 import sys
 from typing import Any
@@ -157,34 +155,4 @@ def register_timm_models() -> None:
     _REGISTERED = True
 
 
-class _TimmImportHook(importlib.abc.MetaPathFinder):
-    """Registers our models right after ``import timm`` finishes, wherever that import happens."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None):
-        if fullname != "timm":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("timm")
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        original = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            original(module)
-            try:
-                register_timm_models()
-            except Exception as error:  # never break `import timm` for its other users
-                import warnings
-
-                warnings.warn(f"dkl_zoo could not register its timm models: {error}", RuntimeWarning)
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def install_import_hook() -> None:
-    if "timm" in sys.modules:
-        register_timm_models()
-    elif not any(isinstance(f, _TimmImportHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _TimmImportHook())
+from .._timm_hook import install_import_hook  # noqa: E402,F401  (kept importable from here)

@@ -91,7 +91,13 @@ class WideResNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """The initialisation of the released code (Kaiming fan-out for convolutions, zero fc bias)."""
+        """The initialisation of the released code (Kaiming fan-out for convolutions, zero fc bias).
+
+        Skipped on the meta device, where weights are assigned afterwards anyway: torch's init functions
+        import torch._dynamo on first use, which costs seconds on a first load of a 77k-parameter model.
+        """
+        if self.conv1.weight.is_meta:
+            return
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
