@@ -279,17 +279,15 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 def _offline_message(entry: ModelEntry, rev: str, where: str, error: Exception, local_only: bool) -> str:
+    """Offline mode, or (rarely: the Hub failed between our HEAD and huggingface_hub's) the Hub failing."""
     cause = error.__cause__
     if local_only or hf_constants.HF_HUB_OFFLINE or isinstance(cause, OfflineModeIsEnabled):
         why = "offline mode is on (local_files_only=True or HF_HUB_OFFLINE=1)"
         fix = ("Load it once while online (`dkl-zoo download NAME` on a machine that is online, then copy its "
                "HF_HUB_CACHE here), or unset HF_HUB_OFFLINE.")
-    elif isinstance(cause, HfHubHTTPError) and cause.response is not None:
-        why = f"the Hub at {where} answered HTTP {cause.response.status_code}"
-        fix = "Try again later, or point HF_ENDPOINT at a working mirror."
     else:
-        why = f"the Hub at {where} could not be reached ({type(cause).__name__ if cause else 'no answer'})"
-        fix = "Check your connection or HF_ENDPOINT, or pre-fetch the weights on a machine that is online."
+        why = f"the Hub at {where} could not be asked ({type(cause).__name__ if cause else 'no answer'})"
+        fix = "Try again later, or point HF_ENDPOINT at a working mirror."
     return (
         f"{entry.name}: weights {entry.repo_id}@{rev}/{entry.filename} are not in the local cache and {why}. "
         f"{fix}"

@@ -237,3 +237,52 @@ def test_full_size_registry_name_through_hf_endpoint(hub, cache_dir, monkeypatch
     got = torch.tensor(json.loads(done.stdout.split("OUT ")[1]))
     torch.testing.assert_close(got, expected.flatten(), rtol=0, atol=1e-5)
     assert os.environ.get("HF_HUB_OFFLINE") != "1"
+
+
+# ---- the Hub's hashes, remembered beside the cache (joints found by mutation testing) ----------------------
+
+def test_hub_hash_record_lives_in_the_repo_cache_folder_normalised(tmp_path):
+    commit, etag = "c" * 40, "AB" * 32
+    zoo_hub.record_hash(tmp_path, "ns/name", commit, "model.safetensors", f'"{etag}"', 123)
+    path = tmp_path / "models--ns--name" / "dkl_zoo-hashes" / commit / "model.safetensors.json"
+    assert zoo_hub.hash_record_path(tmp_path, "ns/name", commit, "model.safetensors") == path
+    assert json.loads(path.read_text()) == {"etag": etag.lower(), "size": 123}
+    assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") == etag.lower()
+    inode = path.stat().st_ino
+    zoo_hub.record_hash(tmp_path, "ns/name", commit, "model.safetensors", etag, 123)
+    assert path.stat().st_ino == inode  # the same record is not rewritten
+    zoo_hub.record_hash(tmp_path, "ns/name", commit, "config.json", "1" * 40, 9)  # a git blob sha1 (small file)
+    assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "config.json") == "1" * 40
+    for garbage in ('{"etag": "not-a-hash"}', '{"etag": 7}', "[]", "{"):
+        path.write_text(garbage)
+        assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") is None
+    assert zoo_hub.recorded_hash(tmp_path, "ns/other", commit, "model.safetensors") is None
+
+
+def test_snapshot_paths_name_their_commit_and_cache_entries(tmp_path):
+    commit = "d" * 40
+    assert zoo_hub._commit_of(f"/c/models--a--b/snapshots/{commit}/model.safetensors") == commit
+    assert zoo_hub._commit_of("/c/models--a--b/snapshots/main/model.safetensors") is None
+    assert zoo_hub._commit_of(f"/c/elsewhere/{commit}/model.safetensors") is None
+    plain = tmp_path / "model.safetensors"
+    plain.write_bytes(b"x")
+    assert zoo_hub._cache_files(str(plain)) == (plain,)  # a cache without symlinks: one file to delete
+    link = tmp_path / "link"
+    link.symlink_to(plain)
+    assert zoo_hub._cache_files(str(link)) == (link, plain)
+
+
+def test_endpoint_with_a_trailing_slash_is_the_same_server(hub, published, cache_dir):
+    entry, reference, _ = published
+    assert zoo_hub._endpoint(hub.url + "/") == hub.url
+    model = dkl_zoo.load(entry, endpoint=hub.url + "/", cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+
+
+def test_explicit_unpinned_revision_after_main_moved_is_checked_against_its_own_commit(hub, published, cache_dir):
+    entry, reference, first_sha = published
+    hub.commit(entry.repo_id, {"model.safetensors": safetensors_bytes(trained_like(dkl_zoo.build_model(entry), 4))})
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision=first_sha)
+    assert torch.equal(model(X), reference(X))
+    offline = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision=first_sha, local_files_only=True)
+    assert torch.equal(offline(X), reference(X))

@@ -195,3 +195,43 @@ def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
             load_original(src)
         assert not marker.exists(), f"{name}: the pickled payload ran"
         assert isinstance(info.value, UnsafeCheckpointError), info.value
+
+
+# ---- the builder's remaining joints (found by mutation testing) --------------------------------------------
+
+class _WithConstant(torch.nn.Module):
+    """A layer whose non-persistent buffer (like the DM WideResNet's mean/std) is rebuilt, not loaded."""
+
+    def __init__(self, rebuild: bool = True) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        self.register_buffer("scale", torch.full((2,), 3.0), persistent=False)
+        if not rebuild:
+            self.reset_non_persistent_buffers = None  # type: ignore[assignment]
+
+    def reset_non_persistent_buffers(self) -> None:
+        self.scale = torch.full((2,), 3.0, device=self.linear.weight.device)
+
+    def forward(self, x):
+        return self.linear(x) * self.scale
+
+
+def test_non_persistent_buffers_are_rebuilt_after_a_meta_build():
+    weights = {f"0.{k}": v.clone() for k, v in _WithConstant().state_dict().items()}
+    with torch.device("meta"):
+        outer = torch.nn.Sequential(_WithConstant())
+    assign_state_dict(outer, weights)
+    assert not any(b.is_meta for b in outer.buffers()) and torch.equal(outer[0].scale, torch.full((2,), 3.0))
+    with torch.device("meta"):
+        stuck = torch.nn.Sequential(_WithConstant(rebuild=False))
+    with pytest.raises(RuntimeError, match=r"0\.scale"):
+        assign_state_dict(stuck, weights)
+
+
+def test_boolean_tensor_for_an_integer_buffer_is_refused():
+    from dkl_zoo.errors import WeightsFormatError
+
+    state = dict(WideResNet(depth=10, widen_factor=1).state_dict())
+    state["bn1.num_batches_tracked"] = torch.tensor(True)
+    with pytest.raises(WeightsFormatError, match="bn1.num_batches_tracked"):
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
