@@ -235,3 +235,28 @@ def test_boolean_tensor_for_an_integer_buffer_is_refused():
     state["bn1.num_batches_tracked"] = torch.tensor(True)
     with pytest.raises(WeightsFormatError, match="bn1.num_batches_tracked"):
         assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+
+
+def test_every_wrongly_typed_tensor_is_named_and_integer_buffers_keep_their_type():
+    from dkl_zoo.errors import WeightsFormatError
+
+    model = WideResNet(depth=10, widen_factor=1)
+    state = dict(model.state_dict())
+    convs = [k for k in state if k.endswith("conv1.weight") or k.endswith("conv2.weight")][:7]
+    for key in convs[:2]:
+        state[key] = state[key].to(torch.int16)
+    with pytest.raises(WeightsFormatError) as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert f"{convs[0]} is torch.int16" in str(info.value) and f"; {convs[1]} is torch.int16" in str(info.value)
+    assert "in all" not in str(info.value)
+    for key in convs[:5]:
+        state[key] = state[key].to(torch.int16)
+    with pytest.raises(WeightsFormatError) as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert "in all" not in str(info.value) and str(info.value).count("is torch.int16") == 5
+    for key in convs:
+        state[key] = state[key].to(torch.int16)
+    with pytest.raises(WeightsFormatError, match=r"\(7 in all\)"):
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    as64 = assign_state_dict(WideResNet(depth=10, widen_factor=1), dict(model.state_dict()), dtype=torch.float64)
+    assert as64.conv1.weight.dtype == torch.float64 and as64.bn1.num_batches_tracked.dtype == torch.int64
