@@ -105,6 +105,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.plot and not plot_eps:
         raise _UsageError("--plot needs --plot-eps E [E ...] (e.g. 2/255 4/255 8/255)")
     _prepare_outputs(args.json_out, args.robustbench_json, args.plot, args.log, args.state)
+    if args.robustbench_json and not args.nonstandard_ok and (args.version != "standard" or args.shard
+                                                              or args.n_examples != 10_000):
+        raise _UsageError("--robustbench-json writes a leaderboard file: it needs --version standard on all "
+                          "10000 test images without --shard; add --nonstandard-ok to write it marked unreliable")
     kwargs = dict(dataset=args.dataset, threat_model=args.threat_model, n_examples=args.n_examples,
                   version=args.version, attacks=args.attacks, batch_size=args.batch_size, device=args.device,
                   data_dir=args.data_dir, seed=args.seed, log_path=args.log, state_path=args.state,
@@ -139,7 +143,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json_out:
         result.to_json(args.json_out)
     if args.robustbench_json:
-        write_robustbench_json(result, args.robustbench_json, entry=args.name)
+        write_robustbench_json(result, args.robustbench_json, entry=args.name, nonstandard=args.nonstandard_ok)
     return 0
 
 
@@ -305,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate the I-th of N contiguous slices")
     p.add_argument("--json-out", default=None, help="write the EvalResult as JSON")
     p.add_argument("--robustbench-json", default=None, help="write RobustBench's model_info JSON")
+    p.add_argument("--nonstandard-ok", action="store_true",
+                   help="write --robustbench-json for a non-standard run, marked unreliable")
     p.add_argument("--plot", default=None, help="robustness curve PNG (with --plot-eps)")
     p.add_argument("--plot-eps", nargs="+", default=None, help="eps values of the curve, e.g. 2/255 4/255 8/255")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -29,7 +29,8 @@ from .devices import checked_device
 from .errors import InvalidArgumentError
 from .registry import ModelEntry, get_entry
 
-__all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve"]
+__all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve",
+           "nonstandard_reasons"]
 
 THREAT_MODELS = ("Linf", "L2", "L1")
 
@@ -342,15 +343,40 @@ def _eps_label(eps: float) -> str:
     return f"{round(pixels)}/255" if abs(pixels - round(pixels)) < 1e-6 else f"{eps:g}"
 
 
+def nonstandard_reasons(result: EvalResult) -> list[str]:
+    """Why ``result`` is not a RobustBench leaderboard evaluation (empty when it is one)."""
+    reasons = []
+    if result.version != "standard":
+        reasons.append(f"AutoAttack version {result.version!r} ({', '.join(result.attacks)}), not 'standard'")
+    full = TEST_SIZES.get(result.dataset)
+    if full is not None and (result.n_examples != full or tuple(result.example_range) != (0, full)):
+        reasons.append(f"{result.n_examples} test images {tuple(result.example_range)}, not all {full}")
+    return reasons
+
+
 def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
-                           entry: ModelEntry | str | None = None, **fields: Any) -> dict[str, Any]:
+                           entry: ModelEntry | str | None = None, nonstandard: bool = False,
+                           **fields: Any) -> dict[str, Any]:
     """A RobustBench ``model_info/<dataset>/<threat_model>/<name>.json`` for ``result``.
 
     Fields come from the registry entry when given (link, name, authors, venue, architecture, footnote,
     reported) and from ``fields`` otherwise; accuracies are written as RobustBench writes them
     (percent strings with two decimals).
+
+    Raises:
+        InvalidArgumentError: ``result`` is not AutoAttack standard on the whole test set, so it cannot be a
+            submission. ``nonstandard=True`` writes it anyway, marked ``"unreliable": true`` with a footnote
+            saying how it differs.
     """
     from .registry import AUTHORS, PAPER_URL
+
+    reasons = nonstandard_reasons(result)
+    if reasons and not nonstandard:
+        raise InvalidArgumentError(
+            "not a RobustBench evaluation (" + "; ".join(reasons) + "): a submission file needs AutoAttack "
+            "standard on the whole test set. Pass nonstandard=True (CLI: --nonstandard-ok) to write it marked "
+            "unreliable."
+        )
 
     info: dict[str, Any] = {
         "link": "", "name": "", "authors": "", "additional_data": False, "number_forward_passes": 1,
@@ -368,6 +394,10 @@ def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
     if unknown:
         raise ValueError(f"unknown RobustBench field(s) {sorted(unknown)}; known: {sorted(info)}")
     info.update(fields)
+    if reasons:
+        info["unreliable"] = True
+        note = "NOT a standard RobustBench evaluation: " + "; ".join(reasons) + "."
+        info["footnote"] = f"{info['footnote']} {note}" if info["footnote"] else note
     if info["footnote"] is None:
         del info["footnote"]
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ from .registry import NAMESPACE_ENV, ModelEntry
 
 __all__ = ["LocatedFile", "VerifiedFile", "locate", "verify", "resolve", "file_digest", "git_blob_sha1",
            "verify_file", "verify_or_discard", "checked_repo_id", "hash_record_path", "record_hash",
-           "recorded_hash"]  # the integrity helpers are re-exported from dkl_zoo.integrity
+           "recorded_hash", "fetch_file"]  # the integrity helpers are re-exported from dkl_zoo.integrity
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -145,6 +145,25 @@ def locate(
         hub_etag=recorded_hash(cache, repo_id, commit, entry.filename) if commit else None,
         cache_files=_cache_files(local),
     )
+
+
+def fetch_file(repo_id: str, filename: str, *, revision: str | None = None,
+               endpoint: str | None = None) -> str:
+    """A small file of any Hub repo (a ``config.json``), from the cache when it is there, and failing at once
+    with ``OfflineError`` / ``RemoteNotFoundError`` when the Hub cannot give it (no 25 s of retries)."""
+    import types
+
+    rev = revision or "main"
+    endpoint = _endpoint(endpoint)
+    target = types.SimpleNamespace(name=repo_id, filename=filename, repo_id=repo_id)
+    offline = bool(hf_constants.HF_HUB_OFFLINE)
+    with _hub_errors(target, repo_id, rev, endpoint, False):  # type: ignore[arg-type]
+        cached = try_to_load_from_cache(repo_id, filename, revision=rev)
+        if isinstance(cached, str):
+            return cached
+        if not offline:
+            _head(repo_id, filename, rev, endpoint, None, fall_back_to_cache=False)
+        return hf_hub_download(repo_id, filename, revision=rev, endpoint=endpoint, local_files_only=offline)
 
 
 # ---- the Hub's hashes, remembered beside the cache -------------------------------------------------------

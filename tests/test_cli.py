@@ -106,12 +106,15 @@ def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
     out = tmp_path / "result.json"
     rb = tmp_path / "rb.json"
     done = cli("eval", FMNIST, "--n-examples", "16", "--version", "custom", "--attacks", "apgd-ce", "--quiet",
-               "--json-out", str(out), "--robustbench-json", str(rb), "--state", str(tmp_path / "s.json"))
+               "--json-out", str(out), "--robustbench-json", str(rb), "--state", str(tmp_path / "s.json"),
+               "--nonstandard-ok")
     assert done.returncode == 0, done.stderr
     assert "clean accuracy" in done.stdout and "robust accuracy" in done.stdout
     result = json.loads(out.read_text())
     assert result["n_examples"] == 16 and result["dataset"] == "fashion-mnist" and result["eps"] == 0.1
-    assert json.loads(rb.read_text())["eps"] == "0.1"
+    assert json.loads(rb.read_text())["eps"] == "0.1" and json.loads(rb.read_text())["unreliable"] is True
+    refused = cli("eval", FMNIST, "--n-examples", "16", "--robustbench-json", str(tmp_path / "x.json"))
+    assert refused.returncode == 2 and "--nonstandard-ok" in refused.stderr
     weights = Path(dkl_zoo.__file__).parent / REGISTRY[FMNIST].embedded_file
     again = cli("eval", "--checkpoint", str(weights), "--arch", FMNIST, "--n-examples", "16", "--version", "custom",
                 "--attacks", "apgd-ce", "--quiet", "--json-out", str(tmp_path / "again.json"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -223,7 +224,12 @@ def test_independent_shards_cover_the_set_and_merge(colour_data):
 def test_robustbench_json_has_every_field(colour_data, tmp_path):
     model, x, y = colour_data
     result = evaluate(model, data=(x, y), n_examples=16, batch_size=16, **FAST)
-    info = write_robustbench_json(result, tmp_path / "Cui2023Decoupled_WRN-34-10.json", entry="ikl-at-cifar10-wrn34")
+    with pytest.raises(ValueError, match="not a RobustBench evaluation.*not 'standard'.*16 test images"):
+        write_robustbench_json(result, tmp_path / "refused.json", entry="ikl-at-cifar10-wrn34")
+    assert not (tmp_path / "refused.json").exists()
+    info = write_robustbench_json(result, tmp_path / "Cui2023Decoupled_WRN-34-10.json", entry="ikl-at-cifar10-wrn34",
+                                  nonstandard=True)
+    assert info["unreliable"] is True and "NOT a standard RobustBench evaluation" in info["footnote"]
     written = json.loads((tmp_path / "Cui2023Decoupled_WRN-34-10.json").read_text())
     assert written == info
     for key in ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
@@ -232,10 +238,14 @@ def test_robustbench_json_has_every_field(colour_data, tmp_path):
     assert written["eps"] == "8/255" and written["architecture"] == "WideResNet-34-10"
     assert written["clean_acc"] == f"{100 * result.clean_acc:.2f}" and written["reported"] == "57.13"
     assert written["link"] == "https://arxiv.org/abs/2305.13948" and written["venue"] == "NeurIPS 2024"
-    dm = write_robustbench_json(result, tmp_path / "dm.json", entry="ikl-at-cifar10-wrn28-20m")
-    assert dm["footnote"] == "It uses additional 20M synthetic images in training."
+    dm = write_robustbench_json(result, tmp_path / "dm.json", entry="ikl-at-cifar10-wrn28-20m", nonstandard=True)
+    assert dm["footnote"].startswith("It uses additional 20M synthetic images in training. NOT a standard")
     with pytest.raises(ValueError, match="unknown RobustBench field"):
-        write_robustbench_json(result, tmp_path / "x.json", acc="1")
+        write_robustbench_json(result, tmp_path / "x.json", acc="1", nonstandard=True)
+    standard = dataclasses.replace(result, version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"],
+                                   n_examples=10_000, example_range=(0, 10_000))
+    clean = write_robustbench_json(standard, tmp_path / "ok.json", entry="ikl-at-cifar10-wrn34")
+    assert clean["unreliable"] is False and "footnote" not in clean
 
 
 def test_robustness_curve_writes_png_and_csv(colour_data, tmp_path):

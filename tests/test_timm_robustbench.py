@@ -135,3 +135,23 @@ def test_import_dkl_zoo_imports_nothing_heavy_and_timm_registers_later():
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
     assert "REGISTERED True" in done.stdout
+
+
+def test_timm_hf_hub_name_with_the_hub_down_fails_at_once_with_our_error(hub_env, monkeypatch):
+    import socket
+    import time
+
+    import timm
+    from huggingface_hub import constants
+
+    from dkl_zoo.errors import OfflineError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", down)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", down + "/{repo_id}/resolve/{revision}/{filename}")
+    started = time.monotonic()
+    with pytest.raises(OfflineError, match="could not be reached"):
+        timm.create_model("hf-hub:dkl-zoo/ikl-at-cifar10-wrn34", pretrained=True)
+    assert time.monotonic() - started < 5  # no 25 s of retries

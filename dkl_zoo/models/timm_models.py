@@ -112,11 +112,12 @@ def _entrypoint(entry_name: str, public_name: str):
 
 
 def _load_model_config_from_hf(model_id: str):
-    """timm's ``load_model_config_from_hf``, fetching config.json with huggingface_hub directly."""
-    from huggingface_hub import hf_hub_download
+    """timm's ``load_model_config_from_hf``, fetching config.json through ``dkl_zoo.hub`` (cache first, one
+    request without retries: offline it fails at once with ``OfflineError`` instead of retrying for 25 s)."""
+    from ..hub import fetch_file
 
     repo_id, _, revision = model_id.partition("@")
-    with open(hf_hub_download(repo_id, "config.json", revision=revision or None)) as handle:
+    with open(fetch_file(repo_id, "config.json", revision=revision or None)) as handle:
         hf_config = json.load(handle)
     if "pretrained_cfg" not in hf_config:
         pretrained_cfg = dict(hf_config)
