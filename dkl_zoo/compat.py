@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -247,7 +248,11 @@ def enable_robustbench() -> types.ModuleType:
     _install_pkg_resources_shim()
     logging.getLogger("timm").setLevel(logging.ERROR)
     try:
-        return importlib.import_module("robustbench")
+        with warnings.catch_warnings():  # robustbench's own imports, not the user's business
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"Importing from timm\.models\.", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
+            return importlib.import_module("robustbench")
     except ImportError as error:
         raise ImportError(
             f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'`."

@@ -101,7 +101,7 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
 
     src = tmp_path / "evil.pt"
     with open(src, "wb") as handle:
-        pickle.dump({"state_dict": Exploit()}, handle)
+        pickle.dump({"state_dict": Exploit()}, handle, protocol=2)
     with pytest.raises(UnsafeCheckpointError, match="nothing in the file was executed"):
         convert_checkpoint(src, tiny_entry(), tmp_path / "out", quiet=True)
     assert not marker.exists()
@@ -143,6 +143,7 @@ def _released_bytes(model, tmp_path) -> bytes:
     return src.read_bytes()
 
 
+@pytest.mark.filterwarnings("ignore:.*trusting it on first use:UserWarning")
 def test_fallback_to_original_release_through_the_confirmation_page(drive, hub, cache_dir, tmp_path):
     torch.manual_seed(0)
     entry = tiny_entry()
@@ -202,6 +203,7 @@ def test_tampered_fallback_file_is_refused(drive, hub, cache_dir, tmp_path):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
 
 
+@pytest.mark.filterwarnings("ignore:.*trusting it on first use:UserWarning")
 def test_fallback_must_match_the_registry_pin(drive, hub, cache_dir, tmp_path):
     torch.manual_seed(3)
     entry = dataclasses.replace(tiny_entry(), sha256="f" * 64)

@@ -289,7 +289,7 @@ def test_wrong_number_of_classes_and_nan_outputs(colour_data):
             return torch.full((inputs.shape[0], 10), float("nan"))
 
     with pytest.raises(ValueError, match="NaN"):
-        evaluate(NaNModel(), data=(x, y), n_examples=16, **FAST)
+        evaluate(NaNModel().eval(), data=(x, y), n_examples=16, **FAST)
 
 
 def test_missing_cifar_offline_says_which_files(tmp_path, monkeypatch):

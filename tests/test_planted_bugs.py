@@ -187,7 +187,7 @@ def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    for name, write in (("legacy.pt", lambda p: p.write_bytes(pickle.dumps({"state_dict": Exploit()}))),
+    for name, write in (("legacy.pt", lambda p: p.write_bytes(pickle.dumps({"state_dict": Exploit()}, protocol=2))),
                         ("zip.pt", lambda p: torch.save({"state_dict": Exploit()}, p))):
         src = tmp_path / name
         write(src)

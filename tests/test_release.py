@@ -217,6 +217,7 @@ def test_changed_original_is_refused_against_its_pin(drive, hub, tmp_path):
 
 # ---- the fallback, honest ------------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:.*does not exist yet:UserWarning")
 def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_different_file(drive, hub, tmp_path,
                                                                                          capsys):
     from dkl_zoo.cli import main as cli_main
