@@ -260,3 +260,46 @@ def test_every_wrongly_typed_tensor_is_named_and_integer_buffers_keep_their_type
         assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
     as64 = assign_state_dict(WideResNet(depth=10, widen_factor=1), dict(model.state_dict()), dtype=torch.float64)
     assert as64.conv1.weight.dtype == torch.float64 and as64.bn1.num_batches_tracked.dtype == torch.int64
+
+
+# ---- integrity: what an error says, and what verification returns (joints found by mutation testing) --------
+
+def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_path):
+    import hashlib as _hashlib
+
+    from dkl_zoo.integrity import LocatedFile, file_digest, git_blob_sha1, verify, verify_or_discard
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"weights")
+    actual = _hashlib.sha256(b"weights").hexdigest()
+    cases = [dict(expected_sha256="A" * 64, hub_etag=None), dict(expected_sha256=None, hub_etag="b" * 64),
+             dict(expected_sha256=None, hub_etag="c" * 40)]
+    for kwargs in cases:
+        with pytest.raises(IntegrityError) as info:
+            verify_file(path, **kwargs)
+        error = info.value
+        assert error.path == str(path) and str(path) in str(error)
+        assert error.expected == (kwargs["expected_sha256"] or kwargs["hub_etag"]).lower()
+        assert error.got == (git_blob_sha1(path) if kwargs["hub_etag"] == "c" * 40 else actual)
+        assert "It was removed from the cache: load again" in str(error)
+    with pytest.raises(IntegrityError) as info:
+        verify_file(path, expected_sha256=None, hub_etag=None)
+    assert info.value.path == str(path) and info.value.expected == "a hash reported by the Hub"
+    assert "Load once while online, or pin the sha256" in str(info.value)
+    assert verify_file(path, expected_sha256=None, hub_etag=actual) == (actual, "sha256 reported by the Hub (LFS ETag)")
+    assert verify_file(path, expected_sha256=None, hub_etag=git_blob_sha1(path))[1] == \
+        "git blob sha1 reported by the Hub (ETag)"
+    verified = verify(LocatedFile(path, "rev-1", actual.upper(), None))
+    assert (verified.path, verified.sha256, verified.revision, verified.checked_against) == \
+        (path, actual, "rev-1", "sha256 pin")
+    # a file with no recorded hash is refused but kept (nothing proves it bad); a mismatch is removed
+    with pytest.raises(IntegrityError):
+        verify_or_discard(LocatedFile(path, "r", None, None, cache_files=(path,)))
+    assert path.exists()
+    with pytest.raises(IntegrityError):
+        verify_or_discard(LocatedFile(path, "r", "0" * 64, None, cache_files=(path,)))
+    assert not path.exists()
+    for data in (b"", b"x", bytes(range(256)) * 9000):
+        path.write_bytes(data)
+        assert file_digest(path) == _hashlib.sha256(data).hexdigest()
+        assert git_blob_sha1(path) == _hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
