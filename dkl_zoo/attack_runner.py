@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch import nn
 
 from .compat import reset_autoattack_checks
 from .errors import EvaluationStateError
+from .integrity import atomic_write_text
 
 __all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint"]
 
@@ -76,18 +76,8 @@ class RunState:
     finished: bool = False
 
     def save(self, path: Path) -> None:
-        """Atomic: write a temporary file beside the target, then rename over it."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(asdict(self), out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Atomic: a reader (or a resumed run after a kill) never sees half a state file."""
+        atomic_write_text(path, json.dumps(asdict(self)))
 
     @classmethod
     def load(cls, path: Path) -> "RunState":

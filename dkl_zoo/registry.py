@@ -215,6 +215,24 @@ _DATAPARALLEL_NOTE = ("The released scripts trained with nn.DataParallel on 4 GP
                       "norm saw 32 images per replica, not 128; the training config reproduces this (bn_replicas: 4).")
 
 
+def _wrn34(dataset: str) -> dict[str, Any]:
+    """The TRADES-style WideResNet-34-10 of the release (no normalisation inside)."""
+    classes = 10 if dataset == "cifar10" else 100
+    return dict(architecture="wide_resnet", arch_kwargs={**_WRN34, "num_classes": classes},
+                arch_label="WideResNet-34-10", dataset=dataset, num_classes=classes, mean=None, std=None)
+
+
+def _dm_wrn28(dataset: str) -> dict[str, Any]:
+    """DeepMind's WideResNet-28-10 with SiLU, as DM-Improves-AT trains it (CIFAR mean/std inside the model)."""
+    classes, mean, std = ((10, _CIFAR10_MEAN, _CIFAR10_STD) if dataset == "cifar10"
+                          else (100, _CIFAR100_MEAN, _CIFAR100_STD))
+    return dict(architecture="dm_wide_resnet",
+                arch_kwargs={"depth": 28, "width": 10, "num_classes": classes, "activation": "silu",
+                             "mean": mean, "std": std},
+                arch_label="WideResNet-28-10 (SiLU, DeepMind style)", dataset=dataset, num_classes=classes,
+                mean=mean, std=std)
+
+
 def _cifar_entry(**kwargs: Any) -> ModelEntry:
     defaults: dict[str, Any] = dict(
         threat_model="Linf", eps=_EPS_8_255, eps_label="8/255", input_size=(3, 32, 32)
@@ -227,13 +245,7 @@ def _cifar_entry(**kwargs: Any) -> ModelEntry:
 _ENTRIES: tuple[ModelEntry, ...] = (
     _cifar_entry(
         name="ikl-at-cifar10-wrn34",
-        architecture="wide_resnet",
-        arch_kwargs={**_WRN34, "num_classes": 10},
-        arch_label="WideResNet-34-10",
-        dataset="cifar10",
-        num_classes=10,
-        mean=None,
-        std=None,
+        **_wrn34("cifar10"),
         reported=(
             _readme(85.31, 57.13, note="DKLv1 and DKLv2 READMEs alike"),
             _log(85.31, 57.09),
@@ -258,14 +270,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ),
     _cifar_entry(
         name="ikl-at-cifar10-wrn28-20m",
-        architecture="dm_wide_resnet",
-        arch_kwargs={"depth": 28, "width": 10, "num_classes": 10, "activation": "silu",
-                     "mean": _CIFAR10_MEAN, "std": _CIFAR10_STD},
-        arch_label="WideResNet-28-10 (SiLU, DeepMind style)",
-        dataset="cifar10",
-        num_classes=10,
-        mean=_CIFAR10_MEAN,
-        std=_CIFAR10_STD,
+        **_dm_wrn28("cifar10"),
         reported=(
             _readme(92.16, 67.75),
             _log(92.16, 67.73, "cifar10_dkl_a3_b10_T4_20m.log"),
@@ -286,13 +291,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ),
     _cifar_entry(
         name="ikl-at-cifar100-wrn34",
-        architecture="wide_resnet",
-        arch_kwargs={**_WRN34, "num_classes": 100},
-        arch_label="WideResNet-34-10",
-        dataset="cifar100",
-        num_classes=100,
-        mean=None,
-        std=None,
+        **_wrn34("cifar100"),
         reported=(
             _readme(66.51, 31.43, note="DKLv1 README only"),
             _log(66.51, 31.43),
@@ -315,13 +314,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ),
     _cifar_entry(
         name="ikl-at-cifar100-wrn34-v2",
-        architecture="wide_resnet",
-        arch_kwargs={**_WRN34, "num_classes": 100},
-        arch_label="WideResNet-34-10",
-        dataset="cifar100",
-        num_classes=100,
-        mean=None,
-        std=None,
+        **_wrn34("cifar100"),
         reported=(
             _readme(65.76, 31.91, note="DKLv1 (row 6) and DKLv2 READMEs alike"),
             _rb("cifar100", "Cui2023Decoupled_WRN-34-10", 65.76, 31.91),
@@ -348,13 +341,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ),
     _cifar_entry(
         name="ikl-at-cifar100-wrn34-autoaug",
-        architecture="wide_resnet",
-        arch_kwargs={**_WRN34, "num_classes": 100},
-        arch_label="WideResNet-34-10",
-        dataset="cifar100",
-        num_classes=100,
-        mean=None,
-        std=None,
+        **_wrn34("cifar100"),
         reported=(
             _readme(65.93, 32.52),
             _rb("cifar100", "Cui2023Decoupled_WRN-34-10_autoaug", 65.93, 32.52),
@@ -382,14 +369,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ),
     _cifar_entry(
         name="ikl-at-cifar100-wrn28-50m",
-        architecture="dm_wide_resnet",
-        arch_kwargs={"depth": 28, "width": 10, "num_classes": 100, "activation": "silu",
-                     "mean": _CIFAR100_MEAN, "std": _CIFAR100_STD},
-        arch_label="WideResNet-28-10 (SiLU, DeepMind style)",
-        dataset="cifar100",
-        num_classes=100,
-        mean=_CIFAR100_MEAN,
-        std=_CIFAR100_STD,
+        **_dm_wrn28("cifar100"),
         reported=(
             _readme(73.85, 39.18),
             _log(73.85, 39.18, "cifar100_dkl_a5_b12_T4_50m.log"),
@@ -408,14 +388,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ),
     _cifar_entry(
         name="gkl-at-cifar100-wrn28-50m",
-        architecture="dm_wide_resnet",
-        arch_kwargs={"depth": 28, "width": 10, "num_classes": 100, "activation": "silu",
-                     "mean": _CIFAR100_MEAN, "std": _CIFAR100_STD},
-        arch_label="WideResNet-28-10 (SiLU, DeepMind style)",
-        dataset="cifar100",
-        num_classes=100,
-        mean=_CIFAR100_MEAN,
-        std=_CIFAR100_STD,
+        **_dm_wrn28("cifar100"),
         reported=(_readme(73.65, 39.37, note="DKLv2 README only", reference=README_V2),),
         recipe=Recipe(None, None, None, source=f"not published; {README_V2} names the loss (GKL) and the data",
                       extra_data="50M generated images (Wang et al. 2023)",
