@@ -54,6 +54,19 @@ def hub():
 
 
 @pytest.fixture()
+def drive(monkeypatch, tmp_path):
+    """A Google-Drive stand-in on 127.0.0.1 that the original-release fallback and `dkl-zoo release` use."""
+    from dkl_zoo import original
+    from drivekit import DriveServer
+
+    with DriveServer() as server:
+        monkeypatch.setenv(original.ORIGINAL_URL_ENV, server.url_template)
+        monkeypatch.setenv(original.CACHE_ENV, str(tmp_path / "zoo-cache"))
+        monkeypatch.setattr(original, "_WARNED", set())
+        yield server
+
+
+@pytest.fixture()
 def cache_dir(tmp_path: Path) -> Path:
     path = tmp_path / "hf-cache"
     path.mkdir()

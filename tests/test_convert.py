@@ -27,7 +27,6 @@ from dkl_zoo.publish import publish
 from dkl_zoo.registry import REGISTRY, SOURCE_LOG, SOURCE_README, SOURCE_ROBUSTBENCH
 
 from conftest import ROOT, tiny_entry, trained_like
-from drivekit import DriveServer
 
 X = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
@@ -126,15 +125,6 @@ def test_wrong_architecture_is_a_mismatch_naming_the_entry(tmp_path):
 def test_publish_refuses_a_folder_that_was_not_converted(tmp_path, hub):
     with pytest.raises(FileNotFoundError, match="missing model.safetensors, config.json, README.md"):
         publish(tmp_path, "dkl-zoo/x", endpoint=hub.url, token="t")
-
-
-@pytest.fixture()
-def drive(monkeypatch, tmp_path):
-    with DriveServer() as server:
-        monkeypatch.setenv(original.ORIGINAL_URL_ENV, server.url_template)
-        monkeypatch.setenv(original.CACHE_ENV, str(tmp_path / "zoo-cache"))
-        monkeypatch.setattr(original, "_WARNED", set())
-        yield server
 
 
 def _released_bytes(model, tmp_path) -> bytes:

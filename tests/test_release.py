@@ -30,15 +30,6 @@ from drivekit import DriveServer
 X = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture()
-def drive(monkeypatch, tmp_path):
-    with DriveServer() as server:
-        monkeypatch.setenv(original.ORIGINAL_URL_ENV, server.url_template)
-        monkeypatch.setenv(original.CACHE_ENV, str(tmp_path / "zoo-cache"))
-        monkeypatch.setattr(original, "_WARNED", set())
-        yield server
-
-
 def _original_bytes(model: torch.nn.Module, wrapped: bool) -> bytes:
     """What the authors uploaded: a pickled state dict, DataParallel-prefixed for the WRN-34-10 files."""
     state = {(f"module.{k}" if wrapped else k): v for k, v in model.state_dict().items()}
