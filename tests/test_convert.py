@@ -13,7 +13,6 @@ import torch
 from huggingface_hub import ModelCard
 
 import dkl_zoo
-from dkl_zoo import original
 from dkl_zoo.cards import render_card, stale_cards
 from dkl_zoo.convert import convert_checkpoint, load_original
 from dkl_zoo.errors import (
