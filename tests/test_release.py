@@ -18,7 +18,6 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo import original
 from dkl_zoo.errors import IntegrityError, InvalidArgumentError
 from dkl_zoo.pins import Pin, load_pins, save_pins
 from dkl_zoo.registry import get_entry
