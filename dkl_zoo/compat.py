@@ -245,11 +245,11 @@ def _install_pkg_resources_shim() -> None:
 def enable_robustbench() -> types.ModuleType:
     """Import robustbench 1.1.1 despite its packaging (autoattack module name, pkg_resources); returns it."""
     _install_autoattack_shim()
-    _install_pkg_resources_shim()
     logging.getLogger("timm").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():  # robustbench's own imports, not the user's business
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            _install_pkg_resources_shim()
             warnings.filterwarnings("ignore", message=r"Importing from timm\.models\.", category=DeprecationWarning)
             warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
             return importlib.import_module("robustbench")
