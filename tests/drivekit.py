@@ -55,7 +55,8 @@ class DriveServer:
                     self._send(400, b"<html><title>Bad Request</title></html>", "text/html")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def url_template(self) -> str:
