@@ -21,6 +21,10 @@ __all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verif
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 8 * 1024 * 1024
+_REFETCH_HINT = (
+    "The copy is corrupt, was modified, or the server sent other bytes than it announced. It was removed "
+    "from the cache: load again to fetch a fresh copy (nothing to delete by hand)."
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
     actual = file_digest(path)
     if expected_sha256 is not None:
         if actual != expected_sha256.lower():
-            raise IntegrityError(str(path), expected_sha256.lower(), actual, hint=_refetch_hint(path))
+            raise IntegrityError(str(path), expected_sha256.lower(), actual, hint=_REFETCH_HINT)
         return actual, "sha256 pin"
     if hub_etag is None:
         raise IntegrityError(
@@ -82,19 +86,12 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
         )
     if _SHA256.match(hub_etag):
         if actual != hub_etag:
-            raise IntegrityError(str(path), hub_etag, actual, hint=_refetch_hint(path))
+            raise IntegrityError(str(path), hub_etag, actual, hint=_REFETCH_HINT)
         return actual, "sha256 reported by the Hub (LFS ETag)"
     git_sha = git_blob_sha1(path)
     if git_sha != hub_etag:
-        raise IntegrityError(str(path), hub_etag, git_sha, algorithm="git blob sha1", hint=_refetch_hint(path))
+        raise IntegrityError(str(path), hub_etag, git_sha, algorithm="git blob sha1", hint=_REFETCH_HINT)
     return actual, "git blob sha1 reported by the Hub (ETag)"
-
-
-def _refetch_hint(path: Path) -> str:
-    return (
-        "The copy is corrupt, was modified, or the server sent other bytes than it announced. It was removed "
-        "from the cache: load again to fetch a fresh copy (nothing to delete by hand)."
-    )
 
 
 def verify(located: LocatedFile) -> VerifiedFile:

@@ -248,12 +248,16 @@ def test_every_wrongly_typed_tensor_is_named_and_integer_buffers_keep_their_type
     with pytest.raises(WeightsFormatError) as info:
         assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
     assert f"{convs[0]} is torch.int16" in str(info.value) and f"; {convs[1]} is torch.int16" in str(info.value)
-    assert "in all" not in str(info.value)
+    assert "in all" not in str(info.value) and "needs torch.float32. Re-convert" in str(info.value)
     for key in convs[:5]:
         state[key] = state[key].to(torch.int16)
     with pytest.raises(WeightsFormatError) as info:
         assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
     assert "in all" not in str(info.value) and str(info.value).count("is torch.int16") == 5
+    state[convs[5]] = state[convs[5]].to(torch.int16)
+    with pytest.raises(WeightsFormatError, match=r"\(6 in all\)") as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert str(info.value).count("is torch.int16") == 5
     for key in convs:
         state[key] = state[key].to(torch.int16)
     with pytest.raises(WeightsFormatError, match=r"\(7 in all\)"):
@@ -281,11 +285,13 @@ def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_pat
         assert error.path == str(path) and str(path) in str(error)
         assert error.expected == (kwargs["expected_sha256"] or kwargs["hub_etag"]).lower()
         assert error.got == (git_blob_sha1(path) if kwargs["hub_etag"] == "c" * 40 else actual)
+        assert error.algorithm == ("git blob sha1" if kwargs["hub_etag"] == "c" * 40 else "sha256")
         assert "It was removed from the cache: load again" in str(error)
     with pytest.raises(IntegrityError) as info:
         verify_file(path, expected_sha256=None, hub_etag=None)
     assert info.value.path == str(path) and info.value.expected == "a hash reported by the Hub"
-    assert "Load once while online, or pin the sha256" in str(info.value)
+    assert "No hash reported by the Hub was recorded for this cached file (it was downloaded by another tool" \
+        in str(info.value) and "Load once while online, or pin the sha256" in str(info.value)
     assert verify_file(path, expected_sha256=None, hub_etag=actual) == (actual, "sha256 reported by the Hub (LFS ETag)")
     assert verify_file(path, expected_sha256=None, hub_etag=git_blob_sha1(path))[1] == \
         "git blob sha1 reported by the Hub (ETag)"
