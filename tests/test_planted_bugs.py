@@ -309,3 +309,51 @@ def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_pat
         path.write_bytes(data)
         assert file_digest(path) == _hashlib.sha256(data).hexdigest()
         assert git_blob_sha1(path) == _hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+# ---- documented defaults and the evaluation log (joints found by mutation testing) ---------------------------
+
+def test_documented_defaults_of_the_losses_and_training_helpers():
+    from dkl_zoo.losses import IKLLoss, decoupled_kl, ikl_loss, teacher_weights
+    from training.ikl_at import AttackBudget, EpochEMA, perturb
+
+    generator = torch.Generator().manual_seed(0)
+    t, s = torch.randn(6, 10, generator=generator), torch.randn(6, 10, generator=generator)
+    w = torch.softmax(torch.randn(6, 10, generator=generator), dim=1)
+    explicit = ikl_loss(s, t, w, alpha=1.0, beta=1.0, gamma=1.0, temperature=1.0, normalize="batch")
+    assert torch.equal(ikl_loss(s, t, w), explicit) and torch.equal(IKLLoss()(s, t, w), explicit)
+    assert torch.equal(decoupled_kl(s, t), decoupled_kl(s, t, temperature=1.0))
+    assert torch.allclose(teacher_weights(t), torch.softmax(t / 100.0, dim=1))
+    prior = ClassPrior(10)
+    assert (prior.temperature, prior.momentum) == (4.0, 1.0)
+    assert EpochEMA().decay == 0.9
+    model = WideResNet(depth=10, widen_factor=1).eval()
+    x = torch.rand(2, 3, 32, 32, generator=generator)
+    budget = AttackBudget(8 / 255, 2 / 255, 2)
+    torch.manual_seed(3)
+    default = perturb(model, x, w[:2], budget, kind="dkl")
+    torch.manual_seed(3)
+    assert torch.equal(default, perturb(model, x, w[:2], budget, kind="dkl", normalize="batch", init_std=0.001))
+
+
+def test_data_fingerprint_depends_on_the_shape_too():
+    from dkl_zoo.attack_runner import fingerprint
+
+    x, y = torch.arange(32.0), torch.arange(2)
+    assert fingerprint(x.reshape(2, 1, 4, 4), y) != fingerprint(x.reshape(2, 1, 2, 8), y)
+    assert fingerprint(x.reshape(2, 1, 4, 4), y) == fingerprint(x.reshape(2, 1, 4, 4).clone(), y.clone())
+
+
+def test_evaluation_logs_to_its_file_without_touching_the_root_logger(tmp_path, caplog):
+    import logging
+
+    model, x, y = _data(16)
+    root_level = logging.getLogger().level
+    with caplog.at_level(logging.DEBUG):
+        dkl_zoo.evaluate(model, data=(x, y), n_examples=16, batch_size=8, version="custom", attacks=["apgd-ce"],
+                         progress=False, log_path=tmp_path / "aa.log")
+    assert "robust accuracy after APGD-CE" in (tmp_path / "aa.log").read_text()
+    # AutoAttack's lines go to the file only: nothing propagates to (or is logged on) the root logger
+    assert not [r for r in caplog.records if r.name.startswith("dkl_zoo") or "accuracy" in r.getMessage()]
+    assert logging.getLogger().level == root_level and logging.getLogger().handlers == logging.getLogger().handlers
+    assert logging.getLogger("dkl_zoo.autoattack").handlers == []  # handlers closed and removed after the run
