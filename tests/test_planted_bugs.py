@@ -344,16 +344,30 @@ def test_data_fingerprint_depends_on_the_shape_too():
     assert fingerprint(x.reshape(2, 1, 4, 4), y) == fingerprint(x.reshape(2, 1, 4, 4).clone(), y.clone())
 
 
-def test_evaluation_logs_to_its_file_without_touching_the_root_logger(tmp_path, caplog):
+def test_evaluation_logs_to_its_file_without_touching_the_root_logger(tmp_path):
     import logging
 
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
     model, x, y = _data(16)
-    root_level = logging.getLogger().level
-    with caplog.at_level(logging.DEBUG):
+    root, collect = logging.getLogger(), Collect()
+    level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    try:
         dkl_zoo.evaluate(model, data=(x, y), n_examples=16, batch_size=8, version="custom", attacks=["apgd-ce"],
                          progress=False, log_path=tmp_path / "aa.log")
+        assert root.level == logging.DEBUG  # the run leaves the root logger's level alone
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
     assert "robust accuracy after APGD-CE" in (tmp_path / "aa.log").read_text()
     # AutoAttack's lines go to the file only: nothing propagates to (or is logged on) the root logger
-    assert not [r for r in caplog.records if r.name.startswith("dkl_zoo") or "accuracy" in r.getMessage()]
-    assert logging.getLogger().level == root_level and logging.getLogger().handlers == logging.getLogger().handlers
-    assert logging.getLogger("dkl_zoo.autoattack").handlers == []  # handlers closed and removed after the run
+    assert not [r for r in collect.records if r.name.startswith("dkl_zoo") or "accuracy" in r.getMessage()]
+    assert not [h for h in logging.getLogger("dkl_zoo.autoattack").handlers if isinstance(h, logging.FileHandler)]
