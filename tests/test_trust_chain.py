@@ -36,7 +36,7 @@ from dkl_zoo.evaluation import evaluate
 from training.config import ConfigError, load_config
 from training.train import main as train_main
 
-from conftest import ROOT, run_python, safetensors_bytes, tiny_entry, trained_like
+from conftest import ROOT, safetensors_bytes, tiny_entry, trained_like
 from evalkit import ColourClassifier
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
