@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from .errors import (
     CheckpointError,
+    DatasetNotFoundError,
     DklZooError,
     DownloadError,
     DownloadTimeoutError,
+    EntryNotFoundError,
     EvaluationStateError,
+    HubAccessError,
     IntegrityError,
     InvalidArgumentError,
     OfflineError,
     OriginalReleaseError,
+    ReleaseCheckError,
     RemoteNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
     StateDictMismatchError,
     UnknownModelError,
     UnsafeCheckpointError,
@@ -26,7 +32,7 @@ from .registry import ModelEntry, list_models
 
 __version__ = "0.1.0"
 
-from ._timm_hook import install_import_hook as _install_timm_hook  # noqa: E402
+from .integrations.timm_hook import install_import_hook as _install_timm_hook  # noqa: E402
 
 _install_timm_hook()  # timm models appear when (and if) timm is imported; timm is not imported here
 
@@ -43,29 +49,7 @@ def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` i
     raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
 
 
-__all__ = [
-    "CheckpointError",
-    "DklZooError",
-    "DownloadError",
-    "DownloadTimeoutError",
-    "EvaluationStateError",
-    "InvalidArgumentError",
-    "OriginalReleaseError",
-    "UnsafeCheckpointError",
-    "WeightsFormatError",
-    "EvalResult",
-    "IntegrityError",
-    "ModelEntry",
-    "OfflineError",
-    "RemoteNotFoundError",
-    "StateDictMismatchError",
-    "UnknownModelError",
-    "build_model",
-    "evaluate",
-    "list_models",
-    "load",
-    "merge_results",
-    "model_info",
-    "robustness_curve",
-    "write_robustbench_json",
-]
+from . import errors as _errors  # noqa: E402
+
+__all__ = sorted([*_errors.__all__, "EvalResult", "ModelEntry", "build_model", "evaluate", "list_models", "load",
+                  "merge_results", "model_info", "robustness_curve", "write_robustbench_json"])

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .compat import reset_autoattack_checks
+from .autoattack_adapter import reset_autoattack_checks
 from .errors import EvaluationStateError
 from .integrity import atomic_write_text
 

@@ -116,7 +116,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         if args.arch is None:
             raise _UsageError("--checkpoint needs --arch NAME (the registry entry whose architecture it has)")
-        from .loading import build_model, read_weights
+        from .models import build_model, read_weights
         from .models import assign_state_dict
         from .registry import get_entry
 
@@ -227,6 +227,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 def _cmd_cards(args: argparse.Namespace) -> int:
     from .cards import CARDS_DIR, stale_cards, write_cards
+    from .registry import list_models
 
     folder = args.dir or CARDS_DIR
     if args.check:
@@ -234,32 +235,11 @@ def _cmd_cards(args: argparse.Namespace) -> int:
         if stale:
             print(f"out of sync with the registry: {', '.join(stale)} (run `dkl-zoo cards`)", file=sys.stderr)
             return 1
-        print(f"all {len(list_names())} cards in {folder} match the registry")
+        print(f"all {len(list_models())} cards in {folder} match the registry")
         return 0
     for path in write_cards(folder):
         print(path)
     return 0
-
-
-def list_names() -> list[str]:
-    from .registry import list_models
-
-    return list_models()
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    root = Path.cwd()
-    if not (root / "training" / "train.py").exists():
-        print("dkl-zoo train runs from a checkout of the dkl_zoo repository (it needs training/): clone it, "
-              "then run `python -m training.train --config training/configs/<name>.yaml --out DIR`",
-              file=sys.stderr)
-        return 1
-    sys.path.insert(0, str(root))
-    from training.train import main as train_main
-
-    return train_main(args.rest)
 
 
 class _UsageError(Exception):
@@ -268,6 +248,9 @@ class _UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dkl-zoo", description="The IKL-AT model zoo.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"dkl-zoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -351,10 +334,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 when a checked-in card is out of sync")
     p.add_argument("--dir", default=None, help="cards folder (default: model_cards/ of the checkout)")
     p.set_defaults(func=_cmd_cards)
-
-    p = verbs.add_parser("train", help="run training/ from a checkout (python -m training.train ...)",
-                         add_help=False)
-    p.set_defaults(func=_cmd_train, rest=[])  # everything after `train` goes to training.train as is
     return parser
 
 
@@ -363,13 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    rest: list[str] = []
-    if "train" in argv and all(a.startswith("-") for a in argv[:argv.index("train")]):
-        split = argv.index("train") + 1
-        argv, rest = argv[:split], argv[split:]
     args = parser.parse_args(argv)
-    if args.verb == "train":
-        args.rest = rest
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -18,8 +18,7 @@ from typing import Any, Mapping
 import torch
 
 from .errors import OriginalReleaseError, StateDictMismatchError, UnsafeCheckpointError
-from .loading import build_model
-from .models import assign_state_dict
+from .models import assign_state_dict, build_model
 from .registry import ModelEntry, get_entry
 
 __all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder", "timm_name",

@@ -14,17 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DklZooError
+from .errors import DatasetNotFoundError
 
-__all__ = ["DATASETS", "DatasetNotFoundError", "load_test_set", "load_fashion_mnist", "FASHION_MNIST_DIRS"]
+__all__ = ["DATASETS", "TEST_SIZES", "load_test_set", "load_fashion_mnist", "FASHION_MNIST_DIRS"]
 
 DATASETS = {"cifar10": 10, "cifar100": 100, "fashion-mnist": 10}
+"""Number of classes of each dataset."""
 TEST_SIZES = {"cifar10": 10_000, "cifar100": 10_000, "fashion-mnist": 10_000}
+"""Images in each test set: what a whole-test-set (leaderboard) evaluation covers."""
 FASHION_MNIST_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
-
-
-class DatasetNotFoundError(DklZooError, FileNotFoundError):
-    """The test set is neither on disk nor downloadable."""
 
 
 def _check_n(dataset: str, n_examples: int | None, available: int) -> int:

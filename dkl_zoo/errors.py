@@ -14,7 +14,11 @@ __all__ = [
     "DklZooError",
     "UnknownModelError",
     "RemoteNotFoundError",
+    "RepositoryNotFoundError",
+    "RevisionNotFoundError",
+    "EntryNotFoundError",
     "OfflineError",
+    "HubAccessError",
     "IntegrityError",
     "StateDictMismatchError",
     "UnsafeCheckpointError",
@@ -25,6 +29,8 @@ __all__ = [
     "EvaluationStateError",
     "InvalidArgumentError",
     "CheckpointError",
+    "DatasetNotFoundError",
+    "ReleaseCheckError",
 ]
 
 
@@ -49,22 +55,47 @@ class UnknownModelError(DklZooError, LookupError):
             "(see dkl_zoo.list_models())."
         )
 
-    def __str__(self) -> str:  # KeyError-like classes would quote the message otherwise
-        return self.args[0]
-
 
 class RemoteNotFoundError(DklZooError, FileNotFoundError):
-    """The repository, revision or file does not exist on the Hub endpoint that was asked."""
+    """Something asked for does not exist on the Hub endpoint that was asked; catch a subclass to tell which."""
 
-    def __init__(self, what: str, repo_id: str, endpoint: str, hint: str, kind: str = "repository") -> None:
+    kind = "repository, revision or file"
+
+    def __init__(self, what: str, repo_id: str, endpoint: str, hint: str) -> None:
         self.repo_id = repo_id
         self.endpoint = endpoint
-        self.kind = kind  # "repository", "revision" or "file"
         super().__init__(f"{what} (repo {repo_id!r} at {endpoint}). {hint}")
 
 
+class RepositoryNotFoundError(RemoteNotFoundError):
+    """The repository does not exist there (not published yet, private, or another endpoint was meant)."""
+
+    kind = "repository"
+
+
+class RevisionNotFoundError(RemoteNotFoundError):
+    """The repository exists, the revision (branch, tag or commit) does not."""
+
+    kind = "revision"
+
+
+class EntryNotFoundError(RemoteNotFoundError):
+    """The repository and revision exist, the file does not."""
+
+    kind = "file"
+
+
 class OfflineError(DklZooError, ConnectionError):
-    """The weights are not in the local cache and the Hub cannot be asked (offline, unreachable, failing)."""
+    """The weights are not in the local cache and the Hub cannot be asked (offline mode, or unreachable)."""
+
+
+class HubAccessError(DklZooError, ConnectionError):
+    """The Hub answered, but refused or failed (HTTP 401/403: token or gated repo; 5xx: the server), and the
+    file is not cached. ``status`` is the HTTP status code."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class IntegrityError(DklZooError, OSError):
@@ -145,3 +176,11 @@ class InvalidArgumentError(DklZooError, ValueError):
 
 class CheckpointError(DklZooError, OSError):
     """A training checkpoint that cannot be resumed from (missing, truncated, corrupt, foreign or unsafe)."""
+
+
+class DatasetNotFoundError(DklZooError, FileNotFoundError):
+    """The test set is neither on disk nor downloadable; the message names the files and where they go."""
+
+
+class ReleaseCheckError(DklZooError, ValueError):
+    """The converted weights do not reach the entry's reported clean accuracy: not published."""

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
-from .compat import ATTACKS, DEFAULT_SEED, VERSIONS, make_adversary
+from .autoattack_adapter import ATTACKS, DEFAULT_SEED, VERSIONS, make_adversary
 from .data import DATASETS, TEST_SIZES, load_test_set
 from .devices import checked_device
 from .errors import InvalidArgumentError

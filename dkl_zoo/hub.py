@@ -16,18 +16,19 @@ from typing import Iterator
 
 from huggingface_hub import HfFileMetadata, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub import constants as hf_constants
-from huggingface_hub.errors import (
+from huggingface_hub import errors as hf_errors
+
+from .deadline import deadline, download_timeout, install_hub_hook
+from .errors import (
+    DklZooError,
+    DownloadError,
     EntryNotFoundError,
-    GatedRepoError,
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
+    HubAccessError,
+    InvalidArgumentError,
+    OfflineError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-
-from .deadline import deadline, download_timeout, install_hub_hook
-from .errors import DklZooError, DownloadError, InvalidArgumentError, OfflineError, RemoteNotFoundError
 from .integrity import (  # noqa: F401  (re-exported)
     LocatedFile,
     VerifiedFile,
@@ -95,8 +96,10 @@ def locate(
     compare against what the Hub said, never against a file name on disk.
 
     Raises:
-        RemoteNotFoundError: the repo, revision or file does not exist at ``endpoint``.
-        OfflineError: not cached, and the Hub cannot be asked (offline mode, unreachable, HTTP 401/403/5xx).
+        RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError: the repo, revision or file does
+            not exist at ``endpoint`` (all three are ``RemoteNotFoundError``).
+        OfflineError: not cached, and the Hub cannot be asked (offline mode, unreachable).
+        HubAccessError: not cached, and the Hub refused (HTTP 401/403) or failed (5xx); ``status`` says which.
         DownloadError: the server answered with something that is not the file (wrong size, an HTML page).
         DownloadTimeoutError: the download took longer than ``DKL_ZOO_DOWNLOAD_TIMEOUT``.
         InvalidArgumentError: the repo id (``DKL_ZOO_NAMESPACE``) or the download timeout is not valid.
@@ -228,9 +231,9 @@ def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | boo
     url = hf_hub_url(repo_id, filename, revision=rev, endpoint=endpoint)
     try:
         return get_hf_file_metadata(url, token=token, endpoint=endpoint, retry_on_errors=False)
-    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError, GatedRepoError):
-        raise
-    except (HfHubHTTPError, *_transport_errors()):
+    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError):
+        raise  # includes GatedRepoError
+    except (hf_errors.HfHubHTTPError, *_transport_errors()):
         if fall_back_to_cache:
             return None
         raise
@@ -238,52 +241,51 @@ def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | boo
 
 @contextlib.contextmanager
 def _hub_errors(entry: ModelEntry, repo_id: str, rev: str, where: str, local_only: bool) -> Iterator[None]:
-    """huggingface_hub's exceptions, mapped to the zoo's: one class per thing the caller can act on."""
+    """Raise huggingface_hub's exceptions (and transport errors) as the zoo's, one class per remedy."""
     try:
         yield
     except DklZooError:
         raise  # already ours (a download deadline is a TimeoutError: not to be taken for "unreachable")
-    except RevisionNotFoundError:
-        raise RemoteNotFoundError(
+    except (hf_errors.HfHubHTTPError, hf_errors.LocalEntryNotFoundError, *_transport_errors(), OSError) as error:
+        raise _zoo_error(error, entry, repo_id, rev, where, local_only) from None
+
+
+def _zoo_error(error: BaseException, entry: ModelEntry, repo_id: str, rev: str, where: str,
+               local_only: bool) -> DklZooError:
+    """The zoo's exception for one of huggingface_hub's (the order matters: subclasses first)."""
+    weights = f"{repo_id}@{rev}/{entry.filename}"
+    if isinstance(error, hf_errors.RevisionNotFoundError):
+        return RevisionNotFoundError(
             f"Revision {rev!r} not found", repo_id, where,
-            "Check the revision (a branch, tag or full commit sha), or leave it out to use the pinned one.",
-            kind="revision",
-        ) from None
-    except RepositoryNotFoundError:
-        raise RemoteNotFoundError(
+            "Check the revision (a branch, tag or full commit sha), or leave it out to use the pinned one.")
+    if isinstance(error, hf_errors.RepositoryNotFoundError) and not isinstance(error, hf_errors.GatedRepoError):
+        return RepositoryNotFoundError(
             "Repository not found", repo_id, where,
-            f"The repo may not be published yet, or {where} is not the Hub you meant (HF_ENDPOINT); "
-            "dkl_zoo.load falls back to the original release when it can.",
-        ) from None
-    except LocalEntryNotFoundError as error:
-        raise OfflineError(_offline_message(entry, rev, where, error, local_only)) from None
-    except EntryNotFoundError:
-        raise RemoteNotFoundError(
+            f"The repo may not be published yet, be private (a token: HF_TOKEN), or {where} is not the Hub you "
+            "meant (HF_ENDPOINT); dkl_zoo.load falls back to the original release when it can.")
+    if isinstance(error, hf_errors.LocalEntryNotFoundError):
+        return OfflineError(_offline_message(entry, rev, where, error, local_only))
+    if isinstance(error, hf_errors.EntryNotFoundError):
+        return EntryNotFoundError(
             f"File {entry.filename!r} not found at revision {rev!r}", repo_id, where,
             "The repo exists but has no weights at this revision; publish them (dkl-zoo publish) or pick "
-            "another revision.",
-            kind="file",
-        ) from None
-    except HfHubHTTPError as error:  # 401/403/5xx
-        status = error.response.status_code if error.response is not None else "?"
-        raise OfflineError(
-            f"{entry.name}: weights {repo_id}@{rev}/{entry.filename} are not in the local cache and the Hub at "
-            f"{where} answered HTTP {status}. Check your token and HF_ENDPOINT, or try again later."
-        ) from None
-    except _transport_errors() as error:
-        raise OfflineError(
-            f"{entry.name}: weights {repo_id}@{rev}/{entry.filename} are not in the local cache and the Hub at "
-            f"{where} could not be reached ({type(error).__name__}). Check your connection or HF_ENDPOINT, or "
-            "pre-fetch the weights on a machine that is online (`dkl-zoo download NAME`)."
-        ) from None
-    except OSError as error:
-        # huggingface_hub's "Consistency check failed": the body was not the announced file (a proxy's or
-        # captive portal's HTML page, a truncated answer). Its temporary file is already gone.
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DownloadError(
-            f"{entry.name}: {where} did not send the file {repo_id}@{rev}/{entry.filename} ({first}). Nothing "
-            "was kept; try again, or check HF_ENDPOINT / your proxy (an HTML page instead of the file?)."
-        ) from None
+            "another revision.")
+    if isinstance(error, hf_errors.HfHubHTTPError):  # 401/403 (token, gated repo), 5xx (the server)
+        status = error.response.status_code if error.response is not None else None
+        fix = ("Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."
+               if status in (401, 403) else "The Hub failed; try again later, or point HF_ENDPOINT at a mirror.")
+        return HubAccessError(f"{entry.name}: weights {weights} are not in the local cache and the Hub at {where} "
+                              f"answered HTTP {status if status is not None else '?'}. {fix}", status)
+    if isinstance(error, _transport_errors()):
+        return OfflineError(
+            f"{entry.name}: weights {weights} are not in the local cache and the Hub at {where} could not be "
+            f"reached ({type(error).__name__}). Check your connection or HF_ENDPOINT, or pre-fetch the weights "
+            "on a machine that is online (`dkl-zoo download NAME`).")
+    # huggingface_hub's "Consistency check failed": the body was not the announced file (a proxy's or
+    # captive portal's HTML page, a truncated answer). Its temporary file is already gone.
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return DownloadError(f"{entry.name}: {where} did not send the file {weights} ({first}). Nothing was kept; "
+                         "try again, or check HF_ENDPOINT / your proxy (an HTML page instead of the file?).")
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -300,7 +302,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 def _offline_message(entry: ModelEntry, rev: str, where: str, error: Exception, local_only: bool) -> str:
     """Offline mode, or (rarely: the Hub failed between our HEAD and huggingface_hub's) the Hub failing."""
     cause = error.__cause__
-    if local_only or hf_constants.HF_HUB_OFFLINE or isinstance(cause, OfflineModeIsEnabled):
+    if local_only or hf_constants.HF_HUB_OFFLINE or isinstance(cause, hf_errors.OfflineModeIsEnabled):
         why = "offline mode is on (local_files_only=True or HF_HUB_OFFLINE=1)"
         fix = ("Load it once while online (`dkl-zoo download NAME` on a machine that is online, then copy its "
                "HF_HUB_CACHE here), or unset HF_HUB_OFFLINE.")

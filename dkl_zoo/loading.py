@@ -8,39 +8,12 @@ import torch
 from torch import nn
 
 from .devices import checked_device
-from .errors import InvalidArgumentError, WeightsFormatError
+from .errors import InvalidArgumentError
 from .integrity import LocatedFile, verify_or_discard
-from .models import assign_state_dict, build_architecture
+from .models import assign_state_dict, build_model, read_weights
 from .registry import ModelEntry, get_entry
 
 __all__ = ["load", "build_model", "read_weights", "model_info"]
-
-
-def build_model(entry: ModelEntry | str, *, meta: bool = False, num_classes: int | None = None) -> nn.Module:
-    """The entry's architecture with fresh weights (or on the meta device, ready for assignment)."""
-    entry = get_entry(entry) if isinstance(entry, str) else entry
-    kwargs = dict(entry.arch_kwargs)
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    return build_architecture(entry.architecture, meta=meta, **kwargs)
-
-
-def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors file (no pickle anywhere on this path).
-
-    Raises:
-        WeightsFormatError: the file is not a readable safetensors file (broken header, truncated data).
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except SafetensorError as error:
-        raise WeightsFormatError(
-            f"{path} is not a readable safetensors file ({error}); the weights were not used. Re-convert or "
-            "re-publish it (dkl-zoo convert), or load again to fetch a fresh copy."
-        ) from None
 
 
 def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None) -> nn.Module:
@@ -94,7 +67,7 @@ def load(
     if entry.embedded_file is not None and revision is None and entry.repo is None:
         return _place(_verified_model(entry, _embedded(entry), dtype), device, dtype)
     from . import hub
-    from .errors import OfflineError, RemoteNotFoundError
+    from .errors import HubAccessError, OfflineError, RepositoryNotFoundError
 
     try:
         located = hub.locate(
@@ -106,11 +79,11 @@ def load(
             endpoint=endpoint,
             token=token,
         )
-    except RemoteNotFoundError as error:
-        if error.kind != "repository" or revision is not None or not allow_original or not entry.original_sources:
+    except RepositoryNotFoundError:
+        if revision is not None or not allow_original or not entry.original_sources:
             raise
         located = _original(entry, fetch=True, progress=progress)
-    except OfflineError:
+    except (OfflineError, HubAccessError):
         cached = _original(entry, fetch=False, progress=progress) if allow_original and revision is None else None
         if cached is None:
             raise

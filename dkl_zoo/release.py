@@ -19,17 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .errors import DklZooError, IntegrityError, InvalidArgumentError, OriginalReleaseError
+from .errors import DklZooError, IntegrityError, InvalidArgumentError, OriginalReleaseError, ReleaseCheckError
 from .pins import DEFAULT_PINS, Pin, load_pins, save_pins
 from .registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
-__all__ = ["ReleaseCheckError", "ReleaseRow", "release", "clean_accuracy_gate"]
+__all__ = ["ReleaseRow", "release", "clean_accuracy_gate"]
 
 _FILES = ("model.safetensors", "config.json", "README.md")
-
-
-class ReleaseCheckError(DklZooError, ValueError):
-    """The converted weights do not reach the entry's reported clean accuracy: not published."""
 
 
 @dataclass
@@ -201,8 +197,7 @@ def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.Pat
     import torch
 
     from .data import load_test_set
-    from .loading import build_model, read_weights
-    from .models import assign_state_dict
+    from .models import assign_state_dict, build_model, read_weights
 
     model = assign_state_dict(build_model(entry, meta=True), read_weights(weights)).eval()
     x, y = load_test_set(entry.dataset, n, data_dir)

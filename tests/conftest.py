@@ -13,7 +13,7 @@ from safetensors.torch import save
 
 import dkl_zoo
 from dkl_zoo.registry import ModelEntry, get_entry
-from dkl_zoo.testing import HubServer
+from hub_server import HubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dkl_zoo.compat import enable_robustbench
+from dkl_zoo.integrations.robustbench import enable_robustbench
 from dkl_zoo.evaluation import EvalResult, evaluate, merge_results, robustness_curve, write_robustbench_json
 
 from evalkit import ColourClassifier, colour_images, labels_for, point_torchvision_at, write_cifar

@@ -15,7 +15,15 @@ import torch
 
 import dkl_zoo
 from dkl_zoo import hub as zoo_hub
-from dkl_zoo.errors import IntegrityError, OfflineError, RemoteNotFoundError
+from dkl_zoo.errors import (
+    EntryNotFoundError,
+    HubAccessError,
+    IntegrityError,
+    OfflineError,
+    RemoteNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from conftest import run_python, safetensors_bytes, tiny_entry, trained_like
 
@@ -135,26 +143,39 @@ def test_tampered_cached_file_is_refused_removed_and_healed_by_the_next_load(hub
 
 def test_unknown_repo_revision_and_file(hub, published, cache_dir):
     entry, _, _ = published
-    with pytest.raises(RemoteNotFoundError, match="Repository not found"):
+    with pytest.raises(RepositoryNotFoundError, match="Repository not found") as raised:
         dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
                      allow_original=False)
-    with pytest.raises(RemoteNotFoundError, match="Repository not found"):  # an entry with no original release
+    assert isinstance(raised.value, RemoteNotFoundError) and raised.value.kind == "repository"
+    with pytest.raises(RepositoryNotFoundError, match="Repository not found"):  # an entry with no original release
         dkl_zoo.load(dataclasses.replace(entry, name="not-published", original_sources=()), endpoint=hub.url,
                      cache_dir=cache_dir)
-    with pytest.raises(RemoteNotFoundError, match="Revision 'v9' not found"):
+    with pytest.raises(RevisionNotFoundError, match="Revision 'v9' not found"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision="v9")
-    with pytest.raises(RemoteNotFoundError, match="File 'weights.safetensors' not found"):
+    with pytest.raises(EntryNotFoundError, match="File 'weights.safetensors' not found"):
         dkl_zoo.load(dataclasses.replace(entry, filename="weights.safetensors"), endpoint=hub.url,
                      cache_dir=cache_dir)
+
+
+@pytest.mark.parametrize("status", [401, 403, 503])
+def test_refused_or_failing_hub_is_not_called_offline(hub, published, cache_dir, status):
+    """401/403 name the token, 5xx the server; neither is 'offline'. With the file cached, the cache serves."""
+    entry, reference, _ = published
+    hub.fail_with = status
+    with pytest.raises(HubAccessError, match=f"answered HTTP {status}") as raised:
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert raised.value.status == status
+    assert ("token" in str(raised.value)) == (status in (401, 403))
 
 
 def test_server_error_without_and_with_cache(hub, published, cache_dir):
     entry, reference, _ = published
     hub.fail_with = 500
     started = time.monotonic()
-    with pytest.raises(OfflineError, match="answered HTTP 500"):
+    with pytest.raises(HubAccessError, match="answered HTTP 500") as raised:
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
     assert time.monotonic() - started < 5
+    assert raised.value.status == 500 and not isinstance(raised.value, OfflineError)
     hub.fail_with = None
     dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
     hub.fail_with = 500

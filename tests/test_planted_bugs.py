@@ -19,7 +19,7 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.attack_runner import run_autoattack
-from dkl_zoo.compat import make_adversary
+from dkl_zoo.autoattack_adapter import make_adversary
 from dkl_zoo.errors import IntegrityError, StateDictMismatchError, UnsafeCheckpointError
 from dkl_zoo.integrity import verify_file
 from dkl_zoo.losses import ClassPrior

@@ -28,7 +28,7 @@ def test_the_readme_has_python_blocks():
 @pytest.fixture(scope="module")
 def readme_hub(tmp_path_factory):
     """dkl-zoo/ikl-at-cifar10-wrn34 as `dkl-zoo release` would publish it (full size, random weights)."""
-    from dkl_zoo.testing import HubServer
+    from hub_server import HubServer
 
     folder = tmp_path_factory.mktemp("repo")
     torch.manual_seed(0)

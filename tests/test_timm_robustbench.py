@@ -8,10 +8,10 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.convert import write_repo_folder
-from dkl_zoo.models.timm_models import ROBUSTBENCH_ALIASES, robustbench_timm_name
+from dkl_zoo.integrations.timm import ROBUSTBENCH_ALIASES, robustbench_timm_name
 from dkl_zoo.publish import publish
 from dkl_zoo.registry import REGISTRY
-from dkl_zoo.testing import HubServer
+from hub_server import HubServer
 
 from conftest import run_python, trained_like
 
@@ -107,7 +107,7 @@ def test_timm_hf_hub_name_uses_the_converters_config(hub_env):
 
 @pytest.mark.slow
 def test_robustbench_load_model_returns_our_verified_weights(hub_env):
-    from dkl_zoo.compat import enable_robustbench
+    from dkl_zoo.integrations.robustbench import enable_robustbench
 
     enable_robustbench()
     from robustbench.utils import load_model

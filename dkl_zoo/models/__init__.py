@@ -1,7 +1,8 @@
 """Architectures of the released checkpoints, one file each, and the builder that picks them by name."""
 
-from ._builder import ARCHITECTURES, assign_state_dict, build_architecture
+from ._builder import ARCHITECTURES, assign_state_dict, build_architecture, build_model, read_weights
 from .dm_wide_resnet import DMWideResNet
 from .wide_resnet import WideResNet
 
-__all__ = ["ARCHITECTURES", "DMWideResNet", "WideResNet", "assign_state_dict", "build_architecture"]
+__all__ = ["ARCHITECTURES", "DMWideResNet", "WideResNet", "assign_state_dict", "build_architecture", "build_model",
+           "read_weights"]

@@ -1,17 +1,20 @@
-"""Build an architecture by name and put weights into it strictly (timm's builder, kept apart from the hub)."""
+"""Build an architecture by name, read weights and put them into it strictly (timm's ``_builder``: no I/O
+beyond reading a local safetensors file, nothing of the Hub)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from ..errors import StateDictMismatchError, WeightsFormatError
+from ..registry import ModelEntry, get_entry
 from .dm_wide_resnet import DMWideResNet
 from .wide_resnet import WideResNet
 
-__all__ = ["ARCHITECTURES", "build_architecture", "assign_state_dict"]
+__all__ = ["ARCHITECTURES", "build_architecture", "build_model", "read_weights", "assign_state_dict"]
 
 ARCHITECTURES: Mapping[str, Callable[..., nn.Module]] = {
     "wide_resnet": WideResNet,
@@ -35,6 +38,37 @@ def build_architecture(architecture: str, *, meta: bool = False, **kwargs: Any) 
         return factory(**kwargs)
     with torch.device("meta"):
         return factory(**kwargs)
+
+
+def build_model(entry: ModelEntry | str, *, meta: bool = False, num_classes: int | None = None) -> nn.Module:
+    """The entry's architecture with fresh weights (or on the meta device, ready for assignment).
+
+    Raises:
+        UnknownModelError: ``entry`` is a name that is not in the registry.
+    """
+    entry = get_entry(entry) if isinstance(entry, str) else entry
+    kwargs = dict(entry.arch_kwargs)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return build_architecture(entry.architecture, meta=meta, **kwargs)
+
+
+def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file (no pickle anywhere on this path).
+
+    Raises:
+        WeightsFormatError: the file is not a readable safetensors file (broken header, truncated data).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise WeightsFormatError(
+            f"{path} is not a readable safetensors file ({error}); the weights were not used. Re-convert or "
+            "re-publish it (dkl-zoo convert), or load again to fetch a fresh copy."
+        ) from None
 
 
 def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:

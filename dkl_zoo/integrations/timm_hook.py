@@ -1,6 +1,6 @@
 """Registers the zoo in timm right after ``import timm``, without importing timm or torch before then.
 
-Kept apart from ``dkl_zoo.models.timm_models`` so that ``import dkl_zoo`` (and ``dkl-zoo --help``) stays
+Kept apart from ``dkl_zoo.integrations.timm`` so that ``import dkl_zoo`` (and ``dkl-zoo --help``) stays
 free of torch: the registration itself imports torch, but only once timm is imported.
 """
 
@@ -30,7 +30,7 @@ class _TimmImportHook(importlib.abc.MetaPathFinder):
         def exec_module(module: Any) -> None:
             original(module)
             try:
-                from .models.timm_models import register_timm_models
+                from .timm import register_timm_models
 
                 register_timm_models()
             except Exception as error:  # never break `import timm` for its other users
@@ -45,7 +45,7 @@ class _TimmImportHook(importlib.abc.MetaPathFinder):
 def install_import_hook() -> None:
     """Register now when timm is already imported; otherwise when it is."""
     if "timm" in sys.modules:
-        from .models.timm_models import register_timm_models
+        from .timm import register_timm_models
 
         register_timm_models()
     elif not any(isinstance(f, _TimmImportHook) for f in sys.meta_path):

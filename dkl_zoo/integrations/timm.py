@@ -18,7 +18,7 @@ from torch import nn
 
 from ..registry import REGISTRY, ModelEntry
 
-__all__ = ["timm_name", "robustbench_timm_name", "register_timm_models", "install_import_hook", "ROBUSTBENCH_ALIASES"]
+__all__ = ["timm_name", "robustbench_timm_name", "register_timm_models", "ROBUSTBENCH_ALIASES"]
 
 _REGISTERED = False
 
@@ -156,4 +156,3 @@ def register_timm_models() -> None:
     _REGISTERED = True
 
 
-from .._timm_hook import install_import_hook  # noqa: E402,F401  (kept importable from here)

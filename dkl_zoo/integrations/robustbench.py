@@ -1,11 +1,10 @@
-"""Make the AutoAttack / RobustBench ecosystem importable and consistent, inside our code.
+"""Import robustbench 1.1.1 as it is packaged, inside our code, and run its AutoAttack through our runner.
 
-- AutoAttack is on PyPI as ``pyautoattack`` (keyword-only API, ``attacks=``, ``batch_size=``); the git
-  version is the module ``autoattack`` (``attacks_to_run``, ``log_path``, ``bs=``). ``autoattack_module``
-  returns whichever is installed and ``make_adversary`` builds an ``AutoAttack`` with either API.
-- robustbench 1.1.1 imports ``autoattack`` and calls the git API; ``enable_robustbench`` registers a
-  module ``autoattack`` that offers that API over pyautoattack when the git package is absent, and a
-  minimal ``pkg_resources`` when setuptools no longer ships one, so ``import robustbench`` works.
+robustbench 1.1.1 imports the git package ``autoattack`` and calls its API; PyPI has only ``pyautoattack``,
+with another API. ``enable_robustbench`` registers a module ``autoattack`` offering the git API over
+pyautoattack (and over our resumable runner when a state file is asked for) when the git package is absent.
+robustbench also imports ``pkg_resources``, which setuptools 82 dropped: the ``robustbench`` extra pins
+``setuptools<82``.
 """
 
 from __future__ import annotations
@@ -21,83 +20,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-__all__ = [
-    "ATTACKS",
-    "VERSIONS",
-    "DEFAULT_SEED",
-    "autoattack_module",
-    "make_adversary",
-    "reset_autoattack_checks",
-    "enable_robustbench",
-]
+from ..attack_runner import RunState, run_autoattack
+from ..autoattack_adapter import DEFAULT_SEED, autoattack_module, is_pypi_api, make_adversary
 
-ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
-VERSIONS = ("standard", "plus", "rand", "custom")
-DEFAULT_SEED = 0
-"""AutoAttack seeds each attack call with ``time.time()`` when given no seed; we always pass one so that
-runs are reproducible (RobustBench's ``benchmark`` passes none: through our adapter it gets this one)."""
+__all__ = ["enable_robustbench"]
 
-
-def autoattack_module() -> types.ModuleType:
-    """The installed AutoAttack: pyautoattack (PyPI) first, else the git package ``autoattack``."""
-    for name in ("pyautoattack", "autoattack"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if getattr(module, "__dkl_zoo_shim__", False):
-            continue
-        if hasattr(module, "AutoAttack"):
-            return module
-    raise ImportError(
-        "AutoAttack is not installed. Install it with `pip install 'dkl-zoo[eval]'` (it brings the PyPI "
-        "package pyautoattack)."
-    )
-
-
-def _is_pypi_api(module: types.ModuleType) -> bool:
-    import inspect
-
-    return "attacks" in inspect.signature(module.AutoAttack.__init__).parameters
-
-
-def make_adversary(
-    model: nn.Module,
-    *,
-    eps: float,
-    norm: str = "Linf",
-    version: str = "standard",
-    attacks: Sequence[str] | None = None,
-    device: str | torch.device = "cpu",
-    seed: int | None = DEFAULT_SEED,
-) -> Any:
-    """An ``AutoAttack`` object, whichever package provides it; its attack objects do the work."""
-    module = autoattack_module()
-    attacks = list(attacks) if attacks is not None else None
-    if _is_pypi_api(module):
-        return module.AutoAttack(
-            model, attacks=attacks if version == "custom" else None, device=device, eps=eps, norm=norm,
-            seed=seed, version=version,
-        )
-    kwargs: dict[str, Any] = dict(norm=norm, eps=eps, seed=seed, version=version, device=device, verbose=False)
-    if version == "custom":
-        kwargs["attacks_to_run"] = attacks or []
-    return module.AutoAttack(model, **kwargs)
-
-
-def reset_autoattack_checks() -> None:
-    """AutoAttack's dynamic-defence counters are module-global: one flagged model flags every later one."""
-    try:
-        checks = importlib.import_module(autoattack_module().__name__ + ".checks")
-    except ImportError:
-        return
-    funcs = getattr(checks, "funcs", None)
-    if isinstance(funcs, dict):
-        for key in funcs:
-            funcs[key] = 0
-
-
-# ---- robustbench -------------------------------------------------------------------------------------
 
 
 class _GitApiAutoAttack:
@@ -145,13 +72,11 @@ class _GitApiAutoAttack:
         return_labels: bool = False,
         state_path: str | Path | None = None,
     ) -> Any:
-        if state_path is None and _is_pypi_api(autoattack_module()):
+        if state_path is None and is_pypi_api(autoattack_module()):
             # AutoAttack's own loop, so that robustbench's numbers come from the reference implementation.
             with _logging_to(self.log_path, self.verbose):
                 x_adv, y_adv = self._adversary.run_standard_evaluation(x_orig, y_orig, batch_size=bs)
             return (x_adv, y_adv) if return_labels else x_adv
-        from .attack_runner import run_autoattack
-
         outcome = run_autoattack(
             self._adversary, self.model, x_orig, y_orig, batch_size=bs,
             state_path=Path(state_path) if state_path is not None else None, device=self.device,
@@ -198,8 +123,6 @@ class _EvaluationState:
 
     @classmethod
     def from_disk(cls, path: str | Path) -> "_EvaluationState":
-        from .attack_runner import RunState
-
         state = RunState.load(Path(path))
         # Float, not bool: robustbench takes `.mean()` of these flags, which a bool tensor refuses.
         flags = torch.tensor(state.flags, dtype=torch.float32)
@@ -215,7 +138,7 @@ def _install_autoattack_shim() -> None:
         pass
     shim = types.ModuleType("autoattack")
     shim.__dict__.update(__dkl_zoo_shim__=True, AutoAttack=_GitApiAutoAttack,
-                         __doc__="git-API AutoAttack over pyautoattack, provided by dkl_zoo.compat")
+                         __doc__="git-API AutoAttack over pyautoattack, provided by dkl_zoo.integrations.robustbench")
     state = types.ModuleType("autoattack.state")
     state.EvaluationState = _EvaluationState  # type: ignore[attr-defined]
     shim.state = state  # type: ignore[attr-defined]
@@ -224,36 +147,17 @@ def _install_autoattack_shim() -> None:
     sys.modules["autoattack.state"] = state
 
 
-def _install_pkg_resources_shim() -> None:
-    try:
-        importlib.import_module("pkg_resources")
-        return
-    except ImportError:
-        pass
-    shim = types.ModuleType("pkg_resources")
-
-    def resource_filename(package: str, resource: str) -> str:
-        from importlib.resources import files
-
-        return str(files(package).joinpath(resource))
-
-    shim.resource_filename = resource_filename  # type: ignore[attr-defined]
-    shim.__dkl_zoo_shim__ = True  # type: ignore[attr-defined]
-    sys.modules["pkg_resources"] = shim
-
-
 def enable_robustbench() -> types.ModuleType:
-    """Import robustbench 1.1.1 despite its packaging (autoattack module name, pkg_resources); returns it."""
+    """Import robustbench 1.1.1 despite its packaging (the autoattack module name); returns it.\n\n    Raises:\n        ImportError: robustbench (or setuptools < 82, which it needs) is not installed; says what to install.\n    """
     _install_autoattack_shim()
     logging.getLogger("timm").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():  # robustbench's own imports, not the user's business
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-            _install_pkg_resources_shim()
             warnings.filterwarnings("ignore", message=r"Importing from timm\.models\.", category=DeprecationWarning)
             warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
             return importlib.import_module("robustbench")
     except ImportError as error:
         raise ImportError(
-            f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'`."
+            f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'` (which also pins setuptools<82 for its pkg_resources)."
         ) from error
