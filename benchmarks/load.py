@@ -16,7 +16,6 @@ baseline / floor, so the script prints that bound too. It also times the first l
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import statistics
 import subprocess
@@ -80,7 +79,7 @@ def main() -> None:
         save_file(state, str(weights))
         data = weights.read_bytes()
         commit = hub.add_repo(entry.repo_id, {"model.safetensors": data})
-        pinned = dataclasses.replace(entry, revision=commit, sha256=hashlib.sha256(data).hexdigest())
+        pinned = entry.replace(revision=commit, sha256=hashlib.sha256(data).hexdigest())
         pickle_path = Path(tmp) / "model.pt"
         torch.save(state, pickle_path)
         cache = Path(tmp) / "cache"

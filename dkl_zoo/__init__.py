@@ -49,7 +49,35 @@ def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` i
     raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
 
 
-from . import errors as _errors  # noqa: E402
-
-__all__ = sorted([*_errors.__all__, "EvalResult", "ModelEntry", "build_model", "evaluate", "list_models", "load",
-                  "merge_results", "model_info", "robustness_curve", "write_robustbench_json"])
+__all__ = [
+    "CheckpointError",
+    "DatasetNotFoundError",
+    "DklZooError",
+    "DownloadError",
+    "DownloadTimeoutError",
+    "EntryNotFoundError",
+    "EvalResult",
+    "EvaluationStateError",
+    "HubAccessError",
+    "IntegrityError",
+    "InvalidArgumentError",
+    "ModelEntry",
+    "OfflineError",
+    "OriginalReleaseError",
+    "ReleaseCheckError",
+    "RemoteNotFoundError",
+    "RepositoryNotFoundError",
+    "RevisionNotFoundError",
+    "StateDictMismatchError",
+    "UnknownModelError",
+    "UnsafeCheckpointError",
+    "WeightsFormatError",
+    "build_model",
+    "evaluate",
+    "list_models",
+    "load",
+    "merge_results",
+    "model_info",
+    "robustness_curve",
+    "write_robustbench_json",
+]

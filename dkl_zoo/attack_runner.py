@@ -13,6 +13,7 @@ a single process; progress bars; AutoAttack's log lines, to a file and/or the co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,16 +23,16 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from .autoattack_adapter import reset_autoattack_checks
 from .errors import EvaluationStateError
-from .integrity import atomic_write_text
+from .atomic import atomic_write_text
 
-__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint"]
+__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint", "logging_to"]
 
 LOGGER_NAME = "dkl_zoo.autoattack"
 
@@ -81,6 +82,7 @@ class RunState:
 
     @classmethod
     def load(cls, path: Path) -> "RunState":
+        """The state in ``path``; refused by name when it is not a JSON object of these fields."""
         try:
             data = json.loads(path.read_text())
             if not isinstance(data, dict):
@@ -130,6 +132,8 @@ class RunState:
 
 @dataclass
 class RunOutcome:
+    """Flags per example (clean-correct, still robust), robust counts after each attack, and the run's cost."""
+
     clean_flags: torch.Tensor
     flags: torch.Tensor
     robust_after: dict[str, int]
@@ -139,20 +143,31 @@ class RunOutcome:
     y_adv: torch.Tensor | None = None
 
 
-def _logger(log_path: str | os.PathLike[str] | None, echo: bool) -> tuple[logging.Logger, list[logging.Handler]]:
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
+@contextlib.contextmanager
+def logging_to(name: str, log_path: str | os.PathLike[str] | None, echo: bool) -> Iterator[logging.Logger]:
+    """The logger ``name`` writing bare lines to ``log_path`` and/or stdout (AutoAttack's log format) while
+    the block runs, and nowhere else (not the root logger); the handlers are removed afterwards."""
+    logger = logging.getLogger(name)
+    level, propagate = logger.level, logger.propagate
     handlers: list[logging.Handler] = []
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="a"))
     if echo:
         handlers.append(logging.StreamHandler(sys.stdout))
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
     for handler in handlers:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-    return logger, handlers
+    try:
+        yield logger
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -228,51 +243,78 @@ def run_autoattack(
     ``rank``/``world``/``sync``: in a process group every rank holds all examples, classifies its own slice
     ``own``, takes every ``world``-th batch of each attack, and ``sync(flags, op)`` (op "sum" or "min")
     combines the flags across ranks; the flags then equal those of one process doing all the work.
+
+    Raises:
+        EvaluationStateError: ``state_path`` holds another evaluation's state, or an inconsistent one; the
+            file is left as it is.
     """
     attacks = list(adversary.attacks_to_run)
     config = {**config, "attacks": attacks, "batch_size": batch_size, "n": int(x.shape[0]),
               "data_sha256": fingerprint(x, y), "model_sha256": model_fingerprint(model), "world": world,
               "rank": rank}
-    logger, handlers = _logger(log_path, echo)
-    started = time.monotonic()
-    try:
-        state = _initial_state(state_path, config)
-        if state.finished:
+    with logging_to(LOGGER_NAME, log_path, echo) as logger:
+        run = _Run(adversary, model, x, y, batch_size=batch_size, device=device, logger=logger,
+                   progress=progress, rank=rank, world=world, own=own, sync=sync, state_path=state_path,
+                   state=_initial_state(state_path, config), keep_adversarial=keep_adversarial)
+        if run.state.finished:
             logger.debug("evaluation already finished; results restored from %s", state_path)
-        n = x.shape[0]
-        counted = own or slice(0, n)
-        x_adv = x.clone().detach() if keep_adversarial else None
-        y_adv = torch.empty_like(y) if keep_adversarial else None
-        elapsed_before = state.seconds
-
-        def save() -> None:
-            state.seconds = elapsed_before + (time.monotonic() - started)
-            if state_path is not None:
-                state.save(state_path)
-
-        if state.clean_flags is None:
+        if run.state.clean_flags is None:
             logger.debug("using %s version including %s.", config.get("version"), ", ".join(attacks))
             _run_checks(adversary, model, x, y, batch_size, device, logger, str(config.get("version")))
-            own_range = own or slice(0, n)
-            flags = torch.zeros(n, dtype=torch.bool)
-            indices = torch.arange(n)[own_range]
-            batches = math.ceil(len(indices) / batch_size)
-            with torch.no_grad(), _progress(batches, "clean", progress) as bar:
-                for b in range(batches):
-                    chunk = indices[b * batch_size:(b + 1) * batch_size]
-                    output = model(x[chunk].to(device)).max(dim=1)[1].cpu()
-                    flags[chunk] = output.eq(y[chunk])
-                    if y_adv is not None:
-                        y_adv[chunk] = output
-                    bar.update(1)
-            if sync is not None:
-                flags = sync(flags.int(), "sum").bool()
-            state.clean_flags = flags.tolist()
-            state.flags = flags.tolist()
-            save()
-            logger.debug("initial accuracy: %.2f%%", 100 * flags.float().mean().item())
-        flags = torch.tensor(state.flags, dtype=torch.bool)
+            run.classify_clean()
+        run.attack_all(attacks)
+        return run.outcome()
 
+
+class _Run:
+    """One evaluation in progress: its state, saved after every step, and the phases that advance it."""
+
+    def __init__(self, adversary: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int,
+                 device: Any, logger: logging.Logger, progress: bool, rank: int, world: int, own: slice | None,
+                 sync: Callable[[torch.Tensor, str], torch.Tensor] | None, state_path: Path | None,
+                 state: RunState, keep_adversarial: bool) -> None:
+        self.adversary, self.model, self.x, self.y = adversary, model, x, y
+        self.batch_size, self.device, self.logger, self.progress = batch_size, device, logger, progress
+        self.rank, self.world, self.sync = rank, world, sync
+        self.n = x.shape[0]
+        self.own = own
+        self.counted = own or slice(0, self.n)
+        self.state_path, self.state = state_path, state
+        self.x_adv = x.clone().detach() if keep_adversarial else None
+        self.y_adv = torch.empty_like(y) if keep_adversarial else None
+        self.elapsed_before = state.seconds
+        self.started = time.monotonic()
+
+    def save(self) -> None:
+        self.state.seconds = self.elapsed_before + (time.monotonic() - self.started)
+        if self.state_path is not None:
+            self.state.save(self.state_path)
+
+    def classify_clean(self) -> None:
+        """Clean predictions of this rank's slice; every rank then holds all clean flags."""
+        x, y, state = self.x, self.y, self.state
+        flags = torch.zeros(self.n, dtype=torch.bool)
+        indices = torch.arange(self.n)[self.own or slice(0, self.n)]
+        batches = math.ceil(len(indices) / self.batch_size)
+        with torch.no_grad(), _progress(batches, "clean", self.progress) as bar:
+            for b in range(batches):
+                chunk = indices[b * self.batch_size:(b + 1) * self.batch_size]
+                output = self.model(x[chunk].to(self.device)).max(dim=1)[1].cpu()
+                flags[chunk] = output.eq(y[chunk])
+                if self.y_adv is not None:
+                    self.y_adv[chunk] = output
+                bar.update(1)
+        if self.sync is not None:
+            flags = self.sync(flags.int(), "sum").bool()
+        state.clean_flags = flags.tolist()
+        state.flags = flags.tolist()
+        self.save()
+        self.logger.debug("initial accuracy: %.2f%%", 100 * flags.float().mean().item())
+
+    def attack_all(self, attacks: list[str]) -> None:
+        """Each attack in order on the examples still robust, resuming inside the attack a state stopped in."""
+        state, logger = self.state, self.logger
+        flags = torch.tensor(state.flags, dtype=torch.bool)
         with torch.no_grad():
             while not state.finished and state.attack_index < len(attacks):
                 attack = attacks[state.attack_index]
@@ -283,70 +325,77 @@ def run_autoattack(
                     logger.debug("running %s", attack)
                     state.attack_indices = torch.nonzero(flags, as_tuple=False).flatten().tolist()
                     state.batches_done = 0
-                    save()
-                targets = torch.tensor(state.attack_indices, dtype=torch.long)
-                batches = math.ceil(len(targets) / batch_size)
-                mine = [b for b in range(batches) if b % world == rank]
-                with _progress(len(mine), attack, progress) as bar:
-                    bar.update(sum(1 for b in mine if b < state.batches_done))
-                    for b in mine:
-                        if b < state.batches_done:
-                            continue
-                        chunk = targets[b * batch_size:(b + 1) * batch_size]
-                        xb, yb = x[chunk].contiguous().to(device), y[chunk].clone().to(device)
-                        adv = _attack_batch(adversary, attack, xb, yb)
-                        output = model(adv).max(dim=1)[1]
-                        fooled = (~yb.eq(output)).cpu()
-                        flags[chunk[fooled]] = False
-                        if fooled.any():
-                            delta = (adv.cpu()[fooled] - x[chunk][fooled]).abs().flatten(1).max(dim=1)[0]
-                            state.max_perturbation = max(state.max_perturbation, float(delta.max()))
-                        if x_adv is not None and y_adv is not None:
-                            x_adv[chunk[fooled]] = adv.detach().cpu()[fooled]
-                            y_adv[chunk[fooled]] = output.cpu()[fooled]
-                        logger.debug("%s - %d/%d - %d out of %d successfully perturbed", attack, b + 1, batches,
-                                     int(fooled.sum()), len(chunk))
-                        state.flags = flags.tolist()
-                        state.batches_done = b + 1
-                        save()
-                        bar.update(1)
-                if sync is not None:
-                    flags = sync(flags.int(), "min").bool()
+                    self.save()
+                flags = self._attack(attack, flags)
+                if self.sync is not None:
+                    flags = self.sync(flags.int(), "min").bool()
                 state.flags = flags.tolist()
-                state.robust_after[attack] = int(flags[counted].sum())
+                state.robust_after[attack] = int(flags[self.counted].sum())
                 state.attack_index += 1
                 state.attack_indices = None
                 state.batches_done = 0
-                save()
+                self.save()
                 logger.debug("robust accuracy after %s: %.2f%% (total time %.1f s)", attack.upper(),
-                             100 * flags.float().mean().item(), elapsed_before + time.monotonic() - started)
+                             100 * flags.float().mean().item(), self.elapsed_before + time.monotonic() - self.started)
             for attack in attacks:  # attacks skipped because nothing robust was left
-                state.robust_after.setdefault(attack, int(flags[counted].sum()))
+                state.robust_after.setdefault(attack, int(flags[self.counted].sum()))
             if not state.finished:
                 state.finished = True
-                save()
+                self.save()
                 logger.debug("max Linf perturbation: %.5f", state.max_perturbation)
                 logger.debug("robust accuracy: %.2f%%", 100 * flags.float().mean().item())
-        if y_adv is not None:
+
+    def _attack(self, attack: str, flags: torch.Tensor) -> torch.Tensor:
+        """This rank's batches of one attack, the state saved after each; returns the updated flags."""
+        state, x, y = self.state, self.x, self.y
+        targets = torch.tensor(state.attack_indices, dtype=torch.long)
+        batches = math.ceil(len(targets) / self.batch_size)
+        mine = [b for b in range(batches) if b % self.world == self.rank]
+        with _progress(len(mine), attack, self.progress) as bar:
+            bar.update(sum(1 for b in mine if b < state.batches_done))
+            for b in mine:
+                if b < state.batches_done:
+                    continue
+                chunk = targets[b * self.batch_size:(b + 1) * self.batch_size]
+                xb, yb = x[chunk].contiguous().to(self.device), y[chunk].clone().to(self.device)
+                adv = _attack_batch(self.adversary, attack, xb, yb)
+                output = self.model(adv).max(dim=1)[1]
+                fooled = (~yb.eq(output)).cpu()
+                flags[chunk[fooled]] = False
+                if fooled.any():
+                    delta = (adv.cpu()[fooled] - x[chunk][fooled]).abs().flatten(1).max(dim=1)[0]
+                    state.max_perturbation = max(state.max_perturbation, float(delta.max()))
+                if self.x_adv is not None and self.y_adv is not None:
+                    self.x_adv[chunk[fooled]] = adv.detach().cpu()[fooled]
+                    self.y_adv[chunk[fooled]] = output.cpu()[fooled]
+                self.logger.debug("%s - %d/%d - %d out of %d successfully perturbed", attack, b + 1, batches,
+                                  int(fooled.sum()), len(chunk))
+                state.flags = flags.tolist()
+                state.batches_done = b + 1
+                self.save()
+                bar.update(1)
+        return flags
+
+    def outcome(self) -> RunOutcome:
+        """The result; with ``keep_adversarial``, labels of the examples no attack fooled are their predictions."""
+        state = self.state
+        if self.y_adv is not None:
             with torch.no_grad():
                 unset = torch.tensor(state.flags, dtype=torch.bool)
-                for b in range(math.ceil(n / batch_size)):
-                    sl = slice(b * batch_size, (b + 1) * batch_size)
+                for b in range(math.ceil(self.n / self.batch_size)):
+                    sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
                     if unset[sl].any():
-                        y_adv[sl][unset[sl]] = model(x[sl].to(device)).max(dim=1)[1].cpu()[unset[sl]]
+                        predicted = self.model(self.x[sl].to(self.device)).max(dim=1)[1].cpu()
+                        self.y_adv[sl][unset[sl]] = predicted[unset[sl]]
         return RunOutcome(
             clean_flags=torch.tensor(state.clean_flags, dtype=torch.bool),
             flags=torch.tensor(state.flags, dtype=torch.bool),
             robust_after=dict(state.robust_after),
             max_perturbation=state.max_perturbation,
-            seconds=state.seconds if state_path is not None else time.monotonic() - started,
-            x_adv=x_adv,
-            y_adv=y_adv,
+            seconds=state.seconds if self.state_path is not None else time.monotonic() - self.started,
+            x_adv=self.x_adv,
+            y_adv=self.y_adv,
         )
-    finally:
-        for handler in handlers:
-            logger.removeHandler(handler)
-            handler.close()
 
 
 _CONFIG_LABELS = {"model_sha256": "model", "data_sha256": "data"}

@@ -15,13 +15,14 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .registry import REGISTRY, SOURCE_README, ModelEntry, get_entry
 
-__all__ = ["card_data", "render_card", "write_cards", "stale_cards", "CARDS_DIR"]
+__all__ = ["card_data", "lab_notes", "render_card", "write_cards", "stale_cards", "CARDS_DIR"]
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
 _DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
 
 
 def card_data(entry: ModelEntry) -> ModelCardData:
+    """The card's YAML header: license, tags, datasets and the reported results as Hub eval results."""
     head = entry.headline
     dataset_name = _DATASET_NAMES.get(entry.dataset, entry.dataset)
     # a reference that is a path of this project (the shipped model's config) has no public URL to point at
@@ -32,13 +33,13 @@ def card_data(entry: ModelEntry) -> ModelCardData:
     results = [
         EvalResult(metric_type="accuracy", metric_name="Clean accuracy", metric_value=head.clean_acc, **common),
         EvalResult(metric_type="robust_accuracy", metric_name="AutoAttack robust accuracy",
-                   metric_value=head.robust_acc, metric_config=f"{entry.threat_model}, eps={entry.eps_label}",
+                   metric_value=head.robust_acc, metric_config=f"{entry.provenance.threat_model}, eps={entry.provenance.eps_label}",
                    **common),
     ]
     return ModelCardData(
         model_name=entry.name,
-        license=entry.license,
-        license_name="no-license-file" if entry.license == "other" else None,
+        license=entry.provenance.license,
+        license_name="no-license-file" if entry.provenance.license == "other" else None,
         license_link=None,
         library_name="dkl-zoo",
         pipeline_tag="image-classification",
@@ -52,14 +53,14 @@ def card_data(entry: ModelEntry) -> ModelCardData:
 
 def _table(entry: ModelEntry) -> str:
     rows = ["| source | clean (%) | AutoAttack (%) | reference |", "| --- | --- | --- | --- |"]
-    for r in entry.reported:
+    for r in entry.provenance.reported:
         note = f" ({r.note})" if r.note else ""
         rows.append(f"| {r.source}{note} | {r.clean_acc:.2f} | {r.robust_acc:.2f} | <{r.reference}> |")
     return "\n".join(rows)
 
 
 def _recipe(entry: ModelEntry) -> str:
-    r = entry.recipe
+    r = entry.provenance.recipe
     value = lambda v: "not published" if v is None else f"{v:g}"  # noqa: E731
     lines = [f"- alpha (soft-CE weight): {value(r.alpha)}", f"- beta (wMSE weight): {value(r.beta)}",
              f"- temperature T: {value(r.temperature)}"]
@@ -70,54 +71,71 @@ def _recipe(entry: ModelEntry) -> str:
     lines.append(f"- source: {r.source}")
     if r.note:
         lines.append(f"- note: {r.note}")
-    if entry.training_config:
-        lines.append(f"- full configuration: `training/configs/{entry.training_config}` in the dkl_zoo repository")
+    if entry.provenance.training_config:
+        lines.append(f"- full configuration: `training/configs/{entry.provenance.training_config}` in the dkl_zoo repository")
     return "\n".join(lines)
+
+
+def lab_notes(entry: ModelEntry) -> str:
+    """The entry's lab notes (Markdown shipped in ``dkl_zoo/lab_notes``), or "" when it has none."""
+    if entry.provenance.lab_notes is None:
+        return ""
+    from importlib.resources import files
+
+    return files("dkl_zoo").joinpath("lab_notes", entry.provenance.lab_notes).read_text(encoding="utf-8")
+
+
+def _lab_notes_section(entry: ModelEntry) -> str:
+    text = lab_notes(entry)
+    if not text:
+        return ""
+    body = text.split("\n", 1)[1].strip() if text.startswith("# ") else text.strip()
+    return f"\n## Lab notes\n\n{body}\n"
 
 
 def _body(entry: ModelEntry) -> str:
     head = entry.headline
-    other = [r for r in entry.reported if r.source != SOURCE_README]
-    disagreements = "\n".join(f"- {n}" for n in entry.notes) or "- The sources agree."
-    rb = entry.robustbench_name
+    other = [r for r in entry.provenance.reported if r.source != SOURCE_README]
+    disagreements = "\n".join(f"- {n}" for n in entry.provenance.notes) or "- The sources agree."
+    rb = entry.provenance.robustbench_name
     rb_usage = (
         f"""```python
 import dkl_zoo  # registers the timm alias RobustBench looks up first
 from robustbench.utils import load_model
-model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.threat_model}")
+model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.provenance.threat_model}")
 ```"""
         if rb else "This checkpoint is not on the RobustBench leaderboard."
     )
-    pin = (f"revision `{entry.revision}`, sha256 `{entry.sha256}`" if entry.sha256
+    pin = (f"revision `{entry.weights.revision}`, sha256 `{entry.weights.sha256}`" if entry.weights.sha256
            else "not pinned yet: until it is, every load is checked against the sha256 the Hub reports")
-    sources = "\n".join(f"- {s.kind}: file id `{s.google_drive_id}` (<{s.url}>)" for s in entry.original_sources)
-    if entry.embedded_file:
+    sources = "\n".join(f"- {s.kind}: file id `{s.google_drive_id}` (<{s.url}>)" for s in entry.weights.original_sources)
+    if entry.weights.embedded_file:
         origin = (f"These weights were trained by this project with its own `training/` code (see the recipe below) "
                   f"and ship inside the `dkl-zoo` package: `dkl_zoo.load` needs no network for them. sha256 "
-                  f"`{entry.sha256}`.")
+                  f"`{entry.weights.sha256}`.")
     else:
         origin = (f"Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:\n{sources}\n\n"
                   "Weights here are those files converted to safetensors by `dkl_zoo.convert` (no pickle, no code "
                   f"executed); the conversion is deterministic. Integrity: {pin}.")
-    method = "GKL-AT" if entry.method_labels and all(m.label == "GKL-AT" for m in entry.method_labels) else "IKL-AT"
+    method = "GKL-AT" if entry.provenance.method_labels and all(m.label == "GKL-AT" for m in entry.provenance.method_labels) else "IKL-AT"
     loss = ("Generalized KL (GKL) loss" if method == "GKL-AT" else "Improved KL (IKL) loss")
-    names = "; ".join(f"{m.label} in <{m.source}>" for m in entry.method_labels)
+    names = "; ".join(f"{m.label} in <{m.source}>" for m in entry.provenance.method_labels)
     named = f"\nThe release names it: {names}.\n" if names else ""
     return f"""
 # {entry.name}
 
-{method} {entry.arch_label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
+{method} {entry.arch.label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
 the {loss} of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,
-[arXiv 2305.13948]({entry.paper})). Threat model {entry.threat_model}, eps {entry.eps_label}.
-{entry.description}{named}
+[arXiv 2305.13948]({entry.provenance.paper})). Threat model {entry.provenance.threat_model}, eps {entry.provenance.eps_label}.
+{entry.provenance.description}{named}
 
 **{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{"; see the provenance table for "
 "the other sources" if other else ""}).
 
 ## Use
 
-Inputs are float NCHW images in [0, 1], size {"×".join(map(str, entry.input_size))}; normalisation:
-{entry.normalization}. The model returns logits for {entry.num_classes} classes.
+Inputs are float NCHW images in [0, 1], size {"×".join(map(str, entry.arch.input_size))}; normalisation:
+{entry.arch.normalization}. The model returns logits for {entry.num_classes} classes.
 
 ```python
 import dkl_zoo
@@ -126,7 +144,7 @@ model = dkl_zoo.load("{entry.name}")          # eval mode, weights sha256-checke
 
 ```python
 import dkl_zoo, timm
-model = timm.create_model("{entry.name.replace('-', '_')}", pretrained=True)
+model = timm.create_model("{entry.timm_name}", pretrained=True)
 ```
 
 {rb_usage}
@@ -142,15 +160,15 @@ model = timm.create_model("{entry.name.replace('-', '_')}", pretrained=True)
 ## Training recipe
 
 {_recipe(entry)}
-
+{_lab_notes_section(entry)}
 ## License
 
-{entry.license_note}
+{entry.provenance.license_note}
 
 ## Citation
 
 ```bibtex
-{entry.citation}
+{entry.provenance.citation}
 ```
 """
 

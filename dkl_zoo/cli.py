@@ -20,10 +20,12 @@ def _entry_summary(name: str) -> dict:
     from .registry import get_entry
 
     entry = get_entry(name)
-    info = asdict(entry)
-    info["arch_kwargs"] = dict(entry.arch_kwargs)
+    info = asdict(entry)  # name, arch, weights, provenance: the entry's three parts
+    info["arch"]["kwargs"] = dict(entry.arch.kwargs)
+    info["arch"]["num_classes"] = entry.num_classes
+    info["arch"]["normalization"] = entry.arch.normalization
     info["repo_id"] = entry.repo_id
-    info["normalization"] = entry.normalization
+    info["timm_name"] = entry.timm_name
     return info
 
 
@@ -40,12 +42,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     entries = [get_entry(n) for n in names]
     width = max(len(n) for n in names)
     data_width = max(len("dataset"), *(len(e.dataset) for e in entries))
-    arch_width = max(len("architecture"), *(len(e.arch_label) for e in entries))
+    arch_width = max(len("architecture"), *(len(e.arch.label) for e in entries))
     print(f"{'name':<{width}}  {'dataset':<{data_width}}  {'architecture':<{arch_width}}  "
           "clean / AutoAttack (%)  source")
     for name, entry in zip(names, entries):
         head = entry.headline
-        print(f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch_label:<{arch_width}}  "
+        print(f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch.label:<{arch_width}}  "
               f"{head.clean_acc:5.2f} / {head.robust_acc:5.2f}         {head.source}")
     return 0
 
@@ -57,24 +59,24 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_entry_summary(args.name), indent=2))
         return 0
-    print(f"{entry.name}: {entry.arch_label}, {entry.dataset}, {entry.threat_model} eps {entry.eps_label}")
-    if entry.embedded_file is not None:
-        print(f"  weights:        shipped in the dkl_zoo package ({entry.embedded_file}); no Hub download")
+    print(f"{entry.name}: {entry.arch.label}, {entry.dataset}, {entry.provenance.threat_model} eps {entry.provenance.eps_label}")
+    if entry.weights.embedded_file is not None:
+        print(f"  weights:        shipped in the dkl_zoo package ({entry.weights.embedded_file}); no Hub download")
     else:
-        print(f"  Hub repo:       {entry.repo_id} (revision {entry.revision or 'main, not pinned yet'})")
-    print(f"  sha256:         {entry.sha256 or 'not pinned yet (checked against the Hub ETag)'}")
-    print(f"  input:          {entry.input_size}, [0, 1]; normalisation {entry.normalization}")
-    print(f"  RobustBench:    {entry.robustbench_name or 'not listed'}")
-    recipe = entry.recipe
+        print(f"  Hub repo:       {entry.repo_id} (revision {entry.weights.revision or 'main, not pinned yet'})")
+    print(f"  sha256:         {entry.weights.sha256 or 'not pinned yet (checked against the Hub ETag)'}")
+    print(f"  input:          {entry.arch.input_size}, [0, 1]; normalisation {entry.arch.normalization}")
+    print(f"  RobustBench:    {entry.provenance.robustbench_name or 'not listed'}")
+    recipe = entry.provenance.recipe
     print(f"  recipe:         alpha {recipe.alpha}, beta {recipe.beta}, T {recipe.temperature}"
           + (f", gamma_aug {recipe.gamma_aug}" if recipe.gamma_aug is not None else "")
           + f" (source: {recipe.source})")
     print("  provenance (clean / AutoAttack %):")
-    for result in entry.reported:
+    for result in entry.provenance.reported:
         print(f"    {result.source:<15} {result.clean_acc:5.2f} / {result.robust_acc:5.2f}   {result.reference}")
-    for source in entry.original_sources:
+    for source in entry.weights.original_sources:
         print(f"  original:       {source.kind}: {source.url}")
-    for note in entry.notes:
+    for note in entry.provenance.notes:
         print(f"  note:           {note}")
     return 0
 
@@ -85,7 +87,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from .registry import get_entry
 
     entry = get_entry(args.name)
-    if entry.embedded_file is not None and args.revision is None:
+    if entry.weights.embedded_file is not None and args.revision is None:
         verified = verify(_embedded(entry))  # shipped in the package: nothing to download
     else:
         from . import hub
@@ -128,7 +130,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         target: object = model
         kwargs["model_name"] = str(args.checkpoint)
         kwargs["dataset"] = args.dataset or entry.dataset
-        eps_default = entry.eps
+        eps_default = entry.provenance.eps
     else:
         target = args.name
         eps_default = None
@@ -247,6 +249,7 @@ class _UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``dkl-zoo`` argument parser: one sub-command per verb, defaults shown in ``--help``."""
     parser = argparse.ArgumentParser(prog="dkl-zoo", description="The IKL-AT model zoo.")
     from . import __version__
 
@@ -338,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; returns the exit code (0 ok, 1 failure with a one-line message, 2 usage error)."""
     from .errors import InvalidArgumentError, UnknownModelError
 
     parser = build_parser()

@@ -18,10 +18,10 @@ from typing import Any, Mapping
 import torch
 
 from .errors import OriginalReleaseError, StateDictMismatchError, UnsafeCheckpointError
-from .models import assign_state_dict, build_model
+from .models import assign_state_dict, build_model, pretrained_cfg
 from .registry import ModelEntry, get_entry
 
-__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder", "timm_name",
+__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder",
            "config_for"]
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
@@ -32,11 +32,6 @@ def _sha256(path: Path) -> str:
     from .integrity import file_digest
 
     return file_digest(path)
-
-
-def timm_name(entry: ModelEntry) -> str:
-    """The timm model name of an entry: ``ikl-at-cifar10-wrn34`` → ``ikl_at_cifar10_wrn34``."""
-    return entry.name.replace("-", "_")
 
 
 def _looks_like_html(path: Path) -> bool:
@@ -144,37 +139,29 @@ def _canonicalize_header(path: Path) -> None:
         handle.write(canonical.ljust(size, b" "))
 
 
+_CONFIG_JSON_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes", "first_conv",
+                     "classifier", "license")
+"""The pretrained-config fields a Hub repo's config.json carries (timm fills in the repo id itself)."""
+
+
 def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
                source_sha256: str | None = None) -> dict[str, Any]:
-    """config.json: timm's fields (architecture, num_classes, pretrained_cfg) and ours under ``dkl_zoo``.
-
-    Normalisation lives inside the model, so timm's data config says mean 0 / std 1: timm's transforms
-    then hand the model [0, 1] images, which is what it expects.
-    """
-    channels = entry.input_size[0]
+    """config.json: timm's fields (architecture, num_classes, pretrained_cfg) and ours under ``dkl_zoo``."""
+    timm_cfg = pretrained_cfg(entry)
     return {
-        "architecture": timm_name(entry),
+        "architecture": entry.timm_name,
         "num_classes": entry.num_classes,
         "num_features": int(build_model(entry, meta=True).num_features),
-        "pretrained_cfg": {
-            "input_size": list(entry.input_size),
-            "mean": [0.0] * channels,
-            "std": [1.0] * channels,
-            "interpolation": "bilinear",
-            "crop_pct": 1.0,
-            "num_classes": entry.num_classes,
-            "first_conv": "conv1" if entry.architecture == "wide_resnet" else "init_conv",
-            "classifier": "fc" if entry.architecture == "wide_resnet" else "logits",
-            "license": entry.license,
-        },
+        "pretrained_cfg": {key: list(value) if isinstance(value, tuple) else value
+                           for key, value in timm_cfg.items() if key in _CONFIG_JSON_KEYS},
         "dkl_zoo": {
             "name": entry.name,
-            "architecture": entry.architecture,
-            "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in entry.arch_kwargs.items()},
+            "architecture": entry.arch.name,
+            "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in entry.arch.kwargs.items()},
             "dataset": entry.dataset,
-            "threat_model": entry.threat_model,
-            "eps": entry.eps_label,
-            "inputs": "float NCHW in [0, 1]; normalisation " + entry.normalization,
+            "threat_model": entry.provenance.threat_model,
+            "eps": entry.provenance.eps_label,
+            "inputs": "float NCHW in [0, 1]; normalisation " + entry.arch.normalization,
             "weights_sha256": weights_sha256,
             "source_sha256": source_sha256,
         },
@@ -197,7 +184,7 @@ def write_repo_folder(entry: ModelEntry, state_dict: Mapping[str, torch.Tensor],
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "model.safetensors"
-    metadata = {"format": "pt", "name": entry.name, "architecture": entry.architecture,
+    metadata = {"format": "pt", "name": entry.name, "architecture": entry.arch.name,
                 "source_sha256": source_sha256 or "none"}
     save_file(tensors, str(weights), metadata=metadata)
     _canonicalize_header(weights)
@@ -231,7 +218,7 @@ def convert_checkpoint(
     except StateDictMismatchError as error:
         raise StateDictMismatchError(
             error.missing, error.unexpected, error.mismatched,
-            hint=f"{src} does not hold a {entry.arch_label} with {entry.num_classes} classes: is it the file of "
+            hint=f"{src} does not hold a {entry.arch.label} with {entry.num_classes} classes: is it the file of "
                  f"{entry.name}?",
         ) from None
     out = write_repo_folder(entry, model.state_dict(), out_dir, source_sha256=source_sha256)

@@ -62,6 +62,7 @@ class EvalResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The result as JSON text; also written to ``path`` when given."""
         text = json.dumps(asdict(self), indent=2)
         if path is not None:
             Path(path).write_text(text + "\n")
@@ -69,6 +70,7 @@ class EvalResult:
 
     @classmethod
     def from_json(cls, text_or_path: str | os.PathLike[str]) -> "EvalResult":
+        """A result written by ``to_json``, from its text or its file."""
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text()
@@ -78,6 +80,7 @@ class EvalResult:
         return cls(**data)
 
     def summary(self) -> str:
+        """Clean and robust accuracy, and robust accuracy after each attack, as printed by ``dkl-zoo eval``."""
         lines = [f"{self.model_name or 'model'} on {self.dataset}, first {self.n_examples} test images"
                  + (f" (shard {self.shard[0]} of {self.shard[1]})" if self.shard else "")
                  + f", {self.threat_model} eps {self.eps:.5f}, AutoAttack {self.version}"]
@@ -226,7 +229,7 @@ def evaluate(
     if threat_model not in THREAT_MODELS:
         raise InvalidArgumentError(f"unknown threat model {threat_model!r}; known: {', '.join(THREAT_MODELS)}")
     if eps is None:
-        eps = entry.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
+        eps = entry.provenance.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
     _check_eps(eps, threat_model)
     attacks = _check_attacks(version, attacks)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -388,8 +391,8 @@ def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
         entry = get_entry(entry) if isinstance(entry, str) else entry
         head = entry.headline
         info.update(link=PAPER_URL, name="Decoupled Kullback-Leibler Divergence Loss", authors=AUTHORS,
-                    venue=entry.venue, architecture=entry.arch_label.split(" (")[0],
-                    reported=f"{head.robust_acc:.2f}", footnote=entry.footnote)
+                    venue=entry.provenance.venue, architecture=entry.arch.label.split(" (")[0],
+                    reported=f"{head.robust_acc:.2f}", footnote=entry.provenance.footnote)
     unknown = set(fields) - set(info)
     if unknown:
         raise ValueError(f"unknown RobustBench field(s) {sorted(unknown)}; known: {sorted(info)}")

@@ -10,15 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from huggingface_hub import HfFileMetadata, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 
 from .deadline import deadline, download_timeout, install_hub_hook
+from .atomic import atomic_write_text
 from .errors import (
     DklZooError,
     DownloadError,
@@ -30,9 +30,10 @@ from .errors import (
     RevisionNotFoundError,
 )
 from .integrity import (  # noqa: F401  (re-exported)
+    SHA1_HEX,
+    SHA256_HEX,
     LocatedFile,
     VerifiedFile,
-    atomic_write_text,
     file_digest,
     git_blob_sha1,
     verify,
@@ -45,8 +46,6 @@ __all__ = ["LocatedFile", "VerifiedFile", "locate", "verify", "resolve", "file_d
            "verify_file", "verify_or_discard", "checked_repo_id", "hash_record_path", "record_hash",
            "recorded_hash", "fetch_file"]  # the integrity helpers are re-exported from dkl_zoo.integrity
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _endpoint(endpoint: str | None) -> str:
@@ -70,7 +69,7 @@ def checked_repo_id(entry: ModelEntry) -> str:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        source = f"{NAMESPACE_ENV}={os.environ.get(NAMESPACE_ENV, '')!r}" if entry.repo is None else "the entry's repo"
+        source = f"{NAMESPACE_ENV}={os.environ.get(NAMESPACE_ENV, '')!r}" if entry.weights.repo is None else "the entry's repo"
         raise InvalidArgumentError(
             f"{repo_id!r} is not a valid Hub repo id (from {source}): {str(error).splitlines()[0]} Use a Hub user "
             "or organisation name (letters, digits, '-', '_', '.'), or unset the variable."
@@ -104,8 +103,8 @@ def locate(
         DownloadTimeoutError: the download took longer than ``DKL_ZOO_DOWNLOAD_TIMEOUT``.
         InvalidArgumentError: the repo id (``DKL_ZOO_NAMESPACE``) or the download timeout is not valid.
     """
-    pinned = revision is None or (entry.revision is not None and revision == entry.revision)
-    rev = revision or entry.revision or "main"
+    pinned = revision is None or (entry.weights.revision is not None and revision == entry.weights.revision)
+    rev = revision or entry.weights.revision or "main"
     repo_id = checked_repo_id(entry)
     download_timeout()  # a bad DKL_ZOO_DOWNLOAD_TIMEOUT is refused before any request
     # Always name the endpoint explicitly: some huggingface_hub URL templates are fixed at import time,
@@ -116,23 +115,23 @@ def locate(
     if force_download and offline:
         raise InvalidArgumentError("force_download=True needs the Hub: it cannot be combined with offline mode "
                                    "(local_files_only=True or HF_HUB_OFFLINE=1)")
-    with _hub_errors(entry, repo_id, rev, endpoint, local_files_only):
-        cached = try_to_load_from_cache(repo_id, entry.filename, cache_dir=cache, revision=rev)
+    with _hub_errors(_Target(entry.name, repo_id, rev, entry.weights.filename), endpoint, local_files_only):
+        cached = try_to_load_from_cache(repo_id, entry.weights.filename, cache_dir=cache, revision=rev)
         cached = cached if isinstance(cached, str) else None
-        metadata = None if offline else _head(repo_id, entry.filename, rev, endpoint, token,
+        metadata = None if offline else _head(repo_id, entry.weights.filename, rev, endpoint, token,
                                               fall_back_to_cache=cached is not None and not force_download)
         if metadata is not None and metadata.commit_hash and metadata.etag:
-            record_hash(cache, repo_id, metadata.commit_hash, entry.filename, metadata.etag, metadata.size)
+            record_hash(cache, repo_id, metadata.commit_hash, entry.weights.filename, metadata.etag, metadata.size)
         if (metadata is None or not force_download) and cached is not None and (
             metadata is None or _commit_of(cached) == metadata.commit_hash
         ):
             local = cached  # current (or the Hub cannot be asked): no second request
         else:
-            with deadline(f"{repo_id}@{rev}/{entry.filename}"):
+            with deadline(f"{repo_id}@{rev}/{entry.weights.filename}"):
                 install_hub_hook()
                 local = hf_hub_download(
                     repo_id,
-                    entry.filename,
+                    entry.weights.filename,
                     revision=rev,
                     cache_dir=str(cache),
                     local_files_only=offline,
@@ -144,8 +143,8 @@ def locate(
     return LocatedFile(
         path=Path(local),
         revision=rev,
-        expected_sha256=entry.sha256 if pinned else None,
-        hub_etag=recorded_hash(cache, repo_id, commit, entry.filename) if commit else None,
+        expected_sha256=entry.weights.sha256 if pinned else None,
+        hub_etag=recorded_hash(cache, repo_id, commit, entry.weights.filename) if commit else None,
         cache_files=_cache_files(local),
     )
 
@@ -154,13 +153,10 @@ def fetch_file(repo_id: str, filename: str, *, revision: str | None = None,
                endpoint: str | None = None) -> str:
     """A small file of any Hub repo (a ``config.json``), from the cache when it is there, and failing at once
     with ``OfflineError`` / ``RemoteNotFoundError`` when the Hub cannot give it (no 25 s of retries)."""
-    import types
-
     rev = revision or "main"
     endpoint = _endpoint(endpoint)
-    target = types.SimpleNamespace(name=repo_id, filename=filename, repo_id=repo_id)
     offline = bool(hf_constants.HF_HUB_OFFLINE)
-    with _hub_errors(target, repo_id, rev, endpoint, False):  # type: ignore[arg-type]
+    with _hub_errors(_Target(repo_id, repo_id, rev, filename), endpoint, False):
         cached = try_to_load_from_cache(repo_id, filename, revision=rev)
         if isinstance(cached, str):
             return cached
@@ -202,7 +198,7 @@ def recorded_hash(cache: Path, repo_id: str, commit: str, filename: str) -> str 
         etag = record["etag"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return etag if isinstance(etag, str) and (_SHA256.match(etag) or _SHA1.match(etag)) else None
+    return etag if isinstance(etag, str) and (SHA256_HEX.match(etag) or SHA1_HEX.match(etag)) else None
 
 
 def _commit_of(snapshot_path: str) -> str | None:
@@ -210,7 +206,7 @@ def _commit_of(snapshot_path: str) -> str | None:
     parts = Path(snapshot_path).parts
     if "snapshots" in parts[:-1]:
         commit = parts[len(parts) - 1 - parts[::-1].index("snapshots") + 1]
-        return commit if _SHA1.match(commit) else None
+        return commit if SHA1_HEX.match(commit) else None
     return None
 
 
@@ -239,21 +235,30 @@ def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | boo
         raise
 
 
+class _Target(NamedTuple):
+    """What was asked of the Hub, for the messages: who asked (an entry's name), and which file where."""
+
+    label: str
+    repo_id: str
+    revision: str
+    filename: str
+
+
 @contextlib.contextmanager
-def _hub_errors(entry: ModelEntry, repo_id: str, rev: str, where: str, local_only: bool) -> Iterator[None]:
+def _hub_errors(target: _Target, where: str, local_only: bool) -> Iterator[None]:
     """Raise huggingface_hub's exceptions (and transport errors) as the zoo's, one class per remedy."""
     try:
         yield
     except DklZooError:
         raise  # already ours (a download deadline is a TimeoutError: not to be taken for "unreachable")
     except (hf_errors.HfHubHTTPError, hf_errors.LocalEntryNotFoundError, *_transport_errors(), OSError) as error:
-        raise _zoo_error(error, entry, repo_id, rev, where, local_only) from None
+        raise _zoo_error(error, target, where, local_only) from None
 
 
-def _zoo_error(error: BaseException, entry: ModelEntry, repo_id: str, rev: str, where: str,
-               local_only: bool) -> DklZooError:
+def _zoo_error(error: BaseException, target: _Target, where: str, local_only: bool) -> DklZooError:
     """The zoo's exception for one of huggingface_hub's (the order matters: subclasses first)."""
-    weights = f"{repo_id}@{rev}/{entry.filename}"
+    label, repo_id, rev, filename = target
+    weights = f"{repo_id}@{rev}/{filename}"
     if isinstance(error, hf_errors.RevisionNotFoundError):
         return RevisionNotFoundError(
             f"Revision {rev!r} not found", repo_id, where,
@@ -264,27 +269,27 @@ def _zoo_error(error: BaseException, entry: ModelEntry, repo_id: str, rev: str, 
             f"The repo may not be published yet, be private (a token: HF_TOKEN), or {where} is not the Hub you "
             "meant (HF_ENDPOINT); dkl_zoo.load falls back to the original release when it can.")
     if isinstance(error, hf_errors.LocalEntryNotFoundError):
-        return OfflineError(_offline_message(entry, rev, where, error, local_only))
+        return OfflineError(_offline_message(label, weights, where, error, local_only))
     if isinstance(error, hf_errors.EntryNotFoundError):
         return EntryNotFoundError(
-            f"File {entry.filename!r} not found at revision {rev!r}", repo_id, where,
+            f"File {filename!r} not found at revision {rev!r}", repo_id, where,
             "The repo exists but has no weights at this revision; publish them (dkl-zoo publish) or pick "
             "another revision.")
     if isinstance(error, hf_errors.HfHubHTTPError):  # 401/403 (token, gated repo), 5xx (the server)
         status = error.response.status_code if error.response is not None else None
         fix = ("Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."
                if status in (401, 403) else "The Hub failed; try again later, or point HF_ENDPOINT at a mirror.")
-        return HubAccessError(f"{entry.name}: weights {weights} are not in the local cache and the Hub at {where} "
+        return HubAccessError(f"{label}: weights {weights} are not in the local cache and the Hub at {where} "
                               f"answered HTTP {status if status is not None else '?'}. {fix}", status)
     if isinstance(error, _transport_errors()):
         return OfflineError(
-            f"{entry.name}: weights {weights} are not in the local cache and the Hub at {where} could not be "
+            f"{label}: weights {weights} are not in the local cache and the Hub at {where} could not be "
             f"reached ({type(error).__name__}). Check your connection or HF_ENDPOINT, or pre-fetch the weights "
             "on a machine that is online (`dkl-zoo download NAME`).")
     # huggingface_hub's "Consistency check failed": the body was not the announced file (a proxy's or
     # captive portal's HTML page, a truncated answer). Its temporary file is already gone.
     first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return DownloadError(f"{entry.name}: {where} did not send the file {weights} ({first}). Nothing was kept; "
+    return DownloadError(f"{label}: {where} did not send the file {weights} ({first}). Nothing was kept; "
                          "try again, or check HF_ENDPOINT / your proxy (an HTML page instead of the file?).")
 
 
@@ -299,7 +304,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _offline_message(entry: ModelEntry, rev: str, where: str, error: Exception, local_only: bool) -> str:
+def _offline_message(label: str, weights: str, where: str, error: Exception, local_only: bool) -> str:
     """Offline mode, or (rarely: the Hub failed between our HEAD and huggingface_hub's) the Hub failing."""
     cause = error.__cause__
     if local_only or hf_constants.HF_HUB_OFFLINE or isinstance(cause, hf_errors.OfflineModeIsEnabled):
@@ -310,6 +315,6 @@ def _offline_message(entry: ModelEntry, rev: str, where: str, error: Exception, 
         why = f"the Hub at {where} could not be asked ({type(cause).__name__ if cause else 'no answer'})"
         fix = "Try again later, or point HF_ENDPOINT at a working mirror."
     return (
-        f"{entry.name}: weights {entry.repo_id}@{rev}/{entry.filename} are not in the local cache and {why}. "
+        f"{label}: weights {weights} are not in the local cache and {why}. "
         f"{fix}"
     )

@@ -10,16 +10,18 @@ import hashlib
 import mmap
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IntegrityError
 
 __all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verify_file", "verify",
-           "verify_or_discard", "discard", "atomic_write_text"]
+           "verify_or_discard", "discard"]
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+"""A sha256 as this package writes and compares it: 64 lowercase hex digits."""
+SHA1_HEX = re.compile(r"^[0-9a-f]{40}$")
+"""A git object id (a commit, a small file's blob): 40 lowercase hex digits."""
 _CHUNK = 8 * 1024 * 1024
 _REFETCH_HINT = (
     "The copy is corrupt, was modified, or the server sent other bytes than it announced. It was removed "
@@ -84,7 +86,7 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
                 "tool, or the Hub changed the revision meanwhile). Load once while online, or pin the sha256."
             )
         )
-    if _SHA256.match(hub_etag):
+    if SHA256_HEX.match(hub_etag):
         if actual != hub_etag:
             raise IntegrityError(str(path), hub_etag, actual, hint=_REFETCH_HINT)
         return actual, "sha256 reported by the Hub (LFS ETag)"
@@ -118,19 +120,4 @@ def verify_or_discard(located: LocatedFile) -> VerifiedFile:
     except IntegrityError as error:
         if error.got != "none available":
             discard(located)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise

@@ -42,7 +42,7 @@ def load(
     from the Hub repo ``entry.repo_id`` through huggingface_hub's cache (``HF_ENDPOINT``, ``HF_HUB_CACHE``
     and ``HF_HUB_OFFLINE`` apply), their sha256 is checked on every call, and they are assigned strictly
     to an architecture built on the meta device (no random initialisation is spent). ``name`` may also be
-    a ``ModelEntry`` (e.g. a ``dataclasses.replace`` of a registered one pointing at your own repo).
+    a ``ModelEntry`` (e.g. ``model_info(name).replace(repo="me/my-fork", sha256=None)``: your own repo).
 
     While the Hub repo does not exist, ``allow_original`` fetches the authors' original file instead
     (converted and verified locally, see ``dkl_zoo.original``) and warns once. Floating-point weights stored
@@ -64,7 +64,7 @@ def load(
     device = checked_device(device)
     if not pretrained:
         return _place(build_model(entry), device, dtype)
-    if entry.embedded_file is not None and revision is None and entry.repo is None:
+    if entry.weights.embedded_file is not None and revision is None and entry.weights.repo is None:
         return _place(_verified_model(entry, _embedded(entry), dtype), device, dtype)
     from . import hub
     from .errors import HubAccessError, OfflineError, RepositoryNotFoundError
@@ -80,7 +80,7 @@ def load(
             token=token,
         )
     except RepositoryNotFoundError:
-        if revision is not None or not allow_original or not entry.original_sources:
+        if revision is not None or not allow_original or not entry.weights.original_sources:
             raise
         located = _original(entry, fetch=True, progress=progress)
     except (OfflineError, HubAccessError):
@@ -96,12 +96,12 @@ def _embedded(entry: ModelEntry) -> LocatedFile:
     """A model shipped inside the package: no Hub call at all (huggingface_hub is not even imported)."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent / str(entry.embedded_file)
+    path = Path(__file__).resolve().parent / str(entry.weights.embedded_file)
     if not path.exists():
         raise FileNotFoundError(f"{entry.name}: the packaged weights {path} are missing; reinstall dkl-zoo")
-    if entry.sha256 is None:
+    if entry.weights.sha256 is None:
         raise RuntimeError(f"{entry.name}: a packaged model must have its sha256 pinned in the registry")
-    return LocatedFile(path=path, revision="packaged", expected_sha256=entry.sha256, hub_etag=None)
+    return LocatedFile(path=path, revision="packaged", expected_sha256=entry.weights.sha256, hub_etag=None)
 
 
 def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> LocatedFile | None:
@@ -136,5 +136,10 @@ def _verified_model(entry: ModelEntry, located: LocatedFile, dtype: torch.dtype 
 
 
 def model_info(name: str) -> ModelEntry:
-    """All metadata of one entry: architecture, numbers with their sources, recipe, provenance."""
+    """All metadata of one entry, its pin applied: ``arch``, ``weights`` (repo, revision, sha256, originals)
+    and ``provenance`` (numbers with their sources, recipe, notes).
+
+    Not ``huggingface_hub.model_info``, which asks the Hub about a repo: this one reads the zoo's registry and
+    makes no request.
+    """
     return get_entry(name)

@@ -220,6 +220,7 @@ class ClassPrior:
         return prior.index_select(0, labels.long())
 
     def state_dict(self) -> dict:
+        """The running class sums and counts, for checkpoints (a resumed run continues the same prior)."""
         return {
             "num_classes": self.num_classes,
             "temperature": self.temperature,
@@ -230,6 +231,7 @@ class ClassPrior:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
         if state["num_classes"] != self.num_classes:
             raise ValueError(
                 f"state is for {state['num_classes']} classes, this prior has {self.num_classes}"
@@ -253,12 +255,14 @@ class IKLLoss(nn.Module):
         self.alpha, self.beta, self.gamma, self.temperature = alpha, beta, gamma, temperature
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, weights: Tensor) -> Tensor:
+        """The IKL loss of ``student_logits`` against ``teacher_logits`` with per-sample class weights."""
         return ikl_loss(
             student_logits, teacher_logits, weights, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
             temperature=self.temperature, normalize=self.normalize,
         )
 
     def extra_repr(self) -> str:
+        """The loss's hyperparameters, shown in ``repr``."""
         return (f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, temperature={self.temperature}, "
                 f"normalize={self.normalize!r}")
 

@@ -23,23 +23,25 @@ import warnings
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from .atomic import atomic_write_text
 from .deadline import check as check_deadline
 from .deadline import deadline
 from .errors import IntegrityError, OriginalReleaseError
-from .registry import ModelEntry, OriginalSource
+from .integrity import SHA256_HEX
+from .registry import DRIVE_DOWNLOAD_URL, ModelEntry, OriginalSource
 
 __all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "cached_original", "fetch_original", "download_drive",
            "check_original", "forget_original", "known_originals_path", "cache_files"]
 
 ORIGINAL_URL_ENV = "DKL_ZOO_ORIGINAL_URL"
 """URL template of an original file, ``{id}`` being the Google Drive file id (tests point it at 127.0.0.1)."""
-DEFAULT_ORIGINAL_URL = "https://drive.google.com/uc?export=download&id={id}"
 CACHE_ENV = "DKL_ZOO_CACHE"
 _WARNED: set[str] = set()
 _CHUNK = 1 << 20
 
 
 def cache_root() -> Path:
+    """Where original files and their conversions are kept: ``DKL_ZOO_CACHE``, else ``~/.cache/dkl_zoo``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dkl_zoo")
 
 
@@ -48,7 +50,7 @@ def _folder(entry: ModelEntry, root: Path | None) -> Path:
 
 
 def _url(source: OriginalSource) -> str:
-    template = os.environ.get(ORIGINAL_URL_ENV) or DEFAULT_ORIGINAL_URL
+    template = os.environ.get(ORIGINAL_URL_ENV) or DRIVE_DOWNLOAD_URL
     return template.format(id=urllib.parse.quote(source.google_drive_id))
 
 
@@ -63,12 +65,11 @@ def _warn_once(entry: ModelEntry, source: str) -> None:
         )
 
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _expected_sha256(entry: ModelEntry, source: str, recorded: str) -> str:
     """The registry pin wins over anything on disk for the README's file (the conversion is deterministic)."""
-    return entry.sha256 if entry.sha256 and source.startswith("README") else recorded
+    return entry.weights.sha256 if entry.weights.sha256 and source.startswith("README") else recorded
 
 
 def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, str] | None:
@@ -84,7 +85,7 @@ def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, 
     try:
         record = json.loads(record_path.read_text())
         source, recorded = str(record["source"]), record["weights_sha256"]
-        if not isinstance(recorded, str) or not _SHA256.match(recorded):
+        if not isinstance(recorded, str) or not SHA256_HEX.match(recorded):
             raise ValueError("weights_sha256 is not a sha256")
     except (OSError, ValueError, KeyError, TypeError) as error:
         warnings.warn(f"{entry.name}: ignoring the corrupt record {record_path} ({error}); it was removed and the "
@@ -118,7 +119,7 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
     folder = _folder(entry, root)
     folder.mkdir(parents=True, exist_ok=True)
     failures = []
-    for source in entry.original_sources:
+    for source in entry.weights.original_sources:
         url = _url(source)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp:
             try:
@@ -135,9 +136,9 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
                 failures.append(f"{source.kind} <{url}>: {error}")
                 continue
             weights_sha256 = file_digest(repo / "model.safetensors")
-            if entry.sha256 and source.kind.startswith("README") and weights_sha256 != entry.sha256:
+            if entry.weights.sha256 and source.kind.startswith("README") and weights_sha256 != entry.weights.sha256:
                 raise IntegrityError(
-                    str(url), entry.sha256, weights_sha256,
+                    str(url), entry.weights.sha256, weights_sha256,
                     hint="The original file converts to other weights than the published ones: it changed.",
                 )
             final = folder / weights_sha256
@@ -146,9 +147,7 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
             os.replace(repo, final)
             record = {"source": f"{source.kind} {source.google_drive_id}", "url": url,
                       "weights": f"{weights_sha256}/model.safetensors", "weights_sha256": weights_sha256}
-            tmp_record = folder / ".record.json.tmp"
-            tmp_record.write_text(json.dumps(record, indent=2))
-            os.replace(tmp_record, folder / "record.json")
+            atomic_write_text(folder / "record.json", json.dumps(record, indent=2))
             _warn_once(entry, record["source"])
             return final / "model.safetensors", weights_sha256
     raise OriginalReleaseError(
@@ -183,14 +182,14 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
         IntegrityError: the file differs from the pin, or from the file first seen for this source.
     """
     key = f"{entry.name} {source.kind} {source.google_drive_id}"
-    pinned_source = entry.original_source or (entry.original_sources[0].kind + " " +
-                                              entry.original_sources[0].google_drive_id
-                                              if entry.original_sources else None)
-    pinned_here = entry.original_sha256 and pinned_source == f"{source.kind} {source.google_drive_id}"
+    pinned_source = entry.weights.original_source or (entry.weights.original_sources[0].kind + " " +
+                                              entry.weights.original_sources[0].google_drive_id
+                                              if entry.weights.original_sources else None)
+    pinned_here = entry.weights.original_sha256 and pinned_source == f"{source.kind} {source.google_drive_id}"
     if pinned_here:
-        if sha256 != entry.original_sha256:
+        if sha256 != entry.weights.original_sha256:
             raise IntegrityError(
-                _url(source), str(entry.original_sha256), sha256,
+                _url(source), str(entry.weights.original_sha256), sha256,
                 hint="The original file is not the one the maintainers released from (its pin in "
                      "dkl_zoo/pins.json); it was not used. The Drive file changed, or the download was tampered "
                      "with.",
@@ -204,7 +203,6 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
             "copy. A different file from this source will be refused from now on.",
             UserWarning, stacklevel=4,
         )
-        from .integrity import atomic_write_text
 
         known[key] = sha256
         atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
@@ -224,7 +222,6 @@ def forget_original(name: str, root: Path | None = None) -> list[str]:
     for key in dropped:
         del known[key]
     if dropped:
-        from .integrity import atomic_write_text
 
         atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
     folder = (root or cache_root()) / "original" / name

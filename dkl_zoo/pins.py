@@ -12,20 +12,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 from .errors import InvalidArgumentError
+from .integrity import SHA1_HEX, SHA256_HEX
 
 __all__ = ["PINS_ENV", "DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "apply_pin"]
 
 PINS_ENV = "DKL_ZOO_PINS"
 DEFAULT_PINS = Path(__file__).resolve().parent / "pins.json"
 FORMAT = 1
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _CACHE: dict[Path, tuple[tuple[int, int], dict[str, "Pin"]]] = {}
 
 
@@ -40,15 +38,16 @@ class Pin:
     original_source: str | None = None
 
     def problems(self) -> list[str]:
+        """What is wrong with this pin (empty when it is well formed)."""
         found = []
         if not isinstance(self.repo_id, str) or self.repo_id.count("/") != 1:
             found.append("repo_id must look like namespace/name")
-        if not isinstance(self.revision, str) or not _COMMIT.match(self.revision):
+        if not isinstance(self.revision, str) or not SHA1_HEX.match(self.revision):
             found.append("revision must be a full 40-hex commit id")
-        if not isinstance(self.sha256, str) or not _SHA256.match(self.sha256):
+        if not isinstance(self.sha256, str) or not SHA256_HEX.match(self.sha256):
             found.append("sha256 must be 64 lowercase hex digits")
         if self.original_sha256 is not None and not (isinstance(self.original_sha256, str)
-                                                     and _SHA256.match(self.original_sha256)):
+                                                     and SHA256_HEX.match(self.original_sha256)):
             found.append("original_sha256 must be 64 lowercase hex digits or null")
         return found
 
@@ -101,7 +100,7 @@ def _parse(path: Path) -> dict[str, Pin]:
 
 def save_pins(pins: Mapping[str, Pin], path: str | os.PathLike[str]) -> None:
     """Write ``pins`` (sorted, atomic: a reader never sees half a file)."""
-    from .integrity import atomic_write_text
+    from .atomic import atomic_write_text
 
     data = {"format": FORMAT,
             "pins": {name: dataclasses.asdict(pins[name]) for name in sorted(pins)}}
@@ -111,12 +110,12 @@ def save_pins(pins: Mapping[str, Pin], path: str | os.PathLike[str]) -> None:
 def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]
     """``entry`` with its pin applied (repo, revision, sha256, original_sha256); unchanged when unpinned."""
     pin = pins.get(entry.name)
-    if pin is None or entry.embedded_file is not None:
+    if pin is None or entry.weights.embedded_file is not None:
         return entry
     namespace = os.environ.get("DKL_ZOO_NAMESPACE", "").strip()
     if namespace and namespace != pin.repo_id.split("/")[0]:
         # a mirror these pins do not describe: its commits are unknown, its bytes must still be the pinned ones
-        return dataclasses.replace(entry, sha256=pin.sha256, original_sha256=pin.original_sha256,
+        return entry.replace(sha256=pin.sha256, original_sha256=pin.original_sha256,
                                    original_source=pin.original_source)
-    return dataclasses.replace(entry, repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
+    return entry.replace(repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
                                original_sha256=pin.original_sha256, original_source=pin.original_source)

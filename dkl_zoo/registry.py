@@ -15,14 +15,18 @@ Where they disagree the entry keeps all of them and says so in ``notes``.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 __all__ = [
+    "ArchitectureSpec",
     "MethodLabel",
     "ModelEntry",
+    "Provenance",
+    "WeightsSpec",
     "ReportedResult",
     "Recipe",
     "OriginalSource",
@@ -50,6 +54,9 @@ LICENSE_NOTE = (
     "No license file accompanies the released weights or code in the copy we checked; the weights are "
     "redistributed for research use with attribution. Ask the authors before commercial use."
 )
+
+DRIVE_DOWNLOAD_URL = "https://drive.google.com/uc?export=download&id={id}"
+"""Google Drive's download address of a file id (``DKL_ZOO_ORIGINAL_URL`` replaces it, e.g. for a mirror)."""
 
 SOURCE_README = "README"
 SOURCE_LOG = "AutoAttack log"
@@ -89,7 +96,8 @@ class OriginalSource:
 
     @property
     def url(self) -> str:
-        return f"https://drive.google.com/uc?id={self.google_drive_id}"
+        """The file's Google Drive download address."""
+        return DRIVE_DOWNLOAD_URL.format(id=self.google_drive_id)
 
 
 @dataclass(frozen=True)
@@ -101,52 +109,34 @@ class MethodLabel:
 
 
 @dataclass(frozen=True)
-class ModelEntry:
-    """Everything needed to build, fetch, verify and cite one checkpoint."""
+class ArchitectureSpec:
+    """How to build the network and what it takes (timm's entrypoint, torchvision's builder and transforms).
+
+    ``kwargs`` is the one source of the class count and, for networks that normalise inside, mean and std.
+    """
 
     name: str
-    architecture: str
-    arch_kwargs: Mapping[str, Any]
-    arch_label: str
-    dataset: str
-    num_classes: int
-    threat_model: str
-    eps: float
-    eps_label: str
-    input_size: tuple[int, int, int]
-    mean: tuple[float, ...] | None
-    std: tuple[float, ...] | None
-    reported: tuple[ReportedResult, ...]
-    recipe: Recipe
-    original_sources: tuple[OriginalSource, ...]
-    robustbench_name: str | None
-    venue: str = "NeurIPS 2024"
-    training_config: str | None = None
-    revision: str | None = None
-    sha256: str | None = None
-    filename: str = "model.safetensors"
-    license: str = "other"
-    license_note: str = LICENSE_NOTE
-    citation: str = CITATION
-    paper: str = PAPER_URL
-    notes: tuple[str, ...] = ()
-    footnote: str | None = None
-    embedded_file: str | None = field(default=None)
-    repo: str | None = None
-    description: str = ""
-    method_labels: tuple[MethodLabel, ...] = ()
-    original_sha256: str | None = None
-    """sha256 of the original (pickled) file the pinned weights were converted from (``dkl_zoo/pins.json``)."""
-    original_source: str | None = None
-    """Which original file that was: ``"<kind> <google drive id>"``."""
+    """Key of ``dkl_zoo.models.ARCHITECTURES``."""
+    kwargs: Mapping[str, Any]
+    label: str
+    input_size: tuple[int, int, int] = (3, 32, 32)
 
     @property
-    def repo_id(self) -> str:
-        """``repo`` when set, else ``<namespace>/<name>`` with the namespace from ``DKL_ZOO_NAMESPACE``."""
-        if self.repo:
-            return self.repo
-        namespace = os.environ.get(NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
-        return f"{namespace}/{self.name}"
+    def num_classes(self) -> int:
+        """Classes of the classifier (``kwargs["num_classes"]``)."""
+        return int(self.kwargs["num_classes"])
+
+    @property
+    def mean(self) -> tuple[float, ...] | None:
+        """Per-channel mean the network subtracts inside (None: it takes [0, 1] images as they are)."""
+        mean = self.kwargs.get("mean")
+        return tuple(mean) if mean is not None else None
+
+    @property
+    def std(self) -> tuple[float, ...] | None:
+        """Per-channel std the network divides by inside (None when it does not normalise)."""
+        std = self.kwargs.get("std")
+        return tuple(std) if std is not None else None
 
     @property
     def normalization(self) -> str:
@@ -155,13 +145,123 @@ class ModelEntry:
             return "none (the network takes [0, 1] images as they are)"
         return "inside the model (mean/std below, not part of the state dict)"
 
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where the weights are and what they must hash to (torchvision's ``Weights.url``, timm's ``hf_hub_id``)."""
+
+    repo: str | None = None
+    """Hub repo id; None means ``<DKL_ZOO_NAMESPACE or dkl-zoo>/<entry name>``."""
+    revision: str | None = None
+    sha256: str | None = None
+    filename: str = "model.safetensors"
+    embedded_file: str | None = None
+    """A file inside the package (the shipped model): no Hub at all."""
+    original_sources: tuple[OriginalSource, ...] = ()
+    original_sha256: str | None = None
+    """sha256 of the original (pickled) file the pinned weights were converted from (``dkl_zoo/pins.json``)."""
+    original_source: str | None = None
+    """Which original file that was: ``"<kind> <google drive id>"``."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the weights are, as the sources report them: data, threat model, numbers, recipe, caveats."""
+
+    dataset: str
+    threat_model: str
+    eps: float
+    eps_label: str
+    reported: tuple[ReportedResult, ...]
+    recipe: Recipe
+    robustbench_name: str | None
+    method_labels: tuple[MethodLabel, ...] = ()
+    training_config: str | None = None
+    venue: str = "NeurIPS 2024"
+    license: str = "other"
+    license_note: str = LICENSE_NOTE
+    citation: str = CITATION
+    paper: str = PAPER_URL
+    notes: tuple[str, ...] = ()
+    footnote: str | None = None
+    description: str = ""
+    lab_notes: str | None = None
+    """A Markdown file of ``dkl_zoo/lab_notes`` with the long story of how the weights were made (in the card)."""
+
+
+_PARTS = {"arch": ArchitectureSpec, "weights": WeightsSpec, "provenance": Provenance}
+_ARCH_ALIASES = {"architecture": "name", "arch_kwargs": "kwargs", "arch_label": "label"}
+
+
+def _split(changes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Flat field names (``sha256``, ``arch_kwargs``, ``dataset``) sorted into the part each belongs to."""
+    parts: dict[str, dict[str, Any]] = {name: {} for name in _PARTS}
+    for key, value in changes.items():
+        field_name = _ARCH_ALIASES.get(key, key)
+        part = next((p for p, cls in _PARTS.items() if field_name in cls.__dataclass_fields__), None)
+        if part is None or (part == "arch" and key in ("name", "kwargs", "label")):
+            raise TypeError(f"ModelEntry has no field {key!r}")
+        parts[part][field_name] = value
+    return parts
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One checkpoint: its ``arch`` (how to build it), ``weights`` (where they are, what they hash to) and
+    ``provenance`` (what the sources report, with references). The shortcuts below are the facts most
+    callers want."""
+
+    name: str
+    arch: ArchitectureSpec
+    weights: WeightsSpec
+    provenance: Provenance
+
+    @classmethod
+    def of(cls, name: str, **fields: Any) -> "ModelEntry":
+        """An entry from flat fields (``architecture``, ``arch_kwargs``, ``sha256``, ``dataset``, ...)."""
+        parts = _split(fields)
+        return cls(name, ArchitectureSpec(**parts["arch"]), WeightsSpec(**parts["weights"]),
+                   Provenance(**parts["provenance"]))
+
+    def replace(self, **changes: Any) -> "ModelEntry":
+        """A copy with some fields changed, named flat: ``entry.replace(repo="me/fork", sha256=None)``."""
+        name = changes.pop("name", self.name)
+        parts = _split(changes)
+        return ModelEntry(name, dataclasses.replace(self.arch, **parts["arch"]),
+                          dataclasses.replace(self.weights, **parts["weights"]),
+                          dataclasses.replace(self.provenance, **parts["provenance"]))
+
+    @property
+    def repo_id(self) -> str:
+        """``weights.repo`` when set, else ``<namespace>/<name>`` with the namespace from ``DKL_ZOO_NAMESPACE``."""
+        if self.weights.repo:
+            return self.weights.repo
+        namespace = os.environ.get(NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
+        return f"{namespace}/{self.name}"
+
+    @property
+    def timm_name(self) -> str:
+        """The name timm knows this entry by (``timm.create_model``): the name with underscores."""
+        return self.name.replace("-", "_")
+
+    @property
+    def dataset(self) -> str:
+        """``provenance.dataset``: the data the weights were trained and are evaluated on."""
+        return self.provenance.dataset
+
+    @property
+    def num_classes(self) -> int:
+        """``arch.num_classes``."""
+        return self.arch.num_classes
+
     def result_from(self, source: str) -> ReportedResult | None:
-        return next((r for r in self.reported if r.source == source), None)
+        """The numbers one source (``SOURCE_README``, ``SOURCE_LOG``, ``SOURCE_ROBUSTBENCH``) reports, if any."""
+        return next((r for r in self.provenance.reported if r.source == source), None)
 
     @property
     def headline(self) -> ReportedResult:
         """The number to show first: the README's, else the first one recorded."""
-        return self.result_from(SOURCE_README) or self.reported[0]
+        return self.result_from(SOURCE_README) or self.provenance.reported[0]
 
 
 _EPS_8_255 = 8 / 255
@@ -184,10 +284,11 @@ def _labels(*labels: tuple[str, str]) -> tuple[MethodLabel, ...]:
 
 _BOTH_LABELS = _labels(("IKL-AT", README_V1), ("GKL-AT", README_V2))
 _WRN34 = {"depth": 34, "widen_factor": 10}
-_CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-_CIFAR10_STD = (0.2471, 0.2435, 0.2616)
-_CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
-_CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2471, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+"""Per-channel statistics of the CIFAR training sets, as DM-Improves-AT's WideResNets normalise inside."""
 
 
 def _rb(dataset: str, name: str, clean: float, robust: float) -> ReportedResult:
@@ -219,18 +320,17 @@ def _wrn34(dataset: str) -> dict[str, Any]:
     """The TRADES-style WideResNet-34-10 of the release (no normalisation inside)."""
     classes = 10 if dataset == "cifar10" else 100
     return dict(architecture="wide_resnet", arch_kwargs={**_WRN34, "num_classes": classes},
-                arch_label="WideResNet-34-10", dataset=dataset, num_classes=classes, mean=None, std=None)
+                arch_label="WideResNet-34-10", dataset=dataset)
 
 
 def _dm_wrn28(dataset: str) -> dict[str, Any]:
     """DeepMind's WideResNet-28-10 with SiLU, as DM-Improves-AT trains it (CIFAR mean/std inside the model)."""
-    classes, mean, std = ((10, _CIFAR10_MEAN, _CIFAR10_STD) if dataset == "cifar10"
-                          else (100, _CIFAR100_MEAN, _CIFAR100_STD))
+    classes, mean, std = ((10, CIFAR10_MEAN, CIFAR10_STD) if dataset == "cifar10"
+                          else (100, CIFAR100_MEAN, CIFAR100_STD))
     return dict(architecture="dm_wide_resnet",
                 arch_kwargs={"depth": 28, "width": 10, "num_classes": classes, "activation": "silu",
                              "mean": mean, "std": std},
-                arch_label="WideResNet-28-10 (SiLU, DeepMind style)", dataset=dataset, num_classes=classes,
-                mean=mean, std=std)
+                arch_label="WideResNet-28-10 (SiLU, DeepMind style)", dataset=dataset)
 
 
 def _cifar_entry(**kwargs: Any) -> ModelEntry:
@@ -239,7 +339,7 @@ def _cifar_entry(**kwargs: Any) -> ModelEntry:
     )
     defaults.update(kwargs)
     defaults.setdefault("training_config", f"{kwargs['name']}.yaml")
-    return ModelEntry(**defaults)
+    return ModelEntry.of(**defaults)
 
 
 _ENTRIES: tuple[ModelEntry, ...] = (
@@ -412,31 +512,18 @@ _ENTRIES: tuple[ModelEntry, ...] = (
 SOURCE_OURS = "dkl_zoo AutoAttack evaluation"
 FMNIST_CLEAN, FMNIST_AA = 80.4, 59.7
 FMNIST_SHA256 = "af520466d9591d133373f568f10e0650d1517b67e5d8ac1eb619af8d8800d4d3"
-FMNIST_NOTES: tuple[str, ...] = (
-    "Numbers from the first 1000 Fashion-MNIST test images (AutoAttack standard, Linf eps 0.1, seed 0, batch 250, `dkl_zoo.evaluate`): IKL-AT 80.40 % clean / 59.70 % AutoAttack (after each attack: apgd-ce 63.20, apgd-t 60.10, fab-t 60.10, square 59.70); 63 minutes on one CPU thread, another job on the second core.",
-    "The same evaluation from the command line: `dkl-zoo eval ikl-at-fmnist-wrn10-1 --n-examples 1000 --batch-size 250 --seed 0`; for the TRADES model, `dkl-zoo convert final.pt --name ikl-at-fmnist-wrn10-1 --out trades` and then `dkl-zoo eval --checkpoint trades/model.safetensors --arch ikl-at-fmnist-wrn10-1 --n-examples 1000 --batch-size 250 --seed 0`.",
-    "TRADES baseline with the same budget (training/configs/trades-fmnist-wrn10-1.yaml, beta 6): 82.90 % clean / 64.90 % AutoAttack on the same 1000 images (after each attack: apgd-ce 67.10, apgd-t 65.00, fab-t 65.00, square 64.90).",
-    "PGD-20 check at the end of training (same 1000 images): IKL-AT 80.4 / 67.5 %, TRADES 82.9 / 68.7 %.",
-    "Trained with `python -m training.train --config training/configs/ikl-at-fmnist-wrn10-1.yaml --out runs/ikl-at-fmnist-wrn10-1` (and the same for trades-fmnist-wrn10-1), seed 0, 1360 steps of 128 images (8 epochs of 170 batches): IKL-AT alone on 2 CPU cores (2 torch threads) 25.8 minutes of training; TRADES 44.2 minutes with one thread while the IKL-AT model was being evaluated on the other core.",
-    "IKL-AT is less robust than TRADES at this budget (59.70 vs 64.90 % AutoAttack, 80.40 vs 82.90 % clean): the IKL-AT run uses the released CIFAR-10 recipe (alpha 3, beta 20, T 4, soft-CE attack) unchanged, not tuned for Fashion-MNIST or for 8 short epochs. With the 4-epoch budget the two were level (see below).",
-    "The budget was raised from 4 to 8 epochs after the 4-epoch models missed the 80 % clean target (first 500 test images: IKL-AT 79.20 / 64.80 %, TRADES 81.00 / 64.40 %); nothing else changed and both models got the same budget.",
-    "The packaged safetensors file was written by `dkl-zoo convert` from the run's final.pt (raw final weights: with 8 epochs the released per-epoch EMA would weigh the early epochs heavily, so it is off). The AutoAttack runs above put the model in channels_last memory format for CPU speed (same float32 model).",
-)
 _FMNIST_CONFIG = "training/configs/ikl-at-fmnist-wrn10-1.yaml"
 
-_FMNIST = ModelEntry(
+_FMNIST = ModelEntry.of(
     name="ikl-at-fmnist-wrn10-1",
     architecture="wide_resnet",
     arch_kwargs={"depth": 10, "widen_factor": 1, "num_classes": 10, "in_channels": 1},
     arch_label="WideResNet-10-1 (1 input channel)",
     dataset="fashion-mnist",
-    num_classes=10,
     threat_model="Linf",
     eps=0.1,
     eps_label="0.1",
     input_size=(1, 28, 28),
-    mean=None,
-    std=None,
     reported=(
         ReportedResult(SOURCE_OURS, FMNIST_CLEAN, FMNIST_AA, _FMNIST_CONFIG,
                        note="first 1000 test images, AutoAttack standard, eps 0.1, seed 0"),
@@ -455,17 +542,14 @@ _FMNIST = ModelEntry(
         "\nA small real IKL-AT model shipped inside the package: it loads with no network and evaluates on "
         "two CPU cores in minutes, for newcomers, CI systems and downstream test suites."
     ),
-    notes=FMNIST_NOTES,
+    notes=("Trained by this project; how, and a TRADES baseline with the same budget: the lab notes "
+           "(dkl_zoo/lab_notes/ikl-at-fmnist-wrn10-1.md, also in the model card).",),
+    lab_notes="ikl-at-fmnist-wrn10-1.md",
 )
 
 REGISTRY: Mapping[str, ModelEntry] = {entry.name: entry for entry in (*_ENTRIES, _FMNIST)}
 RELEASED: tuple[str, ...] = tuple(entry.name for entry in _ENTRIES)
 """The seven checkpoints of the original release (the Fashion-MNIST entry is this project's own)."""
-
-UNRELEASED = (
-    "The README's rows trained with 1M generated images have no released checkpoint and are not loadable.",
-)
-
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Names of the registered checkpoints, sorted; ``pattern`` is an fnmatch pattern (``"*cifar100*"``)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .errors import DklZooError, IntegrityError, InvalidArgumentError, OriginalReleaseError, ReleaseCheckError
+from .errors import IntegrityError, InvalidArgumentError, OriginalReleaseError, ReleaseCheckError
 from .pins import DEFAULT_PINS, Pin, load_pins, save_pins
 from .registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
@@ -77,7 +77,7 @@ def release(
                                    pin.revision, pin.sha256))
             continue
         if dry_run:
-            sources = ", then ".join(f"{s.kind} {s.google_drive_id}" for s in entry.original_sources)
+            sources = ", then ".join(f"{s.kind} {s.google_drive_id}" for s in entry.weights.original_sources)
             echo(f"{entry.name}: would fetch {sources}; convert; "
                  + (f"check clean accuracy on {check_n} images of {check_data}; " if check_data else "")
                  + f"commit model.safetensors, config.json, README.md to {repo_id}; pin it in {pins_file}")
@@ -123,7 +123,7 @@ def _entries(names: Sequence[str | ModelEntry] | None) -> list[ModelEntry]:
         raise InvalidArgumentError(f"unknown model(s) {', '.join(unknown)}; see `dkl-zoo list`")
     entries = [REGISTRY[n] if isinstance(n, str) else n for n in chosen]
     entries = list({entry.name: entry for entry in entries}.values())  # each once
-    packaged = [e.name for e in entries if e.embedded_file is not None or not e.original_sources]
+    packaged = [e.name for e in entries if e.weights.embedded_file is not None or not e.weights.original_sources]
     if packaged:
         raise InvalidArgumentError(f"{', '.join(packaged)} has no original release to mirror")
     return entries
@@ -156,7 +156,8 @@ def _api(endpoint: str | None, token: str | bool | None):  # type: ignore[no-unt
 def _fetch(entry: ModelEntry, work: Path, progress: bool) -> tuple[Path, str, OriginalSource]:
     """The original file in ``work`` (kept between runs), its sha256 and where it came from."""
     from .deadline import deadline
-    from .integrity import atomic_write_text, file_digest
+    from .atomic import atomic_write_text
+    from .integrity import file_digest
     from .original import _url, download_drive
 
     work.mkdir(parents=True, exist_ok=True)
@@ -164,14 +165,14 @@ def _fetch(entry: ModelEntry, work: Path, progress: bool) -> tuple[Path, str, Or
     if raw.exists() and record_path.exists():
         try:
             record = json.loads(record_path.read_text())
-            source = next(s for s in entry.original_sources
+            source = next(s for s in entry.weights.original_sources
                           if f"{s.kind} {s.google_drive_id}" == record["source"])
             if file_digest(raw) == record["sha256"]:
                 return raw, record["sha256"], source
         except (OSError, ValueError, KeyError, StopIteration):
             pass
     failures = []
-    for source in entry.original_sources:
+    for source in entry.weights.original_sources:
         partial = work / "original.pt.part"
         try:
             with deadline(f"the original release of {entry.name} ({source.kind})"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -27,8 +26,8 @@ TINY_KWARGS = {
 def tiny_entry(name: str = "ikl-at-cifar10-wrn34", **changes: object) -> ModelEntry:
     """A registry entry with the same architecture family at WRN-10-1 size."""
     entry = get_entry(name)
-    kwargs = {**entry.arch_kwargs, **TINY_KWARGS[entry.architecture]}
-    return dataclasses.replace(entry, arch_kwargs=kwargs, **changes)
+    kwargs = {**entry.arch.kwargs, **TINY_KWARGS[entry.arch.name]}
+    return entry.replace(arch_kwargs=kwargs, **changes)
 
 
 def safetensors_bytes(model: torch.nn.Module) -> bytes:

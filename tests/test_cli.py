@@ -60,7 +60,7 @@ def test_list_and_info(capsys):
     assert info.returncode == 0
     assert "RobustBench     65.76 / 31.91" in info.stdout and "64.08 / 31.65" in info.stdout
     data = json.loads(in_process(capsys, "info", "ikl-at-cifar10-wrn34", "--json").stdout)
-    assert data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34" and data["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
+    assert data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34" and data["provenance"]["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
 
 
 def test_failure_is_one_line_with_exit_1_and_traceback_only_with_debug(tmp_path):
@@ -115,7 +115,7 @@ def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
     assert json.loads(rb.read_text())["eps"] == "0.1" and json.loads(rb.read_text())["unreliable"] is True
     refused = cli("eval", FMNIST, "--n-examples", "16", "--robustbench-json", str(tmp_path / "x.json"))
     assert refused.returncode == 2 and "--nonstandard-ok" in refused.stderr
-    weights = Path(dkl_zoo.__file__).parent / REGISTRY[FMNIST].embedded_file
+    weights = Path(dkl_zoo.__file__).parent / REGISTRY[FMNIST].weights.embedded_file
     again = cli("eval", "--checkpoint", str(weights), "--arch", FMNIST, "--n-examples", "16", "--version", "custom",
                 "--attacks", "apgd-ce", "--quiet", "--json-out", str(tmp_path / "again.json"))
     assert again.returncode == 0, again.stderr

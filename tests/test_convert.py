@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import pickle
@@ -59,7 +58,7 @@ def test_convert_publish_load_round_trip(variant, tmp_path, hub, cache_dir):
     loaded = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(loaded(X), model(X))
     # pinning what convert printed and publish returned
-    pinned = dataclasses.replace(entry, revision=commit,
+    pinned = entry.replace(revision=commit,
                                  sha256=hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest())
     assert torch.equal(dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)(X), model(X))
 
@@ -137,7 +136,7 @@ def test_fallback_to_original_release_through_the_confirmation_page(drive, hub, 
     torch.manual_seed(0)
     entry = tiny_entry()
     model = trained_like(dkl_zoo.build_model(entry))
-    readme_id = entry.original_sources[0].google_drive_id
+    readme_id = entry.weights.original_sources[0].google_drive_id
     drive.files[readme_id] = _released_bytes(model, tmp_path)
     drive.large.add(readme_id)
     with pytest.warns(UserWarning, match="weights come from the original release"):
@@ -158,7 +157,7 @@ def test_fallback_uses_robustbench_copy_when_the_readme_file_is_over_quota(drive
     torch.manual_seed(1)
     entry = tiny_entry()
     model = trained_like(dkl_zoo.build_model(entry))
-    readme, robustbench = (s.google_drive_id for s in entry.original_sources)
+    readme, robustbench = (s.google_drive_id for s in entry.weights.original_sources)
     drive.quota.add(readme)
     drive.files[robustbench] = _released_bytes(model, tmp_path)
     with pytest.warns(UserWarning, match="RobustBench Google Drive"):
@@ -168,7 +167,7 @@ def test_fallback_uses_robustbench_copy_when_the_readme_file_is_over_quota(drive
 
 def test_fallback_failure_says_what_happened(drive, hub, cache_dir):
     entry = tiny_entry()
-    for source in entry.original_sources:
+    for source in entry.weights.original_sources:
         drive.quota.add(source.google_drive_id)
     with pytest.raises(OriginalReleaseError, match="Quota exceeded") as info:
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, progress=False)
@@ -181,7 +180,7 @@ def test_tampered_fallback_file_is_refused(drive, hub, cache_dir, tmp_path):
     torch.manual_seed(2)
     entry = tiny_entry()
     model = trained_like(dkl_zoo.build_model(entry))
-    drive.files[entry.original_sources[0].google_drive_id] = _released_bytes(model, tmp_path)
+    drive.files[entry.weights.original_sources[0].google_drive_id] = _released_bytes(model, tmp_path)
     with pytest.warns(UserWarning):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, progress=False)
     weights = next((tmp_path / "zoo-cache").rglob("model.safetensors"))
@@ -195,9 +194,9 @@ def test_tampered_fallback_file_is_refused(drive, hub, cache_dir, tmp_path):
 @pytest.mark.filterwarnings("ignore:.*trusting it on first use:UserWarning")
 def test_fallback_must_match_the_registry_pin(drive, hub, cache_dir, tmp_path):
     torch.manual_seed(3)
-    entry = dataclasses.replace(tiny_entry(), sha256="f" * 64)
+    entry = tiny_entry().replace(sha256="f" * 64)
     model = trained_like(dkl_zoo.build_model(entry))
-    drive.files[entry.original_sources[0].google_drive_id] = _released_bytes(model, tmp_path)
+    drive.files[entry.weights.original_sources[0].google_drive_id] = _released_bytes(model, tmp_path)
     with pytest.raises(IntegrityError, match="it changed"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, progress=False)
 
@@ -210,16 +209,16 @@ def test_checked_in_card_parses_and_carries_the_registry_numbers(name):
     results = {r.metric_type: r for r in card.data.eval_results}
     assert results["accuracy"].metric_value == entry.headline.clean_acc
     assert results["robust_accuracy"].metric_value == entry.headline.robust_acc
-    assert results["robust_accuracy"].metric_config == f"Linf, eps={entry.eps_label}"
-    if entry.original_sources:
+    assert results["robust_accuracy"].metric_config == f"Linf, eps={entry.provenance.eps_label}"
+    if entry.weights.original_sources:
         assert entry.headline.source == SOURCE_README
     assert all(r.dataset_type == entry.dataset and r.dataset_split == "test" for r in results.values())
     text = card.text
-    for result in entry.reported:  # the provenance table lists every source's numbers
+    for result in entry.provenance.reported:  # the provenance table lists every source's numbers
         assert f"| {result.source}" in text and f"{result.clean_acc:.2f} | {result.robust_acc:.2f}" in text
-    for note in entry.notes:
+    for note in entry.provenance.notes:
         assert note in text
-    assert "@inproceedings{cui2024decoupled" in text and entry.license_note in text
+    assert "@inproceedings{cui2024decoupled" in text and entry.provenance.license_note in text
 
 
 def test_cards_are_in_sync_with_the_registry(tmp_path):

@@ -28,10 +28,10 @@ def _data_or_skip() -> None:
 
 
 def test_packaged_weights_are_small_and_pinned():
-    path = Path(dkl_zoo.__file__).parent / ENTRY.embedded_file
+    path = Path(dkl_zoo.__file__).parent / ENTRY.weights.embedded_file
     assert path.stat().st_size < 2_000_000
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == ENTRY.sha256
-    assert ENTRY.input_size == (1, 28, 28) and ENTRY.eps == 0.1 and ENTRY.dataset == "fashion-mnist"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == ENTRY.weights.sha256
+    assert ENTRY.arch.input_size == (1, 28, 28) and ENTRY.provenance.eps == 0.1 and ENTRY.dataset == "fashion-mnist"
 
 
 NO_NETWORK = """
@@ -51,12 +51,10 @@ def test_loads_offline_with_an_empty_cache_and_makes_no_hub_call(hub, tmp_path):
 
 
 def test_tampered_package_file_is_refused(tmp_path, monkeypatch):
-    import dataclasses
-
     from dkl_zoo.errors import IntegrityError
 
     with pytest.raises(IntegrityError):
-        dkl_zoo.load(dataclasses.replace(ENTRY, sha256="0" * 64))
+        dkl_zoo.load(ENTRY.replace(sha256="0" * 64))
 
 
 def test_recorded_numbers_hold_on_the_real_test_images():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -68,7 +67,7 @@ OFFLINE_SCRIPT = """
 import dataclasses, sys, torch, dkl_zoo
 from dkl_zoo.registry import get_entry
 entry = get_entry("ikl-at-cifar10-wrn34")
-entry = dataclasses.replace(entry, arch_kwargs={**entry.arch_kwargs, "depth": 10, "widen_factor": 1})
+entry = entry.replace(arch_kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
 try:
     model = dkl_zoo.load(entry)
 except dkl_zoo.OfflineError as error:
@@ -100,7 +99,7 @@ def test_pinned_revision_and_sha256(hub, published, cache_dir):
     first_bytes = hub.files(entry.repo_id)["model.safetensors"]
     other = trained_like(dkl_zoo.build_model(entry), seed=5)
     hub.commit(entry.repo_id, {"model.safetensors": safetensors_bytes(other)})  # main moves on
-    pinned = dataclasses.replace(entry, revision=first_sha, sha256=hashlib.sha256(first_bytes).hexdigest())
+    pinned = entry.replace(revision=first_sha, sha256=hashlib.sha256(first_bytes).hexdigest())
     model = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(model(X), reference(X))
     assert f"/resolve/{first_sha}/" in hub.requests[-1][1]
@@ -113,7 +112,7 @@ def test_pinned_revision_and_sha256(hub, published, cache_dir):
 
 def test_wrong_pin_is_an_integrity_error(hub, published, cache_dir):
     entry, _, sha = published
-    wrong = dataclasses.replace(entry, revision=sha, sha256="0" * 64)
+    wrong = entry.replace(revision=sha, sha256="0" * 64)
     with pytest.raises(IntegrityError) as info:
         dkl_zoo.load(wrong, endpoint=hub.url, cache_dir=cache_dir)
     assert info.value.expected == "0" * 64
@@ -144,16 +143,16 @@ def test_tampered_cached_file_is_refused_removed_and_healed_by_the_next_load(hub
 def test_unknown_repo_revision_and_file(hub, published, cache_dir):
     entry, _, _ = published
     with pytest.raises(RepositoryNotFoundError, match="Repository not found") as raised:
-        dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
+        dkl_zoo.load(entry.replace(name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
                      allow_original=False)
     assert isinstance(raised.value, RemoteNotFoundError) and raised.value.kind == "repository"
     with pytest.raises(RepositoryNotFoundError, match="Repository not found"):  # an entry with no original release
-        dkl_zoo.load(dataclasses.replace(entry, name="not-published", original_sources=()), endpoint=hub.url,
+        dkl_zoo.load(entry.replace(name="not-published", original_sources=()), endpoint=hub.url,
                      cache_dir=cache_dir)
     with pytest.raises(RevisionNotFoundError, match="Revision 'v9' not found"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision="v9")
     with pytest.raises(EntryNotFoundError, match="File 'weights.safetensors' not found"):
-        dkl_zoo.load(dataclasses.replace(entry, filename="weights.safetensors"), endpoint=hub.url,
+        dkl_zoo.load(entry.replace(filename="weights.safetensors"), endpoint=hub.url,
                      cache_dir=cache_dir)
 
 
@@ -222,7 +221,7 @@ def test_dm_entry_loads_with_normalisation_inside(hub, cache_dir):
     hub.add_repo(entry.repo_id, {"model.safetensors": safetensors_bytes(reference)})
     model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(model(X), reference(X))
-    assert model.mean.flatten().tolist() == pytest.approx(list(entry.mean))
+    assert model.mean.flatten().tolist() == pytest.approx(list(entry.arch.mean))
 
 
 def test_git_sha1_etag_check(tmp_path):

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses")),
     ("metadata", ("pins", "registry", "data", "cards")),
-    ("models", ("models", "models._builder", "models.wide_resnet", "models.dm_wide_resnet")),
+    ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
     ("io", ("hub", "original", "convert", "publish", "autoattack_adapter")),
     ("use cases", ("loading", "attack_runner", "evaluation", "release")),
     ("interfaces", ("", "__main__", "cli", "integrations", "integrations.timm", "integrations.timm_hook",

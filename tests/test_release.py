@@ -3,7 +3,6 @@ the Hub-protocol test server, the real huggingface_hub upload API; then pinned l
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -39,7 +38,7 @@ def _original_bytes(model: torch.nn.Module, wrapped: bool) -> bytes:
 
 def _serve(drive: DriveServer, entry, model, wrapped: bool = True) -> bytes:
     data = _original_bytes(model, wrapped)
-    file_id = entry.original_sources[0].google_drive_id
+    file_id = entry.weights.original_sources[0].google_drive_id
     drive.files[file_id] = data
     drive.large.add(file_id)  # behind the "can't scan for viruses" page
     return data
@@ -73,7 +72,7 @@ def test_release_two_full_size_entries_then_load_them_pinned(drive, hub, tmp_pat
     cache = tmp_path / "hf-cache"
     for name, reference in (("ikl-at-cifar10-wrn34", wrn34), ("ikl-at-cifar100-wrn28-50m", dm)):
         entry = get_entry(name)
-        assert (entry.repo_id, entry.revision) == (pins[name].repo_id, pins[name].revision)
+        assert (entry.repo_id, entry.weights.revision) == (pins[name].repo_id, pins[name].revision)
         model = dkl_zoo.load(name, endpoint=hub.url, cache_dir=cache)
         assert torch.allclose(model(X), reference(X), rtol=0, atol=1e-5)
         offline = dkl_zoo.load(name, endpoint=hub.url, cache_dir=cache, local_files_only=True)
@@ -183,7 +182,7 @@ def test_release_killed_mid_upload_resumes_without_duplicate_commits(drive, hub,
     rows = release([first, second], namespace="zoo-test", pins_path=tmp_path / "pins.json", endpoint=hub.url,
                    work_dir=tmp_path / "work", progress=False, echo=lambda _: None)
     assert rows[0].action in ("released", "already on the Hub") and rows[1].action == "released"
-    first_downloads = [p for p in drive.requests if first.original_sources[0].google_drive_id in p]
+    first_downloads = [p for p in drive.requests if first.weights.original_sources[0].google_drive_id in p]
     assert first_downloads == []  # the original fetched before the kill was kept and reused
     for entry in (first, second):
         history = hub._repos[f"zoo-test/{entry.name}"].history
@@ -232,8 +231,8 @@ def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_diffe
 def test_pinned_original_with_another_sha256_is_refused(drive, hub, tmp_path):
     entry, model = _tiny()
     _serve(drive, entry, model)
-    pinned = dataclasses.replace(entry, original_sha256="0" * 64,
-                                 original_source=f"README Google Drive {entry.original_sources[0].google_drive_id}")
+    pinned = entry.replace(original_sha256="0" * 64,
+                                 original_source=f"README Google Drive {entry.weights.original_sources[0].google_drive_id}")
     with pytest.raises(IntegrityError, match="pins.json"):
         dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
     assert not list((tmp_path / "zoo-cache").rglob("model.safetensors"))
@@ -242,13 +241,13 @@ def test_pinned_original_with_another_sha256_is_refused(drive, hub, tmp_path):
 def test_pins_file_applies_through_dkl_zoo_pins_and_bad_files_are_named(tmp_path, monkeypatch):
     pins_path = tmp_path / "pins.json"
     save_pins({"ikl-at-cifar10-wrn34": Pin("mirror/ikl-at-cifar10-wrn34", "1" * 40, "2" * 64)}, pins_path)
-    assert get_entry("ikl-at-cifar10-wrn34").revision is None  # the shipped pins file pins nothing yet
+    assert get_entry("ikl-at-cifar10-wrn34").weights.revision is None  # the shipped pins file pins nothing yet
     monkeypatch.setenv("DKL_ZOO_PINS", str(pins_path))
     entry = get_entry("ikl-at-cifar10-wrn34")
-    assert (entry.repo_id, entry.revision, entry.sha256) == ("mirror/ikl-at-cifar10-wrn34", "1" * 40, "2" * 64)
+    assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == ("mirror/ikl-at-cifar10-wrn34", "1" * 40, "2" * 64)
     monkeypatch.setenv("DKL_ZOO_NAMESPACE", "elsewhere")  # a mirror the pins do not describe: content pin only
     entry = get_entry("ikl-at-cifar10-wrn34")
-    assert (entry.repo_id, entry.revision, entry.sha256) == ("elsewhere/ikl-at-cifar10-wrn34", None, "2" * 64)
+    assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == ("elsewhere/ikl-at-cifar10-wrn34", None, "2" * 64)
     monkeypatch.delenv("DKL_ZOO_NAMESPACE")
     pins_path.write_text(json.dumps({"format": 1, "pins": {"ikl-at-cifar10-wrn34": {"repo_id": "x/y",
                                                                                      "revision": "main",

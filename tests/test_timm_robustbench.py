@@ -50,6 +50,10 @@ def test_every_entry_and_robustbench_alias_is_a_timm_model():
 
     for entry in REGISTRY.values():
         assert timm.is_model(entry.name.replace("-", "_"))
+    listed = timm.list_pretrained("*")  # the zoo shows up where timm users look for pretrained weights
+    assert {e.timm_name for e in REGISTRY.values()} | set(ROBUSTBENCH_ALIASES) <= set(listed)
+    cfg = timm.models.get_pretrained_cfg("ikl_at_cifar10_wrn34")
+    assert cfg.hf_hub_id == "dkl-zoo/ikl-at-cifar10-wrn34" and cfg.input_size == (3, 32, 32) and cfg.mean == (0.0,) * 3
     assert ROBUSTBENCH_ALIASES == {
         "cui2023decoupled_wrn_34_10_cifar10_linf": "ikl-at-cifar10-wrn34",
         "cui2023decoupled_wrn_28_10_cifar10_linf": "ikl-at-cifar10-wrn28-20m",

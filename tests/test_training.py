@@ -163,21 +163,21 @@ DESIGN_COMMON = {"lr": 0.2, "momentum": 0.9, "weight_decay": 5e-4, "batch_size":
 @pytest.mark.parametrize("name", sorted(RELEASED))
 def test_every_registry_entry_has_a_config_with_the_design_values(name):
     entry = REGISTRY[name]
-    path = CONFIGS / entry.training_config
+    path = CONFIGS / entry.provenance.training_config
     assert path.exists()
     text = path.read_text()
     for key in ("lr", "momentum", "weight_decay", "batch_size", "epochs", "alpha", "beta", "temperature", "awp",
                 "eps"):
         assert f"\n{key}:" in text, f"{path.name} lacks {key}"
-    recipe = entry.recipe
+    recipe = entry.provenance.recipe
     if recipe.alpha is None:
         with pytest.raises(ConfigError, match="does not publish it"):
             load_config(path)
         chosen = ["alpha=4", "beta=20", "temperature=2"]
-        if entry.architecture == "dm_wide_resnet":
+        if entry.arch.name == "dm_wide_resnet":
             chosen += ["epochs=1", "batch_size=2", "gamma=1"]
         config = load_config(path, chosen)
-    elif entry.architecture == "dm_wide_resnet":
+    elif entry.arch.name == "dm_wide_resnet":
         with pytest.raises(ConfigError, match="epochs is not set"):
             load_config(path)
         config = load_config(path, ["epochs=1", "batch_size=2"])
@@ -190,7 +190,7 @@ def test_every_registry_entry_has_a_config_with_the_design_values(name):
     if recipe.gamma_aug is not None:
         assert config["aug"] == "autoaug" and config["gamma_aug"] == recipe.gamma_aug
     assert config["attack_loss"] == ("soft-ce" if entry.dataset == "cifar10" else "dkl")
-    if entry.architecture == "wide_resnet":
+    if entry.arch.name == "wide_resnet":
         for key, value in DESIGN_COMMON.items():
             assert config[key] == (pytest.approx(value) if isinstance(value, float) else value), key
     else:
@@ -226,7 +226,7 @@ def test_epoch_ema_is_the_released_average_of_epoch_checkpoints():
 def test_fashion_mnist_configs_share_budget_and_differ_in_the_loss():
     ikl = load_config(CONFIGS / "ikl-at-fmnist-wrn10-1.yaml")
     trades = load_config(CONFIGS / "trades-fmnist-wrn10-1.yaml")
-    assert REGISTRY["ikl-at-fmnist-wrn10-1"].training_config == "ikl-at-fmnist-wrn10-1.yaml"
+    assert REGISTRY["ikl-at-fmnist-wrn10-1"].provenance.training_config == "ikl-at-fmnist-wrn10-1.yaml"
     assert (ikl["method"], trades["method"]) == ("ikl", "trades") and trades["attack_loss"] == "kl"
     same = ("dataset", "arch", "epochs", "max_steps_per_epoch", "batch_size", "lr", "momentum", "weight_decay",
             "eps", "eps_ramp", "attack_schedule", "awp", "seed", "aug")

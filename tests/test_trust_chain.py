@@ -4,7 +4,6 @@ checkpoints, and bad input refused before any slow work. Real huggingface_hub cl
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -105,12 +104,12 @@ def test_wrong_bytes_under_the_good_hash_are_removed_and_the_next_load_heals(hub
 def test_pinned_entry_from_a_mirror_serving_other_bytes_with_their_own_hash(hub, published, cache_dir):
     entry, reference, sha = published
     good = hub.files(entry.repo_id)["model.safetensors"]
-    pinned = dataclasses.replace(entry, revision=sha, sha256=hashlib.sha256(good).hexdigest())
+    pinned = entry.replace(revision=sha, sha256=hashlib.sha256(good).hexdigest())
     hub.substitute["model.safetensors"] = _other_weights(entry, seed=4)
     for kwargs in ({}, {"force_download": True}):
         with pytest.raises(IntegrityError) as info:
             dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir, **kwargs)
-        assert info.value.expected == pinned.sha256
+        assert info.value.expected == pinned.weights.sha256
         assert _cache_entries(cache_dir) == ([], [])
     hub.substitute.clear()  # the mirror is repaired: a plain load now succeeds, nothing to clean by hand
     model = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)
@@ -160,7 +159,7 @@ CTRL_C_SCRIPT = """
 import dataclasses, dkl_zoo
 from dkl_zoo.registry import get_entry
 entry = get_entry("ikl-at-cifar10-wrn34")
-entry = dataclasses.replace(entry, arch_kwargs={**entry.arch_kwargs, "depth": 10, "widen_factor": 1})
+entry = entry.replace(arch_kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
 try:
     dkl_zoo.load(entry)
 except KeyboardInterrupt:
@@ -243,7 +242,7 @@ def test_corrupt_original_record_is_removed_not_a_raw_error(tmp_path, monkeypatc
 def test_original_record_cannot_override_the_registry_pin(tmp_path, monkeypatch):
     entry = tiny_entry()
     good = _other_weights(entry, seed=1)
-    pinned = dataclasses.replace(entry, sha256=hashlib.sha256(good).hexdigest())
+    pinned = entry.replace(sha256=hashlib.sha256(good).hexdigest())
     planted = _other_weights(entry, seed=2)
     planted_sha = hashlib.sha256(planted).hexdigest()
     folder = _zoo_cache(tmp_path, monkeypatch) / entry.name
@@ -254,13 +253,13 @@ def test_original_record_cannot_override_the_registry_pin(tmp_path, monkeypatch)
     (folder / "record.json").write_text(json.dumps(record))
     with pytest.raises(OfflineError):  # the planted file is never found under the pinned hash
         dkl_zoo.load(pinned, endpoint="http://127.0.0.1:9")
-    (folder / pinned.sha256).mkdir()
-    (folder / pinned.sha256 / "model.safetensors").write_bytes(planted)  # planted under the pinned name too
+    (folder / pinned.weights.sha256).mkdir()
+    (folder / pinned.weights.sha256 / "model.safetensors").write_bytes(planted)  # planted under the pinned name too
     with pytest.warns(UserWarning):
         with pytest.raises(IntegrityError) as info:
             dkl_zoo.load(pinned, endpoint="http://127.0.0.1:9")
-    assert info.value.expected == pinned.sha256 and info.value.got == planted_sha
-    assert not (folder / pinned.sha256 / "model.safetensors").exists() and not (folder / "record.json").exists()
+    assert info.value.expected == pinned.weights.sha256 and info.value.got == planted_sha
+    assert not (folder / pinned.weights.sha256 / "model.safetensors").exists() and not (folder / "record.json").exists()
 
 
 def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):

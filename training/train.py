@@ -14,7 +14,6 @@ import os
 import pickle
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dkl_zoo.atomic import atomic_write
 from dkl_zoo.errors import CheckpointError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
@@ -41,14 +41,8 @@ _COLUMNS = ["epoch", "step", "global_step", "lr", "loss", "loss_natural", "loss_
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` whole or not at all: a killed run never leaves half a checkpoint."""
+    atomic_write(path, lambda out: torch.save(obj, out))
 
 
 _CHECKPOINT_KEYS = ("epoch", "step", "global_step", "seconds", "model", "optimizer", "scheduler",

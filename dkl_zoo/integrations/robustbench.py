@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..attack_runner import RunState, run_autoattack
+from ..attack_runner import RunState, logging_to, run_autoattack
 from ..autoattack_adapter import DEFAULT_SEED, autoattack_module, is_pypi_api, make_adversary
 
 __all__ = ["enable_robustbench"]
@@ -74,7 +74,7 @@ class _GitApiAutoAttack:
     ) -> Any:
         if state_path is None and is_pypi_api(autoattack_module()):
             # AutoAttack's own loop, so that robustbench's numbers come from the reference implementation.
-            with _logging_to(self.log_path, self.verbose):
+            with logging_to("auto-attack", self.log_path, self.verbose):  # pyautoattack's logger
                 x_adv, y_adv = self._adversary.run_standard_evaluation(x_orig, y_orig, batch_size=bs)
             return (x_adv, y_adv) if return_labels else x_adv
         outcome = run_autoattack(
@@ -86,32 +86,6 @@ class _GitApiAutoAttack:
         )
         x_adv, y_adv = outcome.x_adv, outcome.y_adv
         return (x_adv, y_adv) if return_labels else x_adv
-
-
-class _logging_to:
-    """Route pyautoattack's DEBUG log (silent by default) to ``log_path`` and/or stdout, as the git API does."""
-
-    def __init__(self, log_path: str | None, echo: bool) -> None:
-        self.logger = logging.getLogger("auto-attack")
-        self.handlers: list[logging.Handler] = []
-        if log_path is not None:
-            self.handlers.append(logging.FileHandler(log_path, mode="a"))
-        if echo:
-            self.handlers.append(logging.StreamHandler(sys.stdout))
-
-    def __enter__(self) -> None:
-        self.level = self.logger.level
-        if self.handlers:
-            self.logger.setLevel(logging.DEBUG)
-        for handler in self.handlers:
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            self.logger.addHandler(handler)
-
-    def __exit__(self, *exc: object) -> None:
-        for handler in self.handlers:
-            self.logger.removeHandler(handler)
-            handler.close()
-        self.logger.setLevel(self.level)
 
 
 class _EvaluationState:

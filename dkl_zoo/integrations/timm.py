@@ -9,22 +9,18 @@ robustbench pins, cannot import huggingface_hub 2.x and silently disables it).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from typing import Any
 
 from torch import nn
 
-from ..registry import REGISTRY, ModelEntry
+from ..models import pretrained_cfg as zoo_pretrained_cfg
+from ..registry import REGISTRY
 
-__all__ = ["timm_name", "robustbench_timm_name", "register_timm_models", "ROBUSTBENCH_ALIASES"]
+__all__ = ["robustbench_timm_name", "register_timm_models", "ROBUSTBENCH_ALIASES"]
 
 _REGISTERED = False
-
-
-def timm_name(entry: ModelEntry) -> str:
-    return entry.name.replace("-", "_")
 
 
 def robustbench_timm_name(robustbench_name: str, dataset: str, threat_model: str = "Linf") -> str:
@@ -35,23 +31,14 @@ def robustbench_timm_name(robustbench_name: str, dataset: str, threat_model: str
 def _robustbench_aliases() -> dict[str, str]:
     aliases = {}
     for entry in REGISTRY.values():
-        if entry.robustbench_name:
-            aliases[robustbench_timm_name(entry.robustbench_name, entry.dataset, entry.threat_model)] = entry.name
+        if entry.provenance.robustbench_name:
+            aliases[robustbench_timm_name(entry.provenance.robustbench_name, entry.dataset, entry.provenance.threat_model)] = entry.name
     return aliases
 
 
 ROBUSTBENCH_ALIASES = _robustbench_aliases()
 """timm alias → entry. RobustBench's CIFAR-100 ``Cui2023Decoupled_WRN-34-10`` (65.76 / 31.91) is
 ``ikl-at-cifar100-wrn34-v2``, the README's second CIFAR-100 row."""
-
-
-def data_config(entry: ModelEntry) -> dict[str, Any]:
-    channels = entry.input_size[0]
-    return {
-        "input_size": tuple(entry.input_size), "interpolation": "bilinear", "crop_pct": 1.0,
-        "crop_mode": "center", "mean": (0.0,) * channels, "std": (1.0,) * channels,
-        "num_classes": entry.num_classes, "architecture": timm_name(entry),
-    }
 
 
 def _classifier_name(model: nn.Module) -> str:
@@ -84,21 +71,21 @@ def _entrypoint(entry_name: str, public_name: str):
         from ..registry import get_entry
 
         entry = get_entry(entry_name)  # with its pin
-        if in_chans is not None and in_chans != entry.input_size[0]:
-            raise ValueError(f"{public_name} takes {entry.input_size[0]} input channels, not {in_chans}")
+        if in_chans is not None and in_chans != entry.arch.input_size[0]:
+            raise ValueError(f"{public_name} takes {entry.arch.input_size[0]} input channels, not {in_chans}")
         if pretrained:
             hub_id = _hub_id(pretrained_cfg)
             revision = None
             if hub_id:
                 hub_id, _, revision = hub_id.partition("@")
                 if hub_id != entry.repo_id:
-                    entry = dataclasses.replace(entry, repo=hub_id, revision=None, sha256=None)
+                    entry = entry.replace(repo=hub_id, revision=None, sha256=None)
             model = load(entry, revision=revision or None)
             if num_classes is not None and num_classes != entry.num_classes:
                 _reset_classifier(model, num_classes)
         else:
             model = build_model(entry, num_classes=num_classes)
-        cfg = data_config(entry)
+        cfg = zoo_pretrained_cfg(entry)
         cfg.update(pretrained_cfg_overlay or {})
         model.pretrained_cfg = cfg
         model.default_cfg = cfg
@@ -146,8 +133,10 @@ def register_timm_models() -> None:
     from timm.models import register_model
 
     module = sys.modules[__name__]
-    names = {timm_name(entry): entry.name for entry in REGISTRY.values()}
+    names = {entry.timm_name: entry.name for entry in REGISTRY.values()}
     names.update(ROBUSTBENCH_ALIASES)
+    # timm reads `default_cfgs` of the entrypoint's module: with an hf_hub_id, timm.list_pretrained() lists it
+    module.default_cfgs = {public: zoo_pretrained_cfg(REGISTRY[entry_name]) for public, entry_name in names.items()}
     for public, entry_name in names.items():
         fn = _entrypoint(entry_name, public)
         setattr(module, public, fn)

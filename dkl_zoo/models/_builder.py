@@ -47,10 +47,10 @@ def build_model(entry: ModelEntry | str, *, meta: bool = False, num_classes: int
         UnknownModelError: ``entry`` is a name that is not in the registry.
     """
     entry = get_entry(entry) if isinstance(entry, str) else entry
-    kwargs = dict(entry.arch_kwargs)
+    kwargs = dict(entry.arch.kwargs)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return build_architecture(entry.architecture, meta=meta, **kwargs)
+    return build_architecture(entry.arch.name, meta=meta, **kwargs)
 
 
 def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -15,12 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DMWideResNet", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD"]
+from ..registry import CIFAR10_MEAN, CIFAR10_STD
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
-CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+__all__ = ["DMWideResNet"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
 
@@ -120,12 +117,15 @@ class DMWideResNet(nn.Module):
         self.std = torch.tensor(self._std_values, dtype=torch.float32, device=device).view(shape)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features before the classifier (timm's ``forward_features``)."""
         out = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         out = self.layer(self.init_conv(out))
         return self.relu(self.batchnorm(out))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from ``forward_features``'s output."""
         return self.logits(F.adaptive_avg_pool2d(features, 1).flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of [0, 1] images (NCHW)."""
         return self.forward_head(self.forward_features(x))

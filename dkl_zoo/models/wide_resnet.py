@@ -108,14 +108,17 @@ class WideResNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features before the classifier (timm's ``forward_features``)."""
         out = self.conv1(x)
         out = self.block3(self.block2(self.block1(out)))
         return self.relu(self.bn1(out))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from ``forward_features``'s output."""
         # Global average pooling equals the released avg_pool2d(8) on 32x32 inputs and also works on 28x28.
         pooled = F.adaptive_avg_pool2d(features, 1).flatten(1)
         return self.fc(pooled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of [0, 1] images (NCHW)."""
         return self.forward_head(self.forward_features(x))

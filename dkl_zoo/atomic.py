@@ -1,0 +1,37 @@
+"""Files written whole or not at all: a temporary file beside the target, then a rename.
+
+A reader (or a run resumed after a kill) never sees half a state file, checkpoint, record or pins file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+__all__ = ["atomic_write", "atomic_write_text"]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` with a binary file beside ``path``, flush it to disk, then rename it onto ``path``.
+
+    On any failure (or an interrupt) the temporary file is removed and ``path`` keeps what it held.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """``atomic_write`` of UTF-8 text."""
+    atomic_write(path, lambda out: out.write(text.encode("utf-8")))
