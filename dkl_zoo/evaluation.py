@@ -213,53 +213,15 @@ def evaluate(
             not a consistent state; the file is left as it is.
         DatasetNotFoundError: the test set is not under ``data_dir`` and cannot be downloaded.
     """
-    entry: ModelEntry | None = None
-    if isinstance(model_or_name, (str, ModelEntry)):
-        entry = get_entry(model_or_name) if isinstance(model_or_name, str) else model_or_name
-        model_name = model_name or entry.name
-    # Every argument is checked before the model or the data are loaded.
-    dataset = dataset or (entry.dataset if entry else "cifar10")
-    if dataset not in DATASETS:
-        raise InvalidArgumentError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    if entry is not None and entry.dataset != dataset:
-        raise InvalidArgumentError(
-            f"{entry.name} is a {entry.dataset} model; evaluating it on {dataset} means nothing (leave dataset "
-            "out to use the entry's)"
-        )
-    if threat_model not in THREAT_MODELS:
-        raise InvalidArgumentError(f"unknown threat model {threat_model!r}; known: {', '.join(THREAT_MODELS)}")
-    if eps is None:
-        eps = entry.provenance.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
-    _check_eps(eps, threat_model)
-    attacks = _check_attacks(version, attacks)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
-    available = len(data[1]) if data is not None else TEST_SIZES[dataset]
-    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
-        raise InvalidArgumentError(f"n_examples must be a positive integer, got {n_examples!r}")
-    if n_examples > available:
-        where = "the data given" if data is not None else f"the {dataset} test set"
-        raise InvalidArgumentError(f"n_examples={n_examples} is larger than {where} ({available} images)")
-    _shard_range(n_examples, shard)
+    entry = (get_entry(model_or_name) if isinstance(model_or_name, str)
+             else model_or_name if isinstance(model_or_name, ModelEntry) else None)
+    model_name = model_name or (entry.name if entry is not None else None)
+    dataset, eps, attacks = _checked_arguments(entry, dataset, threat_model, eps, version, attacks, batch_size,
+                                               n_examples, data, shard)
     device = checked_device(device)
-
-    if entry is not None:
-        from .loading import load
-
-        model = load(entry, device=device)
-    else:
-        model = model_or_name
-        if isinstance(model, nn.Module):
-            model.to(device)  # as load() does: the attacks run where the model is
-    if getattr(model, "training", False):
-        warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
-                      RuntimeWarning, stacklevel=2)
-
-    if data is not None:
-        x_all, y_all = data
-        x_all, y_all = x_all[:n_examples].contiguous().float(), y_all[:n_examples].long()
-    else:
-        x_all, y_all = load_test_set(dataset, n_examples, data_dir)
+    model = _model_on(model_or_name, entry, device)
+    x_all, y_all = ((data[0][:n_examples].contiguous().float(), data[1][:n_examples].long()) if data is not None
+                    else load_test_set(dataset, n_examples, data_dir))
     lo, hi = _shard_range(len(y_all), shard)
     group = _process_group(shard)
     if group is None:
@@ -306,6 +268,55 @@ def evaluate(
         model_name=model_name,
         shard=tuple(shard) if shard is not None else None,
     )
+
+
+def _checked_arguments(entry: ModelEntry | None, dataset: str | None, threat_model: str, eps: float | None,
+                       version: str, attacks: Sequence[str] | None, batch_size: int, n_examples: int,
+                       data: tuple[torch.Tensor, torch.Tensor] | None,
+                       shard: tuple[int, int] | None) -> tuple[str, float, list[str] | None]:
+    """Every argument checked before the model or the data are loaded; returns dataset, eps and attacks."""
+    dataset = dataset or (entry.dataset if entry else "cifar10")
+    if dataset not in DATASETS:
+        raise InvalidArgumentError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if entry is not None and entry.dataset != dataset:
+        raise InvalidArgumentError(
+            f"{entry.name} is a {entry.dataset} model; evaluating it on {dataset} means nothing (leave dataset "
+            "out to use the entry's)"
+        )
+    if threat_model not in THREAT_MODELS:
+        raise InvalidArgumentError(f"unknown threat model {threat_model!r}; known: {', '.join(THREAT_MODELS)}")
+    if eps is None:
+        eps = entry.provenance.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
+    _check_eps(eps, threat_model)
+    checked_attacks = _check_attacks(version, attacks)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+    available = len(data[1]) if data is not None else TEST_SIZES[dataset]
+    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+        raise InvalidArgumentError(f"n_examples must be a positive integer, got {n_examples!r}")
+    if n_examples > available:
+        where = "the data given" if data is not None else f"the {dataset} test set"
+        raise InvalidArgumentError(f"n_examples={n_examples} is larger than {where} ({available} images)")
+    _shard_range(n_examples, shard)
+    return dataset, eps, checked_attacks
+
+
+def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | None,
+              device: torch.device | str) -> nn.Module:
+    """The registry's verified model, or the caller's moved to ``device`` (as ``load`` does), warned about
+    when it is in training mode."""
+    if entry is not None:
+        from .loading import load
+
+        model = load(entry, device=device)
+    else:
+        model = model_or_name  # type: ignore[assignment]
+        if isinstance(model, nn.Module):
+            model.to(device)  # the attacks run where the model is
+    if getattr(model, "training", False):
+        warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
+                      RuntimeWarning, stacklevel=3)
+    return model
 
 
 def merge_results(results: Iterable[EvalResult]) -> EvalResult:

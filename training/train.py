@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import os
-import pickle
 import random
 import sys
 import time
@@ -23,83 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dkl_zoo.atomic import atomic_write
 from dkl_zoo.errors import CheckpointError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
 
+from .checkpoint import CHECKPOINT, read_checkpoint, rng_state, save_checkpoint_file, set_rng_state
 from .config import ConfigError, load_config
 from .data import BatchStream, held_out_set, load_generated, load_train_set
 from .ikl_at import AdversarialWeightPerturbation, EpochEMA, IKLATStep, StepEMA, cosine_lr
+from .metrics import MetricsLog
 
 __all__ = ["Trainer", "main", "pgd_accuracy"]
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.csv"
-_COLUMNS = ["epoch", "step", "global_step", "lr", "loss", "loss_natural", "loss_robust", "adv_acc", "eps",
-            "seconds"]
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` whole or not at all: a killed run never leaves half a checkpoint."""
-    atomic_write(path, lambda out: torch.save(obj, out))
-
-
-_CHECKPOINT_KEYS = ("epoch", "step", "global_step", "seconds", "model", "optimizer", "scheduler",
-                    "proxy_optimizer", "prior", "epoch_ema", "step_ema", "stream", "rng", "config")
-
-
-def read_checkpoint(path: Path) -> dict:
-    """A training checkpoint, read so that nothing in it can run code.
-
-    ``torch.load(weights_only=True)`` rebuilds only tensors and plain containers; anything else in the
-    pickle (a planted ``__reduce__``) is refused before it runs. Every failure is one ``CheckpointError``
-    that names the file and what to do.
-    """
-    fix = "start a new run in another --out, or restore the file from a backup"
-    if not path.is_file():
-        raise CheckpointError(f"--resume: no checkpoint at {path}; run without --resume to start the run")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty (the run was interrupted while it was written?); {fix}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower() or "weights_only" in str(error).lower():
-            raise CheckpointError(
-                f"{path} holds objects that need code to unpickle, which is never run (a foreign or tampered "
-                f"file; nothing in it was executed); {fix}"
-            ) from None
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({str(error).splitlines()[0]}); {fix}") from None
-    except Exception as error:  # truncated zip, bad magic, I/O errors: all mean the same to the user
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path} is truncated or corrupt ({first}); {fix}") from None
-    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
-    if not missing and not isinstance(state["config"], dict):
-        missing = ["config"]
-    if missing:
-        raise CheckpointError(
-            f"{path} is not a checkpoint written by training.train (missing: {', '.join(missing)}); {fix}"
-        )
-    return state
-
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                       for k, v in zip(("kind", "keys", "pos", "has_gauss", "cached"), np.random.get_state())}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    numpy = state["numpy"]
-    np.random.set_state((numpy["kind"], np.array(numpy["keys"], dtype=np.uint32), numpy["pos"],
-                         numpy["has_gauss"], numpy["cached"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
@@ -126,6 +59,8 @@ def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
 
 
 class Trainer:
+    """One training run in ``out_dir``: set-up, the epoch loop with checkpoints, and the final export."""
+
     def __init__(self, config: dict, out_dir: str | Path, *, resume: bool = False) -> None:
         self.config = config
         self.out = Path(out_dir)
@@ -179,10 +114,10 @@ class Trainer:
             self._load_checkpoint(saved)
         elif (self.out / CHECKPOINT).exists():
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        self.metrics = MetricsLog(self.out, enabled=self.is_main)
         if self.is_main:
             (self.out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
-            self._trim_metrics()
-        self.tensorboard = self._tensorboard()
+            self.metrics.trim(self.global_step)
 
     # ---- set-up --------------------------------------------------------------------------------------
     @property
@@ -236,15 +171,6 @@ class Trainer:
         return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.config["lr"], total_steps=total,
                                                    pct_start=pct)
 
-    def _tensorboard(self):
-        if not self.is_main:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            return None
-        return SummaryWriter(str(self.out / "tensorboard"))
-
     # ---- checkpoints ---------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
@@ -255,12 +181,12 @@ class Trainer:
             "prior": self.prior.state_dict(),
             "epoch_ema": self.epoch_ema.state_dict() if self.epoch_ema else None,
             "step_ema": self.step_ema.state_dict() if self.step_ema else None,
-            "stream": self.stream.state_dict(), "rng": _rng_state(), "config": self.config,
+            "stream": self.stream.state_dict(), "rng": rng_state(), "config": self.config,
         }
 
     def save_checkpoint(self) -> None:
         if self.is_main:
-            _atomic_save(self.state(), self.out / CHECKPOINT)
+            save_checkpoint_file(self.state(), self.out / CHECKPOINT)
 
     def _read_resumable(self) -> dict:
         state = read_checkpoint(self.out / CHECKPOINT)
@@ -293,35 +219,9 @@ class Trainer:
         if self.step_ema and state["step_ema"]:
             self.step_ema.load_state_dict(state["step_ema"])
         self.stream.load_state_dict(state["stream"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step, self.seconds = state["global_step"], state["seconds"]
-
-    def _trim_metrics(self) -> None:
-        """Drop metric rows written after the checkpoint a resumed run starts from."""
-        path = self.out / METRICS
-        if not path.exists():
-            return
-        with open(path) as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["global_step"]) <= self.global_step]
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def _log(self, row: dict) -> None:
-        if not self.is_main:
-            return
-        path = self.out / METRICS
-        new = not path.exists()
-        with open(path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerow({k: row.get(k) for k in _COLUMNS})
-        if self.tensorboard is not None:
-            for key in ("loss", "loss_natural", "loss_robust", "adv_acc", "lr", "eps"):
-                self.tensorboard.add_scalar(f"train/{key}", row[key], row["global_step"])
 
     # ---- training ------------------------------------------------------------------------------------
     def _set_lr(self) -> float:
@@ -356,7 +256,7 @@ class Trainer:
                 self.global_step += 1
                 self.seconds += time.monotonic() - started
                 started = time.monotonic()
-                self._log({**metrics, "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
+                self.metrics.append({**metrics, "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
                            "lr": lr, "seconds": round(self.seconds, 3)})
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}", adv_acc=f"{metrics['adv_acc']:.2f}")
                 bar.update(1)
@@ -395,7 +295,7 @@ class Trainer:
                 summary[label] = {"clean_acc": clean, f"pgd{evaluation['pgd_steps']}_acc": robust,
                                   "n_examples": len(y)}
         final = self.out / "final.pt"
-        _atomic_save({k: v.detach().cpu() for k, v in self.final_weights().items()}, final)
+        save_checkpoint_file({k: v.detach().cpu() for k, v in self.final_weights().items()}, final)
         summary["final_weights"] = str(final)
         name = self.config["name"]
         if self.config["export"] and name:
@@ -406,6 +306,7 @@ class Trainer:
                 folder = write_repo_folder(REGISTRY[name], self.final_weights(), self.out / "hub_repo")
                 summary["hub_repo"] = str(folder)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.metrics.close()
         return summary
 
 
