@@ -207,6 +207,12 @@ def evaluate(
     slices; under ``torchrun`` with a process group of n ranks the ranks share every attack and the merged
     result (``merge_results``) is exactly that of one process. ``data`` replaces the data set (x, y).
 
+    The protocol, RobustBench's defaults: ``dataset`` (default the entry's, else cifar10; the first
+    ``n_examples`` test images from ``data_dir``), ``threat_model`` "Linf" or "L2", ``version`` "standard"
+    (APGD-CE, APGD-T, FAB-T, Square), "plus", "rand", or "custom" with ``attacks``, ``batch_size`` per attack
+    call, ``seed`` for every attack (AutoAttack's own default is the clock). ``log_path`` receives AutoAttack's
+    log lines, ``progress`` shows progress bars, ``model_name`` labels the result (default: the entry's name).
+
     Raises:
         InvalidArgumentError: an argument that cannot work (checked before the model or data are loaded).
         EvaluationStateError: ``state_path`` holds another evaluation (other model, data or settings) or is

@@ -29,22 +29,10 @@ from .errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from .integrity import (  # noqa: F401  (re-exported)
-    SHA1_HEX,
-    SHA256_HEX,
-    LocatedFile,
-    VerifiedFile,
-    file_digest,
-    git_blob_sha1,
-    verify,
-    verify_file,
-    verify_or_discard,
-)
+from .integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
 from .registry import NAMESPACE_ENV, ModelEntry
 
-__all__ = ["LocatedFile", "VerifiedFile", "locate", "verify", "resolve", "file_digest", "git_blob_sha1",
-           "verify_file", "verify_or_discard", "checked_repo_id", "hash_record_path", "record_hash",
-           "recorded_hash", "fetch_file"]  # the integrity helpers are re-exported from dkl_zoo.integrity
+__all__ = ["locate", "resolve", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file"]
 
 
 

@@ -45,8 +45,14 @@ def load(
     a ``ModelEntry`` (e.g. ``model_info(name).replace(repo="me/my-fork", sha256=None)``: your own repo).
 
     While the Hub repo does not exist, ``allow_original`` fetches the authors' original file instead
-    (converted and verified locally, see ``dkl_zoo.original``) and warns once. Floating-point weights stored
-    in another precision are cast to ``dtype`` (default: the architecture's float32).
+    (converted and verified locally, see ``dkl_zoo.original``) and warns once; ``progress`` shows its
+    download. Floating-point weights stored in another precision are cast to ``dtype`` (default: the
+    architecture's float32); the model is moved to ``device``.
+
+    The Hub side, as in ``huggingface_hub.hf_hub_download``: ``revision`` (a branch, tag or commit; default
+    the pinned one, else ``main``; a revision other than the pin is checked against the hash the Hub reports),
+    ``cache_dir`` (default ``HF_HUB_CACHE``), ``local_files_only`` (never ask the Hub), ``force_download``
+    (fetch again even when cached), ``endpoint`` (default ``HF_ENDPOINT``), ``token`` (private repos).
 
     Raises:
         UnknownModelError: ``name`` is not in the registry.

@@ -14,6 +14,7 @@ import torch
 
 import dkl_zoo
 from dkl_zoo import hub as zoo_hub
+from dkl_zoo.integrity import verify_file
 from dkl_zoo.errors import (
     EntryNotFoundError,
     HubAccessError,
@@ -228,12 +229,12 @@ def test_git_sha1_etag_check(tmp_path):
     path = tmp_path / "config.json"
     path.write_bytes(b'{"a": 1}\n')
     git_id = hashlib.sha1(b"blob 9\0" + path.read_bytes()).hexdigest()
-    _, against = zoo_hub.verify_file(path, expected_sha256=None, hub_etag=git_id)
+    _, against = verify_file(path, expected_sha256=None, hub_etag=git_id)
     assert "git blob sha1" in against
     with pytest.raises(IntegrityError, match="git blob sha1"):
-        zoo_hub.verify_file(path, expected_sha256=None, hub_etag="1" * 40)
+        verify_file(path, expected_sha256=None, hub_etag="1" * 40)
     with pytest.raises(IntegrityError, match="none available"):
-        zoo_hub.verify_file(path, expected_sha256=None, hub_etag=None)
+        verify_file(path, expected_sha256=None, hub_etag=None)
 
 
 @pytest.mark.slow
