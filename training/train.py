@@ -76,8 +76,24 @@ class Trainer:
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self._seed(config["seed"])
         self.data = load_train_set(config, train=True)
-        generated = (load_generated(config["generated"]["path"], self.data.num_classes)
-                     if config["generated"]["path"] else None)
+        self.generated = (load_generated(config["generated"]["path"], self.data.num_classes)
+                          if config["generated"]["path"] else None)
+        self._build_networks()
+        self._build_training_parts()
+        self.epoch, self.step, self.global_step, self.seconds = 1, 0, 0, 0.0
+        self.stream.new_epoch()
+        if saved is not None:
+            self._load_checkpoint(saved)
+        elif (self.out / CHECKPOINT).exists():
+            raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        self.metrics = MetricsLog(self.out, enabled=self.is_main)
+        if self.is_main:
+            (self.out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+            self.metrics.trim(self.global_step)
+
+    def _build_networks(self) -> None:
+        """The network on its device (channels_last on CUDA when asked), AWP's proxy copy, and the DDP wrapper."""
+        config = self.config
         in_channels = int(self.data.images.shape[1])
         self.net = self._build(self.data.num_classes, in_channels).to(self.device)
         if config["channels_last"] and self.device.type == "cuda":
@@ -89,12 +105,16 @@ class Trainer:
                 self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
             self.model = nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _build_training_parts(self) -> None:
+        """Optimiser, batch stream, schedule, class prior, AWP, EMAs and the IKL-AT step, as the config says."""
+        config = self.config
         self.optimizer = self._optimizer()
         self.gen = torch.Generator().manual_seed(config["seed"])
         self.stream = BatchStream(
             self.data, config["batch_size"], self.gen,
             augment="flip" if config["dataset"] == "fashion-mnist" else "crop-flip",
-            autoaug=config["aug"] == "autoaug", generated=generated, fraction=config["generated"]["fraction"],
+            autoaug=config["aug"] == "autoaug", generated=self.generated, fraction=config["generated"]["fraction"],
             max_steps=config["max_steps_per_epoch"], rank=self.rank, world=self.world)
         self.scheduler = self._scheduler()
         self.prior = ClassPrior(self.data.num_classes, config["temperature"], config["prior_momentum"])
@@ -108,16 +128,6 @@ class Trainer:
                     if config["amp"] == "bf16" and self.device.type == "cuda" else None)
         self.step_fn = IKLATStep(config, self.model, self.optimizer, self.prior, self.awp, autocast,
                                  attack_model=self.net)
-        self.epoch, self.step, self.global_step, self.seconds = 1, 0, 0, 0.0
-        self.stream.new_epoch()
-        if saved is not None:
-            self._load_checkpoint(saved)
-        elif (self.out / CHECKPOINT).exists():
-            raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
-        self.metrics = MetricsLog(self.out, enabled=self.is_main)
-        if self.is_main:
-            (self.out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
-            self.metrics.trim(self.global_step)
 
     # ---- set-up --------------------------------------------------------------------------------------
     @property
