@@ -34,7 +34,8 @@ __all__ = [
 _NORMALIZATIONS = ("batch", "weights")
 
 
-def _check_logits(student: Tensor, teacher: Tensor) -> None:
+def _check_logits(student: Tensor, teacher: Tensor, values: bool = True) -> None:
+    """Types and shapes (free); with ``values`` also NaN / inf, which reads the tensors on the host."""
     for name, value in (("student_logits", student), ("teacher_logits", teacher)):
         if not isinstance(value, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
@@ -50,11 +51,11 @@ def _check_logits(student: Tensor, teacher: Tensor) -> None:
     if student.shape[1] < 2:
         raise ValueError(f"need at least 2 classes (C >= 2), got C = {student.shape[1]}")
     for name, value in (("student_logits", student), ("teacher_logits", teacher)):
-        if not torch.isfinite(value.detach()).all():
+        if values and not torch.isfinite(value.detach()).all():
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _check_weights(weights: Tensor, shape: torch.Size) -> None:
+def _check_weights(weights: Tensor, shape: torch.Size, values: bool = True) -> None:
     if not isinstance(weights, Tensor):
         raise ValueError(f"weights must be a torch.Tensor of shape {tuple(shape)}, got {type(weights).__name__}")
     if weights.shape != shape:
@@ -62,6 +63,8 @@ def _check_weights(weights: Tensor, shape: torch.Size) -> None:
             f"weights must have the logits' shape {tuple(shape)} (one row of class weights per sample), "
             f"got {tuple(weights.shape)}; for a class prior P use ClassPrior.weights_for(labels) or P[labels]"
         )
+    if not values:
+        return
     if not torch.isfinite(weights).all():
         raise ValueError("weights contain NaN or infinite values")
     if (weights < 0).any():
@@ -92,20 +95,23 @@ def ikl_loss(
     gamma: float = 1.0,
     temperature: float = 1.0,
     normalize: str = "batch",
+    check_values: bool = True,
 ) -> Tensor:
     """β · weighted pairwise MSE / 4N + α · soft cross-entropy (the released IKL / GKL loss).
 
     Gradients reach both logits through the MSE; only the soft target softmax(teacher/T) is detached.
     ``weights`` (B×C) are detached and raised to ``gamma``. ``normalize="batch"`` divides by B (IKL,
-    released v1); ``"weights"`` by Σ_b (Σ_j w_bj^γ)² (GKL, released v2).
+    released v1); ``"weights"`` by Σ_b (Σ_j w_bj^γ)² (GKL, released v2). ``check_values=False`` skips the
+    NaN / negative-weight checks, which read the tensors on the host (a GPU sync): training loops pass it;
+    shapes and arguments are always checked.
     """
-    _check_logits(student_logits, teacher_logits)
+    _check_logits(student_logits, teacher_logits, values=check_values)
     if normalize not in _NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {_NORMALIZATIONS}, got {normalize!r}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     weights = weights.detach()
-    _check_weights(weights, student_logits.shape)
+    _check_weights(weights, student_logits.shape, values=check_values)
     dtype = _compute_dtype(student_logits, teacher_logits)
     student = student_logits.to(dtype)
     teacher = teacher_logits.to(dtype)
@@ -117,10 +123,10 @@ def ikl_loss(
     if beta != 0.0:
         per_sample = weighted_pairwise_mse(student, teacher, w)
         if normalize == "batch":
-            denominator = student.new_tensor(float(batch))
+            mse = per_sample.sum() / batch  # a Python number: no tensor made on the host
         else:
-            denominator = w.sum(dim=1).square().sum().clamp_min(torch.finfo(dtype).tiny)
-        loss = loss + beta * 0.25 * per_sample.sum() / denominator
+            mse = per_sample.sum() / w.sum(dim=1).square().sum().clamp_min(torch.finfo(dtype).tiny)
+        loss = loss + beta * 0.25 * mse
     if alpha != 0.0:
         target = F.softmax(teacher.detach() / temperature, dim=1)
         soft_ce = -(target * F.log_softmax(student / temperature, dim=1)).sum(dim=1).mean()
@@ -182,15 +188,25 @@ class ClassPrior:
         self.prior = torch.full((num_classes, num_classes), 1.0 / num_classes, dtype=torch.float64)
         self._sums = torch.zeros(num_classes, num_classes, dtype=torch.float64)
         self.epochs = 0
+        self._cast: tuple[Tensor, tuple, Tensor] | None = None
+
+    def to(self, device: torch.device | str) -> "ClassPrior":
+        """Keep the prior and its accumulators on ``device`` (the model's): no copy per step."""
+        self.prior = self.prior.to(device)
+        self._sums = self._sums.to(device)
+        return self
 
     @torch.no_grad()
-    def update(self, labels: Tensor, logits: Tensor) -> None:
-        """Add onehot(labels)ᵀ · softmax(logits / T) of one batch of natural logits."""
+    def update(self, labels: Tensor, logits: Tensor, *, check_labels: bool = True) -> None:
+        """Add onehot(labels)ᵀ · softmax(logits / T) of one batch of natural logits.
+
+        ``check_labels=False`` skips the label-range check, which reads the labels on the host (a GPU sync).
+        """
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(f"logits must be B×{self.num_classes}, got shape {tuple(logits.shape)}")
         if labels.shape != logits.shape[:1]:
             raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+        if check_labels and labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must be in [0, {self.num_classes}), got {labels.min()}..{labels.max()}")
         probs = F.softmax(logits.detach().double() / self.temperature, dim=1)
         if self._sums.device != probs.device:
@@ -215,9 +231,16 @@ class ClassPrior:
         return self.prior
 
     def weights_for(self, labels: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        """The B×C per-sample weights P[labels] (rows of the prior, no gradient)."""
-        prior = self.prior.to(device=labels.device, dtype=dtype)
-        return prior.index_select(0, labels.long())
+        """The B×C per-sample weights P[labels] (rows of the prior, no gradient).
+
+        The prior in ``dtype`` on the labels' device is made once per prior (it changes once an epoch), not
+        once per batch.
+        """
+        source = self.prior
+        key = (source._version, labels.device, dtype)
+        if self._cast is None or self._cast[0] is not source or self._cast[1] != key:
+            self._cast = (source, key, source.to(device=labels.device, dtype=dtype))
+        return self._cast[2].index_select(0, labels.long())
 
     def state_dict(self) -> dict:
         """The running class sums and counts, for checkpoints (a resumed run continues the same prior)."""
@@ -238,8 +261,9 @@ class ClassPrior:
             )
         self.temperature = float(state["temperature"])
         self.momentum = float(state["momentum"])
-        self.prior = state["prior"].to(torch.float64).clone()
-        self._sums = state["sums"].to(torch.float64).clone()
+        device = self.prior.device  # stays where ``to`` put it
+        self.prior = state["prior"].to(device=device, dtype=torch.float64).clone()
+        self._sums = state["sums"].to(device=device, dtype=torch.float64).clone()
         self.epochs = int(state["epochs"])
 
 

@@ -253,3 +253,40 @@ class TestClassPrior:
             prior.update(torch.tensor([0]), torch.randn(1, 4))
         with pytest.raises(ValueError, match="state is for 4 classes"):
             prior.load_state_dict(ClassPrior(4).state_dict())
+
+
+def test_prior_weights_follow_every_change_of_the_prior():
+    """weights_for keeps a cast copy of the prior between epochs; any change of the prior refreshes it."""
+    prior = ClassPrior(3, temperature=1.0)
+    labels = torch.tensor([0, 2])
+    assert torch.equal(prior.weights_for(labels), torch.full((2, 3), 1 / 3))
+    prior.update(torch.tensor([0, 1, 2]), torch.eye(3) * 5)
+    fresh = prior.step_epoch()
+    torch.testing.assert_close(prior.weights_for(labels), fresh[labels].float())
+    prior.prior = torch.eye(3, dtype=torch.float64)  # replaced
+    assert torch.equal(prior.weights_for(labels), torch.eye(3)[labels])
+    prior.prior.mul_(0.5)  # edited in place
+    assert torch.equal(prior.weights_for(labels), 0.5 * torch.eye(3)[labels])
+    assert prior.weights_for(labels, torch.float64).dtype == torch.float64
+    saved = prior.state_dict()
+    prior.load_state_dict({**saved, "prior": torch.full((3, 3), 0.25, dtype=torch.float64)})
+    assert torch.equal(prior.weights_for(labels), torch.full((2, 3), 0.25))
+    assert prior.to("cpu") is prior and prior.prior.device.type == "cpu"
+
+
+def test_label_check_can_be_skipped_where_it_would_sync_the_device():
+    prior = ClassPrior(3)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        prior.update(torch.tensor([3]), torch.zeros(1, 3))
+    prior.update(torch.tensor([1]), torch.zeros(1, 3), check_labels=False)
+    assert prior._sums[1].sum() == pytest.approx(1.0)
+
+
+def test_value_checks_of_the_loss_are_on_by_default_and_can_be_skipped():
+    s, t, w = torch.randn(4, 5), torch.randn(4, 5), torch.full((4, 5), 0.2)
+    t[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        ikl_loss(s, t, w)
+    assert torch.isnan(ikl_loss(s, t, w, check_values=False))
+    with pytest.raises(ValueError, match="shape"):  # shapes are always checked (free)
+        ikl_loss(s, t, w[:2], check_values=False)

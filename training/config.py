@@ -61,9 +61,11 @@ DEFAULTS: dict[str, Any] = {
     "generated": {"path": None, "fraction": 0.7},
     "seed": 0,
     "checkpoint_every_steps": 0,
+    "log_every_steps": 20,        # metrics are read from the device (a sync) this often; every step gets its row
     "max_steps_per_epoch": 0,     # 0 = full epochs; >0 truncates (smoke tests, budgets)
     "amp": "none",                # none | bf16 (CUDA only)
     "channels_last": False,
+    "compile": False,             # torch.compile the network for the attack and training passes (same math)
     "sync_bn": False,
     "device": "auto",
     "final_eval": {"n_examples": 1000, "pgd_steps": 20, "batch_size": 500},
@@ -172,6 +174,7 @@ _RANGES: tuple[tuple[str, float, float, bool], ...] = (
     ("bn_replicas", 1, 1024, True),
     ("synthetic_size", 1, math.inf, True),
     ("checkpoint_every_steps", 0, math.inf, True),
+    ("log_every_steps", 1, math.inf, True),
     ("max_steps_per_epoch", 0, math.inf, True),
     ("final_eval.n_examples", 0, math.inf, True),
     ("final_eval.pgd_steps", 1, math.inf, True),
@@ -201,7 +204,7 @@ def _check_numbers(config: dict) -> None:
     if config["lr"] == 0:
         raise ConfigError("lr must be positive, got 0")
     for key in ("epoch_ema.enabled", "step_ema.enabled", "step_ema.warmup", "weight_decay_on_bn", "nesterov",
-                "channels_last", "sync_bn", "export", "progress"):
+                "channels_last", "compile", "sync_bn", "export", "progress"):
         if not isinstance(_lookup(config, key), bool):
             raise ConfigError(f"{key} must be true or false, got {_lookup(config, key)!r}")
 

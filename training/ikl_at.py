@@ -93,9 +93,9 @@ def cosine_lr(config: dict, epoch: int) -> float:
 def _attack_loss(kind: str, adv_logits: torch.Tensor, nat_logits: torch.Tensor, weights: torch.Tensor,
                  normalize: str) -> torch.Tensor:
     if kind == "soft-ce":  # released CIFAR-10: dkl_loss(nat, adv, w, alpha=1, beta=0)
-        return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=0.0, normalize=normalize)
+        return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=0.0, normalize=normalize, check_values=False)
     if kind == "dkl":  # released CIFAR-100: dkl_loss(nat, adv, w, alpha=1, beta=1)
-        return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=1.0, normalize=normalize)
+        return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=1.0, normalize=normalize, check_values=False)
     # TRADES: KL(softmax(nat) || softmax(adv)), summed as in TRADES' attack
     return F.kl_div(F.log_softmax(adv_logits, dim=1), F.softmax(nat_logits, dim=1), reduction="sum")
 
@@ -134,7 +134,7 @@ def robust_loss(config: dict, adv_logits: torch.Tensor, nat_logits: torch.Tensor
 
     def ikl(adv: torch.Tensor, nat: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return ikl_loss(adv, nat, w, alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"],
-                        temperature=config["softce_temperature"], normalize=config["normalize"])
+                        temperature=config["softce_temperature"], normalize=config["normalize"], check_values=False)
 
     if not dual_view:
         return ikl(adv_logits, nat_logits, weights)
@@ -264,7 +264,9 @@ class IKLATStep:
 
         return self.autocast if self.autocast is not None else contextlib.nullcontext()
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> dict[str, float]:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> dict[str, torch.Tensor | float]:
+        """One step on (x, y). The metrics are 0-dim tensors on the model's device (reading them is a host
+        sync: the trainer does it at its logging interval, not every step) and ``eps``, a number."""
         config = self.config
         dual_view = config["aug"] == "autoaug"
         budget = attack_budget(config, epoch)
@@ -288,7 +290,7 @@ class IKLATStep:
             loss_robust = robust_loss(config, adv_logits.float(), nat_logits.float(), weights, dual_view)
             loss = loss_natural + loss_robust
         first = y.shape[0] // 2 if dual_view else y.shape[0]
-        self.prior.update(y[:first], nat_logits[:first].detach().float())
+        self.prior.update(y[:first], nat_logits[:first].detach().float(), check_labels=False)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -296,5 +298,5 @@ class IKLATStep:
             self.awp.apply(diff, -1.0)
         with torch.no_grad():
             adv_acc = (adv_logits.argmax(1) == y).float().mean()
-        return {"loss": float(loss.detach()), "loss_natural": float(loss_natural.detach()),
-                "loss_robust": float(loss_robust.detach()), "adv_acc": float(adv_acc), "eps": budget.eps}
+        return {"loss": loss.detach(), "loss_natural": loss_natural.detach(), "loss_robust": loss_robust.detach(),
+                "adv_acc": adv_acc, "eps": budget.eps}

@@ -33,6 +33,8 @@ from .metrics import MetricsLog
 
 __all__ = ["Trainer", "main", "pgd_accuracy"]
 
+_DEVICE_METRICS = ("loss", "loss_natural", "loss_robust", "adv_acc")
+
 
 
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
@@ -105,6 +107,11 @@ class Trainer:
                 self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
             self.model = nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.attack_net: nn.Module = self.net
+        if config["compile"]:  # the same parameters, compiled; state dicts keep coming from self.net
+            self.attack_net = torch.compile(self.net)
+            if int(config["bn_replicas"]) <= 1:  # the DataParallel batch-norm emulation swaps buffers: eager
+                self.model = self.attack_net if self.model is self.net else torch.compile(self.model)
 
     def _build_training_parts(self) -> None:
         """Optimiser, batch stream, schedule, class prior, AWP, EMAs and the IKL-AT step, as the config says."""
@@ -117,7 +124,7 @@ class Trainer:
             autoaug=config["aug"] == "autoaug", generated=self.generated, fraction=config["generated"]["fraction"],
             max_steps=config["max_steps_per_epoch"], rank=self.rank, world=self.world)
         self.scheduler = self._scheduler()
-        self.prior = ClassPrior(self.data.num_classes, config["temperature"], config["prior_momentum"])
+        self.prior = ClassPrior(self.data.num_classes, config["temperature"], config["prior_momentum"]).to(self.device)
         awp = config["awp"]
         self.awp = (AdversarialWeightPerturbation(self.net, self.proxy, config["lr"], awp["gamma"])
                     if awp["gamma"] > 0 else None)
@@ -127,7 +134,7 @@ class Trainer:
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                     if config["amp"] == "bf16" and self.device.type == "cuda" else None)
         self.step_fn = IKLATStep(config, self.model, self.optimizer, self.prior, self.awp, autocast,
-                                 attack_model=self.net)
+                                 attack_model=self.attack_net)
 
     # ---- set-up --------------------------------------------------------------------------------------
     @property
@@ -251,6 +258,7 @@ class Trainer:
             lr = self._set_lr()
             bar = tqdm(total=len(self.stream), initial=self.step, desc=f"epoch {self.epoch}/{config['epochs']}",
                        disable=not (config["progress"] and self.is_main), leave=False, dynamic_ncols=True)
+            pending: list[dict] = []
             while self.step < len(self.stream):
                 x, y = self.stream.batch(self.step)
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -266,11 +274,12 @@ class Trainer:
                 self.global_step += 1
                 self.seconds += time.monotonic() - started
                 started = time.monotonic()
-                self.metrics.append({**metrics, "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
-                           "lr": lr, "seconds": round(self.seconds, 3)})
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", adv_acc=f"{metrics['adv_acc']:.2f}")
-                bar.update(1)
-                if every and self.global_step % every == 0 and self.step < len(self.stream):
+                pending.append({**metrics, "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
+                                "lr": lr, "seconds": round(self.seconds, 3)})
+                checkpoint = every and self.global_step % every == 0 and self.step < len(self.stream)
+                if checkpoint or len(pending) >= config["log_every_steps"] or self.step == len(self.stream):
+                    self._write_metrics(pending, bar)
+                if checkpoint:
                     self.save_checkpoint()
             bar.close()
             self.prior.step_epoch()
@@ -281,6 +290,16 @@ class Trainer:
             self.stream.new_epoch()
             self.save_checkpoint()
         return self.finish()
+
+    def _write_metrics(self, pending: list[dict], bar: Any) -> None:
+        """The rows of the steps since the last write: their device values read in one transfer (one sync)."""
+        values = torch.stack([torch.stack([row[k].float() for k in _DEVICE_METRICS]) for row in pending]).tolist()
+        for row, numbers in zip(pending, values):
+            self.metrics.append({**row, **dict(zip(_DEVICE_METRICS, numbers))})
+        last = dict(zip(_DEVICE_METRICS, values[-1]))
+        bar.set_postfix(loss=f"{last['loss']:.3f}", adv_acc=f"{last['adv_acc']:.2f}")
+        bar.update(len(pending))
+        pending.clear()
 
     def final_weights(self) -> dict[str, torch.Tensor]:
         """What the release published: the per-epoch EMA when enabled, else the step EMA, else the raw model."""
