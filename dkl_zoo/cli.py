@@ -118,8 +118,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         if args.arch is None:
             raise _UsageError("--checkpoint needs --arch NAME (the registry entry whose architecture it has)")
-        from .models import build_model, read_weights
-        from .models import assign_state_dict
+        from .models import assign_state_dict, build_model, read_weights
         from .registry import get_entry
 
         from .devices import checked_device

@@ -21,7 +21,9 @@ def released_dkl_loss(logits_nat, logits_adv, weight, alpha, beta):
 
 def released_perturb(model, x_natural, step_size, epsilon, perturb_steps, weight, attack_beta):
     model.eval()
-    x_adv = x_natural.detach() + 0.001 * torch.randn(x_natural.shape, dtype=x_natural.dtype).detach()
+    # drawn on the CPU (the CPU tests compare against its stream), then put where the model is (the release: .cuda())
+    noise = torch.randn(x_natural.shape, dtype=x_natural.dtype).to(x_natural.device)
+    x_adv = x_natural.detach() + 0.001 * noise.detach()
     for _ in range(perturb_steps):
         x_adv.requires_grad_()
         with torch.enable_grad():

@@ -317,3 +317,25 @@ def test_public_evaluate_is_the_function_whatever_was_imported_first():
 
     assert dkl_zoo.evaluate is dkl_zoo.evaluation.evaluate
     assert dkl_zoo.merge_results is merge_results and dkl_zoo.EvalResult is EvalResult
+
+
+def test_channels_last_layout_gives_the_same_flags_and_is_applied_to_conv_models():
+    """evaluate stores a conv model's weights channels-last (faster on CPU) and the result does not change."""
+    from dkl_zoo.models import WideResNet
+
+    torch.manual_seed(0)
+    x = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    results, layouts = [], []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = WideResNet(depth=10, widen_factor=1, num_classes=10).eval()
+        y = model(x).argmax(1)  # every image starts correct: the attack decides every flag
+        kwargs = dict(data=(x, y), n_examples=12, version="custom", attacks=["apgd-ce"], eps=0.03,
+                      batch_size=6, progress=False, channels_last=channels_last)
+        results.append(evaluate(model, **kwargs))
+        layouts.append(model.conv1.weight.is_contiguous(memory_format=torch.channels_last))
+    assert layouts == [False, True]
+    plain, fast = results
+    assert plain.n_clean_correct == fast.n_clean_correct == 12
+    assert (plain.n_robust, plain.robust_after_counts) == (fast.n_robust, fast.robust_after_counts)
+    assert 0 < plain.n_robust < 12  # the attack succeeded on some images and not on others

@@ -371,3 +371,26 @@ def test_compiled_network_computes_what_the_eager_one_does():
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     for a, b in zip(eager.state_dict().values(), twin.state_dict().values()):  # batch-norm statistics too
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_torchrun_with_two_cpu_ranks_trains_and_rank_0_writes(tmp_path):
+    """DistributedDataParallel over gloo on the CPU, as `torchrun --nproc_per_node N` runs it on N GPUs:
+    each rank takes its share of every batch, only rank 0 writes the run's files."""
+    import socket
+
+    out = tmp_path / "ddp"
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "training.train", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1",
+           "final_eval.n_examples=0"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["epochs"] == 1
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3  # one writer: no duplicated rows from the second rank
+    final = torch.load(out / "final.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in final.values() if v.is_floating_point())

@@ -355,7 +355,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = trainer.train()
     if trainer.is_main:
         print(json.dumps(summary, indent=2))
+    _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under torchrun: wait until rank 0 has written the run's files, then close the group on every rank
+    (a rank that exits while the others still use the group can abort them)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
