@@ -12,7 +12,7 @@ What it implements (huggingface_hub 2.x):
   (always ``regular``) and ``POST /api/models/{repo}/commit/{rev}`` (NDJSON, inline base64 files).
 
 It also records each request and can be told to misbehave, to test error paths:
-``fail_with = 500`` (every request fails), ``replace_body[path] = b"..."`` (GET sends other bytes under the
+``fail_with = 500`` (every request fails), ``require_token = "t"`` (401 without that bearer token), ``replace_body[path] = b"..."`` (GET sends other bytes under the
 good file's headers: wrong bytes with the good hash, or an HTML page), ``substitute[path] = b"..."`` (the
 file is served as these bytes with their own hash: a bad mirror), ``trickle_seconds = 2.0`` (GET bodies
 are sent one byte at a time with that pause).
@@ -75,6 +75,7 @@ class HubServer:
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
         self.fail_with: int | None = None
+        self.require_token: str | None = None  # set: requests without "Authorization: Bearer <it>" get 401
         self.replace_body: dict[str, bytes] = {}
         self.substitute: dict[str, bytes] = {}
         self.trickle_seconds: float | None = None
@@ -219,6 +220,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.hub.fail_with is not None:
             self._body()
             self._send(self.hub.fail_with, b'{"error": "injected failure"}', head=self.command == "HEAD")
+            return False
+        if self.hub.require_token is not None and self.headers.get("Authorization") != f"Bearer {self.hub.require_token}":
+            self._body()
+            self._send(401, b'{"error": "Invalid credentials"}', head=self.command == "HEAD")
             return False
         return True
 
