@@ -7,10 +7,12 @@ import pytest
 import torch
 
 import dkl_zoo
+from dkl_zoo import hub as zoo_hub
 from dkl_zoo.errors import (
     DownloadError,
     EntryNotFoundError,
     HubAccessError,
+    InvalidArgumentError,
     OfflineError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -116,3 +118,25 @@ def test_a_body_that_is_not_the_file_is_a_download_error_naming_server_and_file(
     assert message.startswith(f"{entry.name}: {hub.url} did not send the file {entry.repo_id}@main/model.safetensors (")
     assert message.endswith("). Nothing was kept; try again, or check HF_ENDPOINT / your proxy (an HTML page "
                             "instead of the file?).")
+    assert "(Consistency check failed: file should be of size " in message  # huggingface_hub's own first line
+
+
+def test_an_invalid_repo_id_says_where_it_came_from(monkeypatch, cache_dir):
+    with pytest.raises(InvalidArgumentError) as raised:
+        dkl_zoo.load(tiny_entry().replace(repo="no/good/id"), cache_dir=cache_dir, allow_original=False)
+    assert str(raised.value).startswith("'no/good/id' is not a valid Hub repo id (from the entry's repo): ")
+    monkeypatch.setenv("DKL_ZOO_NAMESPACE", "my org!")
+    with pytest.raises(InvalidArgumentError) as raised:
+        dkl_zoo.load(tiny_entry(), cache_dir=cache_dir, allow_original=False)
+    assert "is not a valid Hub repo id (from DKL_ZOO_NAMESPACE='my org!'): " in str(raised.value)
+
+
+def test_a_damaged_or_different_hash_record_is_rewritten(tmp_path):
+    commit, etag = "c" * 40, "a" * 64
+    path = zoo_hub.hash_record_path(tmp_path, "ns/name", commit, "model.safetensors")
+    path.parent.mkdir(parents=True)
+    path.write_text("{broken")
+    zoo_hub.record_hash(tmp_path, "ns/name", commit, "model.safetensors", etag, 5)
+    assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") == etag
+    zoo_hub.record_hash(tmp_path, "ns/name", commit, "model.safetensors", "b" * 64, 5)
+    assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") == "b" * 64
