@@ -140,3 +140,22 @@ def test_a_damaged_or_different_hash_record_is_rewritten(tmp_path):
     assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") == etag
     zoo_hub.record_hash(tmp_path, "ns/name", commit, "model.safetensors", "b" * 64, 5)
     assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") == "b" * 64
+
+
+def test_locate_called_directly_downloads_once_and_an_explicit_pinned_revision_keeps_the_pin(hub, published,
+                                                                                              cache_dir):
+    entry, _, commit = published
+    first = zoo_hub.locate(entry, endpoint=hub.url, cache_dir=cache_dir)  # defaults: online, no forced download
+    assert first.path.exists() and hub.count("GET", "/resolve/") == 1
+    zoo_hub.locate(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert hub.count("GET", "/resolve/") == 1  # the cache serves the second call
+    wrong_pin = entry.replace(revision=commit, sha256="0" * 64)
+    located = zoo_hub.locate(wrong_pin, revision=commit, endpoint=hub.url, cache_dir=cache_dir)
+    assert located.expected_sha256 == "0" * 64  # naming the pinned revision is still the pinned load
+    other = zoo_hub.locate(wrong_pin, revision="main", endpoint=hub.url, cache_dir=cache_dir)
+    assert other.expected_sha256 is None  # another revision: checked against the Hub's hash instead
+
+
+def test_the_invalid_repo_id_message_keeps_huggingface_hubs_reason(cache_dir):
+    with pytest.raises(InvalidArgumentError, match=r"\(from the entry's repo\): Repo id must"):
+        dkl_zoo.load(tiny_entry().replace(repo="no/good/id"), cache_dir=cache_dir, allow_original=False)
