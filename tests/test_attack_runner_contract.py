@@ -58,3 +58,38 @@ def test_the_state_file_records_every_setting_that_decides_the_result(tmp_path):
     assert set(config) == {"eps", "attacks", "batch_size", "n", "data_sha256", "model_sha256", "world", "rank"}
     assert (config["attacks"], config["batch_size"], config["n"], config["world"], config["rank"]) == (
         ["apgd-ce"], 6, 12, 1, 0)
+
+
+class _NoisyProbabilities(torch.nn.Module):
+    """Random probability outputs: AutoAttack's checks flag both (randomised, not logits)."""
+
+    def __init__(self, base: torch.nn.Module) -> None:
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.base(x) + torch.randn(x.shape[0], 10)).softmax(dim=1)
+
+
+def test_the_sanity_checks_run_through_the_runner_with_its_version_batch_and_log(tmp_path):
+    model, x, y = _data()
+    noisy = _NoisyProbabilities(model)
+    for version, randomised_reported in (("custom", True), ("rand", False)):
+        log = tmp_path / f"{version}.log"
+        adversary = make_adversary(noisy, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
+        adversary.attacks_to_run = []  # the checks only: no attack is run
+        run_autoattack(adversary, noisy, x, y, batch_size=6, config={"version": version}, log_path=log,
+                       progress=False)
+        text = log.read_text()
+        assert ("randomized defense" in text) == randomised_reported
+        assert "probability distribution" in text
+    lines = (tmp_path / "custom.log").read_text().splitlines()
+    assert lines[0] == "using custom version including ."
+    two = tmp_path / "two.log"
+    run_autoattack(_adversary_two(model), model, x, y, batch_size=6, config={"version": "custom"}, log_path=two,
+                   progress=False)
+    assert two.read_text().splitlines()[0] == "using custom version including apgd-ce, apgd-dlr."
+
+
+def _adversary_two(model):
+    return make_adversary(model, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
