@@ -47,6 +47,7 @@ def test_keep_adversarial_and_echo_give_images_and_autoattacks_lines(capsys, tmp
     assert outcome.x_adv is not None and outcome.x_adv.shape == x.shape
     assert torch.equal(outcome.y_adv[outcome.flags], y[outcome.flags])  # robust examples keep their label
     assert (outcome.x_adv - x).abs().max() <= 8 / 255 + 1e-6
+    assert outcome.robust_after == {"apgd-ce": int(outcome.flags.sum())}  # counted over every example
 
 
 def test_the_state_file_records_every_setting_that_decides_the_result(tmp_path):
