@@ -165,10 +165,57 @@ def test_half_precision_inputs_compute_in_float32(dtype):
     (lambda: ikl_loss(torch.randn(40), torch.randn(40), torch.rand(40)), "2-D"),
     (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), temperature=0), "temperature"),
     (lambda: teacher_weights(torch.randn(4, 10), T2=0), "T2"),
+    (lambda: decoupled_kl(torch.randn(4, 10), torch.randn(4, 10), temperature=0), "temperature must be positive"),
 ])
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_decoupled_kl_and_teacher_weights_in_half_precision(dtype):
+    """decoupled_kl computes in float32 (half-precision softmax loses the small probabilities); the weights
+    come back in the logits' dtype, ready to multiply them."""
+    gen = torch.Generator().manual_seed(0)
+    s, t = (torch.randn(8, 10, generator=gen) * 30).to(dtype), (torch.randn(8, 10, generator=gen) * 30).to(dtype)
+    loss = decoupled_kl(s, t, temperature=4.0)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, decoupled_kl(s.float(), t.float(), temperature=4.0))
+    weights = teacher_weights(t, T2=100.0)
+    assert weights.dtype == dtype
+    torch.testing.assert_close(weights, F.softmax(t.float() / 100.0, dim=1).to(dtype))
+
+
+def test_every_loss_names_its_class_dimension():
+    """No implicit softmax dimension (torch warns and may pick another axis): every call is warning-free."""
+    s, t = torch.randn(4, 10, requires_grad=True), torch.randn(4, 10, requires_grad=True)
+    w = torch.rand(4, 10)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decoupled_kl(s, t, temperature=2.0).backward()
+        ikl_loss(s, t, w, alpha=1.0, beta=1.0).backward()
+        gkl_loss(s, t, w).backward()
+        teacher_weights(t, T2=1.0)
+
+
+def test_teacher_weights_at_t2_of_one_are_the_plain_softmax():
+    t = torch.randn(4, 10)
+    torch.testing.assert_close(teacher_weights(t, T2=1.0), F.softmax(t, dim=1))
+
+
+def test_prior_stays_on_its_device_and_in_float64_through_a_resume():
+    """``to`` moves the prior and its accumulators; a loaded state lands there, in float64, whatever it was
+    saved as (the meta device stands in for a GPU: placement is checked without one)."""
+    prior = ClassPrior(3).to("meta")
+    assert prior.prior.device.type == "meta" and prior._sums.device.type == "meta"
+    saved = ClassPrior(3).state_dict()
+    prior.load_state_dict({**saved, "prior": saved["prior"].float(), "sums": saved["sums"].float()})
+    assert prior.prior.device.type == "meta" and prior._sums.device.type == "meta"
+    on_cpu = ClassPrior(3)
+    on_cpu.load_state_dict({**saved, "prior": saved["prior"].float(), "sums": saved["sums"].float()})
+    assert on_cpu.prior.dtype == torch.float64 and on_cpu._sums.dtype == torch.float64
 
 
 def test_teacher_weights_are_detached_softmax_at_t2():
