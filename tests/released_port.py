@@ -1,4 +1,5 @@
-"""A line-by-line port of the released IKL-AT step (DKLv1 ``train_dkl_cifar{10,100}.py``, ``utils_awp.py``).
+"""A line-by-line port of the released IKL-AT step (DKLv1 ``train_dkl_cifar{10,100}.py``, ``utils_awp.py``),
+and of the TRADES step the baseline reproduces (Zhang et al. 2019, github.com/yaodongyu/TRADES ``trades.py``).
 
 The reference our trainer is tested and benchmarked against: B×C×C pairwise loss, the natural forward
 repeated at every attack step, the AWP proxy reloaded with ``load_state_dict`` every step, and the
@@ -95,3 +96,30 @@ def released_weight_average(model, new_state_dict, epoch, start_ep=150, tau=0.99
     elif epoch > start_ep:
         for key, value in model.state_dict().items():
             new_state_dict[key] = (1 - tau) * value + tau * new_state_dict[key]
+
+
+def released_trades_step(model, optimizer, x_natural, y, step_size, epsilon, perturb_steps, beta):
+    """TRADES' ``trades_loss`` and optimiser step: the attack maximises the summed KL(nat ‖ adv) from
+    x + 0.001·N(0, 1) in eval mode; the loss is CE(nat) + β · KL / B, with three train-mode forwards."""
+    model.eval()
+    noise = torch.randn(x_natural.shape, dtype=x_natural.dtype)
+    x_adv = x_natural.detach() + 0.001 * noise.detach()
+    for _ in range(perturb_steps):
+        x_adv.requires_grad_()
+        with torch.enable_grad():
+            loss_kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x_natural), dim=1),
+                               reduction="sum")
+        grad = torch.autograd.grad(loss_kl, [x_adv])[0]
+        x_adv = x_adv.detach() + step_size * torch.sign(grad.detach())
+        x_adv = torch.min(torch.max(x_adv, x_natural - epsilon), x_natural + epsilon)
+        x_adv = torch.clamp(x_adv, 0.0, 1.0)
+    model.train()
+    x_adv = torch.clamp(x_adv, 0.0, 1.0).detach()
+    optimizer.zero_grad()
+    logits = model(x_natural)
+    loss_natural = F.cross_entropy(logits, y)
+    loss_robust = (1.0 / x_natural.shape[0]) * F.kl_div(F.log_softmax(model(x_adv), dim=1),
+                                                       F.softmax(model(x_natural), dim=1), reduction="sum")
+    loss = loss_natural + beta * loss_robust
+    loss.backward()
+    optimizer.step()

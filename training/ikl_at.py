@@ -96,8 +96,9 @@ def _attack_loss(kind: str, adv_logits: torch.Tensor, nat_logits: torch.Tensor, 
         return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=0.0, normalize=normalize, check_values=False)
     if kind == "dkl":  # released CIFAR-100: dkl_loss(nat, adv, w, alpha=1, beta=1)
         return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=1.0, normalize=normalize, check_values=False)
-    # TRADES: KL(softmax(nat) || softmax(adv)), summed as in TRADES' attack
-    return F.kl_div(F.log_softmax(adv_logits, dim=1), F.softmax(nat_logits, dim=1), reduction="sum")
+    if kind == "kl":  # TRADES: KL(softmax(nat) || softmax(adv)), summed as in TRADES' attack
+        return F.kl_div(F.log_softmax(adv_logits, dim=1), F.softmax(nat_logits, dim=1), reduction="sum")
+    raise ValueError(f"attack loss must be 'soft-ce', 'dkl' or 'kl', got {kind!r}")
 
 
 def perturb(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, budget: AttackBudget, *, kind: str,
@@ -167,7 +168,7 @@ class AdversarialWeightPerturbation:
         """The released AWP loss takes the whole batch at once, also for the dual-view (autoaug) runs."""
         self._sync_proxy()
         self.proxy.train()
-        replicas = int(config.get("bn_replicas", 1))
+        replicas = int(config["bn_replicas"])
         nat = replica_forward(self.proxy, x, replicas)
         adv = replica_forward(self.proxy, x_adv, replicas)
         loss = -(F.cross_entropy(nat, y) + robust_loss(config, adv, nat, weights, dual_view=False))
@@ -283,7 +284,7 @@ class IKLATStep:
                 diff = self.awp.compute(config, x_adv, x, y, weights)
             self.awp.apply(diff, +1.0)
         with self._ctx():
-            replicas = int(config.get("bn_replicas", 1))
+            replicas = int(config["bn_replicas"])
             adv_logits = replica_forward(self.model, x_adv, replicas)
             nat_logits = replica_forward(self.model, x, replicas)
             loss_natural = F.cross_entropy(nat_logits.float(), y)

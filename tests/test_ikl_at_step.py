@@ -1,0 +1,201 @@
+"""The parts of the IKL-AT step that the released-step comparison does not reach: the learning-rate warm-up,
+the TRADES baseline, the dual-view (AutoAugment) loss, the config's attack settings, the metrics, AWP's
+switch and mixed precision."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dkl_zoo.losses import ClassPrior, ikl_loss
+from dkl_zoo.models import WideResNet
+from training.config import load_config
+from training.ikl_at import (
+    AdversarialWeightPerturbation,
+    IKLATStep,
+    attack_budget,
+    cosine_lr,
+    perturb,
+    robust_loss,
+)
+
+from conftest import ROOT
+from released_port import released_trades_step
+
+SMOKE = ROOT / "training" / "configs" / "smoke.yaml"
+
+
+def _config(**changes) -> dict:
+    return {**load_config(SMOKE), **changes}
+
+
+def _batch(n: int = 8, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=generator), torch.randint(0, 10, (n,), generator=generator)
+
+
+def _network(seed: int = 0) -> WideResNet:
+    torch.manual_seed(seed)
+    return WideResNet(depth=10, widen_factor=1, num_classes=10)
+
+
+def test_cosine_lr_warms_up_linearly_then_follows_the_released_cosine():
+    config = _config(lr=0.2, lr_warmup=5, epochs=200)
+    assert [cosine_lr(config, e) for e in range(5)] == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16])
+    assert cosine_lr(config, 5) == pytest.approx(0.2)
+    assert cosine_lr(config, 100) == pytest.approx(0.1 * (1 + math.cos(math.pi * 95 / 196)))
+    assert cosine_lr(config, 200) == pytest.approx(0.1 * (1 + math.cos(math.pi * 195 / 196)))
+
+
+def test_robust_loss_of_trades_is_beta_times_the_batch_mean_kl():
+    generator = torch.Generator().manual_seed(0)
+    adv, nat = torch.randn(6, 10, generator=generator), torch.randn(6, 10, generator=generator)
+    p_nat = F.softmax(nat, dim=1)
+    kl = (p_nat * (p_nat.log() - F.log_softmax(adv, dim=1))).sum() / 6
+    loss = robust_loss(_config(method="trades", trades_beta=6.0), adv, nat, torch.rand(6, 10), dual_view=False)
+    torch.testing.assert_close(loss, 6.0 * kl)
+
+
+def test_robust_loss_passes_every_ikl_setting_of_the_config():
+    config = _config(alpha=2.0, beta=3.0, gamma=0.5, softce_temperature=2.0, normalize="weights")
+    generator = torch.Generator().manual_seed(0)
+    adv, nat, w = torch.randn(6, 10, generator=generator), torch.randn(6, 10, generator=generator), torch.rand(6, 10)
+    expected = ikl_loss(adv, nat, w, alpha=2.0, beta=3.0, gamma=0.5, temperature=2.0, normalize="weights")
+    torch.testing.assert_close(robust_loss(config, adv, nat, w, dual_view=False), expected)
+
+
+def test_dual_view_robust_loss_weighs_the_second_view_by_gamma_aug():
+    """Released autoaug runs: the batch is [basic view; AutoAugment view], IKL(first) + γ_aug · IKL(second)."""
+    config = _config(gamma_aug=0.3)
+    generator = torch.Generator().manual_seed(0)
+    adv, nat, w = torch.randn(8, 10, generator=generator), torch.randn(8, 10, generator=generator), torch.rand(8, 10)
+
+    def ikl(a, n, weights):
+        return ikl_loss(a, n, weights, alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"],
+                        temperature=config["softce_temperature"], normalize=config["normalize"])
+
+    dual = robust_loss(config, adv, nat, w, dual_view=True)
+    torch.testing.assert_close(dual, ikl(adv[:4], nat[:4], w[:4]) + 0.3 * ikl(adv[4:], nat[4:], w[4:]))
+    torch.testing.assert_close(robust_loss(config, adv, nat, w, dual_view=False), ikl(adv, nat, w))
+
+
+def test_trades_step_equals_the_released_trades_step():
+    # TRADES attacks with its KL whatever this says (soft-ce would give the same signs: dkl does not)
+    config = _config(method="trades", trades_beta=6.0, attack_loss="dkl", awp={"gamma": 0.0, "warmup": 0})
+    base = _network().double()
+    x, y = _batch()
+    x = x.double()
+    budget = attack_budget(config, 2)
+
+    theirs = copy.deepcopy(base)
+    their_opt = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9)
+    torch.manual_seed(3)
+    released_trades_step(theirs, their_opt, x, y, budget.step_size, budget.eps, budget.steps, 6.0)
+
+    ours = copy.deepcopy(base)
+    our_opt = torch.optim.SGD(ours.parameters(), lr=0.05, momentum=0.9)
+    torch.manual_seed(3)
+    IKLATStep(config, ours, our_opt, ClassPrior(10), None)(x, y, 2)
+
+    for (name, a), (_, b) in zip(theirs.named_parameters(), ours.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("changes", [
+    {"normalize": "weights", "attack_init_std": 0.01, "attack_loss": "dkl"},
+    {"aug": "autoaug", "gamma_aug": 0.3},
+    {"method": "trades", "attack_loss": "dkl"},
+])
+def test_the_step_hands_the_config_settings_to_the_attack_and_the_loss(changes):
+    """The step is the attack, then CE + robust loss on the attacked batch, with this config's settings
+    (loss, normalisation, starting noise, dual view) and weights in the batch's dtype: composed by hand
+    from the parts, it is the same to the bit."""
+    config = _config(awp={"gamma": 0.0, "warmup": 0}, **changes)
+    x, y = _batch()
+    prior = ClassPrior(10)  # rows not summing to 1: the attack's "weights" normalisation then differs from "batch"
+    prior.prior = torch.rand(10, 10, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+
+    ours = _network()
+    our_opt = torch.optim.SGD(ours.parameters(), lr=0.05)
+    torch.manual_seed(3)
+    IKLATStep(config, ours, our_opt, prior, None)(x, y, 2)
+
+    by_hand = _network()
+    hand_opt = torch.optim.SGD(by_hand.parameters(), lr=0.05)
+    weights = prior.prior[y].to(x.dtype)
+    kind = "kl" if config["method"] == "trades" else config["attack_loss"]
+    torch.manual_seed(3)
+    x_adv = perturb(by_hand, x, weights, attack_budget(config, 2), kind=kind, normalize=config["normalize"],
+                    init_std=config["attack_init_std"])
+    by_hand.train()
+    adv_logits, nat_logits = by_hand(x_adv), by_hand(x)
+    loss = F.cross_entropy(nat_logits, y) + robust_loss(config, adv_logits, nat_logits, weights,
+                                                        dual_view=config["aug"] == "autoaug")
+    hand_opt.zero_grad()
+    loss.backward()
+    hand_opt.step()
+
+    for (name, a), (_, b) in zip(by_hand.named_parameters(), ours.named_parameters()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("method, aug", [("ikl", "basic"), ("ikl", "autoaug"), ("trades", "basic")])
+def test_the_step_reports_the_losses_and_accuracy_it_trained_on(method, aug):
+    """At eps = 0 the attacked batch is the batch, so every metric can be recomputed from a copy of the
+    network; the prior accumulates the first view only (the release's dual-view runs)."""
+    config = _config(method=method, aug=aug, eps=0.0, awp={"gamma": 0.0, "warmup": 0})
+    model = _network()
+    x, _ = _batch()
+    before = copy.deepcopy(model).train()
+    logits = before(x)
+    y = (logits.argmax(1) + torch.tensor([0, 0, 0, 1, 2, 3, 4, 5])) % 10  # 3 of 8 right
+    weights = ClassPrior(10).weights_for(y)
+    prior = ClassPrior(10)
+
+    metrics = IKLATStep(config, model, torch.optim.SGD(model.parameters(), lr=0.05), prior, None)(x, y, 1)
+
+    assert metrics["eps"] == 0.0
+    assert float(metrics["adv_acc"]) == pytest.approx(3 / 8)
+    torch.testing.assert_close(metrics["loss_natural"], F.cross_entropy(logits, y).detach())
+    expected_robust = robust_loss(config, logits, logits, weights, dual_view=aug == "autoaug").detach()
+    torch.testing.assert_close(metrics["loss_robust"], expected_robust)
+    torch.testing.assert_close(metrics["loss"], metrics["loss_natural"] + metrics["loss_robust"])
+    assert float(prior._sums.sum()) == pytest.approx(4.0 if aug == "autoaug" else 8.0)
+
+
+@pytest.mark.parametrize("gamma, epoch, forwards", [(0.0, 5, 0), (0.005, 1, 0), (0.005, 2, 2)])
+def test_awp_runs_its_proxy_only_when_switched_on(gamma, epoch, forwards):
+    """AWP costs two forwards and a backward of the proxy: not spent at γ = 0 or before its warm-up."""
+    config = _config(awp={"gamma": gamma, "warmup": 2})
+    model = _network()
+    proxy = copy.deepcopy(model)
+    calls: list[int] = []
+    proxy.register_forward_hook(lambda module, inputs, output: calls.append(1))
+    awp = AdversarialWeightPerturbation(model, proxy, 0.05, gamma)
+    x, y = _batch()
+    IKLATStep(config, model, torch.optim.SGD(model.parameters(), lr=0.05), ClassPrior(10), awp)(x, y, epoch)
+    assert len(calls) == forwards
+
+
+def test_the_step_runs_attack_and_training_under_its_autocast():
+    """Mixed precision: every forward of the step (attack and training) runs in the autocast's dtype."""
+    model = _network()
+    dtypes: list[torch.dtype] = []
+    model.conv1.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    x, y = _batch()
+    step = IKLATStep(_config(awp={"gamma": 0.0, "warmup": 0}), model, torch.optim.SGD(model.parameters(), lr=0.05),
+                     ClassPrior(10), None, autocast=torch.autocast("cpu", dtype=torch.bfloat16))
+    metrics = step(x, y, 2)
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert torch.isfinite(metrics["loss"])
+
+
+def test_an_unknown_attack_loss_is_an_error_not_a_silent_kl():
+    model = _network()
+    x, y = _batch(2)
+    with pytest.raises(ValueError, match="attack loss must be"):
+        perturb(model, x, torch.rand(2, 10), attack_budget(_config(), 1), kind="ce")
