@@ -332,6 +332,7 @@ def test_the_training_step_reads_nothing_on_the_host(method):
     assert reads == ["_local_scalar_dense"]
 
 
+@pytest.mark.heavy
 def test_compile_true_compiles_the_attack_and_training_passes_of_the_same_network(tmp_path):
     from training.train import Trainer
 
@@ -347,6 +348,7 @@ def test_compile_true_compiles_the_attack_and_training_passes_of_the_same_networ
     assert eager.step_fn.attack_model is eager.net and eager.step_fn.model is eager.net
 
 
+@pytest.mark.heavy
 def test_compiled_network_computes_what_the_eager_one_does():
     """Each pass of the step, compiled (inductor, CPU) and eager: logits, input gradient (the attack's) and
     parameter gradients (training's) agree to float tolerance, in eval and in train mode."""
@@ -373,6 +375,7 @@ def test_compiled_network_computes_what_the_eager_one_does():
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.heavy
 def test_torchrun_with_two_cpu_ranks_trains_and_rank_0_writes(tmp_path):
     """DistributedDataParallel over gloo on the CPU, as `torchrun --nproc_per_node N` runs it on N GPUs:
     each rank takes its share of every batch, only rank 0 writes the run's files."""
