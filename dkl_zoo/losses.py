@@ -110,8 +110,8 @@ def ikl_loss(
         raise ValueError(f"normalize must be one of {_NORMALIZATIONS}, got {normalize!r}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    weights = weights.detach()
     _check_weights(weights, student_logits.shape, values=check_values)
+    weights = weights.detach()
     dtype = _compute_dtype(student_logits, teacher_logits)
     student = student_logits.to(dtype)
     teacher = teacher_logits.to(dtype)

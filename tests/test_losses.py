@@ -139,18 +139,23 @@ def test_extreme_logits_match_float64_reference():
     assert abs(float(reference32) - float(reference)) <= 0.05 * float(reference)
 
 
+@pytest.mark.parametrize("scale, temperature", [(30.0, 4.0), (3.0, 3.0)])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision_inputs_compute_in_float32(dtype):
+def test_half_precision_inputs_compute_in_float32(dtype, scale, temperature):
+    """Both logits are cast before anything is computed (a half-precision log-softmax would round)."""
     gen = torch.Generator().manual_seed(0)
-    s = (torch.randn(8, 10, generator=gen) * 30).to(dtype).requires_grad_()
-    t = (torch.randn(8, 10, generator=gen) * 30).to(dtype).requires_grad_()
+    s = (torch.randn(8, 10, generator=gen) * scale).to(dtype).requires_grad_()
+    t = (torch.randn(8, 10, generator=gen) * scale).to(dtype).requires_grad_()
     w = torch.rand(8, 10, generator=gen).to(dtype)
-    loss = ikl_loss(s, t, w, alpha=3, beta=20, temperature=4)
+    loss = ikl_loss(s, t, w, alpha=3, beta=20, temperature=temperature)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
-    reference = ikl_loss(s.float(), t.float(), w.float(), alpha=3, beta=20, temperature=4)
+    reference = ikl_loss(s.float(), t.float(), w.float(), alpha=3, beta=20, temperature=temperature)
     torch.testing.assert_close(loss, reference)
     loss.backward()
     assert s.grad.dtype == dtype and torch.isfinite(s.grad.float()).all()
+    soft_ce = ikl_loss(s, t, w, alpha=1, beta=0, temperature=temperature)  # alone: the MSE would hide its rounding
+    torch.testing.assert_close(soft_ce, ikl_loss(s.float(), t.float(), w.float(), alpha=1, beta=0,
+                                                 temperature=temperature))
 
 
 @pytest.mark.parametrize("call, message", [
@@ -159,12 +164,23 @@ def test_half_precision_inputs_compute_in_float32(dtype):
     (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)), "non-negative"),
     (lambda: ikl_loss(torch.randn(4, 1), torch.randn(4, 1), torch.rand(4, 1)), "C >= 2"),
     (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), normalize="sum"), "normalize"),
-    (lambda: ikl_loss(torch.full((4, 10), float("nan")), torch.randn(4, 10), torch.rand(4, 10)), "student_logits"),
+    (lambda: ikl_loss(torch.full((4, 10), float("nan")), torch.randn(4, 10), torch.rand(4, 10)),
+     "^student_logits contains NaN or infinite values$"),
     (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10).fill_(float("inf")), torch.rand(4, 10)),
      "teacher_logits contains"),
     (lambda: ikl_loss(torch.randn(40), torch.randn(40), torch.rand(40)), "2-D"),
     (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), temperature=0), "temperature"),
     (lambda: teacher_weights(torch.randn(4, 10), T2=0), "T2"),
+    (lambda: ikl_loss([[0.0] * 10] * 4, torch.randn(4, 10), torch.rand(4, 10)),
+     "student_logits must be a torch.Tensor, got list"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.zeros(4, 10, dtype=torch.long), torch.rand(4, 10)),
+     "teacher_logits must be floating point, got torch.int64"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), [[0.1] * 10] * 4),
+     r"weights must be a torch.Tensor of shape \(4, 10\), got list"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.full((4, 10), float("nan"))),
+     "^weights contain NaN or infinite values$"),
+    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)),
+     r"^weights must be non-negative \(they are class probabilities\)$"),
     (lambda: decoupled_kl(torch.randn(4, 10), torch.randn(4, 10), temperature=0), "temperature must be positive"),
 ])
 def test_bad_input_names_the_argument(call, message):
@@ -198,6 +214,13 @@ def test_every_loss_names_its_class_dimension():
         ikl_loss(s, t, w, alpha=1.0, beta=1.0).backward()
         gkl_loss(s, t, w).backward()
         teacher_weights(t, T2=1.0)
+
+
+def test_one_hot_weights_are_allowed_and_mixed_precisions_compute_in_the_wider():
+    s, t = torch.randn(4, 10, dtype=torch.float64), torch.randn(4, 10)
+    one_hot = F.one_hot(torch.arange(4), 10).float()  # zeros are valid weights
+    assert ikl_loss(s, t, one_hot).dtype == torch.float64
+    assert ikl_loss(t, s, one_hot).dtype == torch.float64
 
 
 def test_teacher_weights_at_t2_of_one_are_the_plain_softmax():
