@@ -199,3 +199,19 @@ def test_an_unknown_attack_loss_is_an_error_not_a_silent_kl():
     x, y = _batch(2)
     with pytest.raises(ValueError, match="attack loss must be"):
         perturb(model, x, torch.rand(2, 10), attack_budget(_config(), 1), kind="ce")
+
+
+def test_the_attack_runs_through_the_bare_network_and_training_through_the_wrapper():
+    """Under torchrun the trained model is a DDP wrapper: the attack's eval-mode forwards go to the bare
+    network (no gradient hooks, no buffer broadcasts), only the two training forwards to the wrapper."""
+    network = _network()
+    wrapper = torch.nn.Sequential(network)  # stands in for DDP: same parameters, another module
+    calls = {"wrapper": 0, "network": 0}
+    wrapper.register_forward_hook(lambda *_: calls.__setitem__("wrapper", calls["wrapper"] + 1))
+    network.register_forward_hook(lambda *_: calls.__setitem__("network", calls["network"] + 1))
+    config = _config(awp={"gamma": 0.0, "warmup": 0})
+    step = IKLATStep(config, wrapper, torch.optim.SGD(wrapper.parameters(), lr=0.05), ClassPrior(10), None,
+                     attack_model=network)
+    step(*_batch(), 2)
+    steps = attack_budget(config, 2).steps
+    assert calls == {"wrapper": 2, "network": 2 + 1 + steps}  # inside the wrapper's 2, plus the attack's
