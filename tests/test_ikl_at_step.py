@@ -16,10 +16,12 @@ from dkl_zoo.models import WideResNet
 from training.config import load_config
 from training.ikl_at import (
     AdversarialWeightPerturbation,
+    AttackBudget,
     IKLATStep,
     attack_budget,
     cosine_lr,
     perturb,
+    replica_forward,
     robust_loss,
 )
 
@@ -215,3 +217,69 @@ def test_the_attack_runs_through_the_bare_network_and_training_through_the_wrapp
     step(*_batch(), 2)
     steps = attack_budget(config, 2).steps
     assert calls == {"wrapper": 2, "network": 2 + 1 + steps}  # inside the wrapper's 2, plus the attack's
+
+
+@pytest.mark.parametrize("replicas, n, channels", [(2, 8, 3), (2, 2, 3), (4, 3, 1)])
+def test_batch_norm_replicas_split_every_batch_of_two_or_more(replicas, n, channels):
+    """Two replicas already split (a batch of two: one image each); grey-scale inputs split the same."""
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1, num_classes=10, in_channels=channels).double().train()
+    x = torch.rand(n, channels, 32, 32, dtype=torch.float64)
+    expected = torch.cat([copy.deepcopy(model)(chunk) for chunk in x.chunk(replicas)])
+    torch.testing.assert_close(replica_forward(model, x, replicas), expected, rtol=0, atol=1e-12)
+    assert not torch.allclose(copy.deepcopy(model)(x), expected)  # the split does change the output
+    torch.testing.assert_close(replica_forward(model, x, 1), copy.deepcopy(model)(x), rtol=0, atol=0)
+
+
+def test_attack_budget_of_every_schedule_and_ramp():
+    eps = 8 / 255
+    low = _config(attack_schedule="low", eps=eps, epochs=100, eps_ramp="linear")
+    assert attack_budget(low, 25) == AttackBudget(eps / 4, eps / 4, 2)
+    assert attack_budget(low, 80) == AttackBudget(eps * 0.8, eps * 0.8, 2)
+    constant = _config(attack_schedule="as-released", eps=eps, epochs=100, eps_ramp="constant")
+    assert attack_budget(constant, 1) == AttackBudget(eps, eps / 2, 5)
+    # staged over 100 epochs: the quarters end at 25, 50, 75 (the release staged 50/100/150 of 200)
+    staged = _config(attack_schedule="staged", eps=eps, epochs=100, eps_ramp="constant")
+    expected = {1: (eps, 2), 25: (eps, 2), 26: (2 * eps / 3, 3), 50: (2 * eps / 3, 3), 51: (eps / 2, 4),
+                75: (eps / 2, 4), 76: (eps / 2, 5), 100: (eps / 2, 5)}
+    for epoch, (step_size, steps) in expected.items():
+        budget = attack_budget(staged, epoch)
+        assert (budget.eps, budget.step_size, budget.steps) == pytest.approx((eps, step_size, steps)), epoch
+
+
+def test_the_attack_freezes_the_weights_and_leaves_pixels_the_loss_ignores():
+    """Only the input gradient is taken (no activations kept for weight gradients), the weights are
+    trainable again afterwards, and a pixel with zero gradient is not moved (its sign is 0)."""
+
+    class LeftHalf(torch.nn.Module):  # looks at the left half of the image only
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3 * 32 * 16, 10)
+
+        def forward(self, x):
+            return self.fc(x[..., :16].flatten(1))
+
+    torch.manual_seed(0)
+    model = LeftHalf()
+    trainable: list[bool] = []
+    model.fc.register_forward_hook(lambda m, i, o: trainable.append(m.weight.requires_grad) if i[0].requires_grad
+                                   else None)
+    x = torch.rand(4, 3, 32, 32) * 0.5 + 0.25
+    budget = AttackBudget(eps=0.1, step_size=0.05, steps=3)
+    x_adv = perturb(model, x, torch.full((4, 10), 0.1), budget, kind="dkl", init_std=0.0)
+    assert trainable == [False] * 3
+    assert all(p.requires_grad for p in model.parameters())
+    assert torch.equal(x_adv[..., 16:], x[..., 16:])
+    assert (x_adv[..., :16] - x[..., :16]).abs().amax() == pytest.approx(0.1)
+
+
+def test_a_trades_step_uses_explicit_class_dimensions():
+    """No implicit softmax axis in the TRADES attack or loss (torch warns and may pick another axis)."""
+    import warnings
+
+    config = _config(method="trades", awp={"gamma": 0.0, "warmup": 0})
+    model = _network()
+    step = IKLATStep(config, model, torch.optim.SGD(model.parameters(), lr=0.05), ClassPrior(10), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step(*_batch(), 2)
