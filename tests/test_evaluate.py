@@ -203,6 +203,9 @@ def test_two_ranks_merged_equal_the_whole(colour_data, tmp_path):
     merged = merge_results(parts)
     assert same(merged, whole)
     assert merged.clean_acc == whole.clean_acc and merged.robust_acc == whole.robust_acc
+    for rank in range(2):  # the ranks ran as one group: each held all 48 examples and knew its place
+        state = json.loads((tmp_path / f"state.rank{rank}").read_text())
+        assert (state["config"]["n"], state["config"]["world"], state["config"]["rank"]) == (48, 2, rank)
 
 
 def test_independent_shards_cover_the_set_and_merge(colour_data):
@@ -290,6 +293,19 @@ def test_wrong_number_of_classes_and_nan_outputs(colour_data):
 
     with pytest.raises(ValueError, match="NaN"):
         evaluate(NaNModel().eval(), data=(x, y), n_examples=16, **FAST)
+
+    class TupleModel(torch.nn.Module):  # returns (logits, features), as some research models do
+        def forward(self, inputs):
+            return torch.zeros(inputs.shape[0], 10), inputs
+
+    with pytest.raises(ValueError, match="the model must return B×C logits, got tuple"):
+        evaluate(TupleModel().eval(), data=(x, y), n_examples=16, **FAST)
+
+
+def test_a_model_in_training_mode_is_warned_about(colour_data):
+    model, x, y = colour_data
+    with pytest.warns(RuntimeWarning, match="training mode; AutoAttack expects eval mode"):
+        evaluate(model.train(), data=(x, y), n_examples=4, batch_size=4, **FAST)
 
 
 def test_missing_cifar_offline_says_which_files(tmp_path, monkeypatch):
