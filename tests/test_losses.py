@@ -233,6 +233,7 @@ def test_prior_stays_on_its_device_and_in_float64_through_a_resume():
     saved as (the meta device stands in for a GPU: placement is checked without one)."""
     prior = ClassPrior(3).to("meta")
     assert prior.prior.device.type == "meta" and prior._sums.device.type == "meta"
+    assert ClassPrior(3).weights_for(torch.tensor([0, 2], device="meta")).device.type == "meta"  # labels' device
     saved = ClassPrior(3).state_dict()
     prior.load_state_dict({**saved, "prior": saved["prior"].float(), "sums": saved["sums"].float()})
     assert prior.prior.device.type == "meta" and prior._sums.device.type == "meta"
@@ -316,6 +317,10 @@ class TestClassPrior:
             ClassPrior(1)
         with pytest.raises(ValueError, match="momentum"):
             ClassPrior(3, momentum=0.0)
+        with pytest.raises(ValueError, match=r"momentum must be in \(0, 1\], got 1.5"):
+            ClassPrior(3, momentum=1.5)
+        with pytest.raises(ValueError, match="^temperature must be positive, got 0$"):
+            ClassPrior(3, temperature=0)
         prior = ClassPrior(3)
         with pytest.raises(ValueError, match="labels must be in"):
             prior.update(torch.tensor([3]), torch.randn(1, 3))
@@ -330,6 +335,9 @@ def test_prior_weights_follow_every_change_of_the_prior():
     prior = ClassPrior(3, temperature=1.0)
     labels = torch.tensor([0, 2])
     assert torch.equal(prior.weights_for(labels), torch.full((2, 3), 1 / 3))
+    cast = prior._cast[2]
+    prior.weights_for(labels[:1])
+    assert prior._cast[2] is cast  # the cast prior is reused from batch to batch, not made again
     prior.update(torch.tensor([0, 1, 2]), torch.eye(3) * 5)
     fresh = prior.step_epoch()
     torch.testing.assert_close(prior.weights_for(labels), fresh[labels].float())

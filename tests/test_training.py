@@ -311,10 +311,10 @@ class _HostReads:
         self.mode.__exit__(*exc)
 
 
-@pytest.mark.parametrize("method", ["ikl", "trades"])
-def test_the_training_step_reads_nothing_on_the_host(method):
-    """No device sync inside a step (IKL-AT and TRADES alike): metrics stay on the device until logged."""
-    config = load_config(CONFIGS / "smoke.yaml", ["awp.warmup=1", f"method={method}"])
+@pytest.mark.parametrize("method, attack_loss", [("ikl", "soft-ce"), ("ikl", "dkl"), ("trades", "soft-ce")])
+def test_the_training_step_reads_nothing_on_the_host(method, attack_loss):
+    """No device sync inside a step (IKL-AT with either attack loss, TRADES): metrics stay on the device."""
+    config = load_config(CONFIGS / "smoke.yaml", ["awp.warmup=1", f"method={method}", f"attack_loss={attack_loss}"])
     torch.manual_seed(0)
     model = WideResNet(depth=10, widen_factor=1, num_classes=10)
     optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
