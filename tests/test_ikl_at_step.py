@@ -283,3 +283,34 @@ def test_a_trades_step_uses_explicit_class_dimensions():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         step(*_batch(), 2)
+
+
+def test_step_ema_warms_up_its_decay_and_resumes_where_it_stopped():
+    """DM-Improves-AT's EMA: τ_t = min(τ, (1 + t)/(10 + t)) at update t; the first update copies the weights."""
+    from training.ikl_at import StepEMA
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    ema = StepEMA(tau=0.995, warmup=True)
+    values = [1.0, 3.0, 7.0]
+    expected = None
+    for t, value in enumerate(values, start=1):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        ema.update(model)
+        tau = min(0.995, (1 + t) / (10 + t))
+        expected = value if expected is None else tau * expected + (1 - tau) * value
+        assert ema.state["weight"][0, 0].item() == pytest.approx(expected)
+    plain = StepEMA(tau=0.5, warmup=False)  # without warm-up: τ from the second update on
+    for value in values:
+        with torch.no_grad():
+            model.weight.fill_(value)
+        plain.update(model)
+    assert plain.state["weight"][0, 0].item() == pytest.approx(0.5 * (0.5 * 1.0 + 0.5 * 3.0) + 0.5 * 7.0)
+
+    resumed = StepEMA(tau=0.1, warmup=False)
+    resumed.load_state_dict(ema.state_dict())
+    assert (resumed.decay, resumed.steps, resumed.warmup) == (0.995, 3, False)  # warm-up is the config's
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+    resumed.update(model)
+    assert resumed.state["weight"][0, 0].item() == pytest.approx(0.995 * expected + 0.005 * 5.0)
