@@ -55,7 +55,7 @@ def _check_logits(student: Tensor, teacher: Tensor, values: bool = True) -> None
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _check_weights(weights: Tensor, shape: torch.Size, values: bool = True) -> None:
+def _check_weights(weights: Tensor, shape: torch.Size, values: bool) -> None:
     if not isinstance(weights, Tensor):
         raise ValueError(f"weights must be a torch.Tensor of shape {tuple(shape)}, got {type(weights).__name__}")
     if weights.shape != shape:

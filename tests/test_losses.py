@@ -182,6 +182,8 @@ def test_half_precision_inputs_compute_in_float32(dtype, scale, temperature):
     (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)),
      r"^weights must be non-negative \(they are class probabilities\)$"),
     (lambda: decoupled_kl(torch.randn(4, 10), torch.randn(4, 10), temperature=0), "temperature must be positive"),
+    (lambda: decoupled_kl(torch.randn(4, 10), torch.full((4, 10), float("nan"))),
+     "^teacher_logits contains NaN or infinite values$"),
 ])
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
