@@ -1,0 +1,154 @@
+"""`evaluate`'s contract, field by field: every argument refused with its exact message (and the boundaries
+accepted), every default, and every number of the result traced to the state the run wrote."""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import metadata
+
+import pytest
+import torch
+
+from dkl_zoo.attack_runner import fingerprint, model_fingerprint
+from dkl_zoo.errors import InvalidArgumentError
+from dkl_zoo.evaluation import evaluate
+from dkl_zoo.registry import get_entry
+
+from evalkit import ColourClassifier, colour_images, labels_for
+
+TWO = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)
+ONE = dict(version="custom", attacks=["apgd-ce"], progress=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    model = ColourClassifier()
+    images = colour_images(16, seed=1)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
+    return model, x, torch.tensor(labels_for(model, images))
+
+
+def _clean_flags(model, x, y):
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).tolist()
+
+
+def test_every_number_of_the_result_is_the_state_the_run_wrote(data, tmp_path):
+    model, x, y = data
+    state_path = tmp_path / "state.json"
+    result = evaluate(model, data=(x, y), n_examples=12, batch_size=5, eps=6 / 255, seed=3, state_path=state_path,
+                      channels_last=False, **TWO)
+    state = json.loads(state_path.read_text())
+    assert state["config"] == {
+        "eps": 6 / 255, "norm": "Linf", "version": "custom", "seed": 3, "dataset": "cifar10", "range": [0, 12],
+        "attacks": ["apgd-ce", "apgd-dlr"], "batch_size": 5, "n": 12, "data_sha256": fingerprint(x[:12], y[:12]),
+        "model_sha256": model_fingerprint(model), "world": 1, "rank": 0,
+    }
+    assert state["clean_flags"] == _clean_flags(model, x[:12], y[:12]) and state["finished"] is True
+    # recorded for this model, data and seed 3: 10 of 12 clean, 8 left after APGD-CE and after APGD-DLR
+    assert (result.n_clean_correct, result.n_robust, result.robust_after_counts) == (
+        10, 8, {"apgd-ce": 8, "apgd-dlr": 8})
+    assert result.n_clean_correct == sum(state["clean_flags"]) and result.n_robust == sum(state["flags"])
+    assert result.robust_after_counts == state["robust_after"]
+    assert (result.clean_acc, result.robust_acc) == (10 / 12, 8 / 12)
+    assert result.robust_acc_after == {"apgd-ce": 8 / 12, "apgd-dlr": 8 / 12}
+    assert result.n_examples == 12 and result.example_range == (0, 12) and result.shard is None
+    assert (result.eps, result.threat_model, result.version, result.attacks) == (
+        6 / 255, "Linf", "custom", ["apgd-ce", "apgd-dlr"])
+    assert (result.dataset, result.seed, result.batch_size, result.model_name, result.extra) == (
+        "cifar10", 3, 5, None, {})
+    assert result.seconds == state["seconds"] > 0  # with a state file: the time summed over every session
+    assert result.max_perturbation == state["max_perturbation"] and 0 < result.max_perturbation <= 6 / 255 + 1e-6
+    assert result.library_versions["torch"] == torch.__version__
+    assert result.library_versions["pyautoattack"] == metadata.version("pyautoattack")
+    assert result.library_versions["dkl-zoo"] == metadata.version("dkl-zoo")
+
+
+def test_a_shard_counts_its_own_slice_and_says_which(data, tmp_path):
+    model, x, y = data
+    state_path = tmp_path / "state.json"
+    result = evaluate(model, data=(x, y), n_examples=12, batch_size=4, shard=(1, 3), state_path=state_path, **ONE)
+    state = json.loads(state_path.read_text())
+    assert state["config"]["range"] == [4, 8] and state["config"]["n"] == 4
+    assert state["config"]["data_sha256"] == fingerprint(x[4:8], y[4:8])
+    assert result.example_range == (4, 8) and result.shard == (1, 3) and result.n_examples == 4
+    assert result.n_clean_correct == sum(_clean_flags(model, x[4:8], y[4:8]))
+    assert result.clean_acc == result.n_clean_correct / 4 and result.robust_acc == result.n_robust / 4
+
+
+def test_without_a_state_file_seconds_is_this_calls_time(data):
+    model, x, y = data
+    before = time.monotonic()
+    result = evaluate(model, data=(x, y), n_examples=4, batch_size=4, **ONE)
+    assert 0 < result.seconds <= time.monotonic() - before
+
+
+def test_registry_entries_give_name_dataset_eps_and_classes(data):
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3, 5, 9])
+    by_name = evaluate("ikl-at-fmnist-wrn10-1", data=(x, y), n_examples=4, batch_size=4, **ONE)
+    assert (by_name.model_name, by_name.dataset, by_name.eps) == ("ikl-at-fmnist-wrn10-1", "fashion-mnist", 0.1)
+    entry = get_entry("ikl-at-fmnist-wrn10-1")
+    renamed = evaluate(entry, data=(x, y), n_examples=4, batch_size=4, model_name="mine", eps=0.05, **ONE)
+    assert (renamed.model_name, renamed.dataset, renamed.eps) == ("mine", "fashion-mnist", 0.05)
+    assert renamed.n_clean_correct == by_name.n_clean_correct  # the same verified model
+    model, cx, cy = data
+    plain = evaluate(model, data=(cx, cy), n_examples=4, batch_size=4, model_name="colours", **ONE)
+    assert (plain.model_name, plain.dataset, plain.eps) == ("colours", "cifar10", 8 / 255)
+
+
+def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
+    model, x, y = data
+    l2 = evaluate(model, data=(x, y), n_examples=4, batch_size=4, threat_model="L2", **ONE)
+    assert (l2.eps, l2.threat_model) == (0.5, "L2")
+    assert evaluate(model, data=(x, y), n_examples=4, batch_size=4, threat_model="L2", eps=8, **ONE).eps == 8.0
+    whole = evaluate(model, data=(x, y), n_examples=16, batch_size=1, eps=1, shard=(15, 16), **ONE)
+    assert type(whole.eps) is float and whole.eps == 1.0  # eps = 1 is the whole pixel range: allowed
+    assert whole.example_range == (15, 16) and whole.batch_size == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dataset="mnist"), "unknown dataset 'mnist'; known: cifar10, cifar100, fashion-mnist"),
+    (dict(threat_model="linf"), "unknown threat model 'linf'; known: Linf, L2, L1"),
+    (dict(eps=8), "eps=8 is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the pixel "
+                  "range. Did you give it in pixels? Use eps=8/255 = 0.03137."),
+    (dict(eps=float("nan")), "eps must be a positive number, got nan"),
+    (dict(eps=float("inf"), threat_model="L2"), "eps must be a positive number, got inf"),
+    (dict(eps=None, threat_model="L1", version="fast"), "unknown AutoAttack version 'fast'; known: standard, "
+                                                        "plus, rand, custom"),
+    (dict(version="custom", attacks=None), "version='custom' needs attacks=[...] from apgd-ce, apgd-dlr, apgd-t, "
+                                           "fab, fab-t, square"),
+    (dict(version="rand", attacks=["apgd-ce"]), "attacks=... needs version='custom' (version 'rand' fixes its "
+                                                "own attacks)"),
+    (dict(batch_size=0), "batch_size must be a positive integer, got 0"),
+    (dict(batch_size=True), "batch_size must be a positive integer, got True"),
+    (dict(batch_size=4.0), "batch_size must be a positive integer, got 4.0"),
+    (dict(n_examples=0), "n_examples must be a positive integer, got 0"),
+    (dict(n_examples=True), "n_examples must be a positive integer, got True"),
+    (dict(n_examples="4"), "n_examples must be a positive integer, got '4'"),
+    (dict(n_examples=17), "n_examples=17 is larger than the data given (16 images)"),
+    (dict(shard=(0, 17)), "cannot split 16 examples into 17 shards"),
+    (dict(shard=(-1, 2)), "shard must be (i, n) with 0 <= i < n, got (-1, 2)"),
+    (dict(shard=(0, 0)), "shard must be (i, n) with 0 <= i < n, got (0, 0)"),
+    (dict(shard=(1.0, 2)), "shard must be (i, n) with 0 <= i < n, got (1.0, 2)"),
+    (dict(shard=(0, 2.0)), "shard must be (i, n) with 0 <= i < n, got (0, 2.0)"),
+    (dict(shard=(0,)), "shard must be (i, n) with 0 <= i < n, got (0,)"),
+    (dict(shard=3), "shard must be (i, n) with 0 <= i < n, got 3"),
+])
+def test_each_bad_argument_has_its_own_message(data, kwargs, message):
+    model, x, y = data
+    arguments = {"n_examples": 16, "batch_size": 4, **ONE, **kwargs}
+    with pytest.raises(InvalidArgumentError) as info:
+        evaluate(model, data=(x, y), **arguments)
+    assert str(info.value) == message
+
+
+def test_entry_on_another_dataset_and_a_count_beyond_the_test_set_are_refused_without_data():
+    with pytest.raises(InvalidArgumentError) as info:
+        evaluate("ikl-at-fmnist-wrn10-1", dataset="cifar100")
+    assert str(info.value) == ("ikl-at-fmnist-wrn10-1 is a fashion-mnist model; evaluating it on cifar100 means "
+                               "nothing (leave dataset out to use the entry's)")
+    with pytest.raises(InvalidArgumentError) as info:
+        evaluate(ColourClassifier(), n_examples=10_001)
+    assert str(info.value) == "n_examples=10001 is larger than the cifar10 test set (10000 images)"
