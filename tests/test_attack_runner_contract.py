@@ -94,3 +94,71 @@ def test_the_sanity_checks_run_through_the_runner_with_its_version_batch_and_log
 
 def _adversary_two(model):
     return make_adversary(model, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
+
+
+class _GradientInForward(torch.nn.Module):
+    """Takes an input gradient inside its forward: AutoAttack's check calls that a dynamic defense."""
+
+    def __init__(self, base: torch.nn.Module) -> None:
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(self.base(probe).sum(), probe)
+        return self.base(x) + 0 * gradient.sum()
+
+
+class _RecordingBatchSizes(torch.nn.Module):
+    def __init__(self, base: torch.nn.Module) -> None:
+        super().__init__()
+        self.base, self.sizes = base, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return self.base(x)
+
+
+def _checks_log(tmp_path, model, attacks, name, **targets):
+    """The run's log when every example is misclassified: the checks run, then no attack has work to do."""
+    _, x, _ = _data()
+    with torch.no_grad():
+        logits = model(x)
+        y = (logits.argmax(1) + 1) % logits.shape[1]
+    adversary = make_adversary(model, eps=8 / 255, version="custom", attacks=attacks, seed=0)
+    for attack, count in targets.items():  # apgd_targeted= / fab=: that attack's number of target classes
+        getattr(adversary, attack).n_target_classes = count
+    adversary.attacks_to_run = attacks
+    log = tmp_path / f"{name}.log"
+    run_autoattack(adversary, model, x, y, batch_size=6, config={"version": "custom"}, log_path=log, progress=False)
+    return log.read_text()
+
+
+def test_each_sanity_check_writes_its_finding_to_the_run_log(tmp_path):
+    dynamic = _GradientInForward(ColourClassifier())
+    dynamic_log = _checks_log(tmp_path, dynamic, [], "dynamic")
+    assert "it seems to be a dynamic defense!" in dynamic_log
+    assert "not currently supported" not in dynamic_log  # checked as a PyTorch model, not a TensorFlow one
+    quiet = _checks_log(tmp_path, ColourClassifier(), ["apgd-ce", "apgd-dlr"], "quiet")
+    assert "it seems" not in quiet and "classes" not in quiet  # nor did the dynamic model's finding carry over
+    three = _checks_log(tmp_path, ColourClassifier(num_classes=3), ["apgd-ce", "apgd-dlr"], "three")
+    assert "with only 3 classes it is not possible to use the targeted DLR loss!" in three
+    # five classes: 4 target classes at most; each attack is checked with its own number of targets
+    fab_too_many = _checks_log(tmp_path, ColourClassifier(num_classes=5), ["apgd-t", "fab-t"], "fab",
+                               apgd_targeted=4, fab=9)
+    assert "are used in FAB-T!" in fab_too_many and "APGD-T" not in fab_too_many
+    apgd_too_many = _checks_log(tmp_path, ColourClassifier(num_classes=5), ["apgd-t", "fab-t"], "apgd",
+                                apgd_targeted=9, fab=4)
+    assert "are used in APGD-T!" in apgd_too_many and "FAB-T" not in apgd_too_many
+
+
+def test_the_checks_look_at_the_first_batch_only(tmp_path):
+    recording = _RecordingBatchSizes(ColourClassifier())
+    model, x, y = _data()
+    adversary = make_adversary(recording, eps=8 / 255, version="custom", attacks=["apgd-ce"], seed=0)
+    adversary.attacks_to_run = []
+    run_autoattack(adversary, recording, x, y, batch_size=5, config={"version": "custom"}, progress=False)
+    # five forwards of the randomness check, one of the output-range check, one of the dynamic check, on the
+    # first 5 of 12 examples; then the clean pass in batches of 5, 5 and 2
+    assert recording.sizes == [5] * 7 + [5, 5, 2]
