@@ -156,7 +156,8 @@ def test_bad_download_timeout_is_refused_before_any_request(hub, published, cach
 
 
 CTRL_C_SCRIPT = """
-import dataclasses, dkl_zoo
+import dataclasses, signal, dkl_zoo
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started from a background job
 from dkl_zoo.registry import get_entry
 entry = get_entry("ikl-at-cifar10-wrn34")
 entry = entry.replace(arch_kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
