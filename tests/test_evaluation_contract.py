@@ -152,3 +152,11 @@ def test_entry_on_another_dataset_and_a_count_beyond_the_test_set_are_refused_wi
     with pytest.raises(InvalidArgumentError) as info:
         evaluate(ColourClassifier(), n_examples=10_001)
     assert str(info.value) == "n_examples=10001 is larger than the cifar10 test set (10000 images)"
+
+
+def test_given_data_of_other_dtypes_is_evaluated_as_float_images_and_integer_labels(data):
+    model, x, y = data
+    as_given = evaluate(model, data=(x.double(), y.to(torch.uint8)), n_examples=8, batch_size=8,
+                        **ONE)  # as read from files
+    as_expected = evaluate(model, data=(x, y), n_examples=8, batch_size=8, **ONE)
+    assert (as_given.n_clean_correct, as_given.n_robust) == (as_expected.n_clean_correct, as_expected.n_robust)
