@@ -12,7 +12,7 @@ import torch
 
 from dkl_zoo.attack_runner import fingerprint, model_fingerprint
 from dkl_zoo.errors import InvalidArgumentError
-from dkl_zoo.evaluation import evaluate
+from dkl_zoo.evaluation import EvalResult, evaluate
 from dkl_zoo.registry import get_entry
 
 from evalkit import ColourClassifier, colour_images, labels_for
@@ -160,3 +160,34 @@ def test_given_data_of_other_dtypes_is_evaluated_as_float_images_and_integer_lab
                         **ONE)  # as read from files
     as_expected = evaluate(model, data=(x, y), n_examples=8, batch_size=8, **ONE)
     assert (as_given.n_clean_correct, as_given.n_robust) == (as_expected.n_clean_correct, as_expected.n_robust)
+
+
+def _result(**changes):
+    fields = dict(clean_acc=0.75, robust_acc=0.5, n_examples=8, robust_acc_after={"apgd-ce": 0.625, "apgd-t": 0.5},
+                  eps=8 / 255, threat_model="Linf", version="custom", attacks=["apgd-ce", "apgd-t"],
+                  dataset="cifar10", seed=0, batch_size=4, seconds=12.34, library_versions={"torch": "2"},
+                  n_clean_correct=6, n_robust=4, robust_after_counts={"apgd-ce": 5, "apgd-t": 4},
+                  example_range=(8, 16), model_name="ikl-at-cifar10-wrn34", shard=(1, 2))
+    return EvalResult(**{**fields, **changes})
+
+
+def test_summary_is_what_dkl_zoo_eval_prints():
+    assert _result().summary().splitlines() == [
+        "ikl-at-cifar10-wrn34 on cifar10, first 8 test images (shard 1 of 2), Linf eps 0.03137, AutoAttack custom",
+        "  clean accuracy:  75.00%",
+        "  after apgd-ce  62.50%",
+        "  after apgd-t   50.00%",
+        "  robust accuracy: 50.00%   (12.3 s)",
+    ]
+    assert _result(model_name=None, shard=None).summary().splitlines()[0] == (
+        "model on cifar10, first 8 test images, Linf eps 0.03137, AutoAttack custom")
+
+
+def test_a_result_round_trips_through_its_json_file(tmp_path):
+    result = _result(extra={"merged_shards": 2})
+    text = result.to_json(tmp_path / "result.json")
+    assert (tmp_path / "result.json").read_text() == text + "\n" and json.loads(text)["shard"] == [1, 2]
+    again = EvalResult.from_json(tmp_path / "result.json")
+    assert again == result and again.example_range == (8, 16) and again.shard == (1, 2)
+    assert EvalResult.from_json(f"  {text}") == result  # the text itself, leading blanks allowed
+    assert EvalResult.from_json(_result(shard=None).to_json()).shard is None
