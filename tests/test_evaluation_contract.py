@@ -191,3 +191,20 @@ def test_a_result_round_trips_through_its_json_file(tmp_path):
     assert again == result and again.example_range == (8, 16) and again.shard == (1, 2)
     assert EvalResult.from_json(f"  {text}") == result  # the text itself, leading blanks allowed
     assert EvalResult.from_json(_result(shard=None).to_json()).shard is None
+
+
+def test_the_api_and_dkl_zoo_eval_share_robustbenchs_defaults():
+    """`dkl_zoo.evaluate(name)` and `dkl-zoo eval NAME` run the same protocol when given nothing else."""
+    import inspect
+
+    from dkl_zoo.cli import build_parser
+
+    defaults = {name: p.default for name, p in inspect.signature(evaluate).parameters.items()}
+    cli = vars(build_parser().parse_args(["eval", "ikl-at-cifar10-wrn34"]))
+    shared = ("dataset", "threat_model", "eps", "n_examples", "version", "attacks", "batch_size", "device",
+              "data_dir", "seed", "shard")
+    assert {k: defaults[k] for k in shared} == {k: cli[k] for k in shared} == {
+        "dataset": None, "threat_model": "Linf", "eps": None, "n_examples": 10_000, "version": "standard",
+        "attacks": None, "batch_size": 500, "device": "cpu", "data_dir": "./data", "seed": 0, "shard": None}
+    assert (defaults["state_path"], defaults["log_path"], cli["state"], cli["log"]) == (None, None, None, None)
+    assert defaults["progress"] is True and defaults["channels_last"] is True
