@@ -223,6 +223,11 @@ def evaluate(
             not a consistent state; the file is left as it is.
         DatasetNotFoundError: the test set is not under ``data_dir`` and cannot be downloaded.
     """
+    if not isinstance(model_or_name, (str, ModelEntry, nn.Module)):
+        raise InvalidArgumentError(
+            f"model_or_name must be a torch nn.Module, a registry name or a ModelEntry, got "
+            f"{type(model_or_name).__name__} (wrap a function in an nn.Module: its weights identify the resume state)"
+        )
     entry = (get_entry(model_or_name) if isinstance(model_or_name, str)
              else model_or_name if isinstance(model_or_name, ModelEntry) else None)
     model_name = model_name or (entry.name if entry is not None else None)
@@ -321,11 +326,10 @@ def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | N
         model = load(entry, device=device)
     else:
         model = model_or_name  # type: ignore[assignment]
-        if isinstance(model, nn.Module):
-            model.to(device)  # the attacks run where the model is
-    if channels_last and isinstance(model, nn.Module) and any(p.dim() == 4 for p in model.parameters()):
+        model.to(device)  # the attacks run where the model is
+    if channels_last and any(p.dim() == 4 for p in model.parameters()):
         model.to(memory_format=torch.channels_last)  # in place, like .to(device): same values, faster kernels
-    if getattr(model, "training", False):
+    if model.training:
         warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
                       RuntimeWarning, stacklevel=3)
     return model

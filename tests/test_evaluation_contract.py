@@ -208,3 +208,13 @@ def test_the_api_and_dkl_zoo_eval_share_robustbenchs_defaults():
         "attacks": None, "batch_size": 500, "device": "cpu", "data_dir": "./data", "seed": 0, "shard": None}
     assert (defaults["state_path"], defaults["log_path"], cli["state"], cli["log"]) == (None, None, None, None)
     assert defaults["progress"] is True and defaults["channels_last"] is True
+
+
+def test_a_model_that_is_not_a_module_is_refused_before_any_work(data):
+    _, x, y = data
+    for model, kind in ((lambda images: images.mean(dim=(2, 3)), "function"), (None, "NoneType")):
+        with pytest.raises(InvalidArgumentError) as info:
+            evaluate(model, data=(x, y), n_examples=4, **ONE)
+        assert str(info.value) == (
+            f"model_or_name must be a torch nn.Module, a registry name or a ModelEntry, got {kind} (wrap a function "
+            "in an nn.Module: its weights identify the resume state)")
