@@ -218,3 +218,22 @@ def test_a_model_that_is_not_a_module_is_refused_before_any_work(data):
         assert str(info.value) == (
             f"model_or_name must be a torch nn.Module, a registry name or a ModelEntry, got {kind} (wrap a function "
             "in an nn.Module: its weights identify the resume state)")
+
+
+def test_the_seed_reaches_the_attacks(data):
+    """The run's random draws are AutoAttack's, seeded with ``seed``: the global generator ends where a run of
+    the same attack seeded by hand leaves it, and elsewhere for another seed."""
+    from dkl_zoo.attack_runner import run_autoattack
+    from dkl_zoo.autoattack_adapter import make_adversary
+
+    model, x, y = data
+
+    def draws_after_evaluate(seed: int) -> torch.Tensor:
+        evaluate(model, data=(x, y), n_examples=8, batch_size=8, seed=seed, **ONE)
+        return torch.rand(4)
+
+    adversary = make_adversary(model, eps=8 / 255, version="custom", attacks=["apgd-ce"], seed=3)
+    run_autoattack(adversary, model, x[:8], y[:8], batch_size=8, config={}, progress=False)
+    by_hand = torch.rand(4)
+    assert torch.equal(draws_after_evaluate(3), by_hand)
+    assert not torch.equal(draws_after_evaluate(4), by_hand)
