@@ -214,7 +214,11 @@ def _run_checks(adversary: Any, model: nn.Module, x: torch.Tensor, y: torch.Tens
     if version != "rand":
         checks.check_randomized(model, xb, yb, bs=batch_size, logger=logger)
     n_classes = checks.check_range_output(model, xb, logger=logger)
-    checks.check_dynamic(model, xb, False, logger=logger)
+    tracer = sys.gettrace()
+    try:
+        checks.check_dynamic(model, xb, False, logger=logger)
+    finally:  # the check ends with sys.settrace(None): a debugger or coverage measurement would stop silently
+        sys.settrace(tracer)
     checks.check_n_classes(n_classes, adversary.attacks_to_run, adversary.apgd_targeted.n_target_classes,
                            adversary.fab.n_target_classes, logger=logger)
 

@@ -162,3 +162,22 @@ def test_the_checks_look_at_the_first_batch_only(tmp_path):
     # five forwards of the randomness check, one of the output-range check, one of the dynamic check, on the
     # first 5 of 12 examples; then the clean pass in batches of 5, 5 and 2
     assert recording.sizes == [5] * 7 + [5, 5, 2]
+
+
+def test_a_debugger_or_coverage_tracer_survives_the_checks():
+    """AutoAttack's dynamic-defense check traces the forward pass and then removes every trace function; the
+    runner puts back the one that was there (a debugger's, a coverage tool's)."""
+    import sys
+
+    model, x, y = _data()
+    def tracer(frame, event, arg):
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, progress=False)
+        still_tracing = sys.gettrace()
+    finally:
+        sys.settrace(previous)
+    assert still_tracing is tracer
