@@ -100,8 +100,10 @@ def test_registry_entries_give_name_dataset_eps_and_classes(data):
 
 def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
     model, x, y = data
-    l2 = evaluate(model, data=(x, y), n_examples=4, batch_size=4, threat_model="L2", **ONE)
+    l2 = evaluate(model, data=(x, y), n_examples=8, batch_size=8, threat_model="L2", **ONE)
     assert (l2.eps, l2.threat_model) == (0.5, "L2")
+    # recorded for this model and data: 6 clean, 5 robust in L2 at 0.5; an Linf attack at 0.5 leaves none
+    assert (l2.n_clean_correct, l2.n_robust) == (6, 5)
     assert evaluate(model, data=(x, y), n_examples=4, batch_size=4, threat_model="L2", eps=8, **ONE).eps == 8.0
     whole = evaluate(model, data=(x, y), n_examples=16, batch_size=1, eps=1, shard=(15, 16), **ONE)
     assert type(whole.eps) is float and whole.eps == 1.0  # eps = 1 is the whole pixel range: allowed
@@ -113,6 +115,8 @@ def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
     (dict(threat_model="linf"), "unknown threat model 'linf'; known: Linf, L2, L1"),
     (dict(eps=8), "eps=8 is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the pixel "
                   "range. Did you give it in pixels? Use eps=8/255 = 0.03137."),
+    (dict(eps=1.5), "eps=1.5 is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the "
+                    "pixel range. Did you give it in pixels? Use eps=1.5/255 = 0.00588."),
     (dict(eps=float("nan")), "eps must be a positive number, got nan"),
     (dict(eps=float("inf"), threat_model="L2"), "eps must be a positive number, got inf"),
     (dict(eps=None, threat_model="L1", version="fast"), "unknown AutoAttack version 'fast'; known: standard, "
@@ -237,3 +241,25 @@ def test_the_seed_reaches_the_attacks(data):
     by_hand = torch.rand(4)
     assert torch.equal(draws_after_evaluate(3), by_hand)
     assert not torch.equal(draws_after_evaluate(4), by_hand)
+
+
+def test_the_test_set_read_from_data_dir_gives_what_the_same_tensors_give(data, tmp_path, monkeypatch):
+    from evalkit import point_torchvision_at, write_cifar
+
+    model, _, _ = data
+    images = colour_images(12, seed=4)
+    labels = labels_for(model, images)
+    point_torchvision_at(monkeypatch, write_cifar(tmp_path / "data", images, labels))
+    from_disk = evaluate(model, data_dir=tmp_path / "data", n_examples=10, batch_size=5, **ONE)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    given = evaluate(model, data=(x, torch.tensor(labels)), n_examples=10, batch_size=5, **ONE)
+    assert from_disk.n_examples == 10 and from_disk.dataset == "cifar10"
+    assert (from_disk.n_clean_correct, from_disk.n_robust) == (given.n_clean_correct, given.n_robust)
+
+
+def test_a_convolutional_model_without_any_other_parameter_is_made_channels_last(data):
+    _, x, y = data
+    torch.manual_seed(0)
+    convolution_only = torch.nn.Sequential(torch.nn.Conv2d(3, 10, 32, bias=False), torch.nn.Flatten()).eval()
+    evaluate(convolution_only, data=(x, y), n_examples=4, batch_size=4, **ONE)
+    assert convolution_only[0].weight.is_contiguous(memory_format=torch.channels_last)
