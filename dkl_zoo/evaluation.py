@@ -18,7 +18,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -29,8 +29,11 @@ from .devices import checked_device
 from .errors import InvalidArgumentError
 from .registry import ModelEntry, get_entry
 
+if TYPE_CHECKING:
+    import matplotlib.figure
+
 __all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve",
-           "nonstandard_reasons"]
+           "nonstandard_reasons", "write_curve_csv", "curve_figure"]
 
 THREAT_MODELS = ("Linf", "L2", "L1")
 
@@ -443,14 +446,9 @@ def robustness_curve(
     csv_path: str | os.PathLike[str] | None = None,
     **evaluate_kwargs: Any,
 ) -> list[EvalResult]:
-    """Robust accuracy against eps: one ``evaluate`` per eps, a CSV and a PNG plot."""
+    """Robust accuracy against eps: one ``evaluate`` per eps, a CSV (default: beside the PNG) and a PNG plot."""
     if not eps_list:
         raise ValueError("eps_list must hold at least one eps")
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     if isinstance(model_or_name, (str, ModelEntry)):
         from .loading import load
 
@@ -459,14 +457,28 @@ def robustness_curve(
         evaluate_kwargs.setdefault("dataset", entry.dataset)
         model_or_name = load(entry, device=evaluate_kwargs.get("device", "cpu"))
     results = [evaluate(model_or_name, eps=float(e), **evaluate_kwargs) for e in sorted(eps_list)]
-    csv_path = Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv")
-    with open(csv_path, "w", newline="") as handle:
+    write_curve_csv(results, Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
+    curve_figure(results).savefig(png_path)
+    return results
+
+
+def write_curve_csv(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:
+    """One row per eps: eps, eps in pixels (x 1/255), clean and robust accuracy, images, AutoAttack version."""
+    with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["eps", "eps_pixels", "clean_acc", "robust_acc", "n_examples", "version"])
         for r in results:
             writer.writerow([f"{r.eps:.6f}", f"{r.eps * 255:.3f}", f"{r.clean_acc:.4f}", f"{r.robust_acc:.4f}",
                              r.n_examples, r.version])
-    figure, axis = plt.subplots(figsize=(5, 3.5), dpi=120)
+
+
+def curve_figure(results: Sequence[EvalResult]) -> "matplotlib.figure.Figure":
+    """AutoAttack accuracy (%) against eps in pixels, 600 x 420 px. A bare ``Figure``, not pyplot: no window,
+    no backend switch, nothing left open in the caller's pyplot state."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 3.5), dpi=120)
+    axis = figure.subplots()
     axis.plot([r.eps * 255 for r in results], [100 * r.robust_acc for r in results], marker="o")
     axis.set_xlabel(f"{results[0].threat_model} eps (x 1/255)")
     axis.set_ylabel("AutoAttack accuracy (%)")
@@ -474,6 +486,4 @@ def robustness_curve(
     axis.set_title(f"{results[0].model_name or 'model'}: {results[0].dataset}, n={results[0].n_examples}")
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(png_path)
-    plt.close(figure)
-    return results
+    return figure

@@ -3,6 +3,7 @@ accepted), every default, and every number of the result traced to the state the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from importlib import metadata
@@ -191,6 +192,7 @@ def test_a_result_round_trips_through_its_json_file(tmp_path):
     result = _result(extra={"merged_shards": 2})
     text = result.to_json(tmp_path / "result.json")
     assert (tmp_path / "result.json").read_text() == text + "\n" and json.loads(text)["shard"] == [1, 2]
+    assert text == json.dumps(dataclasses.asdict(result), indent=2)
     again = EvalResult.from_json(tmp_path / "result.json")
     assert again == result and again.example_range == (8, 16) and again.shard == (1, 2)
     assert EvalResult.from_json(f"  {text}") == result  # the text itself, leading blanks allowed
@@ -263,3 +265,94 @@ def test_a_convolutional_model_without_any_other_parameter_is_made_channels_last
     convolution_only = torch.nn.Sequential(torch.nn.Conv2d(3, 10, 32, bias=False), torch.nn.Flatten()).eval()
     evaluate(convolution_only, data=(x, y), n_examples=4, batch_size=4, **ONE)
     assert convolution_only[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+# ---- the writers: RobustBench's JSON, the curve's CSV and figure ------------------------------------------
+
+def test_robustbench_json_without_an_entry_is_exactly_robustbenchs_fields(tmp_path):
+    from dkl_zoo.evaluation import write_robustbench_json
+
+    standard = _result(version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"], n_examples=10_000,
+                       example_range=(0, 10_000), clean_acc=0.80766, robust_acc=0.5, eps=0.5, shard=None)
+    path = tmp_path / "new" / "folder" / "Mine.json"
+    info = write_robustbench_json(standard, path, name="Mine", additional_data=True)
+    assert info == {"link": "", "name": "Mine", "authors": "", "additional_data": True, "number_forward_passes": 1,
+                    "dataset": "cifar10", "venue": "", "architecture": "", "eps": "0.5", "clean_acc": "80.77",
+                    "reported": "", "autoattack_acc": "50.00", "unreliable": False}
+    assert path.read_text() == json.dumps(info, indent=2) + "\n"
+
+
+def test_robustbench_json_from_an_entry_and_marked_nonstandard(tmp_path):
+    from dkl_zoo.evaluation import write_robustbench_json
+
+    result = _result(robust_acc=0.4567)
+    with pytest.raises(InvalidArgumentError) as info:
+        write_robustbench_json(result, tmp_path / "refused.json", entry="ikl-at-cifar10-wrn34")
+    reasons = ("AutoAttack version 'custom' (apgd-ce, apgd-t), not 'standard'; 8 test images (8, 16), not all "
+               "10000")
+    assert str(info.value) == (
+        f"not a RobustBench evaluation ({reasons}): a submission file needs AutoAttack standard on the whole test "
+        "set. Pass nonstandard=True (CLI: --nonstandard-ok) to write it marked unreliable.")
+    written = write_robustbench_json(result, tmp_path / "a.json", entry=get_entry("ikl-at-cifar10-wrn34"),
+                                     nonstandard=True)
+    assert written == {
+        "link": "https://arxiv.org/abs/2305.13948", "name": "Decoupled Kullback-Leibler Divergence Loss",
+        "authors": "Jiequan Cui, Zhuotao Tian, Zhisheng Zhong, Xiaojuan Qi, Bei Yu, Hanwang Zhang",
+        "additional_data": False, "number_forward_passes": 1, "dataset": "cifar10", "venue": "NeurIPS 2024",
+        "architecture": "WideResNet-34-10", "eps": "8/255", "clean_acc": "75.00", "reported": "57.13",
+        "autoattack_acc": "45.67", "unreliable": True,
+        "footnote": f"NOT a standard RobustBench evaluation: {reasons}.",
+    }
+
+
+def test_nonstandard_reasons_name_each_difference():
+    from dkl_zoo.evaluation import nonstandard_reasons
+
+    whole = dict(n_examples=10_000, example_range=(0, 10_000))
+    assert nonstandard_reasons(_result(version="standard", **whole)) == []
+    assert nonstandard_reasons(_result(version="standard", n_examples=10_000, example_range=(1, 10_001))) == [
+        "10000 test images (1, 10001), not all 10000"]  # e.g. a hand-edited result file
+    assert nonstandard_reasons(_result(version="plus", attacks=["apgd-ce", "fab"], **whole)) == [
+        "AutoAttack version 'plus' (apgd-ce, fab), not 'standard'"]
+    assert nonstandard_reasons(_result(version="standard", dataset="unlisted", n_examples=5)) == []
+
+
+def test_the_curve_csv_has_one_exact_row_per_eps(tmp_path):
+    from dkl_zoo.evaluation import write_curve_csv
+
+    results = [_result(eps=e, robust_acc=r, clean_acc=0.8125) for e, r in ((2 / 255, 0.75), (0.5, 0.125))]
+    write_curve_csv(results, tmp_path / "curve.csv")
+    assert (tmp_path / "curve.csv").read_bytes().decode() == (
+        "eps,eps_pixels,clean_acc,robust_acc,n_examples,version\r\n"
+        "0.007843,2.000,0.8125,0.7500,8,custom\r\n"
+        "0.500000,127.500,0.8125,0.1250,8,custom\r\n")
+
+
+def test_the_curve_figure_plots_robust_accuracy_in_percent_against_eps_in_pixels():
+    from dkl_zoo.evaluation import curve_figure
+
+    results = [_result(eps=e, robust_acc=r) for e, r in ((1 / 255, 0.75), (4 / 255, 0.5))]
+    figure = curve_figure(results)
+    (axis,) = figure.axes
+    (line,) = axis.lines
+    assert list(line.get_xdata()) == pytest.approx([1, 4]) and list(line.get_ydata()) == pytest.approx([75, 50])
+    assert line.get_marker() == "o"
+    assert axis.get_xlabel() == "Linf eps (x 1/255)" and axis.get_ylabel() == "AutoAttack accuracy (%)"
+    assert axis.get_ylim() == (0, 100)
+    assert axis.get_title() == "ikl-at-cifar10-wrn34: cifar10, n=8"
+    assert curve_figure([_result(model_name=None)]).axes[0].get_title() == "model: cifar10, n=8"
+
+
+def test_robustness_curve_writes_its_files_where_asked(data, tmp_path):
+    import struct
+
+    from dkl_zoo.evaluation import robustness_curve
+
+    model, x, y = data
+    robustness_curve(model, [4 / 255], png_path=tmp_path / "plot.png", csv_path=tmp_path / "table.csv",
+                     data=(x, y), n_examples=4, batch_size=4, **ONE)
+    png = (tmp_path / "plot.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (600, 420)  # 5 x 3.5 in, 120 dpi
+    assert len((tmp_path / "table.csv").read_text().splitlines()) == 2 and not (tmp_path / "plot.csv").exists()
+    with pytest.raises(ValueError, match="^eps_list must hold at least one eps$"):
+        robustness_curve(model, [], png_path=tmp_path / "none.png")
