@@ -280,6 +280,8 @@ def test_robustbench_json_without_an_entry_is_exactly_robustbenchs_fields(tmp_pa
                     "dataset": "cifar10", "venue": "", "architecture": "", "eps": "0.5", "clean_acc": "80.77",
                     "reported": "", "autoattack_acc": "50.00", "unreliable": False}
     assert path.read_text() == json.dumps(info, indent=2) + "\n"
+    bare = write_robustbench_json(standard, tmp_path / "bare.json")
+    assert (bare["name"], bare["link"], bare["authors"], bare["additional_data"]) == ("", "", "", False)
 
 
 def test_robustbench_json_from_an_entry_and_marked_nonstandard(tmp_path):
@@ -303,6 +305,8 @@ def test_robustbench_json_from_an_entry_and_marked_nonstandard(tmp_path):
         "autoattack_acc": "45.67", "unreliable": True,
         "footnote": f"NOT a standard RobustBench evaluation: {reasons}.",
     }
+    silu = write_robustbench_json(result, tmp_path / "b.json", entry="ikl-at-cifar10-wrn28-20m", nonstandard=True)
+    assert silu["architecture"] == "WideResNet-28-10"  # RobustBench's name, without our "(SiLU, DeepMind style)"
 
 
 def test_nonstandard_reasons_name_each_difference():
