@@ -446,16 +446,12 @@ def robustness_curve(
     csv_path: str | os.PathLike[str] | None = None,
     **evaluate_kwargs: Any,
 ) -> list[EvalResult]:
-    """Robust accuracy against eps: one ``evaluate`` per eps, a CSV (default: beside the PNG) and a PNG plot."""
+    """Robust accuracy against eps: one ``evaluate`` per eps, a CSV (default: beside the PNG) and a PNG plot.
+
+    A registry name is loaded (and its sha256 verified) by each ``evaluate``: seconds, against AutoAttack's hours.
+    """
     if not eps_list:
         raise ValueError("eps_list must hold at least one eps")
-    if isinstance(model_or_name, (str, ModelEntry)):
-        from .loading import load
-
-        entry = get_entry(model_or_name) if isinstance(model_or_name, str) else model_or_name
-        evaluate_kwargs.setdefault("model_name", entry.name)
-        evaluate_kwargs.setdefault("dataset", entry.dataset)
-        model_or_name = load(entry, device=evaluate_kwargs.get("device", "cpu"))
     results = [evaluate(model_or_name, eps=float(e), **evaluate_kwargs) for e in sorted(eps_list)]
     write_curve_csv(results, Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
     curve_figure(results).savefig(png_path)

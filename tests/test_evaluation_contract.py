@@ -360,3 +360,15 @@ def test_robustness_curve_writes_its_files_where_asked(data, tmp_path):
     assert len((tmp_path / "table.csv").read_text().splitlines()) == 2 and not (tmp_path / "plot.csv").exists()
     with pytest.raises(ValueError, match="^eps_list must hold at least one eps$"):
         robustness_curve(model, [], png_path=tmp_path / "none.png")
+
+
+def test_a_curve_of_a_registry_entry_is_labelled_with_its_name_and_data_set(tmp_path):
+    from dkl_zoo.evaluation import robustness_curve
+
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3, 5, 9])
+    for target in ("ikl-at-fmnist-wrn10-1", get_entry("ikl-at-fmnist-wrn10-1")):
+        results = robustness_curve(target, [0.1, 0.05], png_path=tmp_path / "fmnist.png", data=(x, y), n_examples=4,
+                                   batch_size=4, **ONE)
+        assert [(r.model_name, r.dataset, r.eps) for r in results] == [
+            ("ikl-at-fmnist-wrn10-1", "fashion-mnist", 0.05), ("ikl-at-fmnist-wrn10-1", "fashion-mnist", 0.1)]
