@@ -181,3 +181,10 @@ def test_a_debugger_or_coverage_tracer_survives_the_checks():
     finally:
         sys.settrace(previous)
     assert still_tracing is tracer
+
+
+def test_a_state_with_a_malformed_flag_list_reports_it_and_checks_nothing_against_it():
+    from dkl_zoo.attack_runner import RunState
+
+    short = RunState(config={}, clean_flags=[True] * 3, flags=[True] * 4, attack_indices=[3])
+    assert short.problems(4, 1) == ["clean_flags must be a list of 4 booleans"]
