@@ -372,3 +372,32 @@ def test_a_curve_of_a_registry_entry_is_labelled_with_its_name_and_data_set(tmp_
                                    batch_size=4, **ONE)
         assert [(r.model_name, r.dataset, r.eps) for r in results] == [
             ("ikl-at-fmnist-wrn10-1", "fashion-mnist", 0.05), ("ikl-at-fmnist-wrn10-1", "fashion-mnist", 0.1)]
+
+
+def test_merged_shards_are_exactly_the_whole_sets_result():
+    from dkl_zoo.evaluation import merge_results
+
+    first = _result(shard=(0, 2), example_range=(0, 8), n_clean_correct=6, n_robust=4, seconds=10.0,
+                    robust_after_counts={"apgd-ce": 5, "apgd-t": 4}, max_perturbation=0.02)
+    second = _result(shard=(1, 2), example_range=(8, 16), n_clean_correct=7, n_robust=2, seconds=2.5,
+                     robust_after_counts={"apgd-ce": 3, "apgd-t": 2}, max_perturbation=0.03,
+                     library_versions={"torch": "other"}, batch_size=99)
+    merged = merge_results([second, first])
+    assert merged == EvalResult(
+        clean_acc=13 / 16, robust_acc=6 / 16, n_examples=16, robust_acc_after={"apgd-ce": 8 / 16, "apgd-t": 6 / 16},
+        eps=8 / 255, threat_model="Linf", version="custom", attacks=["apgd-ce", "apgd-t"], dataset="cifar10",
+        seed=0, batch_size=4, seconds=12.5, library_versions={"torch": "2"}, n_clean_correct=13, n_robust=6,
+        robust_after_counts={"apgd-ce": 8, "apgd-t": 6}, example_range=(0, 16), max_perturbation=0.03,
+        model_name="ikl-at-cifar10-wrn34", shard=None, extra={"merged_shards": 2})
+    assert merged.attacks is not first.attacks  # a copy: editing the merged result leaves the shard alone
+    partial = merge_results([first, _result(shard=(1, 2), example_range=(8, 16), robust_after_counts={"apgd-ce": 3},
+                                            n_clean_correct=1, n_robust=0)])
+    assert partial.robust_after_counts == {"apgd-ce": 8, "apgd-t": 4}  # an attack a shard skipped counts 0 there
+    with pytest.raises(ValueError, match="^merge_results needs at least one result$"):
+        merge_results([])
+    with pytest.raises(ValueError) as info:
+        merge_results([first, _result(example_range=(8, 16), eps=4 / 255, seed=1)])
+    assert str(info.value) == "cannot merge results of different evaluations (differ in eps, seed)"
+    with pytest.raises(ValueError) as info:
+        merge_results([first, _result(example_range=(9, 16))])
+    assert str(info.value) == ("shard ranges must be contiguous and non-overlapping: (0, 8) then (9, 16)")
