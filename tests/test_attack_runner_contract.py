@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from dkl_zoo.attack_runner import run_autoattack
@@ -188,3 +189,39 @@ def test_a_state_with_a_malformed_flag_list_reports_it_and_checks_nothing_agains
 
     short = RunState(config={}, clean_flags=[True] * 3, flags=[True] * 4, attack_indices=[3])
     assert short.problems(4, 1) == ["clean_flags must be a list of 4 booleans"]
+
+
+def test_state_problems_at_every_boundary_and_each_message():
+    from dkl_zoo.attack_runner import RunState
+
+    consistent = dict(config={}, clean_flags=[True, True, False, True], flags=[True, False, False, True])
+
+    def problems(**changes) -> list[str]:
+        return RunState(**{**consistent, **changes}).problems(4, 2)
+
+    indices = "attack_indices must list clean-correct examples"
+    assert problems() == [] and problems(attack_index=2) == [] and problems(attack_indices=[0, 3]) == []
+    assert problems(clean_flags=None, flags=None) == []  # a fresh state
+    assert problems(finished=True) == [] and problems(batches_done=0) == []
+    assert problems(robust_after={"apgd-ce": 0, "apgd-t": 4}) == []
+    assert problems(attack_index=3) == problems(attack_index=-1) == ["attack_index must be an integer in [0, 2]"]
+    for bad in ([4], [-1], [2], [True], (0, 3), "0"):  # out of range, not clean-correct, a bool, not a list
+        assert problems(attack_indices=bad) == [indices], bad
+    assert problems(batches_done=-1) == ["batches_done must be a non-negative integer"]
+    for bad in ({"apgd-ce": 5}, {"apgd-ce": -1}, {"apgd-ce": 1.0}):
+        assert problems(robust_after=bad) == ["robust_after must map attacks to counts in [0, 4]"], bad
+    assert problems(clean_flags=None, flags=None, finished=True) == ["a finished state must hold its flags"]
+    assert problems(flags=[True, False, True, True]) == [
+        "an example is robust but not clean-correct (flags must be a subset of clean_flags)"]
+
+
+def test_a_state_file_holding_another_json_value_is_refused_by_name(tmp_path):
+    from dkl_zoo.attack_runner import RunState
+    from dkl_zoo.errors import EvaluationStateError
+
+    path = tmp_path / "state.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(EvaluationStateError) as info:
+        RunState.load(path)
+    assert str(info.value) == (f"{path} is not a dkl_zoo evaluation state (a JSON list, not an object); delete it "
+                               "or choose another state_path")
