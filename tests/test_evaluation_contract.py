@@ -401,3 +401,28 @@ def test_merged_shards_are_exactly_the_whole_sets_result():
     with pytest.raises(ValueError) as info:
         merge_results([first, _result(example_range=(9, 16))])
     assert str(info.value) == ("shard ranges must be contiguous and non-overlapping: (0, 8) then (9, 16)")
+
+
+def test_a_model_of_the_wrong_shape_or_values_is_refused_word_for_word(data):
+    _, x, y = data
+
+    class Constant(torch.nn.Module):
+        def __init__(self, outputs) -> None:
+            super().__init__()
+            self.outputs = outputs
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, images):
+            return self.outputs(images.shape[0])
+
+    cases = [
+        (lambda b: torch.zeros(b, 100), "the model outputs 100 classes but the data set has 10: wrong model or "
+                                        "dataset (a CIFAR-100 model on CIFAR-10?)"),
+        (lambda b: torch.full((b, 10), float("inf")), "the model returns NaN or infinite logits on clean test images"),
+        (lambda b: torch.zeros(b, 10, 1), "the model must return B×C logits, got Tensor (2, 10, 1)"),
+        (lambda b: [torch.zeros(b, 10)], "the model must return B×C logits, got list "),
+    ]
+    for outputs, message in cases:
+        with pytest.raises(ValueError) as info:
+            evaluate(Constant(outputs).eval(), data=(x, y), n_examples=4, **ONE)
+        assert str(info.value) == message
