@@ -126,6 +126,8 @@ def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
                                            "fab, fab-t, square"),
     (dict(version="rand", attacks=["apgd-ce"]), "attacks=... needs version='custom' (version 'rand' fixes its "
                                                 "own attacks)"),
+    (dict(version="custom", attacks=["pgd"]), "unknown attack(s) ['pgd']; known: apgd-ce, apgd-dlr, apgd-t, fab, "
+                                               "fab-t, square"),
     (dict(batch_size=0), "batch_size must be a positive integer, got 0"),
     (dict(batch_size=True), "batch_size must be a positive integer, got True"),
     (dict(batch_size=4.0), "batch_size must be a positive integer, got 4.0"),
