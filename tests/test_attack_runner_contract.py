@@ -225,3 +225,13 @@ def test_a_state_file_holding_another_json_value_is_refused_by_name(tmp_path):
         RunState.load(path)
     assert str(info.value) == (f"{path} is not a dkl_zoo evaluation state (a JSON list, not an object); delete it "
                                "or choose another state_path")
+
+
+def test_a_finished_state_is_restored_and_says_so_in_the_log(tmp_path):
+    model, x, y = _data()
+    state, log = tmp_path / "state.json", tmp_path / "aa.log"
+    first = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, progress=False)
+    again = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, log_path=log,
+                           progress=False)
+    assert log.read_text().splitlines() == [f"evaluation already finished; results restored from {state}"]
+    assert torch.equal(again.flags, first.flags) and again.robust_after == first.robust_after
