@@ -285,7 +285,9 @@ class _Run:
         self.counted = own or slice(0, self.n)
         self.state_path, self.state = state_path, state
         self.x_adv = x.clone().detach() if keep_adversarial else None
-        self.y_adv = torch.empty_like(y) if keep_adversarial else None
+        # a state file keeps flags, not images: what earlier sessions fooled has no adversarial image here
+        self.fooled_before = (torch.tensor(state.clean_flags) & ~torch.tensor(state.flags)
+                              if state.clean_flags is not None and state.flags is not None else None)
         self.elapsed_before = state.seconds
         self.started = time.monotonic()
 
@@ -305,8 +307,6 @@ class _Run:
                 chunk = indices[b * self.batch_size:(b + 1) * self.batch_size]
                 output = self.model(x[chunk].to(self.device)).max(dim=1)[1].cpu()
                 flags[chunk] = output.eq(y[chunk])
-                if self.y_adv is not None:
-                    self.y_adv[chunk] = output
                 bar.update(1)
         if self.sync is not None:
             flags = self.sync(flags.int(), "sum").bool()
@@ -369,9 +369,8 @@ class _Run:
                 if fooled.any():
                     delta = (adv.cpu()[fooled] - x[chunk][fooled]).abs().flatten(1).max(dim=1)[0]
                     state.max_perturbation = max(state.max_perturbation, float(delta.max()))
-                if self.x_adv is not None and self.y_adv is not None:
+                if self.x_adv is not None:
                     self.x_adv[chunk[fooled]] = adv.detach().cpu()[fooled]
-                    self.y_adv[chunk[fooled]] = output.cpu()[fooled]
                 self.logger.debug("%s - %d/%d - %d out of %d successfully perturbed", attack, b + 1, batches,
                                   int(fooled.sum()), len(chunk))
                 state.flags = flags.tolist()
@@ -381,16 +380,18 @@ class _Run:
         return flags
 
     def outcome(self) -> RunOutcome:
-        """The result; with ``keep_adversarial``, labels of the examples no attack fooled are their predictions."""
+        """The result. With ``keep_adversarial``, ``y_adv`` is the model's label of ``x_adv``, which holds the
+        adversarial image of every example fooled in this session and the clean image of every other one: a
+        state file keeps flags, not images, so examples fooled before a resume come back clean (logged)."""
         state = self.state
-        if self.y_adv is not None:
+        y_adv = None
+        if self.x_adv is not None:
+            if self.fooled_before is not None and self.fooled_before.any():
+                self.logger.warning("x_adv: the %d examples fooled before this session are their clean images (a "
+                                    "state file keeps flags, not images)", int(self.fooled_before.sum()))
             with torch.no_grad():
-                unset = torch.tensor(state.flags, dtype=torch.bool)
-                for b in range(math.ceil(self.n / self.batch_size)):
-                    sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
-                    if unset[sl].any():
-                        predicted = self.model(self.x[sl].to(self.device)).max(dim=1)[1].cpu()
-                        self.y_adv[sl][unset[sl]] = predicted[unset[sl]]
+                y_adv = torch.cat([self.model(self.x_adv[b:b + self.batch_size].to(self.device)).max(dim=1)[1].cpu()
+                                   for b in range(0, self.n, self.batch_size)])
         return RunOutcome(
             clean_flags=torch.tensor(state.clean_flags, dtype=torch.bool),
             flags=torch.tensor(state.flags, dtype=torch.bool),
@@ -398,7 +399,7 @@ class _Run:
             max_perturbation=state.max_perturbation,
             seconds=state.seconds if self.state_path is not None else time.monotonic() - self.started,
             x_adv=self.x_adv,
-            y_adv=self.y_adv,
+            y_adv=y_adv,
         )
 
 

@@ -235,3 +235,24 @@ def test_a_finished_state_is_restored_and_says_so_in_the_log(tmp_path):
                            progress=False)
     assert log.read_text().splitlines() == [f"evaluation already finished; results restored from {state}"]
     assert torch.equal(again.flags, first.flags) and again.robust_after == first.robust_after
+
+
+def test_adversarial_labels_are_the_models_labels_of_the_returned_images_also_after_a_resume(tmp_path):
+    model, x, y = _data()
+
+    def predicted(images):
+        with torch.no_grad():
+            return model(images).argmax(1)
+
+    state, log = tmp_path / "state.json", tmp_path / "aa.log"
+    fresh = run_autoattack(_adversary(model), model, x, y, batch_size=5, config={}, state_path=state,
+                           keep_adversarial=True, progress=False)
+    fooled = fresh.clean_flags & ~fresh.flags
+    assert fooled.any() and (~fresh.clean_flags).any()  # the data has every kind of example
+    assert torch.equal(fresh.y_adv, predicted(fresh.x_adv))
+    assert not torch.equal(fresh.x_adv[fooled], x[fooled]) and torch.equal(fresh.x_adv[~fooled], x[~fooled])
+    resumed = run_autoattack(_adversary(model), model, x, y, batch_size=5, config={}, state_path=state,
+                             keep_adversarial=True, progress=False, log_path=log)
+    assert torch.equal(resumed.x_adv, x) and torch.equal(resumed.y_adv, predicted(x))
+    assert log.read_text().splitlines()[-1] == (f"x_adv: the {int(fooled.sum())} examples fooled before this session "
+                                                "are their clean images (a state file keeps flags, not images)")
