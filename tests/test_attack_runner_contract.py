@@ -256,3 +256,27 @@ def test_adversarial_labels_are_the_models_labels_of_the_returned_images_also_af
     assert torch.equal(resumed.x_adv, x) and torch.equal(resumed.y_adv, predicted(x))
     assert log.read_text().splitlines()[-1] == (f"x_adv: the {int(fooled.sum())} examples fooled before this session "
                                                 "are their clean images (a state file keeps flags, not images)")
+
+
+def test_the_log_follows_autoattacks_lines_with_the_numbers_of_the_run(tmp_path):
+    import re
+    import time
+
+    model, x, y = _data()
+    log = tmp_path / "aa.log"
+    started = time.monotonic()
+    outcome = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={"version": "custom"},
+                             log_path=log, progress=False)
+    elapsed = time.monotonic() - started
+    lines = log.read_text().splitlines()
+    batches = [re.fullmatch(r"apgd-ce - (\d)/2 - (\d) out of (\d) successfully perturbed", line).groups()
+               for line in lines[3:5]]
+    fooled = [int(b[1]) for b in batches]
+    assert [(b[0], b[2]) for b in batches] == [("1", "6"), ("2", str(int(outcome.clean_flags.sum()) - 6))]
+    clean, robust = 100 * outcome.clean_flags.float().mean().item(), 100 * outcome.flags.float().mean().item()
+    assert lines[:3] == ["using custom version including apgd-ce.", f"initial accuracy: {clean:.2f}%",
+                         "running apgd-ce"]
+    assert sum(fooled) == int((outcome.clean_flags & ~outcome.flags).sum()) > 0
+    after = re.fullmatch(rf"robust accuracy after APGD-CE: {robust:.2f}% \(total time ([0-9.]+) s\)", lines[5])
+    assert after is not None and 0 <= float(after.group(1)) <= elapsed + 0.05
+    assert lines[6:] == [f"max Linf perturbation: {outcome.max_perturbation:.5f}", f"robust accuracy: {robust:.2f}%"]
