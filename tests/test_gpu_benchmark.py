@@ -36,3 +36,15 @@ def test_gpu_benchmark_runs_every_section_in_smoke_mode(tmp_path):
     assert fmnist["n_examples"] == 20 and 0 <= fmnist["robust_acc"] <= fmnist["clean_acc"] <= 1
     trades = report["sections"]["trades"]
     assert set(trades) >= {"ikl-at-fmnist-wrn10-1", "trades-fmnist-wrn10-1"}
+
+
+def test_every_device_mutant_of_the_gpu_check_is_in_the_code_once():
+    """benchmarks/device_mutants.py plants its mutants by text: each must still name one place in the code."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from device_mutants import MUTANTS
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for file, original, mutant in MUTANTS:
+        text = (ROOT / "dkl_zoo" / file).read_text()
+        assert text.count(original) == 1 and original != mutant, (file, original)
