@@ -73,7 +73,8 @@ print(json.dumps({"colour": [result.n_clean_correct, result.robust_after_counts]
 
 
 def _run(package_parent: Path, device: str) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_parent), str(ROOT / "tests")])}
+    paths = [str(package_parent), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     done = subprocess.run([sys.executable, "-c", PROBE, device], env=env, capture_output=True, text=True,
                           timeout=600)
     return done.returncode, (done.stdout.strip().splitlines() or [""])[-1] if done.returncode == 0 else \
