@@ -48,6 +48,9 @@ MUTANTS = [
 
 PROBE = r"""
 import json, sys, torch
+import dkl_zoo
+if not dkl_zoo.__file__.startswith(sys.argv[2]):
+    raise SystemExit(f"imported {dkl_zoo.__file__}, not the copy under {sys.argv[2]}")
 from evalkit import ColourClassifier, colour_images, labels_for
 from dkl_zoo.evaluation import evaluate
 from dkl_zoo.attack_runner import run_autoattack
@@ -75,8 +78,8 @@ print(json.dumps({"colour": [result.n_clean_correct, result.robust_after_counts]
 def _run(package_parent: Path, device: str) -> tuple[int, str]:
     paths = [str(package_parent), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    done = subprocess.run([sys.executable, "-c", PROBE, device], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-c", PROBE, device, str(package_parent)], env=env, cwd=package_parent,
+                          capture_output=True, text=True, timeout=600)
     return done.returncode, (done.stdout.strip().splitlines() or [""])[-1] if done.returncode == 0 else \
         (done.stderr.strip().splitlines() or [""])[-1]
 
