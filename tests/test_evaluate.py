@@ -264,47 +264,6 @@ def test_robustness_curve_writes_png_and_csv(colour_data, tmp_path):
     assert rows[0].startswith("eps,eps_pixels,clean_acc,robust_acc") and len(rows) == 4
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(eps=8), "Did you give it in pixels"),
-    (dict(eps=0), "positive"),
-    (dict(eps=-0.1), "positive"),
-    (dict(n_examples=49), "larger than the data"),
-    (dict(version="fast"), "unknown AutoAttack version"),
-    (dict(version="custom", attacks=["pgd"]), r"^unknown attack\(s\) \['pgd'\]; known: apgd-ce"),
-    (dict(version="custom", attacks=[]), r"^unknown attack\(s\) \[\]; known: apgd-ce"),
-    (dict(eps="8/255"), "^eps must be a positive number, got '8/255'$"),
-    (dict(eps=True), "^eps must be a positive number, got True$"),
-    (dict(version="standard", attacks=["apgd-ce"]), "needs version='custom'"),
-    (dict(threat_model="Linf2"), "unknown threat model"),
-    (dict(dataset="mnist"), "unknown dataset"),
-    (dict(shard=(2, 2)), "shard must be"),
-])
-def test_bad_input(colour_data, kwargs, message):
-    model, x, y = colour_data
-    with pytest.raises(ValueError, match=message):
-        evaluate(model, data=(x, y), **{"n_examples": 16, "progress": False, **kwargs})
-
-
-def test_wrong_number_of_classes_and_nan_outputs(colour_data):
-    _, x, y = colour_data
-    with pytest.raises(ValueError, match="outputs 100 classes but the data set has 10"):
-        evaluate(ColourClassifier(num_classes=100), data=(x, y), n_examples=16, **FAST)
-
-    class NaNModel(torch.nn.Module):
-        def forward(self, inputs):
-            return torch.full((inputs.shape[0], 10), float("nan"))
-
-    with pytest.raises(ValueError, match="NaN"):
-        evaluate(NaNModel().eval(), data=(x, y), n_examples=16, **FAST)
-
-    class TupleModel(torch.nn.Module):  # returns (logits, features), as some research models do
-        def forward(self, inputs):
-            return torch.zeros(inputs.shape[0], 10), inputs
-
-    with pytest.raises(ValueError, match="the model must return B×C logits, got tuple"):
-        evaluate(TupleModel().eval(), data=(x, y), n_examples=16, **FAST)
-
-
 def test_a_model_in_training_mode_is_warned_about(colour_data):
     model, x, y = colour_data
     with pytest.warns(RuntimeWarning, match="training mode; AutoAttack expects eval mode"):

@@ -118,6 +118,10 @@ def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
                   "range. Did you give it in pixels? Use eps=8/255 = 0.03137."),
     (dict(eps=1.5), "eps=1.5 is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the "
                     "pixel range. Did you give it in pixels? Use eps=1.5/255 = 0.00588."),
+    (dict(eps=0), "eps must be a positive number, got 0"),
+    (dict(eps=-0.1), "eps must be a positive number, got -0.1"),
+    (dict(eps="8/255"), "eps must be a positive number, got '8/255'"),
+    (dict(eps=True), "eps must be a positive number, got True"),
     (dict(eps=float("nan")), "eps must be a positive number, got nan"),
     (dict(eps=float("inf"), threat_model="L2"), "eps must be a positive number, got inf"),
     (dict(eps=None, threat_model="L1", version="fast"), "unknown AutoAttack version 'fast'; known: standard, "
@@ -128,6 +132,10 @@ def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
                                                 "own attacks)"),
     (dict(version="custom", attacks=["pgd"]), "unknown attack(s) ['pgd']; known: apgd-ce, apgd-dlr, apgd-t, fab, "
                                                "fab-t, square"),
+    (dict(version="custom", attacks=[]), "unknown attack(s) []; known: apgd-ce, apgd-dlr, apgd-t, fab, fab-t, "
+                                         "square"),
+    (dict(version="standard", attacks=["apgd-ce"]), "attacks=... needs version='custom' (version 'standard' fixes "
+                                                    "its own attacks)"),
     (dict(batch_size=0), "batch_size must be a positive integer, got 0"),
     (dict(batch_size=True), "batch_size must be a positive integer, got True"),
     (dict(batch_size=4.0), "batch_size must be a positive integer, got 4.0"),
@@ -136,6 +144,7 @@ def test_default_eps_of_l2_and_boundaries_that_are_accepted(data):
     (dict(n_examples="4"), "n_examples must be a positive integer, got '4'"),
     (dict(n_examples=17), "n_examples=17 is larger than the data given (16 images)"),
     (dict(shard=(0, 17)), "cannot split 16 examples into 17 shards"),
+    (dict(shard=(2, 2)), "shard must be (i, n) with 0 <= i < n, got (2, 2)"),
     (dict(shard=(-1, 2)), "shard must be (i, n) with 0 <= i < n, got (-1, 2)"),
     (dict(shard=(0, 0)), "shard must be (i, n) with 0 <= i < n, got (0, 0)"),
     (dict(shard=(1.0, 2)), "shard must be (i, n) with 0 <= i < n, got (1.0, 2)"),
@@ -421,8 +430,11 @@ def test_a_model_of_the_wrong_shape_or_values_is_refused_word_for_word(data):
         (lambda b: torch.zeros(b, 100), "the model outputs 100 classes but the data set has 10: wrong model or "
                                         "dataset (a CIFAR-100 model on CIFAR-10?)"),
         (lambda b: torch.full((b, 10), float("inf")), "the model returns NaN or infinite logits on clean test images"),
+        (lambda b: torch.full((b, 10), float("nan")), "the model returns NaN or infinite logits on clean test images"),
         (lambda b: torch.zeros(b, 10, 1), "the model must return B×C logits, got Tensor (2, 10, 1)"),
         (lambda b: [torch.zeros(b, 10)], "the model must return B×C logits, got list "),
+        # (logits, features), as some research models return
+        (lambda b: (torch.zeros(b, 10), torch.zeros(b, 8)), "the model must return B×C logits, got tuple "),
     ]
     for outputs, message in cases:
         with pytest.raises(ValueError) as info:
