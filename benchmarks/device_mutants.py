@@ -80,8 +80,8 @@ def _run(package_parent: Path, device: str) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     done = subprocess.run([sys.executable, "-c", PROBE, device, str(package_parent)], env=env, cwd=package_parent,
                           capture_output=True, text=True, timeout=600)
-    return done.returncode, (done.stdout.strip().splitlines() or [""])[-1] if done.returncode == 0 else \
-        (done.stderr.strip().splitlines() or [""])[-1]
+    last_lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+    return done.returncode, last_lines[-1] if last_lines else ""
 
 
 def main() -> None:

@@ -286,8 +286,9 @@ class _Run:
         self.state_path, self.state = state_path, state
         self.x_adv = x.clone().detach() if keep_adversarial else None
         # a state file keeps flags, not images: what earlier sessions fooled has no adversarial image here
+        # (a loaded state holds both flag lists or neither: RunState.problems refuses anything else)
         self.fooled_before = (torch.tensor(state.clean_flags) & ~torch.tensor(state.flags)
-                              if state.clean_flags is not None and state.flags is not None else None)
+                              if keep_adversarial and state.flags is not None else None)
         self.elapsed_before = state.seconds
         self.started = time.monotonic()
 
