@@ -38,9 +38,21 @@ def colour_images(n: int, seed: int = 0) -> np.ndarray:
     return np.clip(colours + noise, 0, 255).astype(np.uint8)
 
 
+def as_tensor(images: np.ndarray) -> torch.Tensor:
+    """N×H×W×3 uint8 images as the N×3×H×W float batch in [0, 1] that models and `evaluate` take."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
+
+
+def colour_set(n: int, seed: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A ColourClassifier with n of its images and labels (clean accuracy < 100 %): the evaluation tests' data."""
+    model = ColourClassifier()
+    images = colour_images(n, seed=seed)
+    return model, as_tensor(images), torch.tensor(labels_for(model, images))
+
+
 def labels_for(model: nn.Module, images: np.ndarray, wrong_every: int = 7) -> list[int]:
     """The model's own predictions, with every `wrong_every`-th label changed (clean accuracy < 100 %)."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = as_tensor(images)
     with torch.no_grad():
         labels = model(x).argmax(1).tolist()
     classes = model.head.out_features

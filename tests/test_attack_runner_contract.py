@@ -11,14 +11,11 @@ import torch
 from dkl_zoo.attack_runner import run_autoattack
 from dkl_zoo.autoattack_adapter import make_adversary
 
-from evalkit import ColourClassifier, colour_images, labels_for
+from evalkit import ColourClassifier, colour_set
 
 
 def _data(n: int = 12):
-    model = ColourClassifier()
-    images = colour_images(n, seed=5)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
-    return model, x, torch.tensor(labels_for(model, images))
+    return colour_set(n, seed=5)
 
 
 def _adversary(model):

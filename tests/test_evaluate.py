@@ -16,7 +16,7 @@ import torch
 from dkl_zoo.integrations.robustbench import enable_robustbench
 from dkl_zoo.evaluation import EvalResult, evaluate, merge_results, robustness_curve, write_robustbench_json
 
-from evalkit import ColourClassifier, colour_images, labels_for, point_torchvision_at, write_cifar
+from evalkit import ColourClassifier, colour_images, colour_set, labels_for, point_torchvision_at, write_cifar
 
 HERE = Path(__file__).resolve().parent
 FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
@@ -25,11 +25,7 @@ TWO = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)
 
 @pytest.fixture()
 def colour_data():
-    model = ColourClassifier()
-    images = colour_images(48, seed=1)
-    labels = labels_for(model, images)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
-    return model, x, torch.tensor(labels)
+    return colour_set(48, seed=1)
 
 
 @pytest.fixture()

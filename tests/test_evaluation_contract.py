@@ -16,7 +16,7 @@ from dkl_zoo.errors import InvalidArgumentError
 from dkl_zoo.evaluation import EvalResult, evaluate
 from dkl_zoo.registry import get_entry
 
-from evalkit import ColourClassifier, colour_images, labels_for
+from evalkit import ColourClassifier, as_tensor, colour_images, colour_set, labels_for
 
 TWO = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)
 ONE = dict(version="custom", attacks=["apgd-ce"], progress=False)
@@ -24,10 +24,7 @@ ONE = dict(version="custom", attacks=["apgd-ce"], progress=False)
 
 @pytest.fixture(scope="module")
 def data():
-    model = ColourClassifier()
-    images = colour_images(16, seed=1)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
-    return model, x, torch.tensor(labels_for(model, images))
+    return colour_set(16, seed=1)
 
 
 def _clean_flags(model, x, y):
@@ -264,7 +261,7 @@ def test_the_test_set_read_from_data_dir_gives_what_the_same_tensors_give(data, 
     labels = labels_for(model, images)
     point_torchvision_at(monkeypatch, write_cifar(tmp_path / "data", images, labels))
     from_disk = evaluate(model, data_dir=tmp_path / "data", n_examples=10, batch_size=5, **ONE)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = as_tensor(images)
     given = evaluate(model, data=(x, torch.tensor(labels)), n_examples=10, batch_size=5, **ONE)
     assert from_disk.n_examples == 10 and from_disk.dataset == "cifar10"
     assert (from_disk.n_clean_correct, from_disk.n_robust) == (given.n_clean_correct, given.n_robust)

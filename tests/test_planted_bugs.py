@@ -28,7 +28,7 @@ from training.config import load_config
 from training.ikl_at import AdversarialWeightPerturbation, IKLATStep
 
 from conftest import ROOT
-from evalkit import ColourClassifier, colour_images, labels_for
+from evalkit import ColourClassifier, as_tensor, colour_images, labels_for
 
 CONFIGS = ROOT / "training" / "configs"
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -103,7 +103,7 @@ def _data(n: int = 40):
     images = colour_images(n, seed=3)
     labels = torch.tensor(labels_for(model, images))
     labels[::4] = (labels[::4] + 1) % 10  # a quarter misclassified by construction
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
+    x = as_tensor(images)
     return model, x, labels
 
 

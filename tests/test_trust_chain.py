@@ -281,12 +281,9 @@ def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
 
 @pytest.fixture()
 def colour_xy():
-    from evalkit import colour_images, labels_for
+    from evalkit import colour_set
 
-    model = ColourClassifier()
-    images = colour_images(16, seed=1)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
-    return model, x, torch.tensor(labels_for(model, images))
+    return colour_set(16, seed=1)
 
 
 def test_state_of_another_model_is_refused_and_left_untouched(colour_xy, tmp_path):
