@@ -51,15 +51,12 @@ import json, sys, torch
 import dkl_zoo
 if not dkl_zoo.__file__.startswith(sys.argv[2]):
     raise SystemExit(f"imported {dkl_zoo.__file__}, not the copy under {sys.argv[2]}")
-from evalkit import ColourClassifier, colour_images, labels_for
+from evalkit import ColourClassifier, colour_set
 from dkl_zoo.evaluation import evaluate
 from dkl_zoo.attack_runner import run_autoattack
 from dkl_zoo.autoattack_adapter import make_adversary
 device = sys.argv[1]
-model = ColourClassifier()
-images = colour_images(16, seed=1)
-x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float() / 255
-y = torch.tensor(labels_for(model, images))
+model, x, y = colour_set(16, seed=1)
 two = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)
 result = evaluate(model, data=(x, y), n_examples=16, batch_size=8, device=device, **two)
 fm_x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
