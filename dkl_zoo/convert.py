@@ -140,7 +140,7 @@ def _canonicalize_header(path: Path) -> None:
 
 
 _CONFIG_JSON_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes", "first_conv",
-                     "classifier", "license")
+                     "classifier", "license", "label_names", "paper_ids", "origin_url")
 """The pretrained-config fields a Hub repo's config.json carries (timm fills in the repo id itself)."""
 
 
@@ -152,6 +152,7 @@ def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
         "architecture": entry.timm_name,
         "num_classes": entry.num_classes,
         "num_features": int(build_model(entry, meta=True).num_features),
+        "label_names": list(entry.categories),  # where timm's push_to_hf_hub writes them
         "pretrained_cfg": {key: list(value) if isinstance(value, tuple) else value
                            for key, value in timm_cfg.items() if key in _CONFIG_JSON_KEYS},
         "dkl_zoo": {

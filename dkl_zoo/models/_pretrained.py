@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import ModelEntry
+from ..registry import PAPER_URL, RELEASE_URL, ModelEntry
 
 __all__ = ["pretrained_cfg"]
 
@@ -33,4 +33,7 @@ def pretrained_cfg(entry: ModelEntry) -> dict[str, Any]:
         "first_conv": first_conv,
         "classifier": classifier,
         "license": entry.provenance.license,
+        "label_names": entry.categories,
+        "paper_ids": "arXiv:" + PAPER_URL.rsplit("/", 1)[-1],
+        "origin_url": RELEASE_URL if entry.weights.original_sources else None,
     }
