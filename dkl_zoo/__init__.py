@@ -18,6 +18,10 @@ from .errors import (
     IntegrityError,
     InvalidArgumentError,
     OfflineError,
+    ExportCheckError,
+    ImageReadError,
+    MissingDependencyError,
+    ModelOutputError,
     OriginalReleaseError,
     ReleaseCheckError,
     RemoteNotFoundError,
@@ -46,10 +50,27 @@ def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` i
         from . import evaluation as _evaluation
 
         return getattr(_evaluation, name)
+    if name in ("predict", "predict_iter", "Prediction"):
+        from . import prediction as _prediction
+
+        return getattr(_prediction, name)
+    if name in ("attack_image", "AttackResult"):
+        from . import adversarial as _adversarial
+
+        return getattr(_adversarial, name)
+    if name == "attack_figure":
+        from .attack_figure import attack_figure
+
+        return attack_figure
+    if name in ("export", "ExportResult"):
+        from . import exporting as _exporting
+
+        return getattr(_exporting, name)
     raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
 
 
 __all__ = [
+    "AttackResult",
     "CheckpointError",
     "DatasetNotFoundError",
     "DklZooError",
@@ -58,12 +79,18 @@ __all__ = [
     "EntryNotFoundError",
     "EvalResult",
     "EvaluationStateError",
+    "ExportCheckError",
+    "ExportResult",
     "HubAccessError",
+    "ImageReadError",
     "IntegrityError",
     "InvalidArgumentError",
+    "MissingDependencyError",
     "ModelEntry",
+    "ModelOutputError",
     "OfflineError",
     "OriginalReleaseError",
+    "Prediction",
     "ReleaseCheckError",
     "RemoteNotFoundError",
     "RepositoryNotFoundError",
@@ -72,12 +99,17 @@ __all__ = [
     "UnknownModelError",
     "UnsafeCheckpointError",
     "WeightsFormatError",
+    "attack_figure",
+    "attack_image",
     "build_model",
     "evaluate",
+    "export",
     "list_models",
     "load",
     "merge_results",
     "model_info",
+    "predict",
+    "predict_iter",
     "robustness_curve",
     "write_robustbench_json",
 ]

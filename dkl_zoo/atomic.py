@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "remove_quietly", "default_file_mode"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
@@ -35,3 +35,19 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """``atomic_write`` of UTF-8 text."""
     atomic_write(path, lambda out: out.write(text.encode("utf-8")))
+
+
+def remove_quietly(path: str | os.PathLike[str]) -> None:
+    """Delete ``path`` if it is there; a file that cannot be deleted is left (cleanup must not hide the error
+    that led to it)."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def default_file_mode() -> int:
+    """The mode a new file gets from ``open()`` here (0666 less the umask), which ``mkstemp`` does not apply."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -22,6 +22,7 @@ __all__ = [
     "make_adversary",
     "reset_autoattack_checks",
     "is_pypi_api",
+    "apgd_ce",
 ]
 
 ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
@@ -89,3 +90,32 @@ def reset_autoattack_checks() -> None:
     if isinstance(funcs, dict):
         for key in funcs:
             funcs[key] = 0
+
+
+def apgd_ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, seed: int,
+            target: torch.Tensor | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    """One run of AutoAttack's APGD on cross-entropy, Linf, from a seeded random start, without restarts.
+
+    Untargeted (``target=None``): the adversarial image of each example it fools, else the point of highest
+    loss it reached (the strongest attempt, to be shown). Targeted: APGD on the targeted cross-entropy (as
+    AutoAttack's ``APGDAttack_targeted`` computes it with ``loss="ce-targeted"``), the point of highest loss.
+    The global random state is left as it was.
+    """
+    module = autoattack_module()
+    apgd_module = importlib.import_module(module.__name__ + ".autopgd_base")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if target is None:
+            attack = apgd_module.APGDAttack(model, n_iter=steps, norm="Linf", eps=eps, seed=seed, loss="ce",
+                                            device=device)
+        else:
+            attack = apgd_module.APGDAttack_targeted(model, n_iter=steps, norm="Linf", eps=eps, seed=seed,
+                                                     device=device)
+            attack.loss = "ce-targeted"
+            attack.y_target = target.to(device)
+        attack.init_hyperparam(x)
+        best, still_correct, _, adversarial = attack.attack_single_run(x.to(device), y.to(device))
+    if target is not None:
+        return best.detach()
+    fooled = ~still_correct.bool()
+    return torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), adversarial, best).detach()

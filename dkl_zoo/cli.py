@@ -174,6 +174,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
 def _prepare_outputs(*paths: str | None) -> None:
     """Create the folders of the output files now, so a bad path fails before hours of evaluation."""
     from pathlib import Path
@@ -243,6 +253,79 @@ def _cmd_cards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .errors import ImageReadError
+    from .prediction import predict_iter
+    from .prediction_output import WRITERS
+
+    if args.out:
+        _prepare_outputs(args.out)
+    to_terminal = args.out is None and sys.stdout.isatty()
+    counts = {"predicted": 0, "failed": 0}
+
+    def stream(out) -> None:  # type: ignore[no-untyped-def]
+        writer = WRITERS[args.format](out, args.top_k)
+        for result in predict_iter(args.name, args.paths, top_k=args.top_k, batch_size=args.batch_size,
+                                   device=args.device, workers=args.workers,
+                                   progress=not args.quiet and not to_terminal):
+            counts["failed" if isinstance(result, ImageReadError) else "predicted"] += 1
+            writer.write(result)
+        writer.close()
+
+    if args.out:
+        from .prediction_output import write_atomically
+
+        write_atomically(args.out, stream)
+    else:
+        stream(sys.stdout)
+        sys.stdout.flush()
+    if counts["failed"] or args.out:
+        where = f" into {args.out}" if args.out else ""
+        print(f"{counts['predicted']} image(s) predicted{where}"
+              + (f"; {counts['failed']} file(s) could not be read (see their 'error')" if counts["failed"] else ""),
+              file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from .adversarial import attack_image, save_png
+    from .attack_figure import attack_figure
+
+    eps = _parse_eps(args.eps) if args.eps is not None else None
+    _prepare_outputs(args.out, args.save_adv)
+    names = [args.name] + ([args.compare] if args.compare else [])
+    results = [attack_image(name, args.image, eps=eps, attack=args.attack, steps=args.steps, target=args.target,
+                            seed=args.seed, device=args.device) for name in names]
+    for result in results:
+        print(result.summary())
+    attack_figure(results).savefig(args.out)
+    print(f"figure: {args.out}")
+    if args.save_adv:
+        from .prediction import predict
+
+        first = results[0]
+        save_png(first.adversarial, args.save_adv)
+        again = predict(args.name, args.save_adv, top_k=1, device=args.device, progress=False)[0]
+        print(f"adversarial image: {args.save_adv} (lossless PNG, Linf {first.linf:.4f} <= eps {first.eps:.4g} from the "
+              f"8-bit input); read back, {args.name} answers {again}")
+        if again.index != first.after.index:  # cannot happen with lossless files; said if it ever does
+            print(f"warning: the saved file is classified {again.label}, not {first.after.label}", file=sys.stderr)
+        if first.rounding_undid_attack:
+            print("note: rounding to 8 bits undid the attack: the saved image is not adversarial", file=sys.stderr)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .exporting import export
+
+    result = export(args.name, args.out, format=args.format, dynamic_batch=not args.static_batch)
+    batches = " and ".join(str(b) for b in result.checked_batches)
+    print(f"{result.path}  sha256 {result.sha256}")
+    print(f"  {result.format}; checked against PyTorch on real and random images at batch {batches}: max abs "
+          f"logit difference {result.max_abs_diff:.2g}")
+    return 0
+
+
 class _UsageError(Exception):
     """A wrong combination of arguments: exit code 2, like argparse."""
 
@@ -300,6 +383,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot-eps", nargs="+", default=None, help="eps values of the curve, e.g. 2/255 4/255 8/255")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_eval)
+
+    p = verbs.add_parser("predict", help="class names and probabilities for image files and folders",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("name", help="registry name, e.g. ikl-at-fmnist-wrn10-1")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively, sorted)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="classes per image")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv"])
+    p.add_argument("--out", default=None, help="write the results to this file (whole or not at all)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--workers", type=_non_negative_int, default=0, help="processes reading the files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+
+    p = verbs.add_parser("attack", help="the adversarial example of an image, drawn as a figure",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("name", help="registry name")
+    p.add_argument("image", help="an image file")
+    p.add_argument("--eps", default=None, help="Linf budget, e.g. 8/255 (default: the entry's)")
+    p.add_argument("--attack", default="apgd-ce", choices=["apgd-ce", "pgd"])
+    p.add_argument("--steps", type=_positive_int, default=100, help="attack iterations")
+    p.add_argument("--target", default=None, help="class name or index to aim at (default: any other class)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the attack's random start")
+    p.add_argument("--out", required=True, metavar="FIG.png", help="the figure")
+    p.add_argument("--save-adv", default=None, metavar="ADV.png", help="the adversarial image as a lossless PNG")
+    p.add_argument("--compare", default=None, metavar="NAME2", help="attack a second model too (a row of the figure)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.set_defaults(func=_cmd_attack)
+
+    p = verbs.add_parser("export", help="ONNX / TorchScript / ExportedProgram file, checked against PyTorch",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("name", help="registry name")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "exported-program"])
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--static-batch", action="store_true", help="fix the batch dimension at 1")
+    p.set_defaults(func=_cmd_export)
 
     p = verbs.add_parser("convert", help="original checkpoint -> Hub repo folder (safetensors, config, card)")
     p.add_argument("src")

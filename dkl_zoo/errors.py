@@ -31,6 +31,10 @@ __all__ = [
     "CheckpointError",
     "DatasetNotFoundError",
     "ReleaseCheckError",
+    "ImageReadError",
+    "ModelOutputError",
+    "MissingDependencyError",
+    "ExportCheckError",
 ]
 
 
@@ -184,3 +188,29 @@ class DatasetNotFoundError(DklZooError, FileNotFoundError):
 
 class ReleaseCheckError(DklZooError, ValueError):
     """The converted weights do not reach the entry's reported clean accuracy: not published."""
+
+
+class ImageReadError(DklZooError, OSError):
+    """A file that cannot be read as an image: empty, truncated, not an image, over PIL's decompression-bomb
+    limit, or not readable. ``path`` names it, ``reason`` says which."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.path, self.reason))
+
+
+class ModelOutputError(DklZooError, ValueError):
+    """A model returned something no prediction or accuracy can be computed from (not B×C logits, the wrong
+    number of classes, NaN or infinite values)."""
+
+
+class MissingDependencyError(DklZooError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+class ExportCheckError(DklZooError, RuntimeError):
+    """An exported model does not compute what the PyTorch model computes; no file was written."""

@@ -13,12 +13,32 @@ from .integrity import LocatedFile, verify_or_discard
 from .models import assign_state_dict, build_model, read_weights
 from .registry import ModelEntry, get_entry
 
-__all__ = ["load", "build_model", "read_weights", "model_info"]
+__all__ = ["load", "build_model", "read_weights", "model_info", "entry_of", "weights_sha256_of"]
+
+_ENTRY_ATTR = "dkl_zoo_entry"
+_SHA256_ATTR = "dkl_zoo_weights_sha256"
 
 
-def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None) -> nn.Module:
+def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None, entry: ModelEntry,
+           sha256: str | None = None) -> nn.Module:
     model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
+    # a model remembers its entry (class names, input size, eps) and which bytes it was built from, as timm's
+    # models carry their pretrained_cfg: predict, attack_image and export read them back
+    setattr(model, _ENTRY_ATTR, entry)
+    setattr(model, _SHA256_ATTR, sha256)
     return model.eval()
+
+
+def entry_of(model: nn.Module) -> ModelEntry | None:
+    """The registry entry a model from ``load`` was built for (None for any other model)."""
+    entry = getattr(model, _ENTRY_ATTR, None)
+    return entry if isinstance(entry, ModelEntry) else None
+
+
+def weights_sha256_of(model: nn.Module) -> str | None:
+    """sha256 of the verified weights file a model from ``load`` was built from (None: random or other weights)."""
+    sha256 = getattr(model, _SHA256_ATTR, None)
+    return sha256 if isinstance(sha256, str) else None
 
 
 def load(
@@ -69,9 +89,10 @@ def load(
         )
     device = checked_device(device)
     if not pretrained:
-        return _place(build_model(entry), device, dtype)
+        return _place(build_model(entry), device, dtype, entry)
     if entry.weights.embedded_file is not None and revision is None and entry.weights.repo is None:
-        return _place(_verified_model(entry, _embedded(entry), dtype), device, dtype)
+        model, sha256 = _verified_model(entry, _embedded(entry), dtype)
+        return _place(model, device, dtype, entry, sha256)
     from . import hub
     from .errors import HubAccessError, OfflineError, RepositoryNotFoundError
 
@@ -94,8 +115,8 @@ def load(
         if cached is None:
             raise
         located = cached
-    model = _verified_model(entry, located, dtype)
-    return _place(model, device, dtype)
+    model, sha256 = _verified_model(entry, located, dtype)
+    return _place(model, device, dtype, entry, sha256)
 
 
 def _embedded(entry: ModelEntry) -> LocatedFile:
@@ -121,8 +142,10 @@ def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> LocatedFile 
                        cache_files=original.cache_files(entry, path))
 
 
-def _verified_model(entry: ModelEntry, located: LocatedFile, dtype: torch.dtype | None = None) -> nn.Module:
-    """Hash the file on a second thread while the model is assembled; return it only if the hash matches.
+def _verified_model(entry: ModelEntry, located: LocatedFile,
+                    dtype: torch.dtype | None = None) -> tuple[nn.Module, str]:
+    """Hash the file on a second thread while the model is assembled; return it (and the file's sha256) only
+    if the hash matches.
 
     Hashing 185 MB is the floor of a cached load; overlapping it with building and reading hides the rest.
     A file that fails the hash is removed from the cache (``verify_or_discard``), and its ``IntegrityError``
@@ -137,8 +160,8 @@ def _verified_model(entry: ModelEntry, located: LocatedFile, dtype: torch.dtype 
         except BaseException:
             check.result()
             raise
-        check.result()  # raises IntegrityError: the model built from the file is then dropped
-    return model
+        verified = check.result()  # raises IntegrityError: the model built from the file is then dropped
+    return model, verified.sha256
 
 
 def model_info(name: str) -> ModelEntry:

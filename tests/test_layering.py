@@ -13,11 +13,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses")),
-    ("metadata", ("pins", "registry", "data", "cards")),
+    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs")),
+    ("metadata", ("pins", "registry", "data", "cards", "categories", "images", "transforms", "examples")),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
     ("io", ("hub", "original", "convert", "publish", "autoattack_adapter")),
-    ("use cases", ("loading", "attack_runner", "evaluation", "release")),
+    ("use cases", ("loading", "attack_runner", "evaluation", "release", "prediction", "prediction_output",
+                   "adversarial", "attack_figure", "exporting")),
     ("interfaces", ("", "__main__", "cli", "integrations", "integrations.timm", "integrations.timm_hook",
                     "integrations.robustbench")),
 )
