@@ -43,8 +43,9 @@ def card_data(entry: ModelEntry) -> ModelCardData:
         license_link=None,
         library_name="dkl-zoo",
         pipeline_tag="image-classification",
-        tags=["adversarial-robustness", "robustbench", "autoattack", "wide-resnet", "ikl-at", "dkl",
-              entry.dataset],
+        tags=(["adversarial-robustness", "robustbench", "autoattack", "wide-resnet", "ikl-at", "dkl", entry.dataset]
+              if entry.provenance.method != "standard"
+              else ["adversarial-robustness", "autoattack", "wide-resnet", "non-robust-baseline", entry.dataset]),
         datasets=[entry.dataset],
         metrics=["accuracy", "robust_accuracy"],
         eval_results=results,
@@ -62,8 +63,9 @@ def _table(entry: ModelEntry) -> str:
 def _recipe(entry: ModelEntry) -> str:
     r = entry.provenance.recipe
     value = lambda v: "not published" if v is None else f"{v:g}"  # noqa: E731
-    lines = [f"- alpha (soft-CE weight): {value(r.alpha)}", f"- beta (wMSE weight): {value(r.beta)}",
-             f"- temperature T: {value(r.temperature)}"]
+    lines = ([f"- alpha (soft-CE weight): {value(r.alpha)}", f"- beta (wMSE weight): {value(r.beta)}",
+              f"- temperature T: {value(r.temperature)}"] if entry.provenance.method != "standard" else
+             ["- loss: cross-entropy on clean images; no attack, no AWP (IKL's alpha, beta and T do not apply)"])
     if r.gamma_aug is not None:
         lines.append(f"- gamma_aug (weight of the AutoAugment view): {r.gamma_aug:g}")
     if r.extra_data:
@@ -93,6 +95,34 @@ def _lab_notes_section(entry: ModelEntry) -> str:
     return f"\n## Lab notes\n\n{body}\n"
 
 
+def _classes_source(entry: ModelEntry) -> str:
+    from .categories import SOURCES
+
+    return SOURCES[entry.dataset]
+
+
+def _what(entry: ModelEntry) -> str:
+    """The card's first sentence: which method trained what, for which data and threat model."""
+    data = _DATASET_NAMES.get(entry.dataset, entry.dataset)
+    threat = f"Threat model {entry.provenance.threat_model}, eps {entry.provenance.eps_label}."
+    if entry.provenance.method == "standard":
+        return (f"Standard (non-robust) {entry.arch.label} for {data}: trained without attacks, on cross-entropy "
+                f"alone, as the contrast to the IKL-AT models of *Decoupled Kullback-Leibler Divergence Loss* (Cui et "
+                f"al., NeurIPS 2024, [arXiv 2305.13948]({entry.provenance.paper})). Evaluated under the same threat "
+                f"model as they are: {entry.provenance.threat_model}, eps {entry.provenance.eps_label}.")
+    labels = entry.provenance.method_labels
+    method = "GKL-AT" if labels and all(m.label == "GKL-AT" for m in labels) else "IKL-AT"
+    loss = "Generalized KL (GKL) loss" if method == "GKL-AT" else "Improved KL (IKL) loss"
+    return (f"{method} {entry.arch.label} for {data}, adversarially trained with\nthe {loss} of *Decoupled "
+            f"Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,\n[arXiv 2305.13948]"
+            f"({entry.provenance.paper})). {threat}")
+
+
+def _named(entry: ModelEntry) -> str:
+    names = "; ".join(f"{m.label} in <{m.source}>" for m in entry.provenance.method_labels)
+    return f"\nThe release names it: {names}.\n" if names else ""
+
+
 def _body(entry: ModelEntry) -> str:
     head = entry.headline
     other = [r for r in entry.provenance.reported if r.source != SOURCE_README]
@@ -117,17 +147,11 @@ model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.prove
         origin = (f"Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:\n{sources}\n\n"
                   "Weights here are those files converted to safetensors by `dkl_zoo.convert` (no pickle, no code "
                   f"executed); the conversion is deterministic. Integrity: {pin}.")
-    method = "GKL-AT" if entry.provenance.method_labels and all(m.label == "GKL-AT" for m in entry.provenance.method_labels) else "IKL-AT"
-    loss = ("Generalized KL (GKL) loss" if method == "GKL-AT" else "Improved KL (IKL) loss")
-    names = "; ".join(f"{m.label} in <{m.source}>" for m in entry.provenance.method_labels)
-    named = f"\nThe release names it: {names}.\n" if names else ""
     return f"""
 # {entry.name}
 
-{method} {entry.arch.label} for {_DATASET_NAMES.get(entry.dataset, entry.dataset)}, adversarially trained with
-the {loss} of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,
-[arXiv 2305.13948]({entry.provenance.paper})). Threat model {entry.provenance.threat_model}, eps {entry.provenance.eps_label}.
-{entry.provenance.description}{named}
+{_what(entry)}
+{entry.provenance.description}{_named(entry)}
 
 **{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{"; see the provenance table for "
 "the other sources" if other else ""}).
@@ -135,11 +159,13 @@ the {loss} of *Decoupled Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 
 ## Use
 
 Inputs are float NCHW images in [0, 1], size {"×".join(map(str, entry.arch.input_size))}; normalisation:
-{entry.arch.normalization}. The model returns logits for {entry.num_classes} classes.
+{entry.arch.normalization}. The model returns logits for {entry.num_classes} classes, in this order ({_classes_source(entry)}):
+{", ".join(f"`{name}`" for name in entry.categories)}.
 
 ```python
 import dkl_zoo
 model = dkl_zoo.load("{entry.name}")          # eval mode, weights sha256-checked on every load
+print(dkl_zoo.predict(model, "my_image.png")[0])   # any image file: resized, converted, named
 ```
 
 ```python

@@ -19,7 +19,10 @@ import dataclasses
 import fnmatch
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from .transforms import ImageTransform
 
 __all__ = [
     "ArchitectureSpec",
@@ -187,6 +190,9 @@ class Provenance:
     description: str = ""
     lab_notes: str | None = None
     """A Markdown file of ``dkl_zoo/lab_notes`` with the long story of how the weights were made (in the card)."""
+    method: str = "adversarial"
+    """"adversarial" (IKL-AT / GKL-AT, as ``method_labels`` name it) or "standard": trained without attacks, a
+    non-robust model to compare with (RobustBench's ``Standard`` entries)."""
 
 
 _PARTS = {"arch": ArchitectureSpec, "weights": WeightsSpec, "provenance": Provenance}
@@ -257,6 +263,22 @@ class ModelEntry:
     def result_from(self, source: str) -> ReportedResult | None:
         """The numbers one source (``SOURCE_README``, ``SOURCE_LOG``, ``SOURCE_ROBUSTBENCH``) reports, if any."""
         return next((r for r in self.provenance.reported if r.source == source), None)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Class names in label order: output ``i`` of the model is ``categories[i]`` (``dkl_zoo.categories``
+        names the source of each list)."""
+        from .categories import categories_of
+
+        return categories_of(self.dataset)
+
+    def transforms(self) -> "ImageTransform":
+        """The preprocessing of this entry (torchvision's ``weights.transforms()``): a callable taking a PIL image,
+        a path, a uint8 array or a tensor and returning the float C×H×W tensor in [0, 1] its model takes.
+        Transparent pixels become the data set's background: black for Fashion-MNIST, white otherwise."""
+        from .transforms import ImageTransform
+
+        return ImageTransform(self.arch.input_size, background=0.0 if self.dataset == "fashion-mnist" else 1.0)
 
     @property
     def headline(self) -> ReportedResult:
@@ -547,9 +569,51 @@ _FMNIST = ModelEntry.of(
     lab_notes="ikl-at-fmnist-wrn10-1.md",
 )
 
-REGISTRY: Mapping[str, ModelEntry] = {entry.name: entry for entry in (*_ENTRIES, _FMNIST)}
+STANDARD_FMNIST_CLEAN, STANDARD_FMNIST_AA = 91.6, 0.0
+STANDARD_FMNIST_SHA256 = "f597cea820bb5d9b314cdb4fc0c0982020b2c49ff6fdbb6c5ebebef5013c3e31"
+_STANDARD_CONFIG = "training/configs/standard-fmnist-wrn10-1.yaml"
+
+_STANDARD_FMNIST = ModelEntry.of(
+    name="standard-fmnist-wrn10-1",
+    architecture="wide_resnet",
+    arch_kwargs={"depth": 10, "widen_factor": 1, "num_classes": 10, "in_channels": 1},
+    arch_label="WideResNet-10-1 (1 input channel)",
+    dataset="fashion-mnist",
+    threat_model="Linf",
+    eps=0.1,
+    eps_label="0.1",
+    input_size=(1, 28, 28),
+    reported=(
+        ReportedResult(SOURCE_OURS, STANDARD_FMNIST_CLEAN, STANDARD_FMNIST_AA, _STANDARD_CONFIG,
+                       note="first 1000 test images, AutoAttack standard, eps 0.1, seed 0, measured as "
+                            "ikl-at-fmnist-wrn10-1's"),
+    ),
+    recipe=Recipe(None, None, None, source=f"{_STANDARD_CONFIG} (ikl-at-fmnist-wrn10-1's budget, no attack)"),
+    original_sources=(),
+    robustbench_name=None,
+    venue="dkl_zoo (trained by this project)",
+    training_config="standard-fmnist-wrn10-1.yaml",
+    revision="packaged",
+    sha256=STANDARD_FMNIST_SHA256,
+    license="apache-2.0",
+    license_note="Trained by this project from Fashion-MNIST (MIT licence); weights under Apache-2.0.",
+    embedded_file="weights/standard-fmnist-wrn10-1.safetensors",
+    description=(
+        "\nShipped inside the package as the contrast to ikl-at-fmnist-wrn10-1: the same architecture, data and "
+        "training budget, no adversarial training. It shows what robustness buys: its answers flip under attacks "
+        "that the IKL-AT model withstands (`dkl-zoo attack ikl-at-fmnist-wrn10-1 IMAGE --compare "
+        "standard-fmnist-wrn10-1`)."
+    ),
+    notes=("Not adversarially robust, by design: a non-robust baseline like RobustBench's Standard entries.",
+           "Trained by this project; how, and its numbers next to the IKL-AT model's: the lab notes "
+           "(dkl_zoo/lab_notes/standard-fmnist-wrn10-1.md, also in the model card)."),
+    lab_notes="standard-fmnist-wrn10-1.md",
+    method="standard",
+)
+
+REGISTRY: Mapping[str, ModelEntry] = {entry.name: entry for entry in (*_ENTRIES, _FMNIST, _STANDARD_FMNIST)}
 RELEASED: tuple[str, ...] = tuple(entry.name for entry in _ENTRIES)
-"""The seven checkpoints of the original release (the Fashion-MNIST entry is this project's own)."""
+"""The seven checkpoints of the original release (the Fashion-MNIST entries are this project's own)."""
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Names of the registered checkpoints, sorted; ``pattern`` is an fnmatch pattern (``"*cifar100*"``)."""

@@ -58,9 +58,10 @@ def pair(result):
     return None if result is None else (result.clean_acc, result.robust_acc)
 
 
-def test_list_models_gives_the_seven_released_checkpoints_and_the_shipped_one():
+def test_list_models_gives_the_seven_released_checkpoints_and_the_two_shipped_ones():
     assert sorted(RELEASED) == SEVEN
-    assert dkl_zoo.list_models() == sorted(SEVEN + ["ikl-at-fmnist-wrn10-1"]) and len(dkl_zoo.list_models()) == 8
+    shipped = ["ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"]
+    assert dkl_zoo.list_models() == sorted(SEVEN + shipped) and len(dkl_zoo.list_models()) == 9
     assert dkl_zoo.list_models("*cifar10-*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar10-wrn34"]
     assert dkl_zoo.list_models("*wrn28*") == ["gkl-at-cifar100-wrn28-50m", "ikl-at-cifar10-wrn28-20m",
                                               "ikl-at-cifar100-wrn28-50m"]
@@ -139,6 +140,8 @@ _GOOD_URLS = (
     r"https://github\.com/RobustBench/robustbench/blob/master/model_info/cifar100?/Linf/Cui2023Decoupled_[\w-]+\.json",
     r"https://drive\.google\.com/(uc\?export=download&id=|file/d/)[\w-]{25,}",
     r"https://arxiv\.org/abs/2305\.13948",
+    r"https://www\.cs\.toronto\.edu/~kriz/cifar-10(0)?-python\.tar\.gz",  # the class names' sources
+    r"https://github\.com/zalandoresearch/fashion-mnist",
 )
 
 

@@ -133,6 +133,7 @@ def test_resume_refuses_another_config_and_fresh_run_refuses_an_existing_one(tmp
     (["eps=8"], "give it as a fraction .*8/255"),
     (["attack_schedule=high"], "attack_schedule must be one of"),
     (["batch_size"], "must look like key=value"),
+    (["method=standard", "awp.gamma=0.005"], "method standard trains without attacks.*set awp.gamma: 0"),
 ])
 def test_bad_config_is_a_clear_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -232,6 +233,36 @@ def test_fashion_mnist_configs_share_budget_and_differ_in_the_loss():
             "eps", "eps_ramp", "attack_schedule", "awp", "seed", "aug")
     assert {k: ikl[k] for k in same} == {k: trades[k] for k in same}
     assert ikl["eps"] == 0.1 and ikl["dataset"] == "fashion-mnist"
+
+
+def test_the_contrast_config_is_the_ikl_at_budget_without_attacks():
+    ikl = load_config(CONFIGS / "ikl-at-fmnist-wrn10-1.yaml")
+    standard = load_config(CONFIGS / "standard-fmnist-wrn10-1.yaml")
+    assert REGISTRY["standard-fmnist-wrn10-1"].provenance.training_config == "standard-fmnist-wrn10-1.yaml"
+    assert standard["method"] == "standard" and standard["awp"]["gamma"] == 0
+    same = ("dataset", "arch", "epochs", "max_steps_per_epoch", "batch_size", "lr", "momentum", "weight_decay",
+            "lr_schedule", "seed", "aug", "epoch_ema", "eps")
+    assert {k: ikl[k] for k in same} == {k: standard[k] for k in same}
+
+
+def test_a_standard_step_is_one_sgd_step_on_the_clean_cross_entropy():
+    config = load_config(CONFIGS / "smoke.yaml", ["method=standard", "awp.gamma=0"])
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1, num_classes=10)
+    reference = copy.deepcopy(model)
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    metrics = IKLATStep(config, model, optimizer, ClassPrior(10, 4.0), None)(x, y, epoch=1)
+    reference.train()
+    loss = torch.nn.functional.cross_entropy(reference(x), y)
+    loss.backward()
+    with torch.no_grad():
+        for param in reference.parameters():
+            param -= 0.1 * param.grad
+    for got, expected in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(got, expected)
+    assert float(metrics["loss"]) == pytest.approx(float(loss)) and float(metrics["loss_robust"]) == 0
+    assert torch.isnan(metrics["adv_acc"]) and metrics["eps"] == 0.0
 
 
 def test_bn_replicas_equal_a_dataparallel_split_on_cpu():

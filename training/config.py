@@ -25,7 +25,7 @@ class ConfigError(InvalidArgumentError):
 
 DEFAULTS: dict[str, Any] = {
     "name": None,                 # registry entry this config reproduces (None for ad-hoc runs)
-    "method": "ikl",              # ikl | trades
+    "method": "ikl",              # ikl | trades | standard (no attack: the non-robust contrast)
     "dataset": "cifar10",         # cifar10 | cifar100 | fashion-mnist | synthetic
     "data_dir": "./data",
     "synthetic_size": 256,        # images of the synthetic data set (smoke tests)
@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _CHOICES = {
-    "method": ("ikl", "trades"),
+    "method": ("ikl", "trades", "standard"),
     "dataset": ("cifar10", "cifar100", "fashion-mnist", "synthetic"),
     "lr_schedule": ("cosine-epoch", "onecycle", "constant"),
     "eps_ramp": ("linear", "constant"),
@@ -144,6 +144,9 @@ def validate(config: dict) -> dict:
     fraction = config["generated"]["fraction"]
     if config["generated"]["path"] and not (_is_number(fraction) and 0 < fraction < 1):
         raise ConfigError(f"generated.fraction must be in (0, 1), got {fraction!r}")
+    if config["method"] == "standard" and config["awp"]["gamma"] > 0:
+        raise ConfigError("method standard trains without attacks, and AWP perturbs the weights against the robust "
+                          "loss: set awp.gamma: 0")
     _check_device_name(config["device"])
     return config
 

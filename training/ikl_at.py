@@ -249,7 +249,8 @@ class StepEMA(EpochEMA):
 
 
 class IKLATStep:
-    """One training step: attack, AWP, IKL (or TRADES) loss, optimiser step, prior accumulation."""
+    """One training step: attack, AWP, IKL (or TRADES) loss, optimiser step, prior accumulation; or, for
+    ``method: standard``, plain cross-entropy on the clean images (the non-robust contrast model)."""
 
     def __init__(self, config: dict, model: nn.Module, optimizer: torch.optim.Optimizer, prior: ClassPrior,
                  awp: AdversarialWeightPerturbation | None, autocast: torch.autocast | None = None,
@@ -269,6 +270,8 @@ class IKLATStep:
         """One step on (x, y). The metrics are 0-dim tensors on the model's device (reading them is a host
         sync: the trainer does it at its logging interval, not every step) and ``eps``, a number."""
         config = self.config
+        if config["method"] == "standard":
+            return self._standard(x, y)
         dual_view = config["aug"] == "autoaug"
         budget = attack_budget(config, epoch)
         weights = self.prior.weights_for(y, dtype=x.dtype)
@@ -301,3 +304,16 @@ class IKLATStep:
             adv_acc = (adv_logits.argmax(1) == y).float().mean()
         return {"loss": loss.detach(), "loss_natural": loss_natural.detach(), "loss_robust": loss_robust.detach(),
                 "adv_acc": adv_acc, "eps": budget.eps}
+
+    def _standard(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor | float]:
+        """Cross-entropy on the clean batch, nothing else: no attack (``adv_acc`` is NaN, ``eps`` 0)."""
+        self.model.train()
+        with self._ctx():
+            logits = replica_forward(self.model, x, int(self.config["bn_replicas"]))
+            loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        nan = torch.full((), float("nan"), device=loss.device)
+        return {"loss": loss.detach(), "loss_natural": loss.detach(), "loss_robust": torch.zeros_like(nan),
+                "adv_acc": nan, "eps": 0.0}
