@@ -54,7 +54,16 @@ def test_readme_python_block_runs(index, readme_hub, tmp_path):
     assert done.returncode == 0, f"README block {index + 1} failed:\n{block}\n{done.stderr[-3000:]}"
     if "resolve_data_config" in block:
         assert "'mean': (0.0, 0.0, 0.0)" in done.stdout
-    if "summary()" in block:
+    if "summary()" in block and "evaluate(" in block:
         assert "robust accuracy" in done.stdout
+    if "attack_image(" in block:  # the README's words about this example are what it prints
+        assert "before: Trouser (88.9 %)   after: Trouser (77.4 %)" in done.stdout
+        assert "before: Trouser (99.9 %)   after: Shirt (99.9 %)" in done.stdout
+        assert (tmp_path / "trouser-attack.png").stat().st_size > 10_000
+    if "predict(" in block:
+        assert "fashion-mnist-00002-trouser.png Trouser (88.9 %)" in done.stdout
+    if "export(" in block:
+        sha256, diff = done.stdout.split()
+        assert len(sha256) == 64 and float(diff) <= 1e-4 and (tmp_path / "fmnist.onnx").exists()
     if "model_info" in block:
         assert "RobustBench 65.76 31.91" in done.stdout
