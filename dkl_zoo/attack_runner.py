@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from .autoattack_adapter import reset_autoattack_checks
-from .errors import EvaluationStateError
+from .errors import EvaluationStateError, InvalidArgumentError
+from .inputs import check_logits
 from .atomic import atomic_write_text
 
 __all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint", "logging_to"]
@@ -85,13 +86,20 @@ class RunState:
         """The state in ``path``; refused by name when it is not a JSON object of these fields."""
         try:
             data = json.loads(path.read_text())
-            if not isinstance(data, dict):
-                raise TypeError(f"a JSON {type(data).__name__}, not an object")
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as error:
+        except (OSError, ValueError) as error:
             raise EvaluationStateError(
                 f"{path} is not a dkl_zoo evaluation state ({error}); delete it or choose another state_path"
             ) from None
+        if not isinstance(data, dict):
+            raise EvaluationStateError(f"{path} is not a dkl_zoo evaluation state (a JSON {type(data).__name__}, "
+                                       "not an object); delete it or choose another state_path")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        missing = sorted(k for k in ("config",) if k not in data)
+        if unknown or missing:
+            what = f"unknown fields {unknown}" if unknown else f"no {missing[0]}"
+            raise EvaluationStateError(f"{path} is not a dkl_zoo evaluation state ({what}); delete it or choose "
+                                       "another state_path")
+        return cls(**data)
 
     def problems(self, n: int, n_attacks: int) -> list[str]:
         """What makes this state impossible for ``n`` examples and ``n_attacks`` attacks (empty: consistent)."""
@@ -127,6 +135,42 @@ class RunState:
             found.append(f"robust_after must map attacks to counts in [0, {n}]")
         if self.finished and self.flags is None:
             found.append("a finished state must hold its flags")
+        for name in ("seconds", "max_perturbation"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                found.append(f"{name} must be a non-negative number")
+        if type(self.finished) is not bool:
+            found.append("finished must be true or false")
+        return found
+
+    def count_problems(self, attacks: list[str], counted: slice) -> list[str]:
+        """Where the counts contradict the flags (``problems`` found nothing): ``robust_after`` holds, for each
+        attack done, the robust examples of ``counted`` left after it, in order, ending at today's flags."""
+        if self.flags is None:
+            return [] if not self.robust_after else ["robust_after must be empty before the clean pass"]
+        found: list[str] = []
+        robust = sum(self.flags[counted])
+        unknown = sorted(set(self.robust_after) - set(attacks))
+        if unknown:
+            found.append(f"robust_after names attacks this evaluation does not run: {', '.join(unknown)}")
+        done = attacks[:self.attack_index]
+        if any(a not in self.robust_after for a in done):
+            found.append("robust_after must hold a count for every attack done")
+        if not self.finished and any(a in self.robust_after for a in attacks[self.attack_index:]):
+            found.append("robust_after holds a count for an attack not done yet")
+        counts = [self.robust_after[a] for a in done if a in self.robust_after]
+        if any(later > earlier for earlier, later in zip(counts, counts[1:])):
+            found.append("robust_after must not grow from one attack to the next")
+        between = self.attack_indices is None or self.finished
+        if counts and (counts[-1] != robust if between else counts[-1] < robust):
+            found.append(f"robust_after says {counts[-1]} examples are robust after {done[-1]}, the flags say "
+                         f"{robust}")
+        if not done and between and not self.finished and self.flags != self.clean_flags:
+            found.append("before the first attack the flags must equal clean_flags")
+        if self.finished and not found:
+            skipped = [self.robust_after.get(a) for a in attacks[self.attack_index:]]
+            if len(self.robust_after) != len(attacks) or any(v != robust for v in skipped):
+                found.append("a finished state must count every attack, the skipped ones at the final count")
         return found
 
 
@@ -201,7 +245,7 @@ def _attack_batch(adversary: Any, attack: str, x: torch.Tensor, y: torch.Tensor)
         adversary.fab.n_restarts = 1
         adversary.fab.seed = adversary.get_seed()
         return adversary.fab.perturb(x, y)
-    raise ValueError(f"unknown attack {attack!r}")
+    raise InvalidArgumentError(f"unknown attack {attack!r}")
 
 
 def _run_checks(adversary: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
@@ -306,8 +350,9 @@ class _Run:
         with torch.no_grad(), _progress(batches, "clean", self.progress) as bar:
             for b in range(batches):
                 chunk = indices[b * self.batch_size:(b + 1) * self.batch_size]
-                output = self.model(x[chunk].to(self.device)).max(dim=1)[1].cpu()
-                flags[chunk] = output.eq(y[chunk])
+                logits = self.model(x[chunk].to(self.device))
+                check_logits(logits, "the model (on clean test images)")
+                flags[chunk] = logits.max(dim=1)[1].cpu().eq(y[chunk])
                 bar.update(1)
         if self.sync is not None:
             flags = self.sync(flags.int(), "sum").bool()
@@ -428,6 +473,10 @@ def _initial_state(state_path: Path | None, config: dict[str, Any]) -> RunState:
             differing,
         )
     problems = state.problems(int(config["n"]), len(config["attacks"]))
+    if not problems:
+        world = int(config.get("world", 1))
+        counted = slice(*config["range"]) if world > 1 else slice(0, int(config["n"]))
+        problems = state.count_problems(list(config["attacks"]), counted)
     if problems:
         raise EvaluationStateError(
             f"{state_path} is not a consistent evaluation state ({'; '.join(problems)}); it was left as it is: "

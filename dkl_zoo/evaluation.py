@@ -26,7 +26,8 @@ from torch import nn
 from .autoattack_adapter import ATTACKS, DEFAULT_SEED, VERSIONS, make_adversary
 from .data import DATASETS, TEST_SIZES, load_test_set
 from .devices import checked_device
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, ModelOutputError
+from .inputs import checked_images, checked_labels
 from .registry import ModelEntry, get_entry
 
 if TYPE_CHECKING:
@@ -132,18 +133,25 @@ def _check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | N
 
 
 def _check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, device: Any) -> None:
-    with torch.no_grad():
-        out = model(x[:2].to(device))
+    try:
+        with torch.no_grad():
+            out = model(x[:2].to(device))
+    except RuntimeError as error:  # a shape torch cannot multiply: the data and the model do not fit
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidArgumentError(
+            f"the model cannot take the test images ({'×'.join(map(str, x.shape[1:]))} each): {first}. A model "
+            "for another data set?"
+        ) from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        raise ValueError(f"the model must return B×C logits, got {type(out).__name__} "
+        raise ModelOutputError(f"the model must return B×C logits, got {type(out).__name__} "
                          f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
     if out.shape[1] != num_classes:
-        raise ValueError(
+        raise ModelOutputError(
             f"the model outputs {out.shape[1]} classes but the data set has {num_classes}: wrong model or "
             "dataset (a CIFAR-100 model on CIFAR-10?)"
         )
     if not torch.isfinite(out).all():
-        raise ValueError("the model returns NaN or infinite logits on clean test images")
+        raise ModelOutputError("the model returns NaN or infinite logits on clean test images")
 
 
 def _shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
@@ -236,10 +244,10 @@ def evaluate(
     model_name = model_name or (entry.name if entry is not None else None)
     dataset, eps, attacks = _checked_arguments(entry, dataset, threat_model, eps, version, attacks, batch_size,
                                                n_examples, data, shard)
+    _check_run_arguments(seed, data_dir, log_path, state_path, model_name)
     device = checked_device(device)
+    x_all, y_all = _checked_data(data, dataset, n_examples, data_dir, entry)  # before the model is loaded
     model = _model_on(model_or_name, entry, device, channels_last)
-    x_all, y_all = ((data[0][:n_examples].contiguous().float(), data[1][:n_examples].long()) if data is not None
-                    else load_test_set(dataset, n_examples, data_dir))
     lo, hi = _shard_range(len(y_all), shard)
     group = _process_group(shard)
     if group is None:
@@ -319,6 +327,35 @@ def _checked_arguments(entry: ModelEntry | None, dataset: str | None, threat_mod
     return dataset, eps, checked_attacks
 
 
+def _check_run_arguments(seed: object, data_dir: object, log_path: object, state_path: object,
+                         model_name: object) -> None:
+    """The arguments the protocol does not decide, refused before any data or model is loaded."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InvalidArgumentError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    for name, value in (("data_dir", data_dir), ("log_path", log_path), ("state_path", state_path)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise InvalidArgumentError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    if model_name is not None and not isinstance(model_name, str):
+        raise InvalidArgumentError(f"model_name must be a string, got {type(model_name).__name__}")
+
+
+def _checked_data(data: tuple[torch.Tensor, torch.Tensor] | None, dataset: str, n_examples: int,
+                  data_dir: str | os.PathLike[str], entry: ModelEntry | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n_examples`` images and labels, refused when a model would silently get them wrong: images
+    outside [0, 1] or integer-valued, the wrong channel count for the entry, labels outside the classes."""
+    if data is not None:
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise InvalidArgumentError("data must be a pair (images, labels) of tensors")
+        x, y = data[0], data[1]
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+            x, y = x[:n_examples], y[:n_examples]
+    else:
+        x, y = load_test_set(dataset, n_examples, data_dir)
+    channels = entry.arch.input_size[0] if entry is not None else None
+    x = checked_images(x, channels=channels, what="the test images").contiguous().float()
+    return x, checked_labels(y, n=len(x), num_classes=DATASETS[dataset], what="the test labels")
+
+
 def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | None,
               device: torch.device | str, channels_last: bool) -> nn.Module:
     """The registry's verified model, or the caller's moved to ``device`` (as ``load`` does), in channels-last
@@ -342,16 +379,16 @@ def merge_results(results: Iterable[EvalResult]) -> EvalResult:
     """Combine shard results into the result of the whole set (counts are summed; seconds too)."""
     parts = sorted(results, key=lambda r: r.example_range)
     if not parts:
-        raise ValueError("merge_results needs at least one result")
+        raise InvalidArgumentError("merge_results needs at least one result")
     first = parts[0]
     keys = ("eps", "threat_model", "version", "attacks", "dataset", "seed")
     for part in parts[1:]:
         differing = [k for k in keys if getattr(part, k) != getattr(first, k)]
         if differing:
-            raise ValueError(f"cannot merge results of different evaluations (differ in {', '.join(differing)})")
+            raise InvalidArgumentError(f"cannot merge results of different evaluations (differ in {', '.join(differing)})")
     for before, after in zip(parts, parts[1:]):
         if before.example_range[1] != after.example_range[0]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"shard ranges must be contiguous and non-overlapping: {before.example_range} then "
                 f"{after.example_range}"
             )
@@ -407,7 +444,7 @@ def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
     if reasons and not nonstandard:
         raise InvalidArgumentError(
             "not a RobustBench evaluation (" + "; ".join(reasons) + "): a submission file needs AutoAttack "
-            "standard on the whole test set. Pass nonstandard=True (CLI: --nonstandard-ok) to write it marked "
+            "standard on the whole test set. Pass nonstandard=True to write it marked "
             "unreliable."
         )
 
@@ -425,7 +462,7 @@ def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
                     reported=f"{head.robust_acc:.2f}", footnote=entry.provenance.footnote)
     unknown = set(fields) - set(info)
     if unknown:
-        raise ValueError(f"unknown RobustBench field(s) {sorted(unknown)}; known: {sorted(info)}")
+        raise InvalidArgumentError(f"unknown RobustBench field(s) {sorted(unknown)}; known: {sorted(info)}")
     info.update(fields)
     if reasons:
         info["unreliable"] = True
@@ -448,14 +485,29 @@ def robustness_curve(
 ) -> list[EvalResult]:
     """Robust accuracy against eps: one ``evaluate`` per eps, a CSV (default: beside the PNG) and a PNG plot.
 
-    A registry name is loaded (and its sha256 verified) by each ``evaluate``: seconds, against AutoAttack's hours.
+    Every eps is checked before the first evaluation starts. With ``state_path``, each eps keeps its own state
+    (``curve.json`` becomes ``curve.eps-0.0314.json``, ...), so an interrupted curve resumes where it stopped. A
+    registry name is loaded (and its sha256 verified) by each ``evaluate``: seconds, against AutoAttack's hours.
     """
     if not eps_list:
-        raise ValueError("eps_list must hold at least one eps")
-    results = [evaluate(model_or_name, eps=float(e), **evaluate_kwargs) for e in sorted(eps_list)]
+        raise InvalidArgumentError("eps_list must hold at least one eps")
+    threat_model = evaluate_kwargs.get("threat_model", "Linf")
+    for eps in eps_list:
+        _check_eps(eps, threat_model)
+    state_path = evaluate_kwargs.pop("state_path", None)
+    results = [evaluate(model_or_name, eps=float(e), state_path=_state_for_eps(state_path, float(e)), **evaluate_kwargs)
+               for e in sorted(eps_list)]
     write_curve_csv(results, Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
     curve_figure(results).savefig(png_path)
     return results
+
+
+def _state_for_eps(state_path: str | os.PathLike[str] | None, eps: float) -> Path | None:
+    """The state file of one eps of a curve: ``name.eps-<eps>.suffix`` beside the one given."""
+    if state_path is None:
+        return None
+    path = Path(state_path)
+    return path.with_name(f"{path.stem}.eps-{eps:.6g}{path.suffix}")
 
 
 def write_curve_csv(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:

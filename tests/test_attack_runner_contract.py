@@ -277,3 +277,54 @@ def test_the_log_follows_autoattacks_lines_with_the_numbers_of_the_run(tmp_path)
     after = re.fullmatch(rf"robust accuracy after APGD-CE: {robust:.2f}% \(total time ([0-9.]+) s\)", lines[5])
     assert after is not None and 0 <= float(after.group(1)) <= elapsed + 0.05
     assert lines[6:] == [f"max Linf perturbation: {outcome.max_perturbation:.5f}", f"robust accuracy: {robust:.2f}%"]
+
+
+def test_counts_that_contradict_the_flags_are_refused():
+    """A hand-edited state whose counts disagree with its flags would give a result that contradicts itself."""
+    from dkl_zoo.attack_runner import RunState
+
+    attacks, everything = ["apgd-ce", "apgd-t"], slice(0, 6)
+    clean = [True, True, True, True, True, False]
+    after_first = [True, True, True, True, True, False]  # 5 robust after apgd-ce
+
+    def problems(**changes) -> list[str]:
+        base = dict(config={}, clean_flags=clean, flags=after_first, attack_index=1, robust_after={"apgd-ce": 5})
+        return RunState(**{**base, **changes}).count_problems(attacks, everything)
+
+    assert problems() == []
+    assert problems(robust_after={"apgd-ce": 0}) == [
+        "robust_after says 0 examples are robust after apgd-ce, the flags say 5"]
+    assert problems(robust_after={}) == ["robust_after must hold a count for every attack done"]
+    assert problems(robust_after={"apgd-ce": 5, "apgd-t": 5}) == [
+        "robust_after holds a count for an attack not done yet"]
+    assert problems(robust_after={"apgd-ce": 5, "fab": 5}) == [
+        "robust_after names attacks this evaluation does not run: fab"]
+    assert problems(attack_index=2, robust_after={"apgd-ce": 4, "apgd-t": 5}) == [
+        "robust_after must not grow from one attack to the next"]
+    fewer = [True, True, False, False, False, False]
+    assert problems(flags=fewer, attack_indices=[0, 1, 2, 3, 4]) == []  # mid-attack: the flags only fall
+    assert problems(flags=after_first, attack_index=0, robust_after={}) == []
+    assert problems(flags=fewer, attack_index=0, robust_after={}) == [
+        "before the first attack the flags must equal clean_flags"]
+    assert problems(attack_index=1, finished=True, robust_after={"apgd-ce": 5}) == [
+        "a finished state must count every attack, the skipped ones at the final count"]
+    assert problems(attack_index=1, finished=True, robust_after={"apgd-ce": 5, "apgd-t": 5}) == []
+
+
+def test_a_state_whose_counts_contradict_its_flags_is_refused_on_resume(tmp_path):
+    from dkl_zoo.errors import EvaluationStateError
+
+    model, x, y = _data()
+    state = tmp_path / "state.json"
+    run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, progress=False)
+    data = json.loads(state.read_text())
+    first = data["config"]["attacks"][0]
+    data["robust_after"][first] = data["robust_after"][first] + 1
+    state.write_text(json.dumps(data))
+    with pytest.raises(EvaluationStateError, match=f"robust_after says .* after {first}"):
+        run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, progress=False)
+    data["robust_after"][first] -= 1
+    data["seconds"] = "x"
+    state.write_text(json.dumps(data))
+    with pytest.raises(EvaluationStateError, match="seconds must be a non-negative number"):
+        run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, progress=False)

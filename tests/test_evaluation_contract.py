@@ -302,7 +302,7 @@ def test_robustbench_json_from_an_entry_and_marked_nonstandard(tmp_path):
                "10000")
     assert str(info.value) == (
         f"not a RobustBench evaluation ({reasons}): a submission file needs AutoAttack standard on the whole test "
-        "set. Pass nonstandard=True (CLI: --nonstandard-ok) to write it marked unreliable.")
+        "set. Pass nonstandard=True to write it marked unreliable.")
     written = write_robustbench_json(result, tmp_path / "a.json", entry=get_entry("ikl-at-cifar10-wrn34"),
                                      nonstandard=True)
     assert written == {
@@ -437,3 +437,105 @@ def test_a_model_of_the_wrong_shape_or_values_is_refused_word_for_word(data):
         with pytest.raises(ValueError) as info:
             evaluate(Constant(outputs).eval(), data=(x, y), n_examples=4, **ONE)
         assert str(info.value) == message
+
+
+# ---- inputs that used to be evaluated silently wrong ---------------------------------------------------------
+
+@pytest.mark.parametrize("transform, message", [
+    (lambda x: x * 255, r"the test images have values up to .*values up to 255: pass uint8 images or divide by 255"),
+    (lambda x: x * 2 - 1, r"the test images have values from -.*normalised images"),
+    (lambda x: (x * 255).round().to(torch.uint8), r"the test images are uint8 \(0–255\).*pass x.float\(\) / 255"),
+    (lambda x: x.int(), r"the test images must be float images in \[0, 1\], got dtype torch.int32"),
+    (lambda x: x.permute(0, 2, 3, 1), r"the test images must be a 4-d|look channels-last|channel"),
+])
+def test_images_outside_0_1_or_integer_images_are_refused_before_the_model_runs(data, transform, message):
+    model, x, y = data
+    calls = []
+    model.register_forward_hook(lambda *args: calls.append(1))
+    with pytest.raises(InvalidArgumentError, match=message):
+        evaluate(model, data=(transform(x), y), n_examples=8, batch_size=8, **ONE)
+    assert calls == []
+
+
+@pytest.mark.parametrize("bad_label, shown", [(10, "found 10"), (-1, "found -1")])
+def test_labels_outside_the_classes_are_refused_not_counted_as_wrong(data, bad_label, shown):
+    model, x, y = data
+    labels = y.clone()
+    labels[3] = bad_label
+    with pytest.raises(InvalidArgumentError, match=rf"the test labels must be in \[0, 10\) for a 10-class model, {shown}"):
+        evaluate(model, data=(x, labels), n_examples=8, batch_size=8, **ONE)
+    with pytest.raises(InvalidArgumentError, match="the test labels must be integer class indices"):
+        evaluate(model, data=(x, y.float()), n_examples=8, batch_size=8, **ONE)
+
+
+class _NaNAfter(torch.nn.Module):
+    """A model whose logits turn NaN for every image past the first ``good`` it has seen."""
+
+    def __init__(self, inner: torch.nn.Module, good: int) -> None:
+        super().__init__()
+        self.inner, self.good, self.seen = inner, good, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        self.seen += len(x)
+        return out if self.seen <= self.good else out * float("nan")
+
+
+def test_logits_that_turn_nan_after_the_first_check_stop_the_run(data):
+    model, x, y = data
+    from dkl_zoo.errors import ModelOutputError
+
+    broken = _NaNAfter(model, good=2 + 2 + 4)  # the output probe, the sanity checks' batch, a first clean batch
+    with pytest.raises(ModelOutputError, match="NaN or infinite logits"):
+        evaluate(broken, data=(x, y), n_examples=12, batch_size=4, channels_last=False, **ONE)
+
+
+def test_a_data_set_with_other_channels_than_the_model_is_refused_by_name():
+    from dkl_zoo.loading import load
+
+    fmnist = load("ikl-at-fmnist-wrn10-1")
+    colour = torch.rand(4, 3, 28, 28)
+    with pytest.raises(InvalidArgumentError, match=r"have 3 channel\(s\), the model takes 1"):
+        evaluate("ikl-at-fmnist-wrn10-1", data=(colour, torch.zeros(4, dtype=torch.long)), n_examples=4, **ONE)
+    with pytest.raises(InvalidArgumentError, match=r"the model cannot take the test images \(3×28×28 each\)"):
+        evaluate(fmnist, dataset="fashion-mnist", data=(colour, torch.zeros(4, dtype=torch.long)), n_examples=4,
+                 **ONE)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": "x"}, r"seed must be an integer in \[0, 2\*\*63\), got 'x'"),
+    ({"seed": 2**70}, r"seed must be an integer in \[0, 2\*\*63\)"),
+    ({"data_dir": 123}, "data_dir must be a path"),
+    ({"state_path": 1.5}, "state_path must be a path"),
+])
+def test_run_arguments_are_refused_before_the_model_is_loaded(kwargs, message, monkeypatch):
+    from dkl_zoo import loading
+
+    monkeypatch.setattr(loading, "load", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(InvalidArgumentError, match=message):
+        evaluate("ikl-at-fmnist-wrn10-1", n_examples=4, **{**ONE, **kwargs})
+
+
+def test_a_curve_gives_each_eps_its_own_state_and_resumes(data, tmp_path):
+    from dkl_zoo.evaluation import robustness_curve
+
+    model, x, y = data
+    state = tmp_path / "curve.json"
+    kwargs = dict(png_path=tmp_path / "curve.png", data=(x, y), n_examples=6, batch_size=6, state_path=state,
+                  channels_last=False, **ONE)
+    first = robustness_curve(model, [2 / 255, 4 / 255], **kwargs)
+    states = sorted(p.name for p in tmp_path.glob("curve.eps-*.json"))
+    assert states == [f"curve.eps-{2 / 255:.6g}.json", f"curve.eps-{4 / 255:.6g}.json"] and not state.exists()
+    again = robustness_curve(model, [2 / 255, 4 / 255], **kwargs)  # resumed: every state is finished
+    assert [r.n_robust for r in again] == [r.n_robust for r in first]
+
+
+def test_every_eps_of_a_curve_is_checked_before_the_first_runs(data, tmp_path):
+    from dkl_zoo.evaluation import robustness_curve
+
+    model, x, y = data
+    calls = []
+    model.register_forward_hook(lambda *args: calls.append(1))
+    with pytest.raises(InvalidArgumentError, match="eps=5 is larger than 1"):
+        robustness_curve(model, [0.05, 5], png_path=tmp_path / "c.png", data=(x, y), n_examples=4, **ONE)
+    assert calls == []
