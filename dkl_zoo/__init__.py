@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 from .errors import (
+    CacheError,
     CheckpointError,
+    DataFormatError,
     DatasetNotFoundError,
     DklZooError,
     DownloadError,
@@ -22,13 +24,16 @@ from .errors import (
     ImageReadError,
     MissingDependencyError,
     ModelOutputError,
+    NoRecordedHashError,
     OriginalReleaseError,
     ReleaseCheckError,
     RemoteNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
+    RunInUseError,
     StateDictMismatchError,
     UnknownModelError,
+    UnpinnedWeightsError,
     UnsafeCheckpointError,
     WeightsFormatError,
 )
@@ -71,7 +76,9 @@ def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` i
 
 __all__ = [
     "AttackResult",
+    "CacheError",
     "CheckpointError",
+    "DataFormatError",
     "DatasetNotFoundError",
     "DklZooError",
     "DownloadError",
@@ -88,6 +95,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelEntry",
     "ModelOutputError",
+    "NoRecordedHashError",
     "OfflineError",
     "OriginalReleaseError",
     "Prediction",
@@ -95,8 +103,10 @@ __all__ = [
     "RemoteNotFoundError",
     "RepositoryNotFoundError",
     "RevisionNotFoundError",
+    "RunInUseError",
     "StateDictMismatchError",
     "UnknownModelError",
+    "UnpinnedWeightsError",
     "UnsafeCheckpointError",
     "WeightsFormatError",
     "attack_figure",

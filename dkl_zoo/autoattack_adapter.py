@@ -14,6 +14,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .errors import MissingDependencyError
+
 __all__ = [
     "ATTACKS",
     "VERSIONS",
@@ -43,7 +45,7 @@ def autoattack_module() -> types.ModuleType:
             continue
         if hasattr(module, "AutoAttack"):
             return module
-    raise ImportError(
+    raise MissingDependencyError(
         "AutoAttack is not installed. Install it with `pip install 'dkl-zoo[eval]'` (it brings the PyPI "
         "package pyautoattack)."
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetNotFoundError
+from .errors import DataFormatError, DatasetNotFoundError, InvalidArgumentError
 
 __all__ = ["DATASETS", "TEST_SIZES", "load_test_set", "load_fashion_mnist", "FASHION_MNIST_DIRS"]
 
@@ -29,9 +29,9 @@ def _check_n(dataset: str, n_examples: int | None, available: int) -> int:
     if n_examples is None:
         return available
     if n_examples < 1:
-        raise ValueError(f"n_examples must be >= 1, got {n_examples}")
+        raise InvalidArgumentError(f"n_examples must be >= 1, got {n_examples}")
     if n_examples > available:
-        raise ValueError(f"n_examples={n_examples} is larger than the {dataset} test set ({available} images)")
+        raise InvalidArgumentError(f"n_examples={n_examples} is larger than the {dataset} test set ({available} images)")
     return n_examples
 
 
@@ -39,7 +39,7 @@ def load_test_set(dataset: str, n_examples: int | None = None, data_dir: str | o
                   *, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n_examples`` test images (float32, [0, 1], NCHW) and labels (int64), in order."""
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        raise InvalidArgumentError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
     if dataset == "fashion-mnist":
         x, y = load_fashion_mnist(data_dir, train=False, download=download)
     else:
@@ -80,14 +80,16 @@ def _read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as handle:
         raw = handle.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path} is not an IDX file")
+        raise DataFormatError(f"{path} is not an IDX file (it does not start with two zero bytes); replace it with "
+                              "the data set's own file")
     dtype_code, ndim = raw[2], raw[3]
     if dtype_code != 0x08:
-        raise ValueError(f"{path}: only unsigned-byte IDX files are supported, got type 0x{dtype_code:02x}")
+        raise DataFormatError(f"{path}: only unsigned-byte IDX files are supported, got type 0x{dtype_code:02x}")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: expected {int(np.prod(shape))} values for shape {shape}, found {data.size}")
+        raise DataFormatError(f"{path}: expected {int(np.prod(shape))} values for shape {shape}, found {data.size} "
+                              "(a truncated download?); replace it with the data set's own file")
     return data.reshape(shape)
 
 
@@ -115,7 +117,8 @@ def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None, *, train:
             x = torch.from_numpy(_read_idx(images).copy()).unsqueeze(1).float().div_(255.0)
             y = torch.from_numpy(_read_idx(labels).astype(np.int64))
             if len(x) != len(y):
-                raise ValueError(f"{images} and {labels} hold different numbers of items")
+                raise DataFormatError(f"{images} and {labels} hold different numbers of items; they are not "
+                                      "one data set's files")
             return x, y
     if download and data_dir is not None:
         try:

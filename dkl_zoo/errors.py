@@ -2,13 +2,16 @@
 
 Every message says what went wrong and what to do about it. All classes derive from ``DklZooError`` so a
 caller can catch the zoo's failures in one place, and from the matching built-in class so generic handlers
-(``except LookupError``, ``except OSError``) keep working.
+(``except LookupError``, ``except OSError``) keep working. Every class survives pickling with its attributes
+(torchrun and multiprocessing send errors between processes), and no message speaks in command-line flags:
+the library does not know it was called from the command line.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Sequence
+import functools
+from typing import Any, Callable, Iterable, Sequence
 
 __all__ = [
     "DklZooError",
@@ -35,11 +38,43 @@ __all__ = [
     "ModelOutputError",
     "MissingDependencyError",
     "ExportCheckError",
+    "NoRecordedHashError",
+    "CacheError",
+    "DataFormatError",
+    "RunInUseError",
+    "UnpinnedWeightsError",
 ]
+
+
+def _rebuild(cls: type, args: tuple, kwargs: dict, state: dict) -> "DklZooError":
+    error = cls(*args, **kwargs)
+    error.__dict__.update(state)
+    return error
 
 
 class DklZooError(Exception):
     """Base class of every error raised by dkl_zoo."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with its own ``__init__`` remembers the arguments it was built with, so that pickling (which
+        rebuilds an exception from its arguments) calls that ``__init__`` with them, not with the message."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def remembering(self: "DklZooError", *args: Any, **kw: Any) -> None:
+            if "_init_arguments" not in self.__dict__:  # the outermost __init__ is the one to replay
+                self.__dict__["_init_arguments"] = (args, kw)
+            init(self, *args, **kw)
+
+        cls.__init__ = remembering  # type: ignore[method-assign]
+
+    def __reduce__(self) -> tuple[Callable[..., "DklZooError"], tuple]:
+        args, kwargs = self.__dict__.get("_init_arguments", (self.args, {}))
+        state = {k: v for k, v in self.__dict__.items() if k != "_init_arguments"}
+        return _rebuild, (type(self), tuple(args), dict(kwargs), state)
 
 
 class UnknownModelError(DklZooError, LookupError):
@@ -113,6 +148,19 @@ class IntegrityError(DklZooError, OSError):
         super().__init__(
             f"Integrity check failed for {path}: expected {algorithm} {expected}, got {got}. The file was not "
             f"used. {hint or 'Delete it and load again (or pass force_download=True) to fetch a fresh copy.'}"
+        )
+
+
+class NoRecordedHashError(IntegrityError):
+    """A cached weights file with nothing to check it against: the hash the Hub reported for it was never
+    recorded (it was downloaded by another tool). It is kept, not deleted: one online load records the hash."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            path, "a hash reported by the Hub", "none available", hint=(
+                "No hash reported by the Hub was recorded for this cached file (it was downloaded by another tool, "
+                "or the Hub changed the revision meanwhile). Load once while online, or pin the sha256."
+            )
         )
 
 
@@ -199,9 +247,6 @@ class ImageReadError(DklZooError, OSError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (type(self), (self.path, self.reason))
-
 
 class ModelOutputError(DklZooError, ValueError):
     """A model returned something no prediction or accuracy can be computed from (not B×C logits, the wrong
@@ -214,3 +259,21 @@ class MissingDependencyError(DklZooError, ImportError):
 
 class ExportCheckError(DklZooError, RuntimeError):
     """An exported model does not compute what the PyTorch model computes; no file was written."""
+
+
+class CacheError(DklZooError, OSError):
+    """A local cache folder cannot be used (read-only, a file where a folder belongs, a full disk). Nothing is
+    wrong with the server or the weights: the message names the folder and the setting that chooses it."""
+
+
+class DataFormatError(DklZooError, ValueError):
+    """A data file is not what its name says (an IDX file with another layout, a truncated file)."""
+
+
+class RunInUseError(DklZooError, RuntimeError):
+    """Another process is using the same run folder (a training, an evaluation state); it was left alone."""
+
+
+class UnpinnedWeightsError(DklZooError, PermissionError):
+    """Fail-closed mode (``verified_only=True`` / ``DKL_ZOO_VERIFIED_ONLY=1``) refused weights whose sha256 is not
+    pinned; nothing was downloaded."""

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import IntegrityError
+from .errors import IntegrityError, NoRecordedHashError
 
 __all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verify_file", "verify",
            "verify_or_discard", "discard"]
@@ -80,12 +80,7 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
             raise IntegrityError(str(path), expected_sha256.lower(), actual, hint=_REFETCH_HINT)
         return actual, "sha256 pin"
     if hub_etag is None:
-        raise IntegrityError(
-            str(path), "a hash reported by the Hub", "none available", hint=(
-                "No hash reported by the Hub was recorded for this cached file (it was downloaded by another "
-                "tool, or the Hub changed the revision meanwhile). Load once while online, or pin the sha256."
-            )
-        )
+        raise NoRecordedHashError(str(path))
     if SHA256_HEX.match(hub_etag):
         if actual != hub_etag:
             raise IntegrityError(str(path), hub_etag, actual, hint=_REFETCH_HINT)
@@ -117,7 +112,8 @@ def verify_or_discard(located: LocatedFile) -> VerifiedFile:
     """``verify``; a file that fails is first removed from the cache (the cache heals on the next load)."""
     try:
         return verify(located)
-    except IntegrityError as error:
-        if error.got != "none available":
-            discard(located)
+    except NoRecordedHashError:
+        raise  # nothing is known to be wrong with the file: kept, an online load records its hash
+    except IntegrityError:
+        discard(located)
         raise

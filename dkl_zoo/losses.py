@@ -20,6 +20,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import InvalidArgumentError
+
 __all__ = [
     "ikl_loss",
     "gkl_loss",
@@ -38,37 +40,37 @@ def _check_logits(student: Tensor, teacher: Tensor, values: bool = True) -> None
     """Types and shapes (free); with ``values`` also NaN / inf, which reads the tensors on the host."""
     for name, value in (("student_logits", student), ("teacher_logits", teacher)):
         if not isinstance(value, Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+            raise InvalidArgumentError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
         if value.dim() != 2:
-            raise ValueError(f"{name} must be B×C (2-D), got shape {tuple(value.shape)}")
+            raise InvalidArgumentError(f"{name} must be B×C (2-D), got shape {tuple(value.shape)}")
         if not value.is_floating_point():
-            raise ValueError(f"{name} must be floating point, got {value.dtype}")
+            raise InvalidArgumentError(f"{name} must be floating point, got {value.dtype}")
     if student.shape != teacher.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"student_logits and teacher_logits must have the same shape, got {tuple(student.shape)} "
             f"and {tuple(teacher.shape)}"
         )
     if student.shape[1] < 2:
-        raise ValueError(f"need at least 2 classes (C >= 2), got C = {student.shape[1]}")
+        raise InvalidArgumentError(f"need at least 2 classes (C >= 2), got C = {student.shape[1]}")
     for name, value in (("student_logits", student), ("teacher_logits", teacher)):
         if values and not torch.isfinite(value.detach()).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+            raise InvalidArgumentError(f"{name} contains NaN or infinite values")
 
 
 def _check_weights(weights: Tensor, shape: torch.Size, values: bool) -> None:
     if not isinstance(weights, Tensor):
-        raise ValueError(f"weights must be a torch.Tensor of shape {tuple(shape)}, got {type(weights).__name__}")
+        raise InvalidArgumentError(f"weights must be a torch.Tensor of shape {tuple(shape)}, got {type(weights).__name__}")
     if weights.shape != shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"weights must have the logits' shape {tuple(shape)} (one row of class weights per sample), "
             f"got {tuple(weights.shape)}; for a class prior P use ClassPrior.weights_for(labels) or P[labels]"
         )
     if not values:
         return
     if not torch.isfinite(weights).all():
-        raise ValueError("weights contain NaN or infinite values")
+        raise InvalidArgumentError("weights contain NaN or infinite values")
     if (weights < 0).any():
-        raise ValueError("weights must be non-negative (they are class probabilities)")
+        raise InvalidArgumentError("weights must be non-negative (they are class probabilities)")
 
 
 def _compute_dtype(*tensors: Tensor) -> torch.dtype:
@@ -107,9 +109,9 @@ def ikl_loss(
     """
     _check_logits(student_logits, teacher_logits, values=check_values)
     if normalize not in _NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {_NORMALIZATIONS}, got {normalize!r}")
+        raise InvalidArgumentError(f"normalize must be one of {_NORMALIZATIONS}, got {normalize!r}")
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise InvalidArgumentError(f"temperature must be positive, got {temperature}")
     _check_weights(weights, student_logits.shape, values=check_values)
     weights = weights.detach()
     dtype = _compute_dtype(student_logits, teacher_logits)
@@ -149,7 +151,7 @@ def decoupled_kl(student_logits: Tensor, teacher_logits: Tensor, *, temperature:
     """
     _check_logits(student_logits, teacher_logits)
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise InvalidArgumentError(f"temperature must be positive, got {temperature}")
     dtype = _compute_dtype(student_logits, teacher_logits)
     teacher = teacher_logits.to(dtype) / temperature
     student = student_logits.to(dtype) / temperature
@@ -162,7 +164,7 @@ def decoupled_kl(student_logits: Tensor, teacher_logits: Tensor, *, temperature:
 def teacher_weights(teacher_logits: Tensor, T2: float = 100.0) -> Tensor:
     """Knowledge-distillation weights softmax(t/T2), detached, for when no class prior is used."""
     if T2 <= 0:
-        raise ValueError(f"T2 must be positive, got {T2}")
+        raise InvalidArgumentError(f"T2 must be positive, got {T2}")
     return F.softmax(teacher_logits.detach().float() / T2, dim=1).to(teacher_logits.dtype)
 
 
@@ -177,11 +179,11 @@ class ClassPrior:
 
     def __init__(self, num_classes: int, temperature: float = 4.0, momentum: float = 1.0) -> None:
         if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+            raise InvalidArgumentError(f"num_classes must be >= 2, got {num_classes}")
         if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+            raise InvalidArgumentError(f"temperature must be positive, got {temperature}")
         if not 0.0 < momentum <= 1.0:
-            raise ValueError(f"momentum must be in (0, 1], got {momentum}")
+            raise InvalidArgumentError(f"momentum must be in (0, 1], got {momentum}")
         self.num_classes = num_classes
         self.temperature = float(temperature)
         self.momentum = float(momentum)
@@ -203,11 +205,11 @@ class ClassPrior:
         ``check_labels=False`` skips the label-range check, which reads the labels on the host (a GPU sync).
         """
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits must be B×{self.num_classes}, got shape {tuple(logits.shape)}")
+            raise InvalidArgumentError(f"logits must be B×{self.num_classes}, got shape {tuple(logits.shape)}")
         if labels.shape != logits.shape[:1]:
-            raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+            raise InvalidArgumentError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
         if check_labels and labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must be in [0, {self.num_classes}), got {labels.min()}..{labels.max()}")
+            raise InvalidArgumentError(f"labels must be in [0, {self.num_classes}), got {labels.min()}..{labels.max()}")
         probs = F.softmax(logits.detach().double() / self.temperature, dim=1)
         if self._sums.device != probs.device:
             self._sums = self._sums.to(probs.device)
@@ -256,7 +258,7 @@ class ClassPrior:
     def load_state_dict(self, state: dict) -> None:
         """Restore what ``state_dict`` returned."""
         if state["num_classes"] != self.num_classes:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"state is for {state['num_classes']} classes, this prior has {self.num_classes}"
             )
         self.temperature = float(state["temperature"])

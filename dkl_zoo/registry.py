@@ -206,7 +206,9 @@ def _split(changes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         field_name = _ARCH_ALIASES.get(key, key)
         part = next((p for p, cls in _PARTS.items() if field_name in cls.__dataclass_fields__), None)
         if part is None or (part == "arch" and key in ("name", "kwargs", "label")):
-            raise TypeError(f"ModelEntry has no field {key!r}")
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"ModelEntry has no field {key!r}")
         parts[part][field_name] = value
     return parts
 
@@ -634,4 +636,21 @@ def get_entry(name: str) -> ModelEntry:
         raise UnknownModelError(name, list(REGISTRY)) from None
     from .pins import apply_pin, load_pins
 
-    return apply_pin(entry, load_pins())
+    return apply_pin(entry, _checked_pins(load_pins()))
+
+
+def _checked_pins(pins: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A pins file names registry entries only: a pin under a misspelt name would leave its entry unpinned."""
+    unknown = sorted(set(pins) - set(REGISTRY))
+    if unknown:
+        import difflib
+
+        from .errors import InvalidArgumentError
+        from .pins import pins_path
+
+        closest = {name: difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.5) for name in unknown}
+        shown = ", ".join(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                          for name, close in closest.items())
+        raise InvalidArgumentError(f"{pins_path()} pins {shown}, which the registry does not have; a pins file names "
+                                   "registry entries only (see dkl_zoo.list_models()): correct or remove them")
+    return pins

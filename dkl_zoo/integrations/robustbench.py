@@ -20,6 +20,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ..errors import InvalidArgumentError, MissingDependencyError
+
 from ..attack_runner import RunState, logging_to, run_autoattack
 from ..autoattack_adapter import DEFAULT_SEED, autoattack_module, is_pypi_api, make_adversary
 
@@ -44,7 +46,7 @@ class _GitApiAutoAttack:
         log_path: str | None = None,
     ) -> None:
         if is_tf_model:
-            raise NotImplementedError("TensorFlow models are not supported by the pyautoattack adapter")
+            raise InvalidArgumentError("TensorFlow models are not supported by the pyautoattack adapter")
         self.model = model
         self.norm = norm
         self.epsilon = eps
@@ -132,6 +134,6 @@ def enable_robustbench() -> types.ModuleType:
             warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
             return importlib.import_module("robustbench")
     except ImportError as error:
-        raise ImportError(
+        raise MissingDependencyError(
             f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'` (which also pins setuptools<82 for its pkg_resources)."
         ) from error

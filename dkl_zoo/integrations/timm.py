@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import InvalidArgumentError
 from ..models import pretrained_cfg as zoo_pretrained_cfg
 from ..registry import REGISTRY
 
@@ -67,12 +68,12 @@ def _entrypoint(entry_name: str, public_name: str):
 
         unsupported = {k: v for k, v in kwargs.items() if v not in (None, 0, 0.0, "")}
         if unsupported:
-            raise TypeError(f"{public_name} does not take {sorted(unsupported)}")
+            raise InvalidArgumentError(f"{public_name} does not take {sorted(unsupported)}")
         from ..registry import get_entry
 
         entry = get_entry(entry_name)  # with its pin
         if in_chans is not None and in_chans != entry.arch.input_size[0]:
-            raise ValueError(f"{public_name} takes {entry.arch.input_size[0]} input channels, not {in_chans}")
+            raise InvalidArgumentError(f"{public_name} takes {entry.arch.input_size[0]} input channels, not {in_chans}")
         if pretrained:
             hub_id = _hub_id(pretrained_cfg)
             revision = None

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from ..errors import StateDictMismatchError, WeightsFormatError
+from ..errors import InvalidArgumentError, StateDictMismatchError, WeightsFormatError
 from ..registry import ModelEntry, get_entry
 from .dm_wide_resnet import DMWideResNet
 from .wide_resnet import WideResNet
@@ -31,7 +31,7 @@ def build_architecture(architecture: str, *, meta: bool = False, **kwargs: Any) 
     try:
         factory = ARCHITECTURES[architecture]
     except KeyError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Unknown architecture {architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}"
         ) from None
     if not meta:
@@ -131,4 +131,5 @@ def _materialize_non_persistent_buffers(model: nn.Module) -> None:
             reset()
     left = [name for name, b in model.named_buffers() if b.is_meta]
     if left:
-        raise RuntimeError(f"buffers left on the meta device after loading: {left}")
+        raise StateDictMismatchError(left, [], hint="These buffers are neither in the weights nor rebuilt by "
+                                     "their module: the architecture does not fit the file.")

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidArgumentError
+
 from ..registry import CIFAR10_MEAN, CIFAR10_STD
 
 __all__ = ["DMWideResNet"]
@@ -26,7 +28,7 @@ class _Block(nn.Module):
     def __init__(self, in_planes: int, out_planes: int, stride: int, activation: type[nn.Module]) -> None:
         super().__init__()
         if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {stride}")
+            raise InvalidArgumentError(f"stride must be 1 or 2, got {stride}")
         self.batchnorm_0 = nn.BatchNorm2d(in_planes, momentum=0.01)
         self.relu_0 = activation()
         self.conv_0 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=0, bias=False)
@@ -80,15 +82,15 @@ class DMWideResNet(nn.Module):
     ) -> None:
         super().__init__()
         if depth < 10 or (depth - 4) % 6 != 0:
-            raise ValueError(f"depth must be 6n + 4 with n >= 1 (e.g. 10, 16, 28, 70), got {depth}")
+            raise InvalidArgumentError(f"depth must be 6n + 4 with n >= 1 (e.g. 10, 16, 28, 70), got {depth}")
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise InvalidArgumentError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         if len(mean) != in_channels or len(std) != in_channels:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"mean and std need one value per input channel ({in_channels}), got {len(mean)} and {len(std)}"
             )
         if any(s <= 0 for s in std):
-            raise ValueError(f"std values must be positive, got {tuple(std)}")
+            raise InvalidArgumentError(f"std values must be positive, got {tuple(std)}")
         act = _ACTIVATIONS[activation]
         channels = [16, 16 * width, 32 * width, 64 * width]
         blocks = (depth - 4) // 6

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["WideResNet"]
 
 
@@ -71,9 +73,9 @@ class WideResNet(nn.Module):
     ) -> None:
         super().__init__()
         if depth < 10 or (depth - 4) % 6 != 0:
-            raise ValueError(f"depth must be 6n + 4 with n >= 1 (e.g. 10, 16, 28, 34), got {depth}")
+            raise InvalidArgumentError(f"depth must be 6n + 4 with n >= 1 (e.g. 10, 16, 28, 34), got {depth}")
         if widen_factor < 1 or num_classes < 2 or in_channels < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"need widen_factor >= 1, num_classes >= 2, in_channels >= 1; got "
                 f"{widen_factor}, {num_classes}, {in_channels}"
             )
