@@ -16,7 +16,9 @@ __all__ = ["atomic_write", "atomic_write_text", "remove_quietly", "default_file_
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` with a binary file beside ``path``, flush it to disk, then rename it onto ``path``.
 
-    On any failure (or an interrupt) the temporary file is removed and ``path`` keeps what it held.
+    The file gets the mode ``open()`` would give it (0666 less the umask), so on a lab's shared cache other users
+    read it as they read huggingface_hub's files. On any failure (or an interrupt) the temporary file is removed
+    and ``path`` keeps what it held.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +27,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         with os.fdopen(handle, "wb") as out:
             write(out)
             out.flush()
+            os.fchmod(out.fileno(), default_file_mode())  # mkstemp's 0600 would lock others out of a shared cache
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 usage error, 1 failure (one line on stderr; the traceback wi
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -125,6 +126,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         entry = get_entry(args.arch)
         device = checked_device(args.device)
+        if not os.path.isfile(args.checkpoint):
+            raise _UsageError(f"--checkpoint {args.checkpoint}: no such file")
         model = assign_state_dict(build_model(entry, meta=True), read_weights(args.checkpoint)).to(device).eval()
         target: object = model
         kwargs["model_name"] = str(args.checkpoint)
@@ -194,6 +197,8 @@ def _prepare_outputs(*paths: str | None) -> None:
         target = Path(path)
         if target.is_dir():
             raise _UsageError(f"{path} is a folder; give a file name")
+        if target.exists() and not target.is_file():
+            raise _UsageError(f"{path} is not a regular file (a device or a pipe?); give a file name")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -204,10 +209,18 @@ def _prepare_outputs(*paths: str | None) -> None:
 
 def _cmd_release(args: argparse.Namespace) -> int:
     from .pins import DEFAULT_PINS
-    from .release import main_release
+    from .release import release
 
-    args.pins = args.pins or str(DEFAULT_PINS)
-    return main_release(args)
+    if args.all and args.names:
+        raise _UsageError("give NAMEs or --all, not both")
+    if not args.all and not args.names:
+        raise _UsageError("name the entries to release, or pass --all")
+    if args.check_data is None and args.check_n != 1000:
+        raise _UsageError("--check-n needs --check-data")
+    release(None if args.all else args.names, namespace=args.namespace, pins_path=args.pins or str(DEFAULT_PINS),
+            dry_run=args.dry_run, check_data=args.check_data, check_n=args.check_n, work_dir=args.work_dir,
+            token=args.token, progress=not args.quiet, echo=lambda line: print(line, file=sys.stdout, flush=True))
+    return 0
 
 
 def _cmd_forget_original(args: argparse.Namespace) -> int:
@@ -232,7 +245,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from .publish import publish
 
     commit = publish(args.folder, args.repo_id, revision=args.revision, token=args.token)
-    print(f"published {args.folder} to {args.repo_id}@{args.revision}: commit {commit} (pin it as revision)")
+    print(f"published {args.folder} to {args.repo_id}@{args.revision}: commit {commit}")
     return 0
 
 
@@ -485,11 +498,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dkl-zoo list | head -1`: the reader has what it wanted; exit quietly, as Unix tools do
+        _silence_stdout()
+        return 141
+    except OSError as error:
+        if args.debug or error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO) or _is_ours(error):
+            if args.debug:
+                raise
+            print(f"dkl-zoo {args.verb}: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
+        _silence_stdout()
+        print(f"dkl-zoo {args.verb}: cannot write the output: {error.strerror}", file=sys.stderr)
+        return 1
     except Exception as error:  # one line for users, the traceback on request
         if args.debug:
             raise
         print(f"dkl-zoo {args.verb}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+
+
+def _is_ours(error: BaseException) -> bool:
+    from .errors import DklZooError
+
+    return isinstance(error, DklZooError)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

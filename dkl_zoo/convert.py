@@ -3,7 +3,7 @@
 The authors' files are pickles. They are read with ``torch.load(weights_only=True)``, which only rebuilds
 tensors and plain containers: a file that needs code to unpickle is refused and nothing in it runs.
 The conversion is deterministic: the same input gives byte-identical output, so the sha256 printed here is
-the one to pin in the registry, and a file converted again on a user's machine hashes the same.
+the one a pins file records, and a file converted again on a user's machine hashes the same.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import OriginalReleaseError, StateDictMismatchError, UnsafeCheckpointError
+from .errors import (
+    InvalidArgumentError,
+    OriginalReleaseError,
+    StateDictMismatchError,
+    UnsafeCheckpointError,
+    WeightsFormatError,
+)
 from .models import assign_state_dict, build_model, pretrained_cfg
 from .registry import ModelEntry, get_entry
 
@@ -38,6 +44,14 @@ def _looks_like_html(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(512).lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<"))
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    """torch.save writes a zip archive (``PK``); older versions and plain pickles start with a pickle opcode
+    (``0x80`` protocol marker, or the ``(``/``}``/``]`` of protocol 0/1)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] in (b"\x80", b"(", b"}", b"]", b"c")
 
 
 _MAX_EXPANSION = 20  # torch stores its zip members uncompressed: a real checkpoint expands by about 1x
@@ -67,7 +81,8 @@ def load_original(src_path: str | os.PathLike[str]) -> Any:
     """The object stored in an original checkpoint, unpickled without running any code from it."""
     path = Path(src_path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise InvalidArgumentError(f"checkpoint {path} does not exist" if not path.exists()
+                                   else f"{path} is not a file: give the checkpoint file itself")
     if _looks_like_html(path):
         raise OriginalReleaseError(
             f"{path} is an HTML page, not a checkpoint: Google Drive answers with a web page when its download "
@@ -75,6 +90,11 @@ def load_original(src_path: str | os.PathLike[str]) -> Any:
             "\"UnpicklingError: invalid load key '<'\"). Try again later or download the file by hand."
         )
     _check_archive_sizes(path)
+    if not _looks_like_checkpoint(path):
+        raise OriginalReleaseError(
+            f"{path} is not a PyTorch checkpoint (neither the zip archive torch.save writes nor a pickle); check "
+            "that it is the file you meant"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -134,7 +154,7 @@ def _canonicalize_header(path: Path) -> None:
         header = json.loads(handle.read(size))
         canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
         if len(canonical) > size:
-            raise RuntimeError(f"canonical safetensors header of {path} does not fit ({len(canonical)} > {size})")
+            raise WeightsFormatError(f"canonical safetensors header of {path} does not fit ({len(canonical)} > {size})")
         handle.seek(8)
         handle.write(canonical.ljust(size, b" "))
 
@@ -206,10 +226,13 @@ def convert_checkpoint(
     """Convert an original checkpoint of registry entry ``name`` into a Hub repo folder; returns it.
 
     The state dict must fit the entry's architecture exactly after unwrapping (``StateDictMismatchError``
-    otherwise). Prints the sha256 of ``model.safetensors`` to pin in the registry.
+    otherwise). Prints the sha256 of ``model.safetensors``: with the Hub commit, the pin of a pins file.
     """
     entry = get_entry(name) if isinstance(name, str) else name
     src = Path(src_path)
+    if not src.is_file():
+        raise InvalidArgumentError(f"checkpoint {src} does not exist" if not src.exists()
+                                   else f"{src} is not a file: give the checkpoint file itself")
     source_sha256 = _sha256(src)
     model = build_model(entry, meta=True)
     expected = set(model.state_dict())
@@ -226,6 +249,7 @@ def convert_checkpoint(
     weights_sha256 = _sha256(out / "model.safetensors")
     if not quiet:
         print(f"{entry.name}: wrote {out} (model.safetensors sha256 {weights_sha256}; source sha256 "
-              f"{source_sha256}). Pin sha256={weights_sha256!r} in the registry after publishing.")
+              f"{source_sha256}). Once published, this sha256 and the Hub commit are its pin in a pins file "
+              "(dkl_zoo/pins.json), which dkl-zoo release writes.")
     return out
 

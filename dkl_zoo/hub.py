@@ -8,6 +8,7 @@ also names the cached blob: the sha256 for LFS files, the git blob sha1 for smal
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from huggingface_hub import errors as hf_errors
 from .deadline import deadline, download_timeout, install_hub_hook
 from .atomic import atomic_write_text
 from .errors import (
+    CacheError,
     DklZooError,
     DownloadError,
     EntryNotFoundError,
@@ -32,7 +34,8 @@ from .errors import (
 from .integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
 from .registry import NAMESPACE_ENV, ModelEntry
 
-__all__ = ["locate", "resolve", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file"]
+__all__ = ["locate", "resolve", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file",
+           "api_errors"]
 
 
 
@@ -103,13 +106,15 @@ def locate(
     if force_download and offline:
         raise InvalidArgumentError("force_download=True needs the Hub: it cannot be combined with offline mode "
                                    "(local_files_only=True or HF_HUB_OFFLINE=1)")
-    with _hub_errors(_Target(entry.name, repo_id, rev, entry.weights.filename), endpoint, local_files_only):
+    _check_cache_folder(cache, entry.name, cache_dir is not None)
+    with _hub_errors(_Target(entry.name, repo_id, rev, entry.weights.filename, cache, cache_dir is not None),
+                     endpoint, local_files_only):
         cached = try_to_load_from_cache(repo_id, entry.weights.filename, cache_dir=cache, revision=rev)
         cached = cached if isinstance(cached, str) else None
         metadata = None if offline else _head(repo_id, entry.weights.filename, rev, endpoint, token,
                                               fall_back_to_cache=cached is not None and not force_download)
         if metadata is not None and metadata.commit_hash and metadata.etag:
-            record_hash(cache, repo_id, metadata.commit_hash, entry.weights.filename, metadata.etag, metadata.size)
+            _record_if_possible(cache, repo_id, metadata, entry.weights.filename)
         if (metadata is None or not force_download) and cached is not None and (
             metadata is None or _commit_of(cached) == metadata.commit_hash
         ):
@@ -128,13 +133,81 @@ def locate(
                     token=token,
                 )
     commit = _commit_of(local)
+    said_now = (metadata.etag.strip('"').lower() if metadata is not None and metadata.etag
+                and metadata.commit_hash == commit else None)  # what the Hub said a moment ago, for this commit
     return LocatedFile(
         path=Path(local),
         revision=rev,
         expected_sha256=entry.weights.sha256 if pinned else None,
-        hub_etag=recorded_hash(cache, repo_id, commit, entry.weights.filename) if commit else None,
+        hub_etag=said_now or (recorded_hash(cache, repo_id, commit, entry.weights.filename) if commit else None),
         cache_files=_cache_files(local),
     )
+
+
+def _check_cache_folder(cache: Path, label: str, from_argument: bool) -> None:
+    """A cache path that is a file can never work: said at once, naming the setting that chose it."""
+    for folder in (cache, *cache.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise CacheError(f"{label}: the Hugging Face cache {cache} cannot be used: {folder} is a file, not a "
+                                 f"folder. {_cache_fix(from_argument)}")
+            return
+
+
+def _cache_fix(from_argument: bool) -> str:
+    return ("Pass cache_dir= a writable folder." if from_argument
+            else "Point HF_HUB_CACHE (or HF_HOME) at a writable folder, or pass cache_dir=.")
+
+
+def _record_if_possible(cache: Path, repo_id: str, metadata: HfFileMetadata, filename: str) -> None:
+    """Remember the Hub's hash beside the cache; a read-only cache is not an error for this load (the hash just
+    reported is used), but offline loads of the file then have nothing to check it against: said once."""
+    import warnings
+
+    try:
+        record_hash(cache, repo_id, str(metadata.commit_hash), filename, str(metadata.etag), metadata.size)
+    except OSError as error:
+        if not _is_local_error(error):
+            raise
+        warnings.warn(f"the Hub's hash of {repo_id}/{filename} could not be recorded in the cache {cache} "
+                      f"({error.strerror or error}): this load is checked against the hash the Hub just reported, "
+                      "but offline loads of this file will be refused until it can be recorded", UserWarning,
+                      stacklevel=4)
+
+
+_LOCAL_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,
+                 errno.EEXIST}
+
+
+def _is_local_error(error: BaseException) -> bool:
+    """A file-system problem on this machine (permissions, read-only, full, a file where a folder belongs), not
+    something the server did."""
+    return (isinstance(error, OSError) and not isinstance(error, (ConnectionError, TimeoutError))
+            and error.errno in _LOCAL_ERRNOS)
+
+
+@contextlib.contextmanager
+def api_errors(what: str, repo_id: str, endpoint: str | None = None) -> Iterator[None]:
+    """huggingface_hub's errors of an API call (creating a repo, a commit, an upload) raised as the zoo's."""
+    from huggingface_hub.errors import HFValidationError
+
+    where = _endpoint(endpoint)
+    try:
+        yield
+    except DklZooError:
+        raise
+    except HFValidationError as error:
+        raise InvalidArgumentError(f"{what}: {repo_id!r} is not a valid Hub repo id ({str(error).splitlines()[0]}); "
+                                   "use namespace/name with letters, digits, '-', '_' and '.'") from None
+    except hf_errors.HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        fix = ("Check your token (HF_TOKEN, `hf auth login`) and that you may write to this repo."
+               if status in (401, 403) else "The Hub failed; try again later (nothing was lost: run it again).")
+        raise HubAccessError(f"{what}: the Hub at {where} answered HTTP {status if status is not None else '?'} for "
+                             f"{repo_id}. {fix}", status) from None
+    except _transport_errors() as error:
+        raise OfflineError(f"{what}: the Hub at {where} could not be reached ({type(error).__name__}); check your "
+                           "connection or HF_ENDPOINT") from None
 
 
 def fetch_file(repo_id: str, filename: str, *, revision: str | None = None,
@@ -224,12 +297,15 @@ def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | boo
 
 
 class _Target(NamedTuple):
-    """What was asked of the Hub, for the messages: who asked (an entry's name), and which file where."""
+    """What was asked of the Hub, for the messages: who asked (an entry's name), which file where, and the cache
+    it goes into (and whether an argument chose it, or the environment)."""
 
     label: str
     repo_id: str
     revision: str
     filename: str
+    cache: Path | None = None
+    cache_from_argument: bool = False
 
 
 @contextlib.contextmanager
@@ -245,8 +321,13 @@ def _hub_errors(target: _Target, where: str, local_only: bool) -> Iterator[None]
 
 def _zoo_error(error: BaseException, target: _Target, where: str, local_only: bool) -> DklZooError:
     """The zoo's exception for one of huggingface_hub's (the order matters: subclasses first)."""
-    label, repo_id, rev, filename = target
+    label, repo_id, rev, filename, cache, from_argument = target
     weights = f"{repo_id}@{rev}/{filename}"
+    if _is_local_error(error):  # before the transport check: the disk, not the server
+        reason = getattr(error, "strerror", None) or str(error)
+        return CacheError(f"{label}: the weights {weights} cannot be stored in the cache {cache or 'folder'} "
+                          f"({reason}{': ' + str(error.filename) if getattr(error, 'filename', None) else ''}). "
+                          f"Nothing is wrong with the server. {_cache_fix(from_argument)}")
     if isinstance(error, hf_errors.RevisionNotFoundError):
         return RevisionNotFoundError(
             f"Revision {rev!r} not found", repo_id, where,

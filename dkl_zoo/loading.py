@@ -7,6 +7,7 @@ import os
 import torch
 from torch import nn
 
+from . import settings
 from .devices import checked_device
 from .errors import InvalidArgumentError
 from .integrity import LocatedFile, verify_or_discard
@@ -55,6 +56,7 @@ def load(
     token: str | bool | None = None,
     allow_original: bool = True,
     progress: bool = True,
+    verified_only: bool | None = None,
 ) -> nn.Module:
     """The named checkpoint as an eval-mode model taking [0, 1] images, its weights verified.
 
@@ -74,15 +76,28 @@ def load(
     ``cache_dir`` (default ``HF_HUB_CACHE``), ``local_files_only`` (never ask the Hub), ``force_download``
     (fetch again even when cached), ``endpoint`` (default ``HF_ENDPOINT``), ``token`` (private repos).
 
+    ``verified_only=True`` fails closed (default: ``DKL_ZOO_VERIFIED_ONLY``, off): weights whose sha256 is not pinned
+    (registry or pins file) are refused before any download, so nothing is trusted on first use and the Hub's
+    own ETag is never the reference; packaged and pinned entries load as usual, and an original-release
+    fallback is used only when it converts to the pinned bytes.
+
     Raises:
         UnknownModelError: ``name`` is not in the registry.
         InvalidArgumentError: ``dtype`` or ``device`` cannot be used here (checked before any download).
         IntegrityError: the file's sha256 is not the pinned / Hub-reported one; it was removed from the
             cache, and the next call fetches a fresh copy.
+        UnpinnedWeightsError: ``verified_only`` and the weights (or the revision asked for) are not pinned.
         RemoteNotFoundError, OfflineError, DownloadError, DownloadTimeoutError: see ``dkl_zoo.hub.locate``.
         WeightsFormatError, StateDictMismatchError: the file is not safetensors, or does not fit the model.
     """
+    _check_load_arguments(name, revision=revision, cache_dir=cache_dir, endpoint=endpoint, token=token,
+                          flags={"pretrained": pretrained, "local_files_only": local_files_only,
+                                 "force_download": force_download, "allow_original": allow_original,
+                                 "progress": progress})
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
+    fail_closed = settings.verified_only(verified_only)
+    if fail_closed and pretrained:
+        _check_pinned(entry, revision)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise InvalidArgumentError(
             f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype!r}"
@@ -115,8 +130,50 @@ def load(
         if cached is None:
             raise
         located = cached
+    if fail_closed and located.expected_sha256 != entry.weights.sha256:
+        from .errors import UnpinnedWeightsError
+
+        raise UnpinnedWeightsError(f"{entry.name}: the original release converted to weights other than the pinned "
+                                   f"sha256 {entry.weights.sha256}, and verified_only is on; they were not used")
     model, sha256 = _verified_model(entry, located, dtype)
     return _place(model, device, dtype, entry, sha256)
+
+
+def _check_pinned(entry: ModelEntry, revision: str | None) -> None:
+    """Fail closed: only bytes with a pinned sha256 (the registry's, or the pins file's) may load."""
+    from .errors import UnpinnedWeightsError
+
+    if entry.weights.sha256 is None:
+        raise UnpinnedWeightsError(
+            f"{entry.name}: its weights have no pinned sha256, and verified_only is on (DKL_ZOO_VERIFIED_ONLY or "
+            "verified_only=True): refused before any download. Load a pinned entry, add a pin to a pins file "
+            "(DKL_ZOO_PINS), or turn verified_only off to trust the Hub's hash"
+        )
+    if revision is not None and revision != entry.weights.revision:
+        raise UnpinnedWeightsError(
+            f"{entry.name}: revision {revision!r} is not the pinned one ({entry.weights.revision}), and verified_only "
+            "is on: its bytes could only be checked against the Hub's own hash. Leave revision out"
+        )
+
+
+def _check_load_arguments(name: object, *, revision: object, cache_dir: object, endpoint: object, token: object,
+                          flags: dict[str, object]) -> None:
+    """Each argument of ``load`` of the right kind, before any file or server is touched."""
+    if not isinstance(name, (str, ModelEntry)):
+        raise InvalidArgumentError(f"name must be a registry name (see dkl_zoo.list_models()) or a ModelEntry, got "
+                                   f"{type(name).__name__}")
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        raise InvalidArgumentError(f"revision must be a branch, tag or commit id (a non-empty string), got {revision!r}")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise InvalidArgumentError(f"cache_dir must be a path (str or os.PathLike), got {type(cache_dir).__name__}")
+    if endpoint is not None and (not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))):
+        raise InvalidArgumentError(f"endpoint must be an http(s) URL such as https://huggingface.co, got {endpoint!r}")
+    if token is not None and not isinstance(token, (str, bool)):
+        raise InvalidArgumentError(f"token must be a string, True (the saved login) or False, got "
+                                   f"{type(token).__name__}")
+    for flag, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidArgumentError(f"{flag} must be True or False, got {value!r}")
 
 
 def _embedded(entry: ModelEntry) -> LocatedFile:
@@ -125,9 +182,12 @@ def _embedded(entry: ModelEntry) -> LocatedFile:
 
     path = Path(__file__).resolve().parent / str(entry.weights.embedded_file)
     if not path.exists():
-        raise FileNotFoundError(f"{entry.name}: the packaged weights {path} are missing; reinstall dkl-zoo")
+        from .errors import IntegrityError
+
+        raise IntegrityError(str(path), str(entry.weights.sha256), "no file", hint="The packaged weights are missing "
+                             "from this installation; reinstall dkl-zoo.")
     if entry.weights.sha256 is None:
-        raise RuntimeError(f"{entry.name}: a packaged model must have its sha256 pinned in the registry")
+        raise InvalidArgumentError(f"{entry.name}: a packaged model must have its sha256 pinned in the registry")
     return LocatedFile(path=path, revision="packaged", expected_sha256=entry.weights.sha256, hub_etag=None)
 
 

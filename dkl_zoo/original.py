@@ -10,6 +10,8 @@ deterministic); a mismatch means the Drive file changed and is an ``IntegrityErr
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import html
 import json
 import os
@@ -22,15 +24,16 @@ import urllib.request
 import warnings
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Iterator
 
 from .atomic import atomic_write_text
 from .deadline import check as check_deadline
 from .deadline import deadline
-from .errors import IntegrityError, OriginalReleaseError
+from .errors import CacheError, IntegrityError, InvalidArgumentError, OriginalReleaseError
 from .integrity import SHA256_HEX
 from .registry import DRIVE_DOWNLOAD_URL, ModelEntry, OriginalSource
 
-__all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "cached_original", "fetch_original", "download_drive",
+__all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "check_url_template", "cached_original", "fetch_original", "download_drive",
            "check_original", "forget_original", "known_originals_path", "cache_files"]
 
 ORIGINAL_URL_ENV = "DKL_ZOO_ORIGINAL_URL"
@@ -45,13 +48,62 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dkl_zoo")
 
 
+@contextlib.contextmanager
+def _local_cache(root: Path | None, what: str) -> Iterator[None]:
+    """A file-system failure in the cache (read-only, a file where a folder belongs, a full disk) raised as a
+    ``CacheError`` naming the folder and the setting, not as a bare ``PermissionError``."""
+    try:
+        yield
+    except (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError) as error:
+        raise _cache_error(root, what, error) from None
+    except OSError as error:
+        if error.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise _cache_error(root, what, error) from None
+
+
+def _cache_error(root: Path | None, what: str, error: OSError) -> CacheError:
+    where = root or cache_root()
+    setting = "the root= argument" if root is not None else f"{CACHE_ENV} (default ~/.cache/dkl_zoo)"
+    name = f": {error.filename}" if error.filename else ""
+    return CacheError(f"cannot {what} in the dkl_zoo cache {where} ({error.strerror or error}{name}); point "
+                      f"{setting} at a writable folder")
+
+
 def _folder(entry: ModelEntry, root: Path | None) -> Path:
     return (root or cache_root()) / "original" / entry.name
 
 
 def _url(source: OriginalSource) -> str:
     template = os.environ.get(ORIGINAL_URL_ENV) or DRIVE_DOWNLOAD_URL
+    check_url_template(template)
     return template.format(id=urllib.parse.quote(source.google_drive_id))
+
+
+def check_url_template(template: str) -> None:
+    """A template must hold exactly one ``{id}`` and no other field: without it every entry would fetch the same
+    URL (and load the same weights); any other field cannot be filled.
+
+    Raises:
+        InvalidArgumentError: naming the problem and the variable.
+    """
+    import string
+
+    where = f"{ORIGINAL_URL_ENV}={template!r}"
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as error:  # a lone brace
+        raise InvalidArgumentError(f"{where} is not a URL template ({error}); write it like "
+                                   "https://mirror.example/files/{id} (double a literal brace: {{ }})") from None
+    names = [name for name, _, _ in fields]
+    other = [f"{{{name}}}" for name in names if name != "id"]
+    if other:
+        raise InvalidArgumentError(f"{where} has the field(s) {', '.join(other)}; only {{id}} (the Google Drive file "
+                                   "id) can be filled in")
+    if names.count("id") != 1 or any(spec or conversion for _, spec, conversion in fields):
+        raise InvalidArgumentError(f"{where} must contain {{id}} exactly once, as it is (the Google Drive file id): "
+                                   "without it every entry would fetch the same file")
 
 
 def _warn_once(entry: ModelEntry, source: str) -> None:
@@ -85,12 +137,14 @@ def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, 
     try:
         record = json.loads(record_path.read_text())
         source, recorded = str(record["source"]), record["weights_sha256"]
-        if not isinstance(recorded, str) or not SHA256_HEX.match(recorded):
-            raise ValueError("weights_sha256 is not a sha256")
+        problem = None if isinstance(recorded, str) and SHA256_HEX.match(recorded) else "weights_sha256 is not a sha256"
     except (OSError, ValueError, KeyError, TypeError) as error:
-        warnings.warn(f"{entry.name}: ignoring the corrupt record {record_path} ({error}); it was removed and the "
+        problem = str(error)
+    if problem is not None:
+        warnings.warn(f"{entry.name}: ignoring the corrupt record {record_path} ({problem}); it was removed and the "
                       "original release is fetched again when online", UserWarning, stacklevel=3)
-        record_path.unlink(missing_ok=True)
+        with _local_cache(root, "remove a corrupt record"):
+            record_path.unlink(missing_ok=True)
         return None
     expected = _expected_sha256(entry, source, recorded)
     path = record_path.parent / expected / "model.safetensors"
@@ -109,13 +163,22 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
     """Download and convert the original release of ``entry``; returns (safetensors file, its sha256).
 
     The caller hashes the file again when it loads it (as for every load).
-    """
-    from .convert import convert_checkpoint
-    from .integrity import file_digest
 
+    Raises:
+        OriginalReleaseError: no source gave a checkpoint. IntegrityError: the file is not the pinned one.
+        CacheError: the cache (``DKL_ZOO_CACHE``) cannot be written.
+    """
     cached = cached_original(entry, root)
     if cached is not None:
         return cached
+    with _local_cache(root, f"keep the original release of {entry.name}"):
+        return _fetch_into_cache(entry, root, progress)
+
+
+def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> tuple[Path, str]:
+    from .convert import convert_checkpoint
+    from .integrity import file_digest
+
     folder = _folder(entry, root)
     folder.mkdir(parents=True, exist_ok=True)
     failures = []
@@ -126,13 +189,13 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
                 with deadline(f"the original release of {entry.name} ({source.kind})"):
                     raw = download_drive(url, Path(tmp) / "original.pt", progress=progress,
                                          description=f"{entry.name} ({source.kind})")
-            except (OriginalReleaseError, OSError, ValueError) as error:
+            except (OriginalReleaseError, ConnectionError, TimeoutError, ValueError) as error:
                 failures.append(f"{source.kind} <{url}>: {error}")
                 continue
-            check_original(entry, source, file_digest(raw))  # refused before any unpickling
+            check_original(entry, source, file_digest(raw), root)  # refused before any unpickling
             try:
                 repo = convert_checkpoint(raw, entry, Path(tmp) / "repo", quiet=True)
-            except (OriginalReleaseError, OSError, ValueError) as error:
+            except (OriginalReleaseError, ValueError) as error:  # not a checkpoint of this entry: the next source
                 failures.append(f"{source.kind} <{url}>: {error}")
                 continue
             weights_sha256 = file_digest(repo / "model.safetensors")
@@ -164,11 +227,15 @@ def known_originals_path(root: Path | None = None) -> Path:
 def _known(root: Path | None) -> dict[str, str]:
     path = known_originals_path(root)
     try:
-        data = json.loads(path.read_text())
+        with _local_cache(root, "read the known originals"):
+            text = path.read_text()
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as error:
-        raise OriginalReleaseError(f"{path} is not readable ({error}); delete it to start trusting anew") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise OriginalReleaseError(f"{path} is not a known-originals file ({error}); delete it to start trusting "
+                                   "anew") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise OriginalReleaseError(f"{path} is not a known-originals file; delete it to start trusting anew")
     return data
@@ -205,7 +272,8 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
         )
 
         known[key] = sha256
-        atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
+        with _local_cache(root, "remember the original file"):
+            atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
         return
     if known[key] != sha256:
         raise IntegrityError(
@@ -216,17 +284,30 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
 
 
 def forget_original(name: str, root: Path | None = None) -> list[str]:
-    """Drop what trust-on-first-use remembered for ``name`` (and its cached conversion); returns the keys."""
+    """Drop what trust-on-first-use remembered for ``name`` (and its cached conversion); returns the keys.
+
+    All or nothing: the conversion is first moved aside (refused at once when the cache cannot be changed), then
+    the record is rewritten (on failure the conversion is put back), then the moved folder is deleted.
+
+    Raises:
+        CacheError: the cache cannot be changed (read-only, a file where a folder belongs); nothing was changed.
+    """
     known = _known(root)
     dropped = [key for key in known if key.split(" ", 1)[0] == name]
-    for key in dropped:
-        del known[key]
-    if dropped:
-
-        atomic_write_text(known_originals_path(root), json.dumps(known, indent=2, sort_keys=True) + "\n")
     folder = (root or cache_root()) / "original" / name
-    if folder.exists():
-        shutil.rmtree(folder)
+    aside = folder.with_name(f".forgotten-{name}-{os.getpid()}")
+    with _local_cache(root, f"forget the original release of {name}"):
+        if folder.exists():
+            os.rename(folder, aside)
+        try:
+            if dropped:
+                remaining = {key: value for key, value in known.items() if key not in dropped}
+                atomic_write_text(known_originals_path(root), json.dumps(remaining, indent=2, sort_keys=True) + "\n")
+        except BaseException:
+            if aside.exists():
+                os.rename(aside, folder)
+            raise
+    shutil.rmtree(aside, ignore_errors=True)  # nothing refers to it any more
     return dropped
 
 

@@ -19,7 +19,8 @@ from typing import Mapping
 from .errors import InvalidArgumentError
 from .integrity import SHA1_HEX, SHA256_HEX
 
-__all__ = ["PINS_ENV", "DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "apply_pin"]
+__all__ = ["PINS_ENV", "DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "update_pins", "check_writable",
+           "apply_pin"]
 
 PINS_ENV = "DKL_ZOO_PINS"
 DEFAULT_PINS = Path(__file__).resolve().parent / "pins.json"
@@ -70,7 +71,7 @@ def load_pins(path: str | os.PathLike[str] | None = None) -> dict[str, Pin]:
     except FileNotFoundError:
         if path is None and target != DEFAULT_PINS:
             raise InvalidArgumentError(f"{PINS_ENV}={str(target)!r}: no such file; point it at a pins file "
-                                       "written by `dkl-zoo release --pins`, or unset it") from None
+                                       "written by dkl-zoo release, or unset it") from None
         return {}
     key = (stat.st_mtime_ns, stat.st_size)
     cached = _CACHE.get(target)
@@ -85,12 +86,14 @@ def _parse(path: Path) -> dict[str, Pin]:
     where = f"{path}" + (f" (from {PINS_ENV})" if os.environ.get(PINS_ENV) else "")
     try:
         data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("pins"), dict):
-            raise ValueError(f"expected {{\"format\": {FORMAT}, \"pins\": {{...}}}}")
-        pins = {str(name): Pin(**fields) for name, fields in data["pins"].items()}
+        shaped = isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("pins"), dict)
+        pins = {str(name): Pin(**fields) for name, fields in data["pins"].items()} if shaped else None
     except (OSError, ValueError, TypeError) as error:
         raise InvalidArgumentError(f"{where} is not a dkl_zoo pins file ({error}); regenerate it with "
-                                   "`dkl-zoo release --pins`") from None
+                                   "dkl-zoo release") from None
+    if pins is None:
+        raise InvalidArgumentError(f"{where} is not a dkl_zoo pins file (expected {{\"format\": {FORMAT}, \"pins\": "
+                                   "{...}}); regenerate it with dkl-zoo release")
     for name, pin in pins.items():
         problems = pin.problems()
         if problems:
@@ -105,6 +108,40 @@ def save_pins(pins: Mapping[str, Pin], path: str | os.PathLike[str]) -> None:
     data = {"format": FORMAT,
             "pins": {name: dataclasses.asdict(pins[name]) for name in sorted(pins)}}
     atomic_write_text(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Refuse a pins file that could not be written (before anything slow or irreversible is done).
+
+    Raises:
+        InvalidArgumentError: its folder is missing or read-only, or the path is not a regular file.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        raise InvalidArgumentError(f"pins file {target} is not a regular file; give a file name")
+    folder = target.parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"cannot write the pins file {target}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InvalidArgumentError(f"cannot write the pins file {target}: not writable here (choose another pins "
+                                   "file, or run where you may write it)")
+
+
+def update_pins(path: str | os.PathLike[str], changes: Mapping[str, Pin]) -> dict[str, Pin]:
+    """Merge ``changes`` into the pins file under a lock: two releases writing one file at once both keep their
+    pins (each reads what the other wrote, not what it saw at its start). Returns the pins now in the file."""
+    from filelock import FileLock
+
+    target = Path(path)
+    with FileLock(str(_lock_path(target))):
+        current = load_pins(target)
+        current.update(changes)
+        save_pins(current, target)
+    return current
 
 
 def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]

@@ -92,13 +92,12 @@ WRITERS: dict[str, Callable[[TextIO, int], "TableWriter | JsonWriter | CsvWriter
 def write_atomically(path: str | os.PathLike[str], stream: Callable[[TextIO], None]) -> None:
     """Run ``stream`` on a text file beside ``path`` and rename it onto ``path`` at the end; on any failure or
     interrupt ``path`` keeps what it held and no temporary file is left."""
-    from .atomic import atomic_write, default_file_mode
+    from .atomic import atomic_write
 
     def write(out) -> None:  # type: ignore[no-untyped-def]
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         stream(text)
         text.flush()
         text.detach()
-        os.fchmod(out.fileno(), default_file_mode())
 
     atomic_write(path, write)

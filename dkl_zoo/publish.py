@@ -22,27 +22,46 @@ def publish(
 ) -> str:
     """Create ``repo_id`` if needed and upload ``folder`` to ``revision``; returns the commit sha.
 
-    Pin that sha (and the sha256 ``convert_checkpoint`` printed) in the registry entry.
+    The commit and the sha256 ``convert_checkpoint`` printed are what a pins file records for the entry
+    (``dkl-zoo release`` does both steps and writes the pin).
+
+    Raises:
+        InvalidArgumentError: ``folder`` is not a converted repo folder, or ``repo_id`` is not a valid repo id.
+        HubAccessError, OfflineError: the Hub refused, failed or could not be reached.
     """
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from .errors import InvalidArgumentError
+    from .hub import api_errors
 
     path = Path(folder)
+    if not path.is_dir():
+        raise InvalidArgumentError(f"{path} is not a folder" + ("" if path.exists() else " (it does not exist)")
+                                   + "; give the folder that dkl_zoo.convert.convert_checkpoint wrote")
     missing = [name for name in _REQUIRED if not (path / name).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise InvalidArgumentError(
             f"{path} is not a converted repo folder (missing {', '.join(missing)}); create it with "
-            "dkl_zoo.convert.convert_checkpoint or `dkl-zoo convert`"
+            "dkl_zoo.convert.convert_checkpoint"
         )
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise InvalidArgumentError(f"{repo_id!r} is not a valid Hub repo id ({str(error).splitlines()[0]}); use "
+                                   "namespace/name") from None
     api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision != "main":
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
-    info = api.upload_folder(
-        folder_path=str(path),
-        repo_id=repo_id,
-        repo_type="model",
-        revision=revision,
-        commit_message=commit_message or f"Upload {path.name} converted by dkl_zoo",
-        allow_patterns=list(_REQUIRED),
-    )
+    with api_errors(f"publishing {path}", repo_id, endpoint):
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(
+            folder_path=str(path),
+            repo_id=repo_id,
+            repo_type="model",
+            revision=revision,
+            commit_message=commit_message or f"Upload {path.name} converted by dkl_zoo",
+            allow_patterns=list(_REQUIRED),
+        )
     return info.oid

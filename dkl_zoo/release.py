@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from .errors import IntegrityError, InvalidArgumentError, OriginalReleaseError, ReleaseCheckError
-from .pins import DEFAULT_PINS, Pin, load_pins, save_pins
+from .pins import DEFAULT_PINS, Pin, check_writable, load_pins, update_pins
 from .registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
 __all__ = ["ReleaseRow", "release", "clean_accuracy_gate"]
@@ -63,8 +62,10 @@ def release(
     entries = _entries(names)
     _check_namespace(namespace)
     if check_data is not None and (isinstance(check_n, bool) or not isinstance(check_n, int) or check_n < 1):
-        raise InvalidArgumentError(f"--check-n must be a positive integer, got {check_n!r}")
+        raise InvalidArgumentError(f"check_n must be a positive integer, got {check_n!r}")
     pins_file = Path(pins_path)
+    if not dry_run:
+        check_writable(pins_file)  # before anything is fetched or uploaded
     pins = load_pins(pins_file)
     work = Path(work_dir) if work_dir is not None else _default_work_dir()
     api = None if dry_run else _api(endpoint, token)
@@ -72,7 +73,7 @@ def release(
     for entry in entries:
         repo_id = f"{namespace}/{entry.name}"
         pin = pins.get(entry.name)
-        if pin is not None and pin.repo_id == repo_id and (dry_run or _hub_has(api, pin)):
+        if pin is not None and pin.repo_id == repo_id and (dry_run or _hub_has(api, pin, repo_id)):
             rows.append(ReleaseRow(entry.name, "up to date" if not dry_run else "pinned: skip", repo_id,
                                    pin.revision, pin.sha256))
             continue
@@ -83,9 +84,9 @@ def release(
                  + f"commit model.safetensors, config.json, README.md to {repo_id}; pin it in {pins_file}")
             rows.append(ReleaseRow(entry.name, "would release", repo_id))
             continue
-        row, pins[entry.name] = _release_one(entry, repo_id, pin, api, work / entry.name, check_data, check_n,
-                                             progress, echo)
-        save_pins(pins, pins_file)  # after every entry: an interrupted run keeps what it finished
+        row, new_pin = _release_one(entry, repo_id, pin, api, work / entry.name, check_data, check_n, progress,
+                                    echo)
+        pins = update_pins(pins_file, {entry.name: new_pin})  # after every entry, merged under a lock
         rows.append(row)
     echo(_summary(rows))
     return rows
@@ -107,7 +108,10 @@ def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Pa
         accuracy = clean_accuracy_gate(entry, folder / "model.safetensors", check_data, check_n)
         echo(f"{entry.name}: clean accuracy {100 * accuracy:.2f} % on the first {check_n} test images "
              f"(reported {entry.headline.clean_acc:.2f} %)")
-    commit, action = _upload(api, repo_id, folder, weights_sha256)
+    from .hub import api_errors
+
+    with api_errors(f"releasing {entry.name}", repo_id, api.endpoint):
+        commit, action = _upload(api, repo_id, folder, weights_sha256)
     echo(f"{entry.name}: {action} {repo_id}@{commit} (sha256 {weights_sha256})")
     new_pin = Pin(repo_id=repo_id, revision=commit, sha256=weights_sha256, original_sha256=raw_sha256,
                   original_source=f"{source.kind} {source.google_drive_id}")
@@ -134,11 +138,11 @@ def _check_namespace(namespace: str) -> None:
     from huggingface_hub.utils import validate_repo_id
 
     if "/" in namespace:
-        raise InvalidArgumentError(f"--namespace {namespace!r} must be a single name, without '/'")
+        raise InvalidArgumentError(f"namespace {namespace!r} must be a single name, without '/'")
     try:
         validate_repo_id(f"{namespace}/x")
     except HFValidationError:
-        raise InvalidArgumentError(f"--namespace {namespace!r} is not a Hub user or organisation name") from None
+        raise InvalidArgumentError(f"namespace {namespace!r} is not a Hub user or organisation name") from None
 
 
 def _default_work_dir() -> Path:
@@ -218,9 +222,12 @@ def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.Pat
     return accuracy
 
 
-def _hub_has(api, pin: Pin) -> bool:  # type: ignore[no-untyped-def]
+def _hub_has(api, pin: Pin, repo_id: str) -> bool:  # type: ignore[no-untyped-def]
     """Does the pinned commit hold the pinned bytes (its model.safetensors has the pinned sha256)?"""
-    metadata = _metadata(api, pin.repo_id, pin.revision)
+    from .hub import api_errors
+
+    with api_errors(f"checking the pin of {repo_id}", repo_id, api.endpoint):
+        metadata = _metadata(api, pin.repo_id, pin.revision)
     return metadata is not None and metadata.commit_hash == pin.revision and metadata.etag == pin.sha256
 
 
@@ -259,13 +266,3 @@ def _summary(rows: Iterable[ReleaseRow]) -> str:
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
     return "\n".join(lines)
 
-
-def main_release(args) -> int:  # type: ignore[no-untyped-def]
-    """The ``dkl-zoo release`` verb."""
-    if not args.all and not args.names:
-        raise InvalidArgumentError("name the entries to release, or pass --all")
-    release(None if args.all else args.names, namespace=args.namespace, pins_path=args.pins,
-            dry_run=args.dry_run, check_data=args.check_data, check_n=args.check_n,
-            work_dir=args.work_dir, token=args.token, progress=not args.quiet,
-            echo=lambda line: print(line, file=sys.stdout, flush=True))
-    return 0

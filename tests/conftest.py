@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -89,3 +90,27 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 12
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@contextlib.contextmanager
+def unwritable(*folders: Path):
+    """Folders in which nothing can be created, renamed or deleted, even by root: a read-only cache.
+
+    As root, permission bits do not stop writes; the immutable attribute (``chattr +i``) does. Always undone.
+    """
+    import subprocess
+
+    as_root = os.geteuid() == 0
+    for folder in folders:
+        if as_root:
+            subprocess.run(["chattr", "+i", str(folder)], check=True)
+        else:
+            folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        for folder in folders:
+            if as_root:
+                subprocess.run(["chattr", "-i", str(folder)], check=True)
+            else:
+                folder.chmod(0o755)

@@ -131,7 +131,7 @@ def test_convert_publish_and_cards(hub, tmp_path):
     torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, src)
     converted = cli("convert", str(src), "--name", FMNIST, "--out", str(tmp_path / "repo"))
     assert converted.returncode == 0, converted.stderr
-    assert "Pin sha256=" in converted.stdout
+    assert "its pin in a pins file" in converted.stdout
     published = cli("publish", str(tmp_path / "repo"), "--repo-id", "me/fmnist", "--token", "t",
                     env={"HF_ENDPOINT": hub.url})
     assert published.returncode == 0, published.stderr
@@ -172,3 +172,33 @@ def test_help_and_import_leave_torch_out():
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
+
+
+def test_a_closed_pipe_ends_quietly_and_a_full_disk_is_one_line(tmp_path):
+    for verb in (["list"], ["list", "--json"], ["info", FMNIST]):
+        done = subprocess.run(f"{sys.executable} -m dkl_zoo {' '.join(verb)} | head -c 1", shell=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                              timeout=120)
+        assert done.stderr == "" and len(done.stdout) == 1, (verb, done.stderr)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "dkl_zoo", "list"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == "dkl-zoo list: cannot write the output: No space left on device\n"
+
+
+def test_combinations_that_would_be_ignored_and_missing_paths_are_usage_errors(capsys, tmp_path):
+    both = in_process(capsys, "release", "ikl-at-cifar10-wrn34", "--all", "--namespace", "x", "--dry-run")
+    assert both.returncode == 2 and "give NAMEs or --all, not both" in both.stderr
+    missing = in_process(capsys, "eval", "--checkpoint", str(tmp_path / "none.safetensors"), "--arch", FMNIST)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    device = in_process(capsys, "eval", FMNIST, "--json-out", "/dev/full", "--n-examples", "4")
+    assert device.returncode == 2 and "/dev/full is not a regular file" in device.stderr
+    curve = in_process(capsys, "eval", FMNIST, "--plot", str(tmp_path / "c.png"), "--plot-eps", "0.05", "5",
+                       "--n-examples", "4")
+    assert curve.returncode == 2 and "eps=5.0 is larger than 1" in curve.stderr
+    assert not list(tmp_path.iterdir())
+    convert = in_process(capsys, "convert", str(tmp_path / "none.pt"), "--name", FMNIST, "--out", str(tmp_path / "o"))
+    assert convert.returncode == 2 and "does not exist" in convert.stderr
+    publish = in_process(capsys, "publish", str(tmp_path / "nothing"), "--repo-id", "me/x")
+    assert publish.returncode == 2 and "is not a folder (it does not exist)" in publish.stderr

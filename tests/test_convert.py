@@ -18,6 +18,7 @@ from dkl_zoo.errors import (
     IntegrityError,
     OriginalReleaseError,
     RemoteNotFoundError,
+    InvalidArgumentError,
     StateDictMismatchError,
     UnsafeCheckpointError,
 )
@@ -75,7 +76,7 @@ def test_conversion_is_deterministic_and_records_provenance(tmp_path, capsys):
     for name in ("model.safetensors", "config.json", "README.md"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     weights_sha = hashlib.sha256((first / "model.safetensors").read_bytes()).hexdigest()
-    assert weights_sha in printed and "Pin sha256=" in printed
+    assert weights_sha in printed and "its pin in a pins file" in printed
     from safetensors import safe_open
 
     with safe_open(str(first / "model.safetensors"), "pt") as handle:
@@ -121,7 +122,7 @@ def test_wrong_architecture_is_a_mismatch_naming_the_entry(tmp_path):
 
 
 def test_publish_refuses_a_folder_that_was_not_converted(tmp_path, hub):
-    with pytest.raises(FileNotFoundError, match="missing model.safetensors, config.json, README.md"):
+    with pytest.raises(InvalidArgumentError, match="missing model.safetensors, config.json, README.md"):
         publish(tmp_path, "dkl-zoo/x", endpoint=hub.url, token="t")
 
 
@@ -233,3 +234,35 @@ def test_provenance_disagreements_in_cards():
     assert "64.08 / 31.65" in card and "byte-identical" in card
     wrn34 = (ROOT / "model_cards" / "ikl-at-cifar10-wrn34" / "README.md").read_text()
     assert f"| {SOURCE_LOG} | 85.31 | 57.09 |" in wrn34 and f"| {SOURCE_ROBUSTBENCH} | 85.31 | 57.09 |" in wrn34
+
+
+def test_missing_paths_and_files_that_are_not_checkpoints_are_named(tmp_path, hub):
+    with pytest.raises(InvalidArgumentError, match=r"checkpoint .*missing.pt does not exist"):
+        convert_checkpoint(tmp_path / "missing.pt", "ikl-at-cifar10-wrn34", tmp_path / "out")
+    with pytest.raises(InvalidArgumentError, match="is not a file: give the checkpoint file itself"):
+        convert_checkpoint(tmp_path, "ikl-at-cifar10-wrn34", tmp_path / "out")
+    (tmp_path / "notes.txt").write_text("weights: see the README\n")
+    with pytest.raises(OriginalReleaseError, match="is not a PyTorch checkpoint \\(neither the zip archive"):
+        convert_checkpoint(tmp_path / "notes.txt", "ikl-at-cifar10-wrn34", tmp_path / "out")
+    with pytest.raises(InvalidArgumentError, match=r"missing-folder is not a folder \(it does not exist\)"):
+        publish(tmp_path / "missing-folder", "dkl-zoo/x", endpoint=hub.url, token="t")
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    for name in ("model.safetensors", "config.json", "README.md"):
+        (folder / name).write_text("x")
+    with pytest.raises(InvalidArgumentError, match="'bad id' is not a valid Hub repo id"):
+        publish(folder, "bad id", endpoint=hub.url, token="t")
+    assert hub.requests == []
+
+
+def test_publishing_to_a_failing_hub_is_a_hub_access_error(tmp_path, hub):
+    from dkl_zoo.errors import HubAccessError
+
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    for name in ("model.safetensors", "config.json", "README.md"):
+        (folder / name).write_text("x")
+    hub.fail_with = 503
+    with pytest.raises(HubAccessError, match=r"publishing .*answered HTTP 503 for me/x") as info:
+        publish(folder, "me/x", endpoint=hub.url, token="t")
+    assert info.value.status == 503

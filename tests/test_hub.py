@@ -19,6 +19,7 @@ from dkl_zoo.errors import (
     EntryNotFoundError,
     HubAccessError,
     IntegrityError,
+    InvalidArgumentError,
     OfflineError,
     RemoteNotFoundError,
     RepositoryNotFoundError,
@@ -307,3 +308,94 @@ def test_explicit_unpinned_revision_after_main_moved_is_checked_against_its_own_
     assert torch.equal(model(X), reference(X))
     offline = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision=first_sha, local_files_only=True)
     assert torch.equal(offline(X), reference(X))
+
+
+# ---- local problems are the disk's, not the server's ----------------------------------------------------------
+
+def test_a_cache_path_that_is_a_file_names_the_setting_not_the_server(hub, published, tmp_path):
+    from dkl_zoo.errors import CacheError
+
+    entry, _, _ = published
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CacheError, match=r"is a file, not a folder\. Pass cache_dir= a writable folder"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "file" / "cache")
+    done = run_python(f"import dkl_zoo\nfrom dkl_zoo.registry import get_entry\n"
+                      f"try:\n    dkl_zoo.load(get_entry('ikl-at-cifar10-wrn34').replace(repo='{entry.repo_id}'), "
+                      f"pretrained=True, allow_original=False)\n"
+                      f"except dkl_zoo.CacheError as e:\n    print('CACHE', e)\n",
+                      {"HF_HUB_CACHE": str(tmp_path / "file"), "HF_ENDPOINT": hub.url})
+    assert "CACHE" in done.stdout and "HF_HUB_CACHE" in done.stdout and "server" not in done.stdout.split("CACHE")[1][:40]
+
+
+def test_a_read_only_cache_is_a_cache_error_and_a_cached_file_still_loads(hub, published, tmp_path):
+    from conftest import unwritable
+    from dkl_zoo.errors import CacheError
+
+    entry, model, _ = published
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with unwritable(empty):
+        with pytest.raises(CacheError, match=r"cannot be stored in the cache .*Nothing is wrong with the server"):
+            dkl_zoo.load(entry, endpoint=hub.url, cache_dir=empty)
+    shared = tmp_path / "shared"
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=shared)  # filled once by whoever may write it
+    folders = [p for p in shared.rglob("*") if p.is_dir()] + [shared]
+    records = list(shared.rglob("dkl_zoo-hashes/*/*.json"))
+    for record in records:
+        record.unlink()  # as if another tool had downloaded the file
+    with unwritable(*folders):
+        with pytest.warns(UserWarning, match="could not be recorded in the cache"):
+            again = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=shared)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(again(x), model(x))
+
+
+def test_hash_records_follow_the_umask_so_a_shared_cache_serves_every_user(hub, published, cache_dir):
+    entry, _, _ = published
+    old = os.umask(0o022)
+    try:
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    finally:
+        os.umask(old)
+    records = list(cache_dir.rglob("dkl_zoo-hashes/*/*.json"))
+    assert records and all(r.stat().st_mode & 0o777 == 0o644 for r in records)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": None}, "name must be a registry name .* got NoneType"),
+    ({"revision": 123}, "revision must be a branch, tag or commit id"),
+    ({"cache_dir": 123}, r"cache_dir must be a path \(str or os.PathLike\), got int"),
+    ({"endpoint": 123}, "endpoint must be an http"),
+    ({"token": 1.5}, "token must be a string"),
+    ({"progress": "no"}, "progress must be True or False"),
+])
+def test_load_arguments_of_the_wrong_kind_are_refused_before_any_request(hub, kwargs, message):
+    name = kwargs.pop("name", "ikl-at-cifar10-wrn34")
+    with pytest.raises(InvalidArgumentError, match=message):
+        dkl_zoo.load(name, **kwargs)
+    assert hub.requests == []
+
+
+# ---- fail closed -------------------------------------------------------------------------------------------
+
+def test_verified_only_refuses_unpinned_weights_before_any_request(hub, published, cache_dir, monkeypatch):
+    from dkl_zoo.errors import UnpinnedWeightsError
+
+    entry, model, sha = published
+    with pytest.raises(UnpinnedWeightsError, match="no pinned sha256, and verified_only is on"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, verified_only=True)
+    monkeypatch.setenv("DKL_ZOO_VERIFIED_ONLY", "1")
+    with pytest.raises(UnpinnedWeightsError):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert hub.requests == []
+    assert dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, verified_only=False) is not None  # keyword wins
+    assert dkl_zoo.load("ikl-at-fmnist-wrn10-1") is not None  # packaged: pinned in the registry
+    digest = hashlib.sha256(safetensors_bytes(model)).hexdigest()
+    pinned = entry.replace(sha256=digest, revision=sha)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)(x), model(x))
+    with pytest.raises(UnpinnedWeightsError, match="revision 'main' is not the pinned one"):
+        dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir, revision="main")
+    monkeypatch.setenv("DKL_ZOO_VERIFIED_ONLY", "maybe")
+    with pytest.raises(InvalidArgumentError, match="DKL_ZOO_VERIFIED_ONLY='maybe' is not a yes/no value"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs")),
+    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings")),
     ("metadata", ("pins", "registry", "data", "cards", "categories", "images", "transforms", "examples")),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
     ("io", ("hub", "original", "convert", "publish", "autoattack_adapter")),

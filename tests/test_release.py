@@ -266,3 +266,124 @@ def test_shipped_pins_file_is_valid_and_cards_show_its_pins():
     for name, pin in pins.items():
         card = (ROOT / "model_cards" / name / "README.md").read_text()
         assert pin.revision in card and pin.sha256 in card
+
+
+def test_a_pin_under_a_name_the_registry_lacks_is_refused_with_the_closest_names(tmp_path, monkeypatch):
+    """A misspelt name used to be ignored, and its entry loaded unpinned bytes."""
+    pins_path = tmp_path / "pins.json"
+    save_pins({"ikl-at-cifar10-wrn43": Pin("dkl-zoo/ikl-at-cifar10-wrn43", "1" * 40, "2" * 64)}, pins_path)
+    monkeypatch.setenv("DKL_ZOO_PINS", str(pins_path))
+    with pytest.raises(InvalidArgumentError, match=r"pins 'ikl-at-cifar10-wrn43' \(did you mean 'ikl-at-cifar10-wrn34'\?\), "
+                                                   "which the registry does not have"):
+        get_entry("ikl-at-cifar10-wrn34")
+    with pytest.raises(InvalidArgumentError, match="which the registry does not have"):
+        dkl_zoo.load("ikl-at-fmnist-wrn10-1")
+
+
+def _add_pin(path: str, name: str, digit: str) -> None:  # one release's write, in its own process
+    from dkl_zoo.pins import Pin, update_pins
+
+    update_pins(path, {name: Pin(f"dkl-zoo/{name}", digit * 40, digit * 64)})
+
+
+def test_releases_writing_one_pins_file_at_once_keep_every_pin(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "pins.json"
+    names = ["ikl-at-cifar10-wrn34", "ikl-at-cifar10-wrn28-20m", "ikl-at-cifar100-wrn34", "ikl-at-cifar100-wrn34-v2",
+             "ikl-at-cifar100-wrn28-50m", "gkl-at-cifar100-wrn28-50m"]
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_add_pin, args=(str(path), name, str(i + 1))) for i, name in enumerate(names)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * len(names)
+    assert sorted(load_pins(path)) == sorted(names)
+    assert {p.name for p in tmp_path.iterdir()} == {"pins.json", ".pins.json.lock"}
+
+
+def test_an_unwritable_pins_file_is_refused_before_anything_is_fetched(drive, hub, tmp_path):
+    from conftest import unwritable
+
+    folder = tmp_path / "pins"
+    folder.mkdir()
+    with unwritable(folder):
+        with pytest.raises(InvalidArgumentError, match="cannot write the pins file .*not writable here"):
+            release(["ikl-at-cifar10-wrn34"], namespace="zoo-test", pins_path=folder / "pins.json",
+                    endpoint=hub.url, work_dir=tmp_path / "work", progress=False)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(InvalidArgumentError, match="is not a folder"):
+        release(["ikl-at-cifar10-wrn34"], namespace="zoo-test", pins_path=tmp_path / "a-file" / "pins.json",
+                endpoint=hub.url, work_dir=tmp_path / "work", progress=False)
+    assert hub.requests == [] and drive.requests == []
+
+
+def test_a_hub_answering_500_during_a_release_is_a_hub_access_error(drive, hub, tmp_path):
+    from dkl_zoo.errors import HubAccessError
+
+    entry, model = _tiny()
+    _serve(drive, get_entry("ikl-at-cifar10-wrn34"), model)
+    hub.fail_with = 500
+    with pytest.raises(HubAccessError, match=r"releasing .*answered HTTP 500") as info:
+        release([entry], namespace="zoo-test", pins_path=tmp_path / "pins.json", endpoint=hub.url,
+                work_dir=tmp_path / "work", progress=False, echo=lambda line: None)
+    assert info.value.status == 500 and not (tmp_path / "pins.json").exists()
+
+
+def test_library_arguments_are_named_as_keywords_not_flags(drive, hub, tmp_path):
+    with pytest.raises(InvalidArgumentError, match=r"^check_n must be a positive integer, got 0$"):
+        release(["ikl-at-cifar10-wrn34"], namespace="ns", pins_path=tmp_path / "p.json", check_data=tmp_path,
+                check_n=0)
+    with pytest.raises(InvalidArgumentError, match=r"^namespace 'a/b' must be a single name"):
+        release(["ikl-at-cifar10-wrn34"], namespace="a/b", pins_path=tmp_path / "p.json")
+
+
+@pytest.mark.parametrize("template, message", [
+    ("http://127.0.0.1:9/file", r"must contain \{id\} exactly once"),
+    ("http://127.0.0.1:9/{id}/{id}", r"must contain \{id\} exactly once"),
+    ("http://127.0.0.1:9/{other}", r"has the field\(s\) \{other\}; only \{id\}"),
+    ("http://127.0.0.1:9/{0}", r"has the field\(s\) \{0\}"),
+    ("http://127.0.0.1:9/{", r"is not a URL template \(Single '\{' encountered"),
+])
+def test_an_original_url_template_without_exactly_one_id_is_refused_by_name(drive, hub, tmp_path, monkeypatch,
+                                                                          template, message):
+    """Without {id} every entry fetched one URL, so two different models loaded the same weights."""
+    entry, model = _tiny()
+    _serve(drive, entry, model)
+    monkeypatch.setenv("DKL_ZOO_ORIGINAL_URL", template)
+    with pytest.raises(InvalidArgumentError, match="DKL_ZOO_ORIGINAL_URL=.* " + message):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+    assert drive.requests == []
+
+
+@pytest.mark.filterwarnings("ignore:.*does not exist yet:UserWarning", "ignore:.*trusting it on first use:UserWarning")
+def test_an_unusable_zoo_cache_names_dkl_zoo_cache_and_forgetting_changes_all_or_nothing(drive, hub, tmp_path,
+                                                                                         monkeypatch):
+    from conftest import unwritable
+    from dkl_zoo.errors import CacheError
+    from dkl_zoo.original import forget_original, known_originals_path
+
+    entry, model = _tiny()
+    _serve(drive, entry, model)
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("DKL_ZOO_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(CacheError, match=r"cannot keep the original release .* point DKL_ZOO_CACHE .* at a writable"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+    cache = tmp_path / "zoo"
+    cache.mkdir()
+    monkeypatch.setenv("DKL_ZOO_CACHE", str(cache))
+    with unwritable(cache):
+        with pytest.raises(CacheError, match="DKL_ZOO_CACHE"):
+            dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+    record = known_originals_path().read_text()
+    kept = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    for frozen in ([cache, cache / "original"], [cache]):  # the conversion cannot move / the record cannot change
+        with unwritable(*frozen):
+            with pytest.raises(CacheError, match="cannot forget the original release"):
+                forget_original(entry.name)
+        assert known_originals_path().read_text() == record
+        assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == kept
+    assert forget_original(entry.name) and not (cache / "original" / entry.name).exists()
+    assert sorted(p.name for p in (cache / "original").iterdir()) == []

@@ -428,3 +428,33 @@ def test_torchrun_with_two_cpu_ranks_trains_and_rank_0_writes(tmp_path):
     assert len(rows) == 1 + 3  # one writer: no duplicated rows from the second rank
     final = torch.load(out / "final.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in final.values() if v.is_floating_point())
+
+
+def test_two_trainings_on_one_folder_the_second_is_refused_naming_the_first(tmp_path, capsys):
+    from dkl_zoo.errors import RunInUseError
+    from training.run_lock import RunLock
+
+    first = RunLock(tmp_path)
+    try:
+        assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path)]) == 2
+        message = capsys.readouterr().err
+        assert f"{tmp_path} is in use by another training (pid {os.getpid()} on " in message
+        assert not (tmp_path / "metrics.csv").exists() and not (tmp_path / "config.json").exists()
+        with pytest.raises(RunInUseError):
+            RunLock(tmp_path)
+    finally:
+        first.release()
+    second = RunLock(tmp_path)  # free again; a killed holder frees it too (the OS drops the lock)
+    second.release()
+    done = subprocess.run([sys.executable, "-c", "import os, sys; from training.run_lock import RunLock; "
+                           f"RunLock({str(tmp_path)!r}); os.kill(os.getpid(), 9)"], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert done.returncode == -9
+    RunLock(tmp_path).release()
+
+
+def test_a_folder_given_as_config_is_named_as_a_folder(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder; give one of its .yaml files"):
+        load_config(CONFIGS)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nothing.yaml")

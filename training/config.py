@@ -261,6 +261,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a folder; give one of its .yaml files (configs live in "
+                              "training/configs/)")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (configs live in training/configs/)")
         try:

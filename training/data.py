@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dkl_zoo.errors import DataFormatError, DatasetNotFoundError, InvalidArgumentError
+
 __all__ = ["ImageSet", "load_train_set", "load_generated", "BatchStream", "synthetic_set", "held_out_set"]
 
 
@@ -53,8 +55,6 @@ def load_train_set(config: dict, train: bool = True) -> ImageSet:
         return ImageSet((x * 255).round().to(torch.uint8), y, 10)
     from torchvision import datasets
 
-    from dkl_zoo.data import DatasetNotFoundError
-
     cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
     try:
         data = cls(root=config["data_dir"], train=train, download=True)
@@ -70,20 +70,20 @@ def load_generated(path: str | Path, num_classes: int) -> ImageSet:
     """Generated images (DM-Improves-AT format): an npz with ``image`` (uint8 N×32×32×3) and ``label``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"generated data {path} not found: download the npz of Wang et al. 2023 (DM-Improves-AT, e.g. "
             "cifar10 20m / cifar100 50m) and set generated.path"
         )
     with np.load(path) as npz:
         missing = {"image", "label"} - set(npz.files)
         if missing:
-            raise ValueError(f"{path} lacks {sorted(missing)} (has {npz.files})")
+            raise DataFormatError(f"{path} lacks {sorted(missing)} (has {npz.files}): not a DM-Improves-AT npz file")
         images, labels = npz["image"], npz["label"]
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{path}: image must be uint8 N×H×W×3, got {images.dtype} {images.shape}")
+        raise DataFormatError(f"{path}: image must be uint8 N×H×W×3, got {images.dtype} {images.shape}")
     labels = torch.from_numpy(labels.astype(np.int64))
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"{path}: labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
+        raise DataFormatError(f"{path}: labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
     return ImageSet(_from_nhwc(images), labels, num_classes)
 
 
@@ -129,7 +129,7 @@ class BatchStream:
         steps = len(data) // self.n_real
         self.steps = min(steps, max_steps) if max_steps else steps
         if self.steps < 1:
-            raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(data)} images)")
+            raise InvalidArgumentError(f"batch_size {batch_size} is larger than the data set ({len(data)} images)")
         self.order: torch.Tensor | None = None
         self.generated_order: torch.Tensor | None = None
 
@@ -166,7 +166,7 @@ class BatchStream:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.order is None:
-            raise RuntimeError("call new_epoch() before drawing batches")
+            raise InvalidArgumentError("call new_epoch() before drawing batches")
         index = self.order[step * self.n_real:(step + 1) * self.n_real]
         images, labels = self.data.images[index], self.data.labels[index]
         if self.generated is not None and self.generated_order is not None:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dkl_zoo.errors import InvalidArgumentError
 from dkl_zoo.losses import ClassPrior, ikl_loss
 
 __all__ = ["AttackBudget", "attack_budget", "cosine_lr", "perturb", "AdversarialWeightPerturbation",
@@ -98,7 +99,7 @@ def _attack_loss(kind: str, adv_logits: torch.Tensor, nat_logits: torch.Tensor, 
         return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=1.0, normalize=normalize, check_values=False)
     if kind == "kl":  # TRADES: KL(softmax(nat) || softmax(adv)), summed as in TRADES' attack
         return F.kl_div(F.log_softmax(adv_logits, dim=1), F.softmax(nat_logits, dim=1), reduction="sum")
-    raise ValueError(f"attack loss must be 'soft-ce', 'dkl' or 'kl', got {kind!r}")
+    raise InvalidArgumentError(f"attack loss must be 'soft-ce', 'dkl' or 'kl', got {kind!r}")
 
 
 def perturb(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, budget: AttackBudget, *, kind: str,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dkl_zoo.errors import CheckpointError
+from dkl_zoo.errors import CheckpointError, DklZooError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
 
@@ -30,6 +30,7 @@ from .config import ConfigError, load_config
 from .data import BatchStream, held_out_set, load_generated, load_train_set
 from .ikl_at import AdversarialWeightPerturbation, EpochEMA, IKLATStep, StepEMA, cosine_lr
 from .metrics import MetricsLog
+from .run_lock import RunLock
 
 __all__ = ["Trainer", "main", "pgd_accuracy"]
 
@@ -69,6 +70,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
+        self.lock = RunLock(self.out) if self.rank == 0 else None  # before anything reads or writes the folder
         self.device = self._device()
         saved = self._read_resumable() if resume else None  # refuse a bad checkpoint before any slow work
         if self.world > 1:
@@ -87,7 +89,7 @@ class Trainer:
         if saved is not None:
             self._load_checkpoint(saved)
         elif (self.out / CHECKPOINT).exists():
-            raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+            raise ConfigError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         self.metrics = MetricsLog(self.out, enabled=self.is_main)
         if self.is_main:
             (self.out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
@@ -349,10 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         trainer = Trainer(config, args.out, resume=args.resume)
-    except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as error:
+    except DklZooError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     summary = trainer.train()
+    if trainer.lock is not None:
+        trainer.lock.release()
     if trainer.is_main:
         print(json.dumps(summary, indent=2))
     _leave_process_group()
