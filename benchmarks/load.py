@@ -79,7 +79,7 @@ def main() -> None:
         save_file(state, str(weights))
         data = weights.read_bytes()
         commit = hub.add_repo(entry.repo_id, {"model.safetensors": data})
-        pinned = entry.replace(revision=commit, sha256=hashlib.sha256(data).hexdigest())
+        pinned = entry.with_weights(revision=commit, sha256=hashlib.sha256(data).hexdigest())
         pickle_path = Path(tmp) / "model.pt"
         torch.save(state, pickle_path)
         cache = Path(tmp) / "cache"

@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from . import settings
+
 __all__ = ["main", "build_parser"]
 
 
@@ -25,7 +27,7 @@ def _entry_summary(name: str) -> dict:
     info["arch"]["kwargs"] = dict(entry.arch.kwargs)
     info["arch"]["num_classes"] = entry.num_classes
     info["arch"]["normalization"] = entry.arch.normalization
-    info["repo_id"] = entry.repo_id
+    info["repo_id"] = entry.repo_id_in(settings.namespace())
     info["timm_name"] = entry.timm_name
     return info
 
@@ -64,7 +66,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if entry.weights.embedded_file is not None:
         print(f"  weights:        shipped in the dkl_zoo package ({entry.weights.embedded_file}); no Hub download")
     else:
-        print(f"  Hub repo:       {entry.repo_id} (revision {entry.weights.revision or 'main, not pinned yet'})")
+        print(f"  Hub repo:       {entry.repo_id_in(settings.namespace())} (revision {entry.weights.revision or 'main, not pinned yet'})")
     print(f"  sha256:         {entry.weights.sha256 or 'not pinned yet (checked against the Hub ETag)'}")
     print(f"  input:          {entry.arch.input_size}, [0, 1]; normalisation {entry.arch.normalization}")
     print(f"  RobustBench:    {entry.provenance.robustbench_name or 'not listed'}")
@@ -224,11 +226,13 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_forget_original(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .original import forget_original
     from .registry import get_entry
 
     get_entry(args.name)
-    dropped = forget_original(args.name)
+    dropped = forget_original(args.name, Path(args.cache_dir) / "dkl_zoo" if args.cache_dir else None)
     print(f"{args.name}: forgot {len(dropped)} trusted original file(s) and the cached conversion; the next "
           "load downloads and trusts the current file, and says so")
     return 0
@@ -462,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("forget-original", help="forget the original file trusted on first use for NAME")
     p.add_argument("name")
+    p.add_argument("--cache-dir", default=None, help="the cache_dir the model was loaded with (default: DKL_ZOO_CACHE)")
     p.set_defaults(func=_cmd_forget_original)
 
     p = verbs.add_parser("cards", help="write the model cards from the registry (or --check them)")
@@ -489,11 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
         return 2
-    except UnknownModelError as error:  # the command's own way to list the zoo, not the library's
+    except UnknownModelError as error:
         if args.debug:
             raise
-        print(f"dkl-zoo {args.verb}: {str(error).replace('dkl_zoo.list_models()', '`dkl-zoo list`')}",
-              file=sys.stderr)
+        print(f"dkl-zoo {args.verb}: {_in_command_words(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -513,8 +517,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one line for users, the traceback on request
         if args.debug:
             raise
-        print(f"dkl-zoo {args.verb}: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"dkl-zoo {args.verb}: {type(error).__name__}: {_in_command_words(str(error))}", file=sys.stderr)
         return 1
+
+
+def _in_command_words(message: str) -> str:
+    """The library's remedies, said as the commands that do the same."""
+    import re
+
+    message = message.replace("dkl_zoo.list_models()", "`dkl-zoo list`")
+    return re.sub(r"dkl_zoo\.original\.forget_original\('([^']+)'(?:, '([^']+)/dkl_zoo')?\)",
+                  lambda m: f"`dkl-zoo forget-original {m.group(1)}" + (f" --cache-dir {m.group(2)}" if m.group(2)
+                                                                         else "") + "`", message)
 
 
 def _is_ours(error: BaseException) -> bool:

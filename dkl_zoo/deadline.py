@@ -14,37 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
-import os
 import time
 from typing import Any, Iterator
 
-from .errors import DownloadTimeoutError, InvalidArgumentError
+from . import settings
+from .errors import DownloadTimeoutError
 
-__all__ = ["TIMEOUT_ENV", "DEFAULT_TIMEOUT", "download_timeout", "deadline", "check", "install_hub_hook"]
+__all__ = ["download_timeout", "deadline", "check", "install_hub_hook"]
 
-TIMEOUT_ENV = "DKL_ZOO_DOWNLOAD_TIMEOUT"
-DEFAULT_TIMEOUT = 1800.0
 _ACTIVE: contextvars.ContextVar[tuple[float, float, str] | None] = contextvars.ContextVar(
     "dkl_zoo_download_deadline", default=None
 )
 
 
 def download_timeout() -> float:
-    """Seconds allowed for one file, from ``DKL_ZOO_DOWNLOAD_TIMEOUT``; a bad value is refused at once."""
-    text = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidArgumentError(
-            f"{TIMEOUT_ENV}={text!r} is not a positive number of seconds; set it to e.g. 3600 or unset it "
-            f"(default {DEFAULT_TIMEOUT:.0f} s)"
-        )
-    return seconds
+    """Seconds allowed for one file (``dkl_zoo.settings.download_timeout``); a bad value is refused at once."""
+    return settings.download_timeout()
 
 
 @contextlib.contextmanager
@@ -65,7 +50,7 @@ def check() -> None:
         _, limit, what = active
         raise DownloadTimeoutError(
             f"downloading {what} took longer than {limit:g} s and was abandoned (the server is too slow or "
-            f"stalled); try again later, use a mirror (HF_ENDPOINT), or raise {TIMEOUT_ENV}"
+            f"stalled); try again later, use a mirror (HF_ENDPOINT), or raise {settings.TIMEOUT_ENV}"
         )
 
 

@@ -18,6 +18,7 @@ from huggingface_hub import HfFileMetadata, get_hf_file_metadata, hf_hub_downloa
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 
+from . import settings
 from .deadline import deadline, download_timeout, install_hub_hook
 from .atomic import atomic_write_text
 from .errors import (
@@ -32,9 +33,9 @@ from .errors import (
     RevisionNotFoundError,
 )
 from .integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
-from .registry import NAMESPACE_ENV, ModelEntry
+from .registry import ModelEntry
 
-__all__ = ["locate", "resolve", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file",
+__all__ = ["locate", "resolve", "repo_id_of", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file",
            "api_errors"]
 
 
@@ -51,16 +52,22 @@ def resolve(entry: ModelEntry, **kwargs: object) -> VerifiedFile:
     return verify_or_discard(locate(entry, **kwargs))  # type: ignore[arg-type]
 
 
+def repo_id_of(entry: ModelEntry) -> str:
+    """The repo the Hub is asked for: ``entry.weights.repo``, else ``<namespace>/<name>`` with the namespace of
+    ``DKL_ZOO_NAMESPACE`` (a mirror, a fork; default ``dkl-zoo``)."""
+    return entry.repo_id_in(settings.namespace())
+
+
 def checked_repo_id(entry: ModelEntry) -> str:
-    """``entry.repo_id``, refused with a clear error when it is not a valid Hub repo id."""
+    """``repo_id_of(entry)``, refused with a clear error when it is not a valid Hub repo id."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    repo_id = entry.repo_id
+    repo_id = repo_id_of(entry)
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        source = f"{NAMESPACE_ENV}={os.environ.get(NAMESPACE_ENV, '')!r}" if entry.weights.repo is None else "the entry's repo"
+        source = settings.namespace_source() if entry.weights.repo is None else "the entry's repo"
         raise InvalidArgumentError(
             f"{repo_id!r} is not a valid Hub repo id (from {source}): {str(error).splitlines()[0]} Use a Hub user "
             "or organisation name (letters, digits, '-', '_', '.'), or unset the variable."
@@ -77,6 +84,7 @@ def locate(
     force_download: bool = False,
     endpoint: str | None = None,
     token: str | bool | None = None,
+    progress: bool = True,
 ) -> LocatedFile:
     """Download ``entry``'s weights, or find them in the cache; say what their content must hash to.
 
@@ -131,6 +139,7 @@ def locate(
                     force_download=force_download,
                     endpoint=endpoint,
                     token=token,
+                    tqdm_class=None if progress else _SilentBar,
                 )
     commit = _commit_of(local)
     said_now = (metadata.etag.strip('"').lower() if metadata is not None and metadata.etag
@@ -142,6 +151,22 @@ def locate(
         hub_etag=said_now or (recorded_hash(cache, repo_id, commit, entry.weights.filename) if commit else None),
         cache_files=_cache_files(local),
     )
+
+
+def _silent_bar_class() -> type:
+    from tqdm.auto import tqdm
+
+    class SilentBar(tqdm):  # type: ignore[misc, valid-type]
+        """huggingface_hub's download bar, switched off (``load(progress=False)``)."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return SilentBar
+
+
+_SilentBar = _silent_bar_class()
 
 
 def _check_cache_folder(cache: Path, label: str, from_argument: bool) -> None:

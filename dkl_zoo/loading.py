@@ -61,10 +61,10 @@ def load(
     """The named checkpoint as an eval-mode model taking [0, 1] images, its weights verified.
 
     ``pretrained=False`` returns the architecture with fresh (random) weights. Otherwise the weights come
-    from the Hub repo ``entry.repo_id`` through huggingface_hub's cache (``HF_ENDPOINT``, ``HF_HUB_CACHE``
+    from the Hub repo ``<namespace>/<name>`` (``DKL_ZOO_NAMESPACE``, default ``dkl-zoo``) through huggingface_hub's cache (``HF_ENDPOINT``, ``HF_HUB_CACHE``
     and ``HF_HUB_OFFLINE`` apply), their sha256 is checked on every call, and they are assigned strictly
     to an architecture built on the meta device (no random initialisation is spent). ``name`` may also be
-    a ``ModelEntry`` (e.g. ``model_info(name).replace(repo="me/my-fork", sha256=None)``: your own repo).
+    a ``ModelEntry`` (e.g. ``model_info(name).with_weights(repo="me/my-fork", sha256=None)``: your own repo).
 
     While the Hub repo does not exist, ``allow_original`` fetches the authors' original file instead
     (converted and verified locally, see ``dkl_zoo.original``) and warns once; ``progress`` shows its
@@ -120,13 +120,15 @@ def load(
             force_download=force_download,
             endpoint=endpoint,
             token=token,
+            progress=progress,
         )
     except RepositoryNotFoundError:
         if revision is not None or not allow_original or not entry.weights.original_sources:
             raise
-        located = _original(entry, fetch=True, progress=progress)
+        located = _original(entry, fetch=True, progress=progress, cache_dir=cache_dir)
     except (OfflineError, HubAccessError):
-        cached = _original(entry, fetch=False, progress=progress) if allow_original and revision is None else None
+        cached = (_original(entry, fetch=False, progress=progress, cache_dir=cache_dir)
+                  if allow_original and revision is None else None)
         if cached is None:
             raise
         located = cached
@@ -191,15 +193,29 @@ def _embedded(entry: ModelEntry) -> LocatedFile:
     return LocatedFile(path=path, revision="packaged", expected_sha256=entry.weights.sha256, hub_etag=None)
 
 
-def _original(entry: ModelEntry, *, fetch: bool, progress: bool) -> LocatedFile | None:
+def _original(entry: ModelEntry, *, fetch: bool, progress: bool,
+              cache_dir: str | os.PathLike[str] | None) -> LocatedFile | None:
+    """The original-release fallback; with ``cache_dir`` its files live there too (``<cache_dir>/dkl_zoo``), else in
+    ``DKL_ZOO_CACHE``."""
+    from pathlib import Path
+
     from . import original
 
-    found = original.fetch_original(entry, progress=progress) if fetch else original.cached_original(entry)
+    root = Path(cache_dir) / "dkl_zoo" if cache_dir is not None else None
+    found = (original.fetch_original(entry, progress=progress, root=root) if fetch
+             else original.cached_original(entry, root))
     if found is None:
         return None
-    path, sha256 = found
-    return LocatedFile(path=path, revision="original release", expected_sha256=sha256, hub_etag=None,
-                       cache_files=original.cache_files(entry, path))
+    import warnings
+
+    from . import hub
+
+    # said at the caller's load(): Python's warning registry keeps it to once per place, no state of ours
+    warnings.warn(f"{entry.name}: the Hub repo {hub.repo_id_of(entry)} does not exist yet; the weights come from the "
+                  f"original release ({found.source}), converted to safetensors and verified locally.", UserWarning,
+                  stacklevel=3)
+    return LocatedFile(path=found.path, revision="original release", expected_sha256=found.sha256, hub_etag=None,
+                       cache_files=original.cache_files(entry, found.path, root))
 
 
 def _verified_model(entry: ModelEntry, located: LocatedFile,

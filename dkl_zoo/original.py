@@ -24,28 +24,25 @@ import urllib.request
 import warnings
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
+from . import settings
 from .atomic import atomic_write_text
 from .deadline import check as check_deadline
 from .deadline import deadline
 from .errors import CacheError, IntegrityError, InvalidArgumentError, OriginalReleaseError
 from .integrity import SHA256_HEX
-from .registry import DRIVE_DOWNLOAD_URL, ModelEntry, OriginalSource
+from .registry import ModelEntry, OriginalSource
 
-__all__ = ["ORIGINAL_URL_ENV", "CACHE_ENV", "cache_root", "check_url_template", "cached_original", "fetch_original", "download_drive",
+__all__ = ["OriginalFile", "cache_root", "check_url_template", "cached_original", "fetch_original", "download_drive",
            "check_original", "forget_original", "known_originals_path", "cache_files"]
 
-ORIGINAL_URL_ENV = "DKL_ZOO_ORIGINAL_URL"
-"""URL template of an original file, ``{id}`` being the Google Drive file id (tests point it at 127.0.0.1)."""
-CACHE_ENV = "DKL_ZOO_CACHE"
-_WARNED: set[str] = set()
 _CHUNK = 1 << 20
 
 
 def cache_root() -> Path:
     """Where original files and their conversions are kept: ``DKL_ZOO_CACHE``, else ``~/.cache/dkl_zoo``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dkl_zoo")
+    return settings.cache_root()[0]
 
 
 @contextlib.contextmanager
@@ -63,8 +60,7 @@ def _local_cache(root: Path | None, what: str) -> Iterator[None]:
 
 
 def _cache_error(root: Path | None, what: str, error: OSError) -> CacheError:
-    where = root or cache_root()
-    setting = "the root= argument" if root is not None else f"{CACHE_ENV} (default ~/.cache/dkl_zoo)"
+    where, setting = (root, "the cache argument") if root is not None else settings.cache_root()
     name = f": {error.filename}" if error.filename else ""
     return CacheError(f"cannot {what} in the dkl_zoo cache {where} ({error.strerror or error}{name}); point "
                       f"{setting} at a writable folder")
@@ -75,7 +71,7 @@ def _folder(entry: ModelEntry, root: Path | None) -> Path:
 
 
 def _url(source: OriginalSource) -> str:
-    template = os.environ.get(ORIGINAL_URL_ENV) or DRIVE_DOWNLOAD_URL
+    template, _ = settings.original_url_template()
     check_url_template(template)
     return template.format(id=urllib.parse.quote(source.google_drive_id))
 
@@ -89,7 +85,7 @@ def check_url_template(template: str) -> None:
     """
     import string
 
-    where = f"{ORIGINAL_URL_ENV}={template!r}"
+    where = f"{settings.ORIGINAL_URL_ENV}={template!r}"
     try:
         fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
                   if name is not None]
@@ -106,17 +102,12 @@ def check_url_template(template: str) -> None:
                                    "without it every entry would fetch the same file")
 
 
-def _warn_once(entry: ModelEntry, source: str) -> None:
-    if entry.name not in _WARNED:
-        _WARNED.add(entry.name)
-        warnings.warn(
-            f"{entry.name}: the Hub repo {entry.repo_id} does not exist yet; the weights come from the original "
-            f"release ({source}), converted to safetensors and verified locally.",
-            UserWarning,
-            stacklevel=4,
-        )
+class OriginalFile(NamedTuple):
+    """A converted original file in the cache: its path, the sha256 it must have, and which source it came from."""
 
-
+    path: Path
+    sha256: str
+    source: str
 
 
 def _expected_sha256(entry: ModelEntry, source: str, recorded: str) -> str:
@@ -124,8 +115,9 @@ def _expected_sha256(entry: ModelEntry, source: str, recorded: str) -> str:
     return entry.weights.sha256 if entry.weights.sha256 and source.startswith("README") else recorded
 
 
-def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, str] | None:
-    """(weights file, the sha256 it must have) of an earlier fallback, or None; the caller verifies.
+def cached_original(entry: ModelEntry, root: Path | None = None) -> OriginalFile | None:
+    """The converted file of an earlier fallback (path, the sha256 it must have, its source), or None; the caller
+    verifies it.
 
     The record only says which source was used and what the file hashed to; the path is derived from that
     hash, and a registry pin overrides it. An unreadable record is removed (the cache heals on the next
@@ -150,8 +142,7 @@ def cached_original(entry: ModelEntry, root: Path | None = None) -> tuple[Path, 
     path = record_path.parent / expected / "model.safetensors"
     if not path.exists():
         return None
-    _warn_once(entry, source)
-    return path, expected
+    return OriginalFile(path, expected, source)
 
 
 def cache_files(entry: ModelEntry, path: Path, root: Path | None = None) -> tuple[Path, ...]:
@@ -159,8 +150,8 @@ def cache_files(entry: ModelEntry, path: Path, root: Path | None = None) -> tupl
     return (path, _folder(entry, root) / "record.json")
 
 
-def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: bool = True) -> tuple[Path, str]:
-    """Download and convert the original release of ``entry``; returns (safetensors file, its sha256).
+def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: bool = True) -> OriginalFile:
+    """Download and convert the original release of ``entry``; returns the safetensors file, its sha256 and source.
 
     The caller hashes the file again when it loads it (as for every load).
 
@@ -175,7 +166,7 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
         return _fetch_into_cache(entry, root, progress)
 
 
-def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> tuple[Path, str]:
+def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> OriginalFile:
     from .convert import convert_checkpoint
     from .integrity import file_digest
 
@@ -211,10 +202,9 @@ def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> t
             record = {"source": f"{source.kind} {source.google_drive_id}", "url": url,
                       "weights": f"{weights_sha256}/model.safetensors", "weights_sha256": weights_sha256}
             atomic_write_text(folder / "record.json", json.dumps(record, indent=2))
-            _warn_once(entry, record["source"])
-            return final / "model.safetensors", weights_sha256
+            return OriginalFile(final / "model.safetensors", weights_sha256, record["source"])
     raise OriginalReleaseError(
-        f"{entry.name}: the Hub repo {entry.repo_id} does not exist and the original release could not be "
+        f"{entry.name}: the Hub repo {entry.repo_id_in(settings.namespace())} does not exist and the original release could not be "
         "fetched either:\n  " + "\n  ".join(failures)
     )
 
@@ -279,7 +269,8 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
         raise IntegrityError(
             _url(source), known[key], sha256,
             hint=f"The original file differs from the one first downloaded on this machine; it was not used. If "
-                 f"you trust the new file, run `dkl-zoo forget-original {entry.name}` and load again.",
+                 f"you trust the new file, forget the old one (dkl_zoo.original.forget_original({entry.name!r}"
+                 + (f", {str(root)!r}" if root is not None else "") + ")) and load again.",
         )
 
 

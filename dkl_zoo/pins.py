@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from . import settings
 from .errors import InvalidArgumentError
 from .integrity import SHA1_HEX, SHA256_HEX
 
-__all__ = ["PINS_ENV", "DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "update_pins", "check_writable",
+__all__ = ["DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "update_pins", "check_writable",
            "apply_pin"]
 
-PINS_ENV = "DKL_ZOO_PINS"
 DEFAULT_PINS = Path(__file__).resolve().parent / "pins.json"
 FORMAT = 1
-_CACHE: dict[Path, tuple[tuple[int, int], dict[str, "Pin"]]] = {}
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,7 @@ class Pin:
 
 def pins_path() -> Path:
     """``DKL_ZOO_PINS`` when set, else the pins file shipped in the package."""
-    value = os.environ.get(PINS_ENV, "").strip()
-    return Path(value).expanduser() if value else DEFAULT_PINS
+    return settings.pins_path() or DEFAULT_PINS
 
 
 def load_pins(path: str | os.PathLike[str] | None = None) -> dict[str, Pin]:
@@ -66,24 +64,16 @@ def load_pins(path: str | os.PathLike[str] | None = None) -> dict[str, Pin]:
         InvalidArgumentError: the file is not a pins file (names the file and, for ``DKL_ZOO_PINS``, the variable).
     """
     target = Path(path) if path is not None else pins_path()
-    try:
-        stat = target.stat()
-    except FileNotFoundError:
+    if not target.exists():
         if path is None and target != DEFAULT_PINS:
-            raise InvalidArgumentError(f"{PINS_ENV}={str(target)!r}: no such file; point it at a pins file "
-                                       "written by dkl-zoo release, or unset it") from None
+            raise InvalidArgumentError(f"{settings.PINS_ENV}={str(target)!r}: no such file; point it at a pins file "
+                                       "written by dkl-zoo release, or unset it")
         return {}
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _CACHE.get(target)
-    if cached is not None and cached[0] == key:
-        return dict(cached[1])
-    pins = _parse(target)
-    _CACHE[target] = (key, pins)
-    return dict(pins)
+    return _parse(target)
 
 
 def _parse(path: Path) -> dict[str, Pin]:
-    where = f"{path}" + (f" (from {PINS_ENV})" if os.environ.get(PINS_ENV) else "")
+    where = f"{path}" + (f" (from {settings.PINS_ENV})" if settings.pins_path() is not None else "")
     try:
         data = json.loads(path.read_text())
         shaped = isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("pins"), dict)
@@ -149,10 +139,10 @@ def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]
     pin = pins.get(entry.name)
     if pin is None or entry.weights.embedded_file is not None:
         return entry
-    namespace = os.environ.get("DKL_ZOO_NAMESPACE", "").strip()
+    namespace = settings.namespace_override()
     if namespace and namespace != pin.repo_id.split("/")[0]:
         # a mirror these pins do not describe: its commits are unknown, its bytes must still be the pinned ones
-        return entry.replace(sha256=pin.sha256, original_sha256=pin.original_sha256,
-                                   original_source=pin.original_source)
-    return entry.replace(repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
-                               original_sha256=pin.original_sha256, original_source=pin.original_source)
+        return entry.with_weights(sha256=pin.sha256, original_sha256=pin.original_sha256,
+                                  original_source=pin.original_source)
+    return entry.with_weights(repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
+                              original_sha256=pin.original_sha256, original_source=pin.original_source)

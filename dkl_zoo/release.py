@@ -146,9 +146,9 @@ def _check_namespace(namespace: str) -> None:
 
 
 def _default_work_dir() -> Path:
-    from .original import cache_root
+    from . import settings
 
-    return cache_root() / "release"
+    return settings.cache_root()[0] / "release"
 
 
 def _api(endpoint: str | None, token: str | bool | None):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import save
 
 import dkl_zoo
+from dkl_zoo import settings
 from dkl_zoo.registry import ModelEntry, get_entry
 from hub_server import HubServer
 
@@ -24,11 +25,10 @@ TINY_KWARGS = {
 }
 
 
-def tiny_entry(name: str = "ikl-at-cifar10-wrn34", **changes: object) -> ModelEntry:
+def tiny_entry(name: str = "ikl-at-cifar10-wrn34") -> ModelEntry:
     """A registry entry with the same architecture family at WRN-10-1 size."""
     entry = get_entry(name)
-    kwargs = {**entry.arch.kwargs, **TINY_KWARGS[entry.arch.name]}
-    return entry.replace(arch_kwargs=kwargs, **changes)
+    return entry.with_arch(kwargs={**entry.arch.kwargs, **TINY_KWARGS[entry.arch.name]})
 
 
 def safetensors_bytes(model: torch.nn.Module) -> bytes:
@@ -56,13 +56,11 @@ def hub():
 @pytest.fixture()
 def drive(monkeypatch, tmp_path):
     """A Google-Drive stand-in on 127.0.0.1 that the original-release fallback and `dkl-zoo release` use."""
-    from dkl_zoo import original
     from drivekit import DriveServer
 
     with DriveServer() as server:
-        monkeypatch.setenv(original.ORIGINAL_URL_ENV, server.url_template)
-        monkeypatch.setenv(original.CACHE_ENV, str(tmp_path / "zoo-cache"))
-        monkeypatch.setattr(original, "_WARNED", set())
+        monkeypatch.setenv(settings.ORIGINAL_URL_ENV, server.url_template)
+        monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path / "zoo-cache"))
         yield server
 
 

@@ -202,3 +202,12 @@ def test_combinations_that_would_be_ignored_and_missing_paths_are_usage_errors(c
     assert convert.returncode == 2 and "does not exist" in convert.stderr
     publish = in_process(capsys, "publish", str(tmp_path / "nothing"), "--repo-id", "me/x")
     assert publish.returncode == 2 and "is not a folder (it does not exist)" in publish.stderr
+
+
+def test_the_librarys_remedies_are_said_as_commands():
+    from dkl_zoo.cli import _in_command_words
+
+    assert _in_command_words("forget it (dkl_zoo.original.forget_original('x', '/c/hf/dkl_zoo')) and load") == (
+        "forget it (`dkl-zoo forget-original x --cache-dir /c/hf`) and load")
+    assert _in_command_words("(dkl_zoo.original.forget_original('x'))") == "(`dkl-zoo forget-original x`)"
+    assert _in_command_words("see dkl_zoo.list_models()") == "see `dkl-zoo list`"

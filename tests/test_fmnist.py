@@ -65,7 +65,7 @@ def test_tampered_package_file_is_refused(tmp_path, monkeypatch):
     from dkl_zoo.errors import IntegrityError
 
     with pytest.raises(IntegrityError):
-        dkl_zoo.load(ENTRY.replace(sha256="0" * 64))
+        dkl_zoo.load(ENTRY.with_weights(sha256="0" * 64))
 
 
 def test_recorded_numbers_hold_on_the_real_test_images():

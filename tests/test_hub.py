@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -69,7 +70,7 @@ OFFLINE_SCRIPT = """
 import dataclasses, sys, torch, dkl_zoo
 from dkl_zoo.registry import get_entry
 entry = get_entry("ikl-at-cifar10-wrn34")
-entry = entry.replace(arch_kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
+entry = entry.with_arch(kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
 try:
     model = dkl_zoo.load(entry)
 except dkl_zoo.OfflineError as error:
@@ -101,7 +102,7 @@ def test_pinned_revision_and_sha256(hub, published, cache_dir):
     first_bytes = hub.files(entry.repo_id)["model.safetensors"]
     other = trained_like(dkl_zoo.build_model(entry), seed=5)
     hub.commit(entry.repo_id, {"model.safetensors": safetensors_bytes(other)})  # main moves on
-    pinned = entry.replace(revision=first_sha, sha256=hashlib.sha256(first_bytes).hexdigest())
+    pinned = entry.with_weights(revision=first_sha, sha256=hashlib.sha256(first_bytes).hexdigest())
     model = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(model(X), reference(X))
     assert f"/resolve/{first_sha}/" in hub.requests[-1][1]
@@ -114,7 +115,7 @@ def test_pinned_revision_and_sha256(hub, published, cache_dir):
 
 def test_wrong_pin_is_an_integrity_error(hub, published, cache_dir):
     entry, _, sha = published
-    wrong = entry.replace(revision=sha, sha256="0" * 64)
+    wrong = entry.with_weights(revision=sha, sha256="0" * 64)
     with pytest.raises(IntegrityError) as info:
         dkl_zoo.load(wrong, endpoint=hub.url, cache_dir=cache_dir)
     assert info.value.expected == "0" * 64
@@ -145,16 +146,17 @@ def test_tampered_cached_file_is_refused_removed_and_healed_by_the_next_load(hub
 def test_unknown_repo_revision_and_file(hub, published, cache_dir):
     entry, _, _ = published
     with pytest.raises(RepositoryNotFoundError, match="Repository not found") as raised:
-        dkl_zoo.load(entry.replace(name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
+        dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
                      allow_original=False)
     assert isinstance(raised.value, RemoteNotFoundError) and raised.value.kind == "repository"
     with pytest.raises(RepositoryNotFoundError, match="Repository not found"):  # an entry with no original release
-        dkl_zoo.load(entry.replace(name="not-published", original_sources=()), endpoint=hub.url,
+        dkl_zoo.load(dataclasses.replace(entry, name="not-published").with_weights(original_sources=()),
+                     endpoint=hub.url,
                      cache_dir=cache_dir)
     with pytest.raises(RevisionNotFoundError, match="Revision 'v9' not found"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision="v9")
     with pytest.raises(EntryNotFoundError, match="File 'weights.safetensors' not found"):
-        dkl_zoo.load(entry.replace(filename="weights.safetensors"), endpoint=hub.url,
+        dkl_zoo.load(entry.with_weights(filename="weights.safetensors"), endpoint=hub.url,
                      cache_dir=cache_dir)
 
 
@@ -320,7 +322,7 @@ def test_a_cache_path_that_is_a_file_names_the_setting_not_the_server(hub, publi
     with pytest.raises(CacheError, match=r"is a file, not a folder\. Pass cache_dir= a writable folder"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "file" / "cache")
     done = run_python(f"import dkl_zoo\nfrom dkl_zoo.registry import get_entry\n"
-                      f"try:\n    dkl_zoo.load(get_entry('ikl-at-cifar10-wrn34').replace(repo='{entry.repo_id}'), "
+                      f"try:\n    dkl_zoo.load(get_entry('ikl-at-cifar10-wrn34').with_weights(repo='{entry.repo_id}'), "
                       f"pretrained=True, allow_original=False)\n"
                       f"except dkl_zoo.CacheError as e:\n    print('CACHE', e)\n",
                       {"HF_HUB_CACHE": str(tmp_path / "file"), "HF_ENDPOINT": hub.url})
@@ -391,7 +393,7 @@ def test_verified_only_refuses_unpinned_weights_before_any_request(hub, publishe
     assert dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, verified_only=False) is not None  # keyword wins
     assert dkl_zoo.load("ikl-at-fmnist-wrn10-1") is not None  # packaged: pinned in the registry
     digest = hashlib.sha256(safetensors_bytes(model)).hexdigest()
-    pinned = entry.replace(sha256=digest, revision=sha)
+    pinned = entry.with_weights(sha256=digest, revision=sha)
     x = torch.rand(2, 3, 32, 32)
     assert torch.equal(dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)(x), model(x))
     with pytest.raises(UnpinnedWeightsError, match="revision 'main' is not the pinned one"):

@@ -3,6 +3,7 @@ wrong repo, a lost hint or a dropped token is a bug even when the error class is
 
 from __future__ import annotations
 
+import dataclasses
 import pytest
 import torch
 
@@ -34,7 +35,7 @@ def test_missing_revision_repository_and_file_say_exactly_what_and_where(hub, pu
         "full commit sha), or leave it out to use the pinned one.")
     assert (raised.value.repo_id, raised.value.endpoint, raised.value.kind) == (entry.repo_id, hub.url, "revision")
 
-    other = entry.replace(name="not-published")
+    other = dataclasses.replace(entry, name="not-published")
     with pytest.raises(RepositoryNotFoundError) as raised:
         _load(other, hub, cache_dir)
     assert str(raised.value) == (
@@ -44,7 +45,7 @@ def test_missing_revision_repository_and_file_say_exactly_what_and_where(hub, pu
     assert raised.value.repo_id == other.repo_id
 
     with pytest.raises(EntryNotFoundError) as raised:
-        _load(entry.replace(filename="weights.safetensors"), hub, cache_dir)
+        _load(entry.with_weights(filename="weights.safetensors"), hub, cache_dir)
     assert str(raised.value) == (
         f"File 'weights.safetensors' not found at revision 'main' (repo '{entry.repo_id}' at {hub.url}). The repo "
         "exists but has no weights at this revision; publish them (dkl-zoo publish) or pick another revision.")
@@ -123,7 +124,7 @@ def test_a_body_that_is_not_the_file_is_a_download_error_naming_server_and_file(
 
 def test_an_invalid_repo_id_says_where_it_came_from(monkeypatch, cache_dir):
     with pytest.raises(InvalidArgumentError) as raised:
-        dkl_zoo.load(tiny_entry().replace(repo="no/good/id"), cache_dir=cache_dir, allow_original=False)
+        dkl_zoo.load(tiny_entry().with_weights(repo="no/good/id"), cache_dir=cache_dir, allow_original=False)
     assert str(raised.value).startswith("'no/good/id' is not a valid Hub repo id (from the entry's repo): ")
     monkeypatch.setenv("DKL_ZOO_NAMESPACE", "my org!")
     with pytest.raises(InvalidArgumentError) as raised:
@@ -149,7 +150,7 @@ def test_locate_called_directly_downloads_once_and_an_explicit_pinned_revision_k
     assert first.path.exists() and hub.count("GET", "/resolve/") == 1
     zoo_hub.locate(entry, endpoint=hub.url, cache_dir=cache_dir)
     assert hub.count("GET", "/resolve/") == 1  # the cache serves the second call
-    wrong_pin = entry.replace(revision=commit, sha256="0" * 64)
+    wrong_pin = entry.with_weights(revision=commit, sha256="0" * 64)
     located = zoo_hub.locate(wrong_pin, revision=commit, endpoint=hub.url, cache_dir=cache_dir)
     assert located.expected_sha256 == "0" * 64  # naming the pinned revision is still the pinned load
     other = zoo_hub.locate(wrong_pin, revision="main", endpoint=hub.url, cache_dir=cache_dir)
@@ -158,4 +159,4 @@ def test_locate_called_directly_downloads_once_and_an_explicit_pinned_revision_k
 
 def test_the_invalid_repo_id_message_keeps_huggingface_hubs_reason(cache_dir):
     with pytest.raises(InvalidArgumentError, match=r"\(from the entry's repo\): Repo id must"):
-        dkl_zoo.load(tiny_entry().replace(repo="no/good/id"), cache_dir=cache_dir, allow_original=False)
+        dkl_zoo.load(tiny_entry().with_weights(repo="no/good/id"), cache_dir=cache_dir, allow_original=False)

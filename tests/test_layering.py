@@ -14,7 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings")),
-    ("metadata", ("pins", "registry", "data", "cards", "categories", "images", "transforms", "examples")),
+    ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
+                  "registry._released", "registry._shipped", "registry", "pins", "data", "cards", "categories",
+                  "images", "transforms", "examples")),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
     ("io", ("hub", "original", "convert", "publish", "autoattack_adapter")),
     ("use cases", ("loading", "attack_runner", "evaluation", "release", "prediction", "prediction_output",

@@ -54,17 +54,17 @@ def test_pin_differing_in_the_last_hex_digit_is_refused_by_verify_file(tmp_path)
 def test_pinned_hub_load_with_the_last_hex_digit_wrong_is_refused(hub, published, cache_dir):
     entry, reference, sha = published
     good = hashlib.sha256(hub.files(entry.repo_id)["model.safetensors"]).hexdigest()
-    model = dkl_zoo.load(entry.replace(revision=sha, sha256=good), endpoint=hub.url, cache_dir=cache_dir)
+    model = dkl_zoo.load(entry.with_weights(revision=sha, sha256=good), endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(model(X), reference(X))
     with pytest.raises(IntegrityError):
-        dkl_zoo.load(entry.replace(revision=sha, sha256=_last_digit_changed(good)),
+        dkl_zoo.load(entry.with_weights(revision=sha, sha256=_last_digit_changed(good)),
                      endpoint=hub.url, cache_dir=cache_dir)
 
 
 def test_packaged_entry_with_the_last_hex_digit_wrong_is_refused_and_the_package_file_kept():
     entry = REGISTRY["ikl-at-fmnist-wrn10-1"]
     with pytest.raises(IntegrityError):
-        dkl_zoo.load(entry.replace(sha256=_last_digit_changed(entry.weights.sha256)))
+        dkl_zoo.load(entry.with_weights(sha256=_last_digit_changed(entry.weights.sha256)))
     packaged = Path(dkl_zoo.__file__).parent / entry.weights.embedded_file
     assert packaged.exists()  # a failed check never deletes a file of the installation
     assert not dkl_zoo.load(entry).training

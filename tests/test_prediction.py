@@ -144,8 +144,8 @@ def test_a_model_with_the_wrong_output_or_nan_logits_is_refused():
         model.fc.bias.fill_(float("nan"))
     with pytest.raises(ModelOutputError, match="NaN or infinite logits"):
         predict(model, example_images()[0].path, progress=False)
-    other = dkl_zoo.load(dkl_zoo.model_info("ikl-at-cifar100-wrn34").replace(
-        input_size=(1, 28, 28), arch_kwargs={"depth": 10, "widen_factor": 1, "num_classes": 100, "in_channels": 1}),
+    other = dkl_zoo.load(dkl_zoo.model_info("ikl-at-cifar100-wrn34").with_arch(
+        input_size=(1, 28, 28), kwargs={"depth": 10, "widen_factor": 1, "num_classes": 100, "in_channels": 1}),
         pretrained=False)
     with pytest.raises(ModelOutputError, match="not B×10 logits"):
         predict(other, example_images()[0].path, entry=NAME, progress=False)

@@ -13,7 +13,6 @@ import dkl_zoo
 from dkl_zoo.cards import lab_notes, render_card
 from dkl_zoo.errors import InvalidArgumentError, UnknownModelError
 from dkl_zoo.registry import (
-    NAMESPACE_ENV,
     REGISTRY,
     RELEASED,
     SOURCE_LOG,
@@ -172,12 +171,17 @@ def test_entries_are_frozen():
         get_entry("ikl-at-cifar10-wrn34").sha256 = "0" * 64  # type: ignore[misc]
 
 
-def test_repo_id_namespace_is_overridable(monkeypatch):
+def test_repo_id_namespace_is_overridable_where_the_hub_is_asked(monkeypatch):
+    from dkl_zoo.hub import repo_id_of
+    from dkl_zoo.settings import NAMESPACE_ENV
+
     entry = get_entry("ikl-at-cifar10-wrn34")
     monkeypatch.delenv(NAMESPACE_ENV, raising=False)
-    assert entry.repo_id == "dkl-zoo/ikl-at-cifar10-wrn34"
+    assert entry.repo_id == repo_id_of(entry) == "dkl-zoo/ikl-at-cifar10-wrn34"
     monkeypatch.setenv(NAMESPACE_ENV, "my-mirror")
-    assert entry.repo_id == "my-mirror/ikl-at-cifar10-wrn34"
+    assert repo_id_of(entry) == "my-mirror/ikl-at-cifar10-wrn34"
+    assert entry.repo_id == "dkl-zoo/ikl-at-cifar10-wrn34"  # the registry itself reads no environment
+    assert repo_id_of(entry.with_weights(repo="me/fork")) == "me/fork"
 
 
 def test_unknown_name_suggests_the_closest():
@@ -206,17 +210,36 @@ def test_shipped_entry_records_its_own_evaluation_and_the_trades_comparison():
     assert "## Lab notes" in render_card(entry) and "25.8 minutes" in render_card(entry)
 
 
-def test_an_entry_is_three_parts_and_replace_routes_each_field_to_its_part():
+def test_an_entry_is_three_parts_and_each_is_changed_by_its_own_method():
     entry = get_entry("ikl-at-cifar10-wrn28-20m")
     assert entry.arch.name == "dm_wide_resnet" and entry.arch.num_classes == entry.num_classes == 10
     assert entry.arch.mean == tuple(entry.arch.kwargs["mean"])  # one source: the constructor arguments
     assert entry.weights.filename == "model.safetensors" and entry.provenance.dataset == entry.dataset == "cifar10"
-    fork = entry.replace(repo="me/fork", sha256=None, arch_label="mine", eps_label="x")
+    fork = entry.with_weights(repo="me/fork", sha256=None).with_arch(label="mine").with_provenance(eps_label="x")
     assert (fork.repo_id, fork.weights.sha256, fork.arch.label, fork.provenance.eps_label) == ("me/fork", None, "mine", "x")
     assert fork.provenance.reported == entry.provenance.reported and fork.arch.kwargs == entry.arch.kwargs
-    renamed = entry.replace(name="other")
+    renamed = dataclasses.replace(entry, name="other")
     assert renamed.name == "other" and renamed.repo_id.endswith("/other")
-    with pytest.raises(InvalidArgumentError, match="no field 'colour'"):
-        entry.replace(colour="blue")
-    with pytest.raises(InvalidArgumentError, match="no field 'kwargs'"):  # the arch part's own names are not flat names
-        entry.replace(kwargs={})
+    with pytest.raises(InvalidArgumentError, match=r"Provenance has no field 'colour' \(fields: dataset, threat_model"):
+        entry.with_provenance(colour="blue")
+    with pytest.raises(InvalidArgumentError, match="WeightsSpec has no field 'kwargs'"):  # each part its own fields
+        entry.with_weights(kwargs={})
+
+
+def test_a_second_entry_of_one_name_is_refused():
+    from dkl_zoo.registry import registry_of
+
+    entry = REGISTRY["ikl-at-cifar10-wrn34"]
+    with pytest.raises(InvalidArgumentError, match="already has an entry named 'ikl-at-cifar10-wrn34'"):
+        registry_of([entry, REGISTRY["ikl-at-fmnist-wrn10-1"], entry])
+    with pytest.raises(TypeError):
+        REGISTRY["x"] = entry  # read-only  # type: ignore[index]
+
+
+def test_each_fact_is_stated_once_per_entry():
+    """A disagreement about hyperparameters lives in the recipe's note, one about numbers in the notes: never both."""
+    for entry in REGISTRY.values():
+        note = entry.provenance.recipe.note
+        for text in entry.provenance.notes:
+            shared = [note[i:i + 40] for i in range(max(0, len(note) - 40)) if note[i:i + 40] in text]
+            assert not shared, f"{entry.name}: said in both the recipe note and the notes: {shared[0]!r}"

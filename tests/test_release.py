@@ -218,11 +218,13 @@ def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_diffe
     # The cached conversion goes (e.g. a new machine keeps known_originals.json), and Drive now serves another file.
     import shutil
 
-    shutil.rmtree(tmp_path / "zoo-cache" / "original")
+    shutil.rmtree(tmp_path / "hf" / "dkl_zoo" / "original")  # cache_dir holds the fallback's files too
     _serve(drive, entry, trained_like(dkl_zoo.build_model(entry), seed=8))
-    with pytest.raises(IntegrityError, match="forget-original"):
+    with pytest.raises(IntegrityError, match=r"forget_original\('ikl-at-cifar10-wrn34', '.*hf/dkl_zoo'\)"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
-    assert cli_main(["forget-original", entry.name]) == 0
+    assert cli_main(["forget-original", entry.name]) == 0  # DKL_ZOO_CACHE: nothing trusted there
+    assert "forgot 0 trusted original" in capsys.readouterr().out
+    assert cli_main(["forget-original", entry.name, "--cache-dir", str(tmp_path / "hf")]) == 0
     assert "forgot 1 trusted original" in capsys.readouterr().out
     with pytest.warns(UserWarning, match="trusting it on first use"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
@@ -231,11 +233,10 @@ def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_diffe
 def test_pinned_original_with_another_sha256_is_refused(drive, hub, tmp_path):
     entry, model = _tiny()
     _serve(drive, entry, model)
-    pinned = entry.replace(original_sha256="0" * 64,
-                                 original_source=f"README Google Drive {entry.weights.original_sources[0].google_drive_id}")
+    pinned = entry.with_weights(original_sha256="0" * 64, original_source=entry.weights.original_sources[0].key)
     with pytest.raises(IntegrityError, match="pins.json"):
         dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
-    assert not list((tmp_path / "zoo-cache").rglob("model.safetensors"))
+    assert not list(tmp_path.rglob("model.safetensors"))
 
 
 def test_pins_file_applies_through_dkl_zoo_pins_and_bad_files_are_named(tmp_path, monkeypatch):
@@ -246,8 +247,11 @@ def test_pins_file_applies_through_dkl_zoo_pins_and_bad_files_are_named(tmp_path
     entry = get_entry("ikl-at-cifar10-wrn34")
     assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == ("mirror/ikl-at-cifar10-wrn34", "1" * 40, "2" * 64)
     monkeypatch.setenv("DKL_ZOO_NAMESPACE", "elsewhere")  # a mirror the pins do not describe: content pin only
+    from dkl_zoo.hub import repo_id_of
+
     entry = get_entry("ikl-at-cifar10-wrn34")
-    assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == ("elsewhere/ikl-at-cifar10-wrn34", None, "2" * 64)
+    assert (repo_id_of(entry), entry.weights.revision, entry.weights.sha256) == ("elsewhere/ikl-at-cifar10-wrn34", None,
+                                                                                 "2" * 64)
     monkeypatch.delenv("DKL_ZOO_NAMESPACE")
     pins_path.write_text(json.dumps({"format": 1, "pins": {"ikl-at-cifar10-wrn34": {"repo_id": "x/y",
                                                                                      "revision": "main",
@@ -368,15 +372,17 @@ def test_an_unusable_zoo_cache_names_dkl_zoo_cache_and_forgetting_changes_all_or
     _serve(drive, entry, model)
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("DKL_ZOO_CACHE", str(tmp_path / "a-file"))
-    with pytest.raises(CacheError, match=r"cannot keep the original release .* point DKL_ZOO_CACHE .* at a writable"):
-        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+    with pytest.raises(CacheError, match=r"cannot keep the original release .* point DKL_ZOO_CACHE.* at a writable"):
+        dkl_zoo.load(entry, endpoint=hub.url, progress=False)
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)  # the keyword wins
+    assert list((tmp_path / "hf" / "dkl_zoo" / "original" / entry.name).glob("*/model.safetensors"))
     cache = tmp_path / "zoo"
     cache.mkdir()
     monkeypatch.setenv("DKL_ZOO_CACHE", str(cache))
     with unwritable(cache):
         with pytest.raises(CacheError, match="DKL_ZOO_CACHE"):
-            dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
-    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+            dkl_zoo.load(entry, endpoint=hub.url, progress=False)
+    dkl_zoo.load(entry, endpoint=hub.url, progress=False)
     record = known_originals_path().read_text()
     kept = sorted(p.relative_to(cache) for p in cache.rglob("*"))
     for frozen in ([cache, cache / "original"], [cache]):  # the conversion cannot move / the record cannot change

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save
 
 import dkl_zoo
-from dkl_zoo import original
+from dkl_zoo import settings
 from dkl_zoo.cli import main as cli_main
 from dkl_zoo.errors import (
     DownloadError,
@@ -104,7 +104,7 @@ def test_wrong_bytes_under_the_good_hash_are_removed_and_the_next_load_heals(hub
 def test_pinned_entry_from_a_mirror_serving_other_bytes_with_their_own_hash(hub, published, cache_dir):
     entry, reference, sha = published
     good = hub.files(entry.repo_id)["model.safetensors"]
-    pinned = entry.replace(revision=sha, sha256=hashlib.sha256(good).hexdigest())
+    pinned = entry.with_weights(revision=sha, sha256=hashlib.sha256(good).hexdigest())
     hub.substitute["model.safetensors"] = _other_weights(entry, seed=4)
     for kwargs in ({}, {"force_download": True}):
         with pytest.raises(IntegrityError) as info:
@@ -160,7 +160,7 @@ import dataclasses, signal, dkl_zoo
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started from a background job
 from dkl_zoo.registry import get_entry
 entry = get_entry("ikl-at-cifar10-wrn34")
-entry = entry.replace(arch_kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
+entry = entry.with_arch(kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
 try:
     dkl_zoo.load(entry)
 except KeyboardInterrupt:
@@ -222,8 +222,7 @@ def test_tensors_of_the_wrong_kind_are_refused_by_name(hub, cache_dir, key_kind)
 
 
 def _zoo_cache(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv(original.CACHE_ENV, str(tmp_path / "zoo-cache"))
-    monkeypatch.setattr(original, "_WARNED", set())
+    monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path / "zoo-cache"))
     return tmp_path / "zoo-cache" / "original"
 
 
@@ -243,7 +242,7 @@ def test_corrupt_original_record_is_removed_not_a_raw_error(tmp_path, monkeypatc
 def test_original_record_cannot_override_the_registry_pin(tmp_path, monkeypatch):
     entry = tiny_entry()
     good = _other_weights(entry, seed=1)
-    pinned = entry.replace(sha256=hashlib.sha256(good).hexdigest())
+    pinned = entry.with_weights(sha256=hashlib.sha256(good).hexdigest())
     planted = _other_weights(entry, seed=2)
     planted_sha = hashlib.sha256(planted).hexdigest()
     folder = _zoo_cache(tmp_path, monkeypatch) / entry.name

@@ -15,14 +15,12 @@ from typing import Any
 
 from torch import nn
 
+from .. import settings
 from ..errors import InvalidArgumentError
 from ..models import pretrained_cfg as zoo_pretrained_cfg
 from ..registry import REGISTRY
 
 __all__ = ["robustbench_timm_name", "register_timm_models", "ROBUSTBENCH_ALIASES"]
-
-_REGISTERED = False
-
 
 def robustbench_timm_name(robustbench_name: str, dataset: str, threat_model: str = "Linf") -> str:
     """The name ``robustbench.utils.load_model`` tries in timm before its own zoo."""
@@ -79,8 +77,8 @@ def _entrypoint(entry_name: str, public_name: str):
             revision = None
             if hub_id:
                 hub_id, _, revision = hub_id.partition("@")
-                if hub_id != entry.repo_id:
-                    entry = entry.replace(repo=hub_id, revision=None, sha256=None)
+                if hub_id != entry.repo_id_in(settings.namespace()):
+                    entry = entry.with_weights(repo=hub_id, revision=None, sha256=None)
             model = load(entry, revision=revision or None)
             if num_classes is not None and num_classes != entry.num_classes:
                 _reset_classifier(model, num_classes)
@@ -128,10 +126,10 @@ def _enable_timm_hf_hub() -> None:
 
 def register_timm_models() -> None:
     """Register every entry (and RobustBench's names for them) in timm's model registry; idempotent."""
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    from timm.models import register_model
+    from timm.models import is_model, register_model
+
+    if all(is_model(entry.timm_name) for entry in REGISTRY.values()):
+        return  # timm's own registry says it is done: no state of ours
 
     module = sys.modules[__name__]
     names = {entry.timm_name: entry.name for entry in REGISTRY.values()}
@@ -143,6 +141,5 @@ def register_timm_models() -> None:
         setattr(module, public, fn)
         register_model(fn)
     _enable_timm_hf_hub()
-    _REGISTERED = True
 
 

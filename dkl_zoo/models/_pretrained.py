@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import settings
 from ..registry import PAPER_URL, RELEASE_URL, ModelEntry
 
 __all__ = ["pretrained_cfg"]
@@ -22,7 +23,7 @@ def pretrained_cfg(entry: ModelEntry) -> dict[str, Any]:
     first_conv, classifier = _LAYERS[entry.arch.name]
     return {
         "architecture": entry.timm_name,
-        "hf_hub_id": entry.repo_id,
+        "hf_hub_id": entry.repo_id_in(settings.namespace()),
         "input_size": tuple(entry.arch.input_size),
         "mean": (0.0,) * channels,
         "std": (1.0,) * channels,
