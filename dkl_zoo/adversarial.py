@@ -18,13 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .choices import IMAGE_ATTACKS
 from .errors import InvalidArgumentError
 from .prediction import Prediction, resolve_model
 from .registry import ModelEntry
 
 __all__ = ["ATTACKS", "AttackResult", "attack_image", "save_png", "read_png"]
 
-ATTACKS = ("apgd-ce", "pgd")
+ATTACKS = IMAGE_ATTACKS
 """``apgd-ce``: AutoAttack's APGD on cross-entropy (pyautoattack, the ``eval`` extra); ``pgd``: projected
 gradient descent with sign steps of 2.5·eps/steps from a random start (Madry et al. 2018), no extra needed."""
 

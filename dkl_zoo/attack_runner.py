@@ -30,7 +30,7 @@ from torch import nn
 
 from .autoattack_adapter import reset_autoattack_checks
 from .errors import EvaluationStateError, InvalidArgumentError
-from .inputs import check_logits
+from .prediction import predicted_classes
 from .atomic import atomic_write_text
 
 __all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint", "logging_to"]
@@ -345,15 +345,11 @@ class _Run:
         """Clean predictions of this rank's slice; every rank then holds all clean flags."""
         x, y, state = self.x, self.y, self.state
         flags = torch.zeros(self.n, dtype=torch.bool)
-        indices = torch.arange(self.n)[self.own or slice(0, self.n)]
-        batches = math.ceil(len(indices) / self.batch_size)
-        with torch.no_grad(), _progress(batches, "clean", self.progress) as bar:
-            for b in range(batches):
-                chunk = indices[b * self.batch_size:(b + 1) * self.batch_size]
-                logits = self.model(x[chunk].to(self.device))
-                check_logits(logits, "the model (on clean test images)")
-                flags[chunk] = logits.max(dim=1)[1].cpu().eq(y[chunk])
-                bar.update(1)
+        mine = self.own or slice(0, self.n)
+        batches = math.ceil(len(range(self.n)[mine]) / self.batch_size)
+        with _progress(batches, "clean", self.progress) as bar:
+            flags[mine] = predicted_classes(self.model, x[mine], batch_size=self.batch_size, device=self.device,
+                                            on_batch=lambda: bar.update(1)).eq(y[mine])
         if self.sync is not None:
             flags = self.sync(flags.int(), "sum").bool()
         state.clean_flags = flags.tolist()

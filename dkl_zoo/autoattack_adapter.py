@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 from .errors import MissingDependencyError
 
 __all__ = [
@@ -27,8 +28,8 @@ __all__ = [
     "apgd_ce",
 ]
 
-ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
-VERSIONS = ("standard", "plus", "rand", "custom")
+ATTACKS = AUTOATTACK_ATTACKS
+VERSIONS = AUTOATTACK_VERSIONS
 DEFAULT_SEED = 0
 """AutoAttack seeds each attack call with ``time.time()`` when given no seed; we always pass one so that
 runs are reproducible (RobustBench's ``benchmark`` passes none: through our adapter it gets this one)."""

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from . import settings
+from . import choices, settings
 
 __all__ = ["main", "build_parser"]
 
@@ -110,10 +110,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.plot and not plot_eps:
         raise _UsageError("--plot needs --plot-eps E [E ...] (e.g. 2/255 4/255 8/255)")
     _prepare_outputs(args.json_out, args.robustbench_json, args.plot, args.log, args.state)
-    if args.robustbench_json and not args.nonstandard_ok and (args.version != "standard" or args.shard
-                                                              or args.n_examples != 10_000):
-        raise _UsageError("--robustbench-json writes a leaderboard file: it needs --version standard on all "
-                          "10000 test images without --shard; add --nonstandard-ok to write it marked unreliable")
+    if args.robustbench_json and not args.nonstandard_ok:
+        _check_leaderboard_run(args)
     kwargs = dict(dataset=args.dataset, threat_model=args.threat_model, n_examples=args.n_examples,
                   version=args.version, attacks=args.attacks, batch_size=args.batch_size, device=args.device,
                   data_dir=args.data_dir, seed=args.seed, log_path=args.log, state_path=args.state,
@@ -121,16 +119,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         if args.arch is None:
             raise _UsageError("--checkpoint needs --arch NAME (the registry entry whose architecture it has)")
-        from .models import assign_state_dict, build_model, read_weights
+        from .loading import load
         from .registry import get_entry
 
-        from .devices import checked_device
-
         entry = get_entry(args.arch)
-        device = checked_device(args.device)
         if not os.path.isfile(args.checkpoint):
             raise _UsageError(f"--checkpoint {args.checkpoint}: no such file")
-        model = assign_state_dict(build_model(entry, meta=True), read_weights(args.checkpoint)).to(device).eval()
+        model = load(entry, weights_file=args.checkpoint, device=args.device)
         target: object = model
         kwargs["model_name"] = str(args.checkpoint)
         kwargs["dataset"] = args.dataset or entry.dataset
@@ -151,6 +146,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.robustbench_json:
         write_robustbench_json(result, args.robustbench_json, entry=args.name, nonstandard=args.nonstandard_ok)
     return 0
+
+
+def _check_leaderboard_run(args: argparse.Namespace) -> None:
+    """``--robustbench-json`` writes a leaderboard file: refuse a run that could not be one before it starts."""
+    from .evaluation import leaderboard_reasons
+    from .registry import get_entry
+
+    named = args.name or args.arch
+    dataset = args.dataset or (get_entry(named).dataset if named else "cifar10")
+    if args.shard:
+        index, count = args.shard
+        span = (index * args.n_examples // count, (index + 1) * args.n_examples // count)
+    else:
+        span = (0, args.n_examples)
+    reasons = leaderboard_reasons(version=args.version, attacks=args.attacks or [], dataset=dataset,
+                                  n_examples=span[1] - span[0], example_range=span)
+    if reasons:
+        raise _UsageError(f"--robustbench-json writes a leaderboard file, and this run would not be one "
+                          f"({'; '.join(reasons)}); add --nonstandard-ok to write it marked unreliable")
 
 
 def _parse_eps(text: str) -> float:
@@ -376,14 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default=None, help="registry name (or use --checkpoint)")
     p.add_argument("--checkpoint", default=None, help="a model.safetensors to evaluate instead")
     p.add_argument("--arch", default=None, help="with --checkpoint: the registry entry whose architecture it has")
-    p.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "fashion-mnist"],
+    p.add_argument("--dataset", default=None, choices=list(choices.DATASETS),
                    help="test set (None: the entry's)")
-    p.add_argument("--threat-model", default="Linf", choices=["Linf", "L2", "L1"], help="norm of the attacks")
+    p.add_argument("--threat-model", default="Linf", choices=choices.THREAT_MODELS, help="norm of the attacks")
     p.add_argument("--eps", default=None, help="e.g. 8/255 (default: the entry's)")
     p.add_argument("--n-examples", type=_positive_int, default=10_000, help="first N test images")
-    p.add_argument("--version", default="standard", choices=["standard", "plus", "rand", "custom"],
+    p.add_argument("--version", default="standard", choices=choices.AUTOATTACK_VERSIONS,
                    help="AutoAttack version (standard = RobustBench's)")
-    p.add_argument("--attacks", nargs="+", default=None, help="with --version custom")
+    p.add_argument("--attacks", nargs="+", default=None, choices=choices.AUTOATTACK_ATTACKS, help="with --version custom")
     p.add_argument("--batch-size", type=_positive_int, default=500, help="images per batch (GPU: 500-2500)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--data-dir", default="./data", help="CIFAR in torchvision's layout / Fashion-MNIST IDX files")
@@ -406,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="registry name, e.g. ikl-at-fmnist-wrn10-1")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively, sorted)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="classes per image")
-    p.add_argument("--format", default="table", choices=["table", "json", "csv"])
+    p.add_argument("--format", default="table", choices=choices.PREDICTION_FORMATS)
     p.add_argument("--out", default=None, help="write the results to this file (whole or not at all)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -419,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="registry name")
     p.add_argument("image", help="an image file")
     p.add_argument("--eps", default=None, help="Linf budget, e.g. 8/255 (default: the entry's)")
-    p.add_argument("--attack", default="apgd-ce", choices=["apgd-ce", "pgd"])
+    p.add_argument("--attack", default="apgd-ce", choices=choices.IMAGE_ATTACKS)
     p.add_argument("--steps", type=_positive_int, default=100, help="attack iterations")
     p.add_argument("--target", default=None, help="class name or index to aim at (default: any other class)")
     p.add_argument("--seed", type=int, default=0, help="seed of the attack's random start")
@@ -432,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("export", help="ONNX / TorchScript / ExportedProgram file, checked against PyTorch",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("name", help="registry name")
-    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "exported-program"])
+    p.add_argument("--format", default="onnx", choices=choices.EXPORT_FORMATS)
     p.add_argument("--out", required=True, help="the file to write")
     p.add_argument("--static-batch", action="store_true", help="fix the batch dimension at 1")
     p.set_defaults(func=_cmd_export)

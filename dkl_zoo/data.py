@@ -14,14 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .choices import DATASETS, TEST_SIZES
 from .errors import DataFormatError, DatasetNotFoundError, InvalidArgumentError
 
-__all__ = ["DATASETS", "TEST_SIZES", "load_test_set", "load_fashion_mnist", "FASHION_MNIST_DIRS"]
+__all__ = ["DATASETS", "TEST_SIZES", "load_test_set", "load_cifar", "load_fashion_mnist", "FASHION_MNIST_DIRS"]
 
-DATASETS = {"cifar10": 10, "cifar100": 100, "fashion-mnist": 10}
-"""Number of classes of each dataset."""
-TEST_SIZES = {"cifar10": 10_000, "cifar100": 10_000, "fashion-mnist": 10_000}
-"""Images in each test set: what a whole-test-set (leaderboard) evaluation covers."""
 FASHION_MNIST_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 
 
@@ -43,35 +40,44 @@ def load_test_set(dataset: str, n_examples: int | None = None, data_dir: str | o
     if dataset == "fashion-mnist":
         x, y = load_fashion_mnist(data_dir, train=False, download=download)
     else:
-        x, y = _load_cifar(dataset, data_dir, download)
+        images, y = load_cifar(dataset, data_dir, download=download)
+        x = images.float().div_(255.0)
     n = _check_n(dataset, n_examples, len(y))
     return x[:n], y[:n]
 
 
-def _load_cifar(dataset: str, data_dir: str | os.PathLike[str], download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def load_cifar(dataset: str, data_dir: str | os.PathLike[str], *, train: bool = False,
+               download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10/100 in torchvision's layout under ``data_dir`` as uint8 N×3×32×32 images and int64 labels, in the
+    files' order; downloaded when missing and ``download`` (torchvision checks the official checksums). The one
+    CIFAR reader: the test sets of ``evaluate`` and the training sets of ``training/``.
+
+    Raises:
+        DatasetNotFoundError: not there and not downloadable; names the files and where they go.
+    """
     from torchvision import datasets
 
     cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
     root = Path(data_dir)
     try:
-        data = cls(root=str(root), train=False, download=False)
+        data = cls(root=str(root), train=train, download=False)
     except RuntimeError:
         if not download:
-            raise DatasetNotFoundError(_cifar_hint(cls, root)) from None
+            raise DatasetNotFoundError(_cifar_hint(cls, root, train)) from None
         try:
-            data = cls(root=str(root), train=False, download=True)
+            data = cls(root=str(root), train=train, download=True)
         except Exception as error:  # offline, proxy, checksum
-            raise DatasetNotFoundError(f"{_cifar_hint(cls, root)} Download failed: {error}") from None
-    x = torch.from_numpy(np.ascontiguousarray(data.data)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
-    y = torch.tensor(data.targets, dtype=torch.long)
-    return x, y
+            raise DatasetNotFoundError(f"{_cifar_hint(cls, root, train)} Download failed: {error}") from None
+    x = torch.from_numpy(np.ascontiguousarray(data.data)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(data.targets, dtype=torch.long)
 
 
-def _cifar_hint(cls: type, root: Path) -> str:
-    files = ", ".join(name for name, _ in cls.test_list)
+def _cifar_hint(cls: type, root: Path, train: bool) -> str:
+    files = ", ".join(name for name, _ in (cls.train_list if train else cls.test_list))
     return (
-        f"{cls.__name__} test set not found under {root / cls.base_folder} (needs {files} with the official "
-        f"checksums). Run once while online, or unpack {cls.filename} from {cls.url} into {root}."
+        f"{cls.__name__} {'training' if train else 'test'} set not found under {root / cls.base_folder} (needs "
+        f"{files} with the official checksums). Run once while online, or unpack {cls.filename} from {cls.url} "
+        f"into {root}."
     )
 
 

@@ -6,15 +6,27 @@ import torch
 
 from .errors import InvalidArgumentError
 
-__all__ = ["checked_device"]
+__all__ = ["checked_device", "parsed_device"]
 
 
-def checked_device(device: str | torch.device) -> torch.device:
-    """``device`` as a ``torch.device``; refused when it names hardware this PyTorch cannot use."""
+def parsed_device(device: str | torch.device, *, allow_auto: bool = False) -> torch.device | str:
+    """``device`` as a ``torch.device`` (or ``"auto"`` when allowed), its name checked but not the hardware."""
+    if allow_auto and device == "auto":
+        return "auto"
     try:
-        parsed = torch.device(device)
+        return torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise InvalidArgumentError(f"device {device!r} is not a device name (cpu, cuda, cuda:N, mps)") from None
+        names = "auto, cpu, cuda, cuda:N, mps" if allow_auto else "cpu, cuda, cuda:N, mps"
+        raise InvalidArgumentError(f"device {device!r} is not a device name ({names})") from None
+
+
+def checked_device(device: str | torch.device, *, local_rank: int = 0) -> torch.device:
+    """``device`` as a ``torch.device``; refused when it names hardware this PyTorch cannot use. ``"auto"`` is
+    the GPU of this process (``local_rank``, as torchrun numbers them) when there is one, else the CPU."""
+    parsed = parsed_device(device, allow_auto=True)
+    if parsed == "auto":
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    assert isinstance(parsed, torch.device)
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise InvalidArgumentError(

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from .autoattack_adapter import ATTACKS, DEFAULT_SEED, VERSIONS, make_adversary
-from .data import DATASETS, TEST_SIZES, load_test_set
+from .choices import DATASETS, TEST_SIZES, THREAT_MODELS
+from .data import load_test_set
 from .devices import checked_device
 from .errors import InvalidArgumentError, ModelOutputError
 from .inputs import checked_images, checked_labels
@@ -34,9 +35,8 @@ if TYPE_CHECKING:
     import matplotlib.figure
 
 __all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve",
-           "nonstandard_reasons", "write_curve_csv", "curve_figure"]
+           "nonstandard_reasons", "leaderboard_reasons", "write_curve_csv", "curve_figure"]
 
-THREAT_MODELS = ("Linf", "L2", "L1")
 
 
 @dataclass
@@ -413,15 +413,23 @@ def _eps_label(eps: float) -> str:
     return f"{round(pixels)}/255" if abs(pixels - round(pixels)) < 1e-6 else f"{eps:g}"
 
 
+def leaderboard_reasons(*, version: str, attacks: Sequence[str], dataset: str, n_examples: int,
+                        example_range: tuple[int, int]) -> list[str]:
+    """Why an evaluation with these settings is not a RobustBench leaderboard evaluation (empty when it is one):
+    checked on a result, and by ``dkl-zoo eval`` on its arguments before hours of attacks."""
+    reasons = []
+    if version != "standard":
+        reasons.append(f"AutoAttack version {version!r} ({', '.join(attacks)}), not 'standard'")
+    full = TEST_SIZES.get(dataset)
+    if full is not None and (n_examples != full or tuple(example_range) != (0, full)):
+        reasons.append(f"{n_examples} test images {tuple(example_range)}, not all {full}")
+    return reasons
+
+
 def nonstandard_reasons(result: EvalResult) -> list[str]:
     """Why ``result`` is not a RobustBench leaderboard evaluation (empty when it is one)."""
-    reasons = []
-    if result.version != "standard":
-        reasons.append(f"AutoAttack version {result.version!r} ({', '.join(result.attacks)}), not 'standard'")
-    full = TEST_SIZES.get(result.dataset)
-    if full is not None and (result.n_examples != full or tuple(result.example_range) != (0, full)):
-        reasons.append(f"{result.n_examples} test images {tuple(result.example_range)}, not all {full}")
-    return reasons
+    return leaderboard_reasons(version=result.version, attacks=result.attacks, dataset=result.dataset,
+                               n_examples=result.n_examples, example_range=tuple(result.example_range))
 
 
 def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,

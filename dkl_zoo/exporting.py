@@ -24,12 +24,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .choices import EXPORT_FORMATS
 from .errors import ExportCheckError, InvalidArgumentError, MissingDependencyError
 from .registry import ModelEntry
 
 __all__ = ["FORMATS", "ExportResult", "export", "export_metadata"]
 
-FORMATS = ("onnx", "torchscript", "exported-program")
+FORMATS = EXPORT_FORMATS
 _SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 CHECK_BATCH = 8
 """The larger batch each export is checked at (besides batch 1)."""

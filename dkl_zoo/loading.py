@@ -11,7 +11,7 @@ from . import settings
 from .devices import checked_device
 from .errors import InvalidArgumentError
 from .integrity import LocatedFile, verify_or_discard
-from .models import assign_state_dict, build_model, read_weights
+from .models import build_model, model_from_file, read_weights
 from .registry import ModelEntry, get_entry
 
 __all__ = ["load", "build_model", "read_weights", "model_info", "entry_of", "weights_sha256_of"]
@@ -57,6 +57,7 @@ def load(
     allow_original: bool = True,
     progress: bool = True,
     verified_only: bool | None = None,
+    weights_file: str | os.PathLike[str] | None = None,
 ) -> nn.Module:
     """The named checkpoint as an eval-mode model taking [0, 1] images, its weights verified.
 
@@ -81,6 +82,10 @@ def load(
     own ETag is never the reference; packaged and pinned entries load as usual, and an original-release
     fallback is used only when it converts to the pinned bytes.
 
+    ``weights_file`` uses a local safetensors file instead of the entry's weights (a checkpoint of yours with
+    the entry's architecture, a training run's export): nothing is downloaded; with ``verified_only`` it must
+    hold the pinned bytes.
+
     Raises:
         UnknownModelError: ``name`` is not in the registry.
         InvalidArgumentError: ``dtype`` or ``device`` cannot be used here (checked before any download).
@@ -96,13 +101,16 @@ def load(
                                  "progress": progress})
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     fail_closed = settings.verified_only(verified_only)
-    if fail_closed and pretrained:
+    if fail_closed and pretrained and weights_file is None:
         _check_pinned(entry, revision)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise InvalidArgumentError(
             f"dtype must be a floating-point dtype (torch.float32, torch.bfloat16, ...), got {dtype!r}"
         )
     device = checked_device(device)
+    if weights_file is not None:
+        model, sha256 = _from_local_file(entry, weights_file, dtype, fail_closed)
+        return _place(model, device, dtype, entry, sha256)
     if not pretrained:
         return _place(build_model(entry), device, dtype, entry)
     if entry.weights.embedded_file is not None and revision is None and entry.weights.repo is None:
@@ -139,6 +147,26 @@ def load(
                                    f"sha256 {entry.weights.sha256}, and verified_only is on; they were not used")
     model, sha256 = _verified_model(entry, located, dtype)
     return _place(model, device, dtype, entry, sha256)
+
+
+def _from_local_file(entry: ModelEntry, path: str | os.PathLike[str], dtype: torch.dtype | None,
+                     fail_closed: bool) -> tuple[nn.Module, str]:
+    """A local safetensors file (a checkpoint of the user's, a training run's export): checked against the
+    entry's sha256 when it is pinned and fail-closed mode is on, else hashed and used as it is."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidArgumentError(f"weights_file {file}: no such file")
+    if fail_closed:
+        _check_pinned(entry, None)
+    expected = entry.weights.sha256 if fail_closed else None
+    located = LocatedFile(path=file, revision="local file", expected_sha256=expected, hub_etag=None)
+    if expected is None:
+        from .integrity import file_digest
+
+        return model_from_file(entry, file, dtype), file_digest(file)
+    return _verified_model(entry, located, dtype)
 
 
 def _check_pinned(entry: ModelEntry, revision: str | None) -> None:
@@ -232,7 +260,7 @@ def _verified_model(entry: ModelEntry, located: LocatedFile,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkl-zoo-sha256") as pool:
         check = pool.submit(verify_or_discard, located)
         try:
-            model = assign_state_dict(build_model(entry, meta=True), read_weights(located.path), dtype=dtype)
+            model = model_from_file(entry, located.path, dtype)
         except BaseException:
             check.result()
             raise

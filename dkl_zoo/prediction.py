@@ -12,7 +12,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from .errors import ImageReadError, InvalidArgumentError, ModelOutputError
 from .inputs import check_logits, checked_images
 from .registry import ModelEntry, get_entry
 
-__all__ = ["Prediction", "predict", "predict_iter", "resolve_model"]
+__all__ = ["Prediction", "predict", "predict_iter", "resolve_model", "predicted_classes"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,25 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
         warnings.warn("the model is in training mode (batch norm then uses batch statistics); call model.eval()",
                       RuntimeWarning, stacklevel=3)
     return model, known, target
+
+
+def predicted_classes(model: nn.Module, x: torch.Tensor, *, batch_size: int, device: Any = None,
+                      on_batch: Callable[[], None] | None = None) -> torch.Tensor:
+    """The model's class for each image of ``x`` (int64, on the CPU), batch by batch without gradients, every
+    batch's logits checked: NaN logits would be class 0, a silently wrong answer. The one clean-accuracy loop of
+    ``evaluate``, the release check and the training's final check."""
+    if device is None:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else "cpu"
+    classes = torch.empty(len(x), dtype=torch.long)
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start:start + batch_size].to(device))
+            check_logits(logits, "the model (on clean images)")
+            classes[start:start + batch_size] = logits.argmax(dim=1).cpu()
+            if on_batch is not None:
+                on_batch()
+    return classes
 
 
 def _checked_count(value: object, name: str, minimum: int) -> int:

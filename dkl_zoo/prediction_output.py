@@ -15,6 +15,7 @@ import json
 import os
 from typing import Callable, TextIO
 
+from .choices import PREDICTION_FORMATS
 from .errors import ImageReadError
 from .prediction import Prediction
 
@@ -84,9 +85,8 @@ class CsvWriter:
         self.out.flush()
 
 
-WRITERS: dict[str, Callable[[TextIO, int], "TableWriter | JsonWriter | CsvWriter"]] = {
-    "table": TableWriter, "json": JsonWriter, "csv": CsvWriter,
-}
+WRITERS: dict[str, Callable[[TextIO, int], "TableWriter | JsonWriter | CsvWriter"]] = dict(
+    zip(PREDICTION_FORMATS, (TableWriter, JsonWriter, CsvWriter)))
 
 
 def write_atomically(path: str | os.PathLike[str], stream: Callable[[TextIO], None]) -> None:

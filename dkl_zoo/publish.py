@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["publish"]
+__all__ = ["publish", "commit_repo_folder", "REPO_FILES"]
 
-_REQUIRED = ("model.safetensors", "config.json", "README.md")
+REPO_FILES = ("model.safetensors", "config.json", "README.md")
+"""What a converted repo folder holds, and what is uploaded of it."""
+_REQUIRED = REPO_FILES
 
 
 def publish(
@@ -56,12 +58,20 @@ def publish(
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=str(path),
-            repo_id=repo_id,
-            repo_type="model",
-            revision=revision,
-            commit_message=commit_message or f"Upload {path.name} converted by dkl_zoo",
-            allow_patterns=list(_REQUIRED),
-        )
+        return commit_repo_folder(api, repo_id, path, revision=revision,
+                                  message=commit_message or f"Upload {path.name} converted by dkl_zoo")
+
+
+def commit_repo_folder(api, repo_id: str, folder: Path, *, message: str,  # type: ignore[no-untyped-def]
+                       revision: str = "main") -> str:
+    """One commit of the converted folder's three files to an existing repo; returns its commit id. The one way
+    weights reach the Hub (``publish`` and ``dkl-zoo release``)."""
+    from huggingface_hub import CommitOperationAdd
+
+    info = api.create_commit(
+        repo_id,
+        operations=[CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in REPO_FILES],
+        commit_message=message,
+        revision=revision,
+    )
     return info.oid

@@ -18,14 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .errors import IntegrityError, InvalidArgumentError, OriginalReleaseError, ReleaseCheckError
+from .errors import IntegrityError, InvalidArgumentError, ReleaseCheckError
 from .pins import DEFAULT_PINS, Pin, check_writable, load_pins, update_pins
 from .registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
 __all__ = ["ReleaseRow", "release", "clean_accuracy_gate"]
-
-_FILES = ("model.safetensors", "config.json", "README.md")
-
 
 @dataclass
 class ReleaseRow:
@@ -78,7 +75,7 @@ def release(
                                    pin.revision, pin.sha256))
             continue
         if dry_run:
-            sources = ", then ".join(f"{s.kind} {s.google_drive_id}" for s in entry.weights.original_sources)
+            sources = ", then ".join(s.key for s in entry.weights.original_sources)
             echo(f"{entry.name}: would fetch {sources}; convert; "
                  + (f"check clean accuracy on {check_n} images of {check_data}; " if check_data else "")
                  + f"commit model.safetensors, config.json, README.md to {repo_id}; pin it in {pins_file}")
@@ -114,7 +111,7 @@ def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Pa
         commit, action = _upload(api, repo_id, folder, weights_sha256)
     echo(f"{entry.name}: {action} {repo_id}@{commit} (sha256 {weights_sha256})")
     new_pin = Pin(repo_id=repo_id, revision=commit, sha256=weights_sha256, original_sha256=raw_sha256,
-                  original_source=f"{source.kind} {source.google_drive_id}")
+                  original_source=source.key)
     return ReleaseRow(entry.name, action, repo_id, commit, weights_sha256), new_pin
 
 
@@ -159,38 +156,27 @@ def _api(endpoint: str | None, token: str | bool | None):  # type: ignore[no-unt
 
 def _fetch(entry: ModelEntry, work: Path, progress: bool) -> tuple[Path, str, OriginalSource]:
     """The original file in ``work`` (kept between runs), its sha256 and where it came from."""
-    from .deadline import deadline
     from .atomic import atomic_write_text
+    from .drive import SourceDownloads
     from .integrity import file_digest
-    from .original import _url, download_drive
 
     work.mkdir(parents=True, exist_ok=True)
     raw, record_path = work / "original.pt", work / "original.json"
     if raw.exists() and record_path.exists():
         try:
             record = json.loads(record_path.read_text())
-            source = next(s for s in entry.weights.original_sources
-                          if f"{s.kind} {s.google_drive_id}" == record["source"])
+            source = next(s for s in entry.weights.original_sources if s.key == record["source"])
             if file_digest(raw) == record["sha256"]:
                 return raw, record["sha256"], source
         except (OSError, ValueError, KeyError, StopIteration):
             pass
-    failures = []
-    for source in entry.weights.original_sources:
-        partial = work / "original.pt.part"
-        try:
-            with deadline(f"the original release of {entry.name} ({source.kind})"):
-                download_drive(_url(source), partial, progress=progress, description=f"{entry.name} ({source.kind})")
-        except (OriginalReleaseError, OSError) as error:
-            partial.unlink(missing_ok=True)
-            failures.append(f"{source.kind}: {error}")
-            continue
+    downloads = SourceDownloads(entry, work, progress=progress)
+    for partial, source in downloads:
         sha256 = file_digest(partial)
         os.replace(partial, raw)
-        atomic_write_text(record_path, json.dumps({"source": f"{source.kind} {source.google_drive_id}",
-                                                   "sha256": sha256}) + "\n")
+        atomic_write_text(record_path, json.dumps({"source": source.key, "sha256": sha256}) + "\n")
         return raw, sha256, source
-    raise OriginalReleaseError(f"{entry.name}: no original file could be fetched:\n  " + "\n  ".join(failures))
+    raise downloads.error(f"{entry.name}: no original file could be fetched")
 
 
 def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.PathLike[str], n: int) -> float:
@@ -199,18 +185,13 @@ def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.Pat
     Raises:
         ReleaseCheckError: |measured - reported| > 3 * sqrt(p (1 - p) / n), p the reported clean accuracy.
     """
-    import torch
-
     from .data import load_test_set
-    from .models import assign_state_dict, build_model, read_weights
+    from .models import model_from_file
+    from .prediction import predicted_classes
 
-    model = assign_state_dict(build_model(entry, meta=True), read_weights(weights)).eval()
+    model = model_from_file(entry, weights).eval()
     x, y = load_test_set(entry.dataset, n, data_dir)
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(y), 250):
-            correct += int((model(x[start:start + 250]).argmax(1) == y[start:start + 250]).sum())
-    accuracy = correct / len(y)
+    accuracy = int((predicted_classes(model, x, batch_size=250) == y).sum()) / len(y)
     expected = entry.headline.clean_acc / 100
     tolerance = 3 * math.sqrt(expected * (1 - expected) / len(y))
     if abs(accuracy - expected) > tolerance:
@@ -244,18 +225,15 @@ def _metadata(api, repo_id: str, revision: str):  # type: ignore[no-untyped-def]
 
 def _upload(api, repo_id: str, folder: Path, weights_sha256: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """One commit with the three files; none when the repo's main already holds these weights."""
-    from huggingface_hub import CommitOperationAdd
+    from .publish import commit_repo_folder
 
     api.create_repo(repo_id, repo_type="model", exist_ok=True)
     current = _metadata(api, repo_id, "main")
     if current is not None and current.etag == weights_sha256 and current.commit_hash:
         return current.commit_hash, "already on the Hub"
-    info = api.create_commit(
-        repo_id,
-        operations=[CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in _FILES],
-        commit_message=f"dkl-zoo release: {folder.parent.name} converted from the original checkpoint",
-    )
-    return info.oid, "released"
+    commit = commit_repo_folder(api, repo_id, folder,
+                                message=f"dkl-zoo release: {folder.parent.name} converted from the original checkpoint")
+    return commit, "released"
 
 
 def _summary(rows: Iterable[ReleaseRow]) -> str:

@@ -401,3 +401,26 @@ def test_verified_only_refuses_unpinned_weights_before_any_request(hub, publishe
     monkeypatch.setenv("DKL_ZOO_VERIFIED_ONLY", "maybe")
     with pytest.raises(InvalidArgumentError, match="DKL_ZOO_VERIFIED_ONLY='maybe' is not a yes/no value"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+
+
+def test_a_local_weights_file_loads_through_load_and_fails_closed_only_with_its_pin(tmp_path):
+    from dkl_zoo.errors import UnpinnedWeightsError
+
+    name = "ikl-at-fmnist-wrn10-1"
+    shipped = Path(dkl_zoo.__file__).parent / dkl_zoo.model_info(name).weights.embedded_file
+    copy = tmp_path / "mine.safetensors"
+    copy.write_bytes(shipped.read_bytes())
+    x = torch.rand(2, 1, 28, 28)
+    model = dkl_zoo.load(name, weights_file=copy)
+    assert torch.equal(model(x), dkl_zoo.load(name)(x)) and not model.training
+    assert dkl_zoo.loading.weights_sha256_of(model) == dkl_zoo.model_info(name).weights.sha256
+    assert dkl_zoo.load(name, weights_file=copy, verified_only=True) is not None  # its bytes are the pinned ones
+    changed = tmp_path / "changed.safetensors"
+    changed.write_bytes(shipped.read_bytes()[:-1] + bytes([shipped.read_bytes()[-1] ^ 1]))
+    with pytest.raises(IntegrityError):
+        dkl_zoo.load(name, weights_file=changed, verified_only=True)
+    with pytest.raises(InvalidArgumentError, match="weights_file .*: no such file"):
+        dkl_zoo.load(name, weights_file=tmp_path / "none.safetensors")
+    unpinned = dkl_zoo.model_info(name).with_weights(sha256=None)
+    with pytest.raises(UnpinnedWeightsError):
+        dkl_zoo.load(unpinned, weights_file=copy, verified_only=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings")),
+    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings", "choices")),
     ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
                   "registry._released", "registry._shipped", "registry", "pins", "data", "cards", "categories",
                   "images", "transforms", "examples")),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
-    ("io", ("hub", "original", "convert", "publish", "autoattack_adapter")),
+    ("io", ("hub", "drive", "original_cache", "trust", "original", "convert", "publish", "autoattack_adapter")),
     ("use cases", ("loading", "attack_runner", "evaluation", "release", "prediction", "prediction_output",
                    "adversarial", "attack_figure", "exporting")),
     ("interfaces", ("", "__main__", "cli", "integrations", "integrations.timm", "integrations.timm_hook",

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from dkl_zoo.choices import DATASETS
 from dkl_zoo.errors import InvalidArgumentError
 
 __all__ = ["DEFAULTS", "ConfigError", "load_config", "apply_overrides", "validate"]
@@ -76,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
 
 _CHOICES = {
     "method": ("ikl", "trades", "standard"),
-    "dataset": ("cifar10", "cifar100", "fashion-mnist", "synthetic"),
+    "dataset": (*DATASETS, "synthetic"),  # synthetic: the smoke tests' own small data set
     "lr_schedule": ("cosine-epoch", "onecycle", "constant"),
     "eps_ramp": ("linear", "constant"),
     "attack_schedule": ("as-released", "staged", "low"),
@@ -226,14 +227,12 @@ def _check_arch(arch: Mapping) -> None:
 
 
 def _check_device_name(device: Any) -> None:
-    import torch
+    from dkl_zoo.devices import parsed_device
 
-    if device == "auto":
-        return
     try:
-        torch.device(str(device))
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}") from None
+        parsed_device(str(device), allow_auto=True)
+    except InvalidArgumentError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _parse_value(text: str) -> Any:

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dkl_zoo.choices import DATASETS
 from dkl_zoo.errors import DataFormatError, DatasetNotFoundError, InvalidArgumentError
 
-__all__ = ["ImageSet", "load_train_set", "load_generated", "BatchStream", "synthetic_set", "held_out_set"]
+__all__ = ["ImageSet", "load_split", "load_generated", "BatchStream", "synthetic_set", "held_out_set"]
 
 
 @dataclass
@@ -43,8 +44,8 @@ def _from_nhwc(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).contiguous()
 
 
-def load_train_set(config: dict, train: bool = True) -> ImageSet:
-    """The real training (or test) set named by the config, as uint8 NCHW."""
+def load_split(config: dict, train: bool = True) -> ImageSet:
+    """The config's data set as uint8 NCHW: its training split, or with ``train=False`` its test split."""
     dataset = config["dataset"]
     if dataset == "synthetic":
         return synthetic_set(config["synthetic_size"], seed=config["seed"] + (0 if train else 1))
@@ -52,18 +53,11 @@ def load_train_set(config: dict, train: bool = True) -> ImageSet:
         from dkl_zoo.data import load_fashion_mnist
 
         x, y = load_fashion_mnist(config["data_dir"], train=train)
-        return ImageSet((x * 255).round().to(torch.uint8), y, 10)
-    from torchvision import datasets
+        return ImageSet((x * 255).round().to(torch.uint8), y, DATASETS[dataset])
+    from dkl_zoo.data import load_cifar
 
-    cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
-    try:
-        data = cls(root=config["data_dir"], train=train, download=True)
-    except Exception as error:
-        raise DatasetNotFoundError(
-            f"{cls.__name__} {'training' if train else 'test'} set not found under {config['data_dir']} and could "
-            f"not be downloaded ({error}). Put {cls.filename} (from {cls.url}) there, unpacked, or run online."
-        ) from None
-    return ImageSet(_from_nhwc(data.data), torch.tensor(data.targets, dtype=torch.long), len(data.classes))
+    images, labels = load_cifar(dataset, config["data_dir"], train=train)
+    return ImageSet(images, labels, DATASETS[dataset])
 
 
 def load_generated(path: str | Path, num_classes: int) -> ImageSet:
@@ -89,7 +83,7 @@ def load_generated(path: str | Path, num_classes: int) -> ImageSet:
 
 def held_out_set(config: dict, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` test images as float [0, 1] for the end-of-training check."""
-    test = load_train_set(config, train=False)
+    test = load_split(config, train=False)
     n = min(n, len(test))
     return test.images[:n].float().div(255), test.labels[:n]
 

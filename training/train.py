@@ -21,13 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dkl_zoo.errors import CheckpointError, DklZooError
+from dkl_zoo.errors import CheckpointError, DklZooError, InvalidArgumentError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
+from dkl_zoo.prediction import predicted_classes
 
 from .checkpoint import CHECKPOINT, read_checkpoint, rng_state, save_checkpoint_file, set_rng_state
 from .config import ConfigError, load_config
-from .data import BatchStream, held_out_set, load_generated, load_train_set
+from .data import BatchStream, held_out_set, load_generated, load_split
 from .ikl_at import AdversarialWeightPerturbation, EpochEMA, IKLATStep, StepEMA, cosine_lr
 from .metrics import MetricsLog
 from .run_lock import RunLock
@@ -42,12 +43,11 @@ def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                  batch_size: int = 500, device: Any = "cpu") -> tuple[float, float]:
     """Clean and PGD-``steps`` (CE, random start, step 2.5·eps/steps) accuracy: a quick check, not AutoAttack."""
     model.eval()
-    correct = robust = 0
+    correct = int((predicted_classes(model, x, batch_size=batch_size, device=device) == y.cpu()).sum())
+    robust = 0
     gen = torch.Generator().manual_seed(0)
     for start in range(0, len(y), batch_size):
         xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        with torch.no_grad():
-            correct += int((model(xb).argmax(1) == yb).sum())
         noise = (torch.rand(xb.shape, generator=gen) * 2 - 1).to(device) * eps
         x_adv = (xb + noise).clamp(0, 1)
         for _ in range(steps):
@@ -79,7 +79,7 @@ class Trainer:
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self._seed(config["seed"])
-        self.data = load_train_set(config, train=True)
+        self.data = load_split(config, train=True)
         self.generated = (load_generated(config["generated"]["path"], self.data.num_classes)
                           if config["generated"]["path"] else None)
         self._build_networks()
@@ -144,18 +144,12 @@ class Trainer:
         return self.rank == 0
 
     def _device(self) -> torch.device:
-        wanted = self.config["device"]
-        if wanted == "auto":
-            if torch.cuda.is_available():
-                return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            return torch.device("cpu")
-        device = torch.device(wanted)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device: {wanted} was asked for, but PyTorch sees no CUDA device here; use "
-                              "device=cpu (or auto), or install a CUDA build of PyTorch on a GPU machine")
-        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device: {wanted} does not exist ({torch.cuda.device_count()} CUDA device(s))")
-        return device
+        from dkl_zoo.devices import checked_device
+
+        try:
+            return checked_device(self.config["device"], local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        except InvalidArgumentError as error:
+            raise ConfigError(str(error)) from None
 
     @staticmethod
     def _seed(seed: int) -> None:

@@ -14,7 +14,7 @@ from ..registry import ModelEntry, get_entry
 from .dm_wide_resnet import DMWideResNet
 from .wide_resnet import WideResNet
 
-__all__ = ["ARCHITECTURES", "build_architecture", "build_model", "read_weights", "assign_state_dict"]
+__all__ = ["ARCHITECTURES", "build_architecture", "build_model", "read_weights", "assign_state_dict", "model_from_file"]
 
 ARCHITECTURES: Mapping[str, Callable[..., nn.Module]] = {
     "wide_resnet": WideResNet,
@@ -69,6 +69,13 @@ def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             f"{path} is not a readable safetensors file ({error}); the weights were not used. Re-convert or "
             "re-publish it (dkl-zoo convert), or load again to fetch a fresh copy."
         ) from None
+
+
+def model_from_file(entry: ModelEntry, path: str | os.PathLike[str], dtype: torch.dtype | None = None) -> nn.Module:
+    """The entry's architecture with the weights of a local safetensors file, built on the meta device and assigned
+    strictly: the one way a model is made from a file (``load``, ``dkl-zoo eval --checkpoint``, the release check).
+    Nothing here checks which bytes the file holds: ``load`` does, around this."""
+    return assign_state_dict(build_model(entry, meta=True), read_weights(path), dtype=dtype)
 
 
 def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
