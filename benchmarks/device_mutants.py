@@ -26,23 +26,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (file, original text, mutant text): each original occurs exactly once in its file
 MUTANTS = [
-    ("evaluation.py", "model.to(device)  # the attacks run where the model is",
+    ("evaluation/protocol.py", "model.to(device)  # the attacks run where the model is",
      "model.to(None)  # the attacks run where the model is"),
-    ("evaluation.py", "out = model(x[:2].to(device))", "out = model(x[:2].to(None))"),
-    ("evaluation.py", "_check_model_output(model, x, DATASETS[dataset], device)",
-     "_check_model_output(model, x, DATASETS[dataset], None)"),
-    ("evaluation.py", "device=device, seed=seed)", "device=None, seed=seed)"),
-    ("evaluation.py", "model = load(entry, device=device)", "model = load(entry, )"),
-    ("attack_runner.py", "xb, yb = x[chunk].contiguous().to(self.device), y[chunk].clone().to(self.device)",
+    ("evaluation/arguments.py", "out = model(x[:2].to(device))", "out = model(x[:2].to(None))"),
+    ("evaluation/protocol.py", "check_model_output(model, x, DATASETS[dataset], device)",
+     "check_model_output(model, x, DATASETS[dataset], None)"),
+    ("evaluation/protocol.py", "device=device, seed=seed)", "device=None, seed=seed)"),
+    ("evaluation/protocol.py", "model = load(entry, device=device)", "model = load(entry, )"),
+    ("evaluation/runner.py", "xb, yb = x[chunk].contiguous().to(self.device), y[chunk].clone().to(self.device)",
      "xb, yb = x[chunk].contiguous().to(None), y[chunk].clone().to(self.device)"),
-    ("attack_runner.py", "run = _Run(adversary, model, x, y, batch_size=batch_size, device=device,",
+    ("evaluation/runner.py", "run = _Run(adversary, model, x, y, batch_size=batch_size, device=device,",
      "run = _Run(adversary, model, x, y, batch_size=batch_size, device=None,"),
-    ("attack_runner.py", "xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)",
+    ("_compat.py", "xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)",
      "xb, yb = x[:batch_size].to(device), y[:batch_size].to(None)"),
-    ("attack_runner.py", "_run_checks(adversary, model, x, y, batch_size, device, logger,",
-     "_run_checks(adversary, model, x, y, batch_size, None, logger,"),
-    ("attack_runner.py", "output = self.model(x[chunk].to(self.device))", "output = self.model(x[chunk].to(None))"),
-    ("attack_runner.py", "self.model(self.x_adv[b:b + self.batch_size].to(self.device))",
+    ("evaluation/runner.py", "autoattack_sanity_checks(adversary, model, x, y, batch_size, device, logger,",
+     "autoattack_sanity_checks(adversary, model, x, y, batch_size, None, logger,"),
+    ("prediction.py", "logits = model(x[start:start + batch_size].to(device))",
+     "logits = model(x[start:start + batch_size].to(None))"),
+    ("evaluation/runner.py", "self.model(self.x_adv[b:b + self.batch_size].to(self.device))",
      "self.model(self.x_adv[b:b + self.batch_size].to(None))"),
 ]
 
@@ -53,7 +54,7 @@ if not dkl_zoo.__file__.startswith(sys.argv[2]):
     raise SystemExit(f"imported {dkl_zoo.__file__}, not the copy under {sys.argv[2]}")
 from evalkit import ColourClassifier, colour_set
 from dkl_zoo.evaluation import evaluate
-from dkl_zoo.attack_runner import run_autoattack
+from dkl_zoo.evaluation.runner import run_autoattack
 from dkl_zoo.autoattack_adapter import make_adversary
 device = sys.argv[1]
 model, x, y = colour_set(16, seed=1)

@@ -41,9 +41,16 @@ from .registry import ModelEntry, list_models
 
 __version__ = "0.1.0"
 
-from .integrations.timm_hook import install_import_hook as _install_timm_hook  # noqa: E402
+from ._compat import install_timm_import_hook as _install_timm_import_hook  # noqa: E402
 
-_install_timm_hook()  # timm models appear when (and if) timm is imported; timm is not imported here
+
+def _register_in_timm() -> None:
+    from .integrations.timm import register_timm_models
+
+    register_timm_models()
+
+
+_install_timm_import_hook(_register_in_timm)  # timm models appear when (and if) timm is imported; not imported here
 
 
 def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` imports neither torch nor timm

@@ -194,9 +194,10 @@ def attack_image(
     y = torch.tensor([before.index], device=device)
     target_tensor = torch.tensor([goal], device=device) if goal is not None else None
     if attack == "apgd-ce":
-        from .autoattack_adapter import apgd_ce
+        from ._compat import apgd_single_run
 
-        adv_float = apgd_ce(model, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor, device=device)
+        adv_float = apgd_single_run(model, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor,
+                                    device=device)
     else:
         adv_float = _pgd(model, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor)
     adv = _round_into_ball(adv_float, x, eps)
@@ -208,7 +209,7 @@ def attack_image(
 
 
 def _require_autoattack() -> None:
-    from .autoattack_adapter import autoattack_module
+    from ._compat import autoattack_module
     from .errors import MissingDependencyError
 
     try:

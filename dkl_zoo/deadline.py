@@ -83,10 +83,6 @@ def _sync_stream_base(response: Any) -> type:
 
 def install_hub_hook() -> None:
     """Put the deadline hook on huggingface_hub's current shared client (idempotent)."""
-    from huggingface_hub import get_session
+    from ._compat import add_hub_response_hook
 
-    hooks = get_session().event_hooks
-    responses = list(hooks.get("response", []))
-    if _wrap_stream not in responses:
-        hooks["response"] = responses + [_wrap_stream]
-        get_session().event_hooks = hooks
+    add_hub_response_hook(_wrap_stream)

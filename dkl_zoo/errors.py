@@ -43,6 +43,7 @@ __all__ = [
     "DataFormatError",
     "RunInUseError",
     "UnpinnedWeightsError",
+    "IncompatibleDependencyError",
 ]
 
 
@@ -277,3 +278,8 @@ class RunInUseError(DklZooError, RuntimeError):
 class UnpinnedWeightsError(DklZooError, PermissionError):
     """Fail-closed mode (``verified_only=True`` / ``DKL_ZOO_VERIFIED_ONLY=1``) refused weights whose sha256 is not
     pinned; nothing was downloaded."""
+
+
+class IncompatibleDependencyError(DklZooError, ImportError):
+    """An installed library is outside the releases this package's code that reaches into it was checked
+    against; the message names the range to install."""

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from dkl_zoo.attack_runner import run_autoattack
+from dkl_zoo.evaluation.runner import run_autoattack
 from dkl_zoo.autoattack_adapter import make_adversary
 
 from evalkit import ColourClassifier, colour_set
@@ -182,14 +182,14 @@ def test_a_debugger_or_coverage_tracer_survives_the_checks():
 
 
 def test_a_state_with_a_malformed_flag_list_reports_it_and_checks_nothing_against_it():
-    from dkl_zoo.attack_runner import RunState
+    from dkl_zoo.evaluation.state import RunState
 
     short = RunState(config={}, clean_flags=[True] * 3, flags=[True] * 4, attack_indices=[3])
     assert short.problems(4, 1) == ["clean_flags must be a list of 4 booleans"]
 
 
 def test_state_problems_at_every_boundary_and_each_message():
-    from dkl_zoo.attack_runner import RunState
+    from dkl_zoo.evaluation.state import RunState
 
     consistent = dict(config={}, clean_flags=[True, True, False, True], flags=[True, False, False, True])
 
@@ -213,7 +213,7 @@ def test_state_problems_at_every_boundary_and_each_message():
 
 
 def test_a_state_file_holding_another_json_value_is_refused_by_name(tmp_path):
-    from dkl_zoo.attack_runner import RunState
+    from dkl_zoo.evaluation.state import RunState
     from dkl_zoo.errors import EvaluationStateError
 
     path = tmp_path / "state.json"
@@ -281,7 +281,7 @@ def test_the_log_follows_autoattacks_lines_with_the_numbers_of_the_run(tmp_path)
 
 def test_counts_that_contradict_the_flags_are_refused():
     """A hand-edited state whose counts disagree with its flags would give a result that contradicts itself."""
-    from dkl_zoo.attack_runner import RunState
+    from dkl_zoo.evaluation.state import RunState
 
     attacks, everything = ["apgd-ce", "apgd-t"], slice(0, 6)
     clean = [True, True, True, True, True, False]

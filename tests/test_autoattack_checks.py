@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from dkl_zoo.attack_runner import _run_checks
+from dkl_zoo._compat import autoattack_sanity_checks as _run_checks
 from dkl_zoo.autoattack_adapter import make_adversary
 
 

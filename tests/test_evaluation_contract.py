@@ -11,7 +11,7 @@ from importlib import metadata
 import pytest
 import torch
 
-from dkl_zoo.attack_runner import fingerprint, model_fingerprint
+from dkl_zoo.evaluation.state import fingerprint, model_fingerprint
 from dkl_zoo.errors import InvalidArgumentError
 from dkl_zoo.evaluation import EvalResult, evaluate
 from dkl_zoo.registry import get_entry
@@ -237,7 +237,7 @@ def test_a_model_that_is_not_a_module_is_refused_before_any_work(data):
 def test_the_seed_reaches_the_attacks(data):
     """The run's random draws are AutoAttack's, seeded with ``seed``: the global generator ends where a run of
     the same attack seeded by hand leaves it, and elsewhere for another seed."""
-    from dkl_zoo.attack_runner import run_autoattack
+    from dkl_zoo.evaluation.runner import run_autoattack
     from dkl_zoo.autoattack_adapter import make_adversary
 
     model, x, y = data

@@ -13,15 +13,18 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings", "choices")),
+    ("foundation", ("errors", "_compat", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings",
+                    "choices")),
     ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
                   "registry._released", "registry._shipped", "registry", "pins", "data", "cards", "categories",
                   "images", "transforms", "examples")),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
     ("io", ("hub", "drive", "original_cache", "trust", "original", "convert", "publish", "autoattack_adapter")),
-    ("use cases", ("loading", "attack_runner", "evaluation", "release", "prediction", "prediction_output",
+    ("use cases", ("loading", "evaluation.result", "evaluation.sharding", "evaluation.state", "evaluation.runner",
+                   "evaluation.arguments", "evaluation.protocol", "evaluation.leaderboard", "evaluation.curve",
+                   "evaluation", "release", "prediction", "prediction_output",
                    "adversarial", "attack_figure", "exporting")),
-    ("interfaces", ("", "__main__", "cli", "integrations", "integrations.timm", "integrations.timm_hook",
+    ("interfaces", ("", "__main__", "cli", "integrations", "integrations.timm",
                     "integrations.robustbench")),
 )
 LAYER_OF = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo.attack_runner import run_autoattack
+from dkl_zoo.evaluation.runner import run_autoattack
 from dkl_zoo.autoattack_adapter import make_adversary
 from dkl_zoo.errors import IntegrityError, StateDictMismatchError, UnsafeCheckpointError
 from dkl_zoo.integrity import verify_file
@@ -336,7 +336,7 @@ def test_documented_defaults_of_the_losses_and_training_helpers():
 
 
 def test_data_fingerprint_depends_on_the_shape_too():
-    from dkl_zoo.attack_runner import fingerprint
+    from dkl_zoo.evaluation.state import fingerprint
 
     x, y = torch.arange(32.0), torch.arange(2)
     assert fingerprint(x.reshape(2, 1, 4, 4), y) != fingerprint(x.reshape(2, 1, 2, 8), y)

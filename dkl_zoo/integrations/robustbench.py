@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
 import types
 import warnings
 from pathlib import Path
@@ -22,8 +21,10 @@ from torch import nn
 
 from ..errors import InvalidArgumentError, MissingDependencyError
 
-from ..attack_runner import RunState, logging_to, run_autoattack
-from ..autoattack_adapter import DEFAULT_SEED, autoattack_module, is_pypi_api, make_adversary
+from .._compat import autoattack_module, install_autoattack_module, is_pypi_api
+from ..autoattack_adapter import DEFAULT_SEED, make_adversary
+from ..evaluation.runner import logging_to, run_autoattack
+from ..evaluation.state import RunState
 
 __all__ = ["enable_robustbench"]
 
@@ -105,27 +106,14 @@ class _EvaluationState:
         return cls(flags, sum(state.clean_flags) / len(state.clean_flags))
 
 
-def _install_autoattack_shim() -> None:
-    try:
-        real = importlib.import_module("autoattack")
-        if not getattr(real, "__dkl_zoo_shim__", False):
-            return  # the git package is installed: robustbench uses it as intended
-    except ImportError:
-        pass
-    shim = types.ModuleType("autoattack")
-    shim.__dict__.update(__dkl_zoo_shim__=True, AutoAttack=_GitApiAutoAttack,
-                         __doc__="git-API AutoAttack over pyautoattack, provided by dkl_zoo.integrations.robustbench")
-    state = types.ModuleType("autoattack.state")
-    state.EvaluationState = _EvaluationState  # type: ignore[attr-defined]
-    shim.state = state  # type: ignore[attr-defined]
-    shim.__path__ = []  # a package, so `from autoattack.state import ...` resolves
-    sys.modules["autoattack"] = shim
-    sys.modules["autoattack.state"] = state
-
-
 def enable_robustbench() -> types.ModuleType:
-    """Import robustbench 1.1.1 despite its packaging (the autoattack module name); returns it.\n\n    Raises:\n        ImportError: robustbench (or setuptools < 82, which it needs) is not installed; says what to install.\n    """
-    _install_autoattack_shim()
+    """Import robustbench 1.1.1 despite its packaging (the autoattack module name); returns it.
+
+    Raises:
+        MissingDependencyError: robustbench (or setuptools < 82, which it needs) is not installed; says what to
+            install.
+    """
+    install_autoattack_module(_GitApiAutoAttack, _EvaluationState)
     logging.getLogger("timm").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():  # robustbench's own imports, not the user's business

@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from .. import settings
+from .._compat import route_timm_hub_configs
 from ..errors import InvalidArgumentError
 from ..models import pretrained_cfg as zoo_pretrained_cfg
 from ..registry import REGISTRY
@@ -117,13 +118,6 @@ def _load_model_config_from_hf(model_id: str):
     return pretrained_cfg, hf_config["architecture"], hf_config.get("model_args", {})
 
 
-def _enable_timm_hf_hub() -> None:
-    from timm.models import _factory, _hub
-
-    if not _hub.has_hf_hub(False):
-        _factory.load_model_config_from_hf = _load_model_config_from_hf
-
-
 def register_timm_models() -> None:
     """Register every entry (and RobustBench's names for them) in timm's model registry; idempotent."""
     from timm.models import is_model, register_model
@@ -140,6 +134,6 @@ def register_timm_models() -> None:
         fn = _entrypoint(entry_name, public)
         setattr(module, public, fn)
         register_model(fn)
-    _enable_timm_hf_hub()
+    route_timm_hub_configs(_load_model_config_from_hf)
 
 
