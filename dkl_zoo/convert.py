@@ -9,6 +9,7 @@ the one a pins file records, and a file converted again on a user's machine hash
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
@@ -30,6 +31,7 @@ from .registry import ModelEntry, get_entry
 __all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder",
            "config_for"]
 
+_LOGGER = logging.getLogger(__name__)
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 _PREFIXES = ("module.", "model.", "0.", "1.")
 
@@ -220,13 +222,12 @@ def convert_checkpoint(
     src_path: str | os.PathLike[str],
     name: str | ModelEntry,
     out_dir: str | os.PathLike[str],
-    *,
-    quiet: bool = False,
 ) -> Path:
     """Convert an original checkpoint of registry entry ``name`` into a Hub repo folder; returns it.
 
     The state dict must fit the entry's architecture exactly after unwrapping (``StateDictMismatchError``
-    otherwise). Prints the sha256 of ``model.safetensors``: with the Hub commit, the pin of a pins file.
+    otherwise). Logs (``logging``, logger ``dkl_zoo.convert``) the sha256 of ``model.safetensors``: with the Hub
+    commit, the pin of a pins file.
     """
     entry = get_entry(name) if isinstance(name, str) else name
     src = Path(src_path)
@@ -247,9 +248,7 @@ def convert_checkpoint(
         ) from None
     out = write_repo_folder(entry, model.state_dict(), out_dir, source_sha256=source_sha256)
     weights_sha256 = _sha256(out / "model.safetensors")
-    if not quiet:
-        print(f"{entry.name}: wrote {out} (model.safetensors sha256 {weights_sha256}; source sha256 "
-              f"{source_sha256}). Once published, this sha256 and the Hub commit are its pin in a pins file "
-              "(dkl_zoo/pins.json), which dkl-zoo release writes.")
+    _LOGGER.info("%s: wrote %s (model.safetensors sha256 %s; source sha256 %s)", entry.name, out, weights_sha256,
+                 source_sha256)
     return out
 

@@ -10,11 +10,11 @@ from torch import nn
 from . import settings
 from .devices import checked_device
 from .errors import InvalidArgumentError
-from .integrity import LocatedFile, verify_or_discard
+from .integrity import LocatedFile, VerifiedFile, verify_or_discard
 from .models import build_model, model_from_file, read_weights
 from .registry import ModelEntry, get_entry
 
-__all__ = ["load", "build_model", "read_weights", "model_info", "entry_of", "weights_sha256_of"]
+__all__ = ["load", "fetch_weights", "build_model", "read_weights", "model_info", "entry_of", "weights_sha256_of"]
 
 _ENTRY_ATTR = "dkl_zoo_entry"
 _SHA256_ATTR = "dkl_zoo_weights_sha256"
@@ -204,6 +204,21 @@ def _check_load_arguments(name: object, *, revision: object, cache_dir: object, 
     for flag, value in flags.items():
         if not isinstance(value, bool):
             raise InvalidArgumentError(f"{flag} must be True or False, got {value!r}")
+
+
+def fetch_weights(name: str | ModelEntry, *, revision: str | None = None) -> VerifiedFile:
+    """The entry's weights file, downloaded (or found in the cache, or shipped in the package) and verified, without
+    building a model: ``dkl-zoo download`` fills a cache this way for machines that are offline.
+
+    Raises:
+        the errors of ``load`` for the Hub and the file's content.
+    """
+    entry = name if isinstance(name, ModelEntry) else get_entry(name)
+    if entry.weights.embedded_file is not None and revision is None:
+        return verify_or_discard(_embedded(entry))  # shipped in the package: nothing to download
+    from . import hub
+
+    return hub.resolve(entry, revision=revision)
 
 
 def _embedded(entry: ModelEntry) -> LocatedFile:

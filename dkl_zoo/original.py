@@ -105,7 +105,7 @@ def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> O
         check_original(entry, source, file_digest(raw), root)  # refused before any unpickling
         with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp:
             try:
-                repo = convert_checkpoint(raw, entry, Path(tmp) / "repo", quiet=True)
+                repo = convert_checkpoint(raw, entry, Path(tmp) / "repo")
             except (OriginalReleaseError, ValueError) as error:  # not a checkpoint of this entry: the next source
                 downloads.reject(source, error)
                 continue

@@ -12,6 +12,7 @@ by its sha256, so an interrupted run resumes without downloading or committing t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from .pins import DEFAULT_PINS, Pin, check_writable, load_pins, update_pins
 from .registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
 __all__ = ["ReleaseRow", "release", "clean_accuracy_gate"]
+
+_LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class ReleaseRow:
@@ -47,15 +50,17 @@ def release(
     endpoint: str | None = None,
     token: str | bool | None = None,
     progress: bool = True,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
 ) -> list[ReleaseRow]:
-    """Release ``names`` (None: every released entry) under ``namespace``; returns the summary rows.
+    """Release ``names`` (None: every released entry) under ``namespace``; returns the summary rows. Each step is
+    said through ``echo`` (default: the ``dkl_zoo.release`` logger).
 
     Raises:
         InvalidArgumentError: unknown or packaged names, a bad namespace or check size (before any work).
         OriginalReleaseError, IntegrityError: the original could not be fetched, or is not the pinned file.
         ReleaseCheckError: the converted model misses its reported clean accuracy on ``check_data``.
     """
+    echo = echo or _LOGGER.info  # a library logs; the command passes print
     entries = _entries(names)
     _check_namespace(namespace)
     if check_data is not None and (isinstance(check_n, bool) or not isinstance(check_n, int) or check_n < 1):
@@ -99,7 +104,7 @@ def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Pa
         raise IntegrityError(str(raw), pin.original_sha256, raw_sha256,
                              hint="The original file changed since it was pinned; not published. Check the source "
                                   "before releasing it under a new pin.")
-    folder = convert_checkpoint(raw, entry, work / "repo", quiet=True)
+    folder = convert_checkpoint(raw, entry, work / "repo")
     weights_sha256 = file_digest(folder / "model.safetensors")
     if check_data is not None:
         accuracy = clean_accuracy_gate(entry, folder / "model.safetensors", check_data, check_n)

@@ -24,7 +24,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                    "evaluation.arguments", "evaluation.protocol", "evaluation.leaderboard", "evaluation.curve",
                    "evaluation", "release", "prediction", "prediction_output",
                    "adversarial", "attack_figure", "exporting")),
-    ("interfaces", ("", "__main__", "cli", "integrations", "integrations.timm",
+    ("interfaces", ("", "__main__", "cli._common", "cli.catalogue", "cli.download", "cli.evaluate", "cli.predict",
+                    "cli.attack", "cli.export", "cli.forget", "cli.maintainers", "cli.maintainers.convert",
+                    "cli.maintainers.publish", "cli.maintainers.release", "cli.maintainers.cards", "cli",
+                    "integrations", "integrations.timm",
                     "integrations.robustbench")),
 )
 LAYER_OF = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}

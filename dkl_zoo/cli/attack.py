@@ -1,0 +1,55 @@
+"""``dkl-zoo attack``: the adversarial example of an image, its figure and its lossless PNG."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import choices
+from ._common import parse_eps, positive_int, prepare_outputs
+
+
+def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
+    """Register this module's verbs on the ``dkl-zoo`` parser."""
+    p = verbs.add_parser("attack", help="the adversarial example of an image, drawn as a figure",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("name", help="registry name")
+    p.add_argument("image", help="an image file")
+    p.add_argument("--eps", default=None, help="Linf budget, e.g. 8/255 (default: the entry's)")
+    p.add_argument("--attack", default="apgd-ce", choices=choices.IMAGE_ATTACKS)
+    p.add_argument("--steps", type=positive_int, default=100, help="attack iterations")
+    p.add_argument("--target", default=None, help="class name or index to aim at (default: any other class)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the attack's random start")
+    p.add_argument("--out", required=True, metavar="FIG.png", help="the figure")
+    p.add_argument("--save-adv", default=None, metavar="ADV.png", help="the adversarial image as a lossless PNG")
+    p.add_argument("--compare", default=None, metavar="NAME2", help="attack a second model too (a row of the figure)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.set_defaults(func=run_attack)
+
+
+def run_attack(args: argparse.Namespace) -> int:
+    from ..adversarial import attack_image, save_png
+    from ..attack_figure import attack_figure
+
+    eps = parse_eps(args.eps) if args.eps is not None else None
+    prepare_outputs(args.out, args.save_adv)
+    names = [args.name] + ([args.compare] if args.compare else [])
+    results = [attack_image(name, args.image, eps=eps, attack=args.attack, steps=args.steps, target=args.target,
+                            seed=args.seed, device=args.device) for name in names]
+    for result in results:
+        print(result.summary())
+    attack_figure(results).savefig(args.out)
+    print(f"figure: {args.out}")
+    if args.save_adv:
+        from ..prediction import predict
+
+        first = results[0]
+        save_png(first.adversarial, args.save_adv)
+        again = predict(args.name, args.save_adv, top_k=1, device=args.device, progress=False)[0]
+        print(f"adversarial image: {args.save_adv} (lossless PNG, Linf {first.linf:.4f} <= eps {first.eps:.4g} from the "
+              f"8-bit input); read back, {args.name} answers {again}")
+        if again.index != first.after.index:  # cannot happen with lossless files; said if it ever does
+            print(f"warning: the saved file is classified {again.label}, not {first.after.label}", file=sys.stderr)
+        if first.rounding_undid_attack:
+            print("note: rounding to 8 bits undid the attack: the saved image is not adversarial", file=sys.stderr)
+    return 0

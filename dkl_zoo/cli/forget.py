@@ -1,0 +1,27 @@
+"""``dkl-zoo forget-original``: forget an original file trusted on first use."""
+
+from __future__ import annotations
+
+import argparse
+
+
+
+def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
+    """Register this module's verbs on the ``dkl-zoo`` parser."""
+    p = verbs.add_parser("forget-original", help="forget the original file trusted on first use for NAME")
+    p.add_argument("name")
+    p.add_argument("--cache-dir", default=None, help="the cache_dir the model was loaded with (default: DKL_ZOO_CACHE)")
+    p.set_defaults(func=run_forget_original)
+
+
+def run_forget_original(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..original import forget_original
+    from ..registry import get_entry
+
+    get_entry(args.name)
+    dropped = forget_original(args.name, Path(args.cache_dir) / "dkl_zoo" if args.cache_dir else None)
+    print(f"{args.name}: forgot {len(dropped)} trusted original file(s) and the cached conversion; the next "
+          "load downloads and trusts the current file, and says so")
+    return 0
