@@ -55,7 +55,7 @@ if not dkl_zoo.__file__.startswith(sys.argv[2]):
 from evalkit import ColourClassifier, colour_set
 from dkl_zoo.evaluation import evaluate
 from dkl_zoo.evaluation.runner import run_autoattack
-from dkl_zoo.autoattack_adapter import make_adversary
+from dkl_zoo._autoattack import make_adversary
 device = sys.argv[1]
 model, x, y = colour_set(16, seed=1)
 two = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)

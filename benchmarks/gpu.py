@@ -40,7 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from released_port import released_step  # noqa: E402
 
 import dkl_zoo  # noqa: E402
-from dkl_zoo.autoattack_adapter import make_adversary  # noqa: E402
+from dkl_zoo._autoattack import make_adversary  # noqa: E402
 from dkl_zoo.losses import ClassPrior  # noqa: E402
 from dkl_zoo.models import WideResNet  # noqa: E402
 from training.config import load_config  # noqa: E402

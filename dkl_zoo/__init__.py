@@ -2,10 +2,18 @@
 
 >>> import dkl_zoo
 >>> model = dkl_zoo.load("ikl-at-cifar10-wrn34")   # eval mode, takes [0, 1] images
+
+The public API is what this module exports (``__all__``): loading (``load``, ``model_info``, ``list_models``),
+evaluation (``evaluate`` and its writers), inference (``predict``, ``attack_image``, ``export``) and the error
+classes. Modules whose names start with an underscore are internal. Heavy parts load on first use, so
+``import dkl_zoo`` imports neither torch nor timm; a type checker sees the real signatures.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ._compat import install_timm_import_hook as _install_timm_import_hook
 from .errors import (
     CacheError,
     CheckpointError,
@@ -16,15 +24,16 @@ from .errors import (
     DownloadTimeoutError,
     EntryNotFoundError,
     EvaluationStateError,
+    ExportCheckError,
     HubAccessError,
+    ImageReadError,
+    IncompatibleDependencyError,
     IntegrityError,
     InvalidArgumentError,
-    OfflineError,
-    ExportCheckError,
-    ImageReadError,
     MissingDependencyError,
     ModelOutputError,
     NoRecordedHashError,
+    OfflineError,
     OriginalReleaseError,
     ReleaseCheckError,
     RemoteNotFoundError,
@@ -39,9 +48,38 @@ from .errors import (
 )
 from .registry import ModelEntry, list_models
 
+if TYPE_CHECKING:  # what the lazy attributes below are, for type checkers and IDEs
+    from .adversarial import AttackResult, attack_image
+    from .attack_figure import attack_figure
+    from .evaluation import EvalResult, evaluate, merge_results, robustness_curve, write_robustbench_json
+    from .exporting import ExportResult, export
+    from .loading import build_model, load, model_info
+    from .prediction import Prediction, predict, predict_iter
+
 __version__ = "0.1.0"
 
-from ._compat import install_timm_import_hook as _install_timm_import_hook  # noqa: E402
+_LAZY = {
+    "load": "loading", "build_model": "loading", "model_info": "loading",
+    "evaluate": "evaluation", "merge_results": "evaluation", "EvalResult": "evaluation",
+    "robustness_curve": "evaluation", "write_robustbench_json": "evaluation",
+    "predict": "prediction", "predict_iter": "prediction", "Prediction": "prediction",
+    "attack_image": "adversarial", "AttackResult": "adversarial", "attack_figure": "attack_figure",
+    "export": "exporting", "ExportResult": "exporting",
+}
+"""Public name → the module that defines it, imported on first use (torch is heavy; ``dkl-zoo --help`` is not)."""
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def _register_in_timm() -> None:
@@ -51,35 +89,6 @@ def _register_in_timm() -> None:
 
 
 _install_timm_import_hook(_register_in_timm)  # timm models appear when (and if) timm is imported; not imported here
-
-
-def __getattr__(name: str):  # heavy parts load on first use: `import dkl_zoo` imports neither torch nor timm
-    if name in ("load", "build_model", "model_info"):
-        from . import loading as _loading
-
-        return getattr(_loading, name)
-    if name in ("evaluate", "merge_results", "EvalResult", "robustness_curve", "write_robustbench_json"):
-        from . import evaluation as _evaluation
-
-        return getattr(_evaluation, name)
-    if name in ("predict", "predict_iter", "Prediction"):
-        from . import prediction as _prediction
-
-        return getattr(_prediction, name)
-    if name in ("attack_image", "AttackResult"):
-        from . import adversarial as _adversarial
-
-        return getattr(_adversarial, name)
-    if name == "attack_figure":
-        from .attack_figure import attack_figure
-
-        return attack_figure
-    if name in ("export", "ExportResult"):
-        from . import exporting as _exporting
-
-        return getattr(_exporting, name)
-    raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
-
 
 __all__ = [
     "AttackResult",
@@ -97,6 +106,7 @@ __all__ = [
     "ExportResult",
     "HubAccessError",
     "ImageReadError",
+    "IncompatibleDependencyError",
     "IntegrityError",
     "InvalidArgumentError",
     "MissingDependencyError",

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .choices import IMAGE_ATTACKS
+from ._choices import IMAGE_ATTACKS
 from .errors import InvalidArgumentError
 from .prediction import Prediction, resolve_model
 from .registry import ModelEntry
@@ -231,7 +231,7 @@ def save_png(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     import numpy as np
     from PIL import Image
 
-    from .atomic import atomic_write
+    from ._atomic import atomic_write
 
     levels = image.detach().cpu().float() * 255
     if not torch.allclose(levels, levels.round(), atol=1e-3) or levels.min() < 0 or levels.max() > 255:
@@ -254,7 +254,7 @@ def read_png(path: str | os.PathLike[str]) -> torch.Tensor:
     """The uint8 C×H×W pixels of an 8-bit grayscale or RGB image file."""
     import numpy as np
 
-    from .images import open_image
+    from ._images import open_image
 
     array = np.array(open_image(path))
     return torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy())

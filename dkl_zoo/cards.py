@@ -15,9 +15,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .registry import REGISTRY, SOURCE_README, ModelEntry, get_entry
 
-__all__ = ["card_data", "lab_notes", "render_card", "write_cards", "stale_cards", "CARDS_DIR"]
-
-CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+__all__ = ["card_data", "lab_notes", "render_card", "write_cards", "stale_cards", "checkout_cards_dir"]
 _DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
 
 
@@ -206,7 +204,18 @@ def render_card(entry: ModelEntry | str) -> str:
     return str(card).rstrip("\n") + "\n"
 
 
-def write_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[Path]:
+def checkout_cards_dir(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The ``model_cards`` folder of the dkl_zoo checkout that holds ``start`` (default: the working directory),
+    or None outside one: the cards are a checkout's files, not the installed package's."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        project = folder / "pyproject.toml"
+        if project.is_file() and 'name = "dkl-zoo"' in project.read_text() and (folder / "model_cards").is_dir():
+            return folder / "model_cards"
+    return None
+
+
+def write_cards(out_dir: str | os.PathLike[str]) -> list[Path]:
     """(Re)write ``<out_dir>/<name>/README.md`` for every entry."""
     written = []
     for name, entry in sorted(REGISTRY.items()):
@@ -217,7 +226,7 @@ def write_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[Path]:
     return written
 
 
-def stale_cards(out_dir: str | os.PathLike[str] = CARDS_DIR) -> list[str]:
+def stale_cards(out_dir: str | os.PathLike[str]) -> list[str]:
     """Names whose checked-in card differs from what the registry renders (or is missing)."""
     stale = []
     for name, entry in sorted(REGISTRY.items()):

@@ -37,7 +37,7 @@ _PREFIXES = ("module.", "model.", "0.", "1.")
 
 
 def _sha256(path: Path) -> str:
-    from .integrity import file_digest
+    from ._integrity import file_digest
 
     return file_digest(path)
 

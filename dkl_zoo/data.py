@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .choices import DATASETS, TEST_SIZES
+from ._choices import DATASETS, TEST_SIZES
 from .errors import DataFormatError, DatasetNotFoundError, InvalidArgumentError
 
 __all__ = ["DATASETS", "TEST_SIZES", "load_test_set", "load_cifar", "load_fashion_mnist", "FASHION_MNIST_DIRS"]

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .choices import EXPORT_FORMATS
+from ._choices import EXPORT_FORMATS
 from .errors import ExportCheckError, InvalidArgumentError, MissingDependencyError
 from .registry import ModelEntry
 
@@ -171,8 +171,8 @@ def export(
         MissingDependencyError: ONNX without onnx / onnxscript / onnxruntime (``pip install 'dkl-zoo[export]'``).
         ExportCheckError: the written file computes other logits than PyTorch; nothing was kept.
     """
-    from .atomic import default_file_mode, remove_quietly
-    from .integrity import file_digest
+    from ._atomic import default_file_mode, remove_quietly
+    from ._integrity import file_digest
     from .loading import weights_sha256_of
     from .prediction import resolve_model
 

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from . import settings
-from .devices import checked_device
+from ._devices import checked_device
 from .errors import InvalidArgumentError
-from .integrity import LocatedFile, VerifiedFile, verify_or_discard
+from ._integrity import LocatedFile, VerifiedFile, verify_or_discard
 from .models import build_model, model_from_file, read_weights
 from .registry import ModelEntry, get_entry
 
@@ -92,7 +92,7 @@ def load(
         IntegrityError: the file's sha256 is not the pinned / Hub-reported one; it was removed from the
             cache, and the next call fetches a fresh copy.
         UnpinnedWeightsError: ``verified_only`` and the weights (or the revision asked for) are not pinned.
-        RemoteNotFoundError, OfflineError, DownloadError, DownloadTimeoutError: see ``dkl_zoo.hub.locate``.
+        RemoteNotFoundError, OfflineError, DownloadError, DownloadTimeoutError: see ``dkl_zoo._hub.locate``.
         WeightsFormatError, StateDictMismatchError: the file is not safetensors, or does not fit the model.
     """
     _check_load_arguments(name, revision=revision, cache_dir=cache_dir, endpoint=endpoint, token=token,
@@ -116,7 +116,7 @@ def load(
     if entry.weights.embedded_file is not None and revision is None and entry.weights.repo is None:
         model, sha256 = _verified_model(entry, _embedded(entry), dtype)
         return _place(model, device, dtype, entry, sha256)
-    from . import hub
+    from . import _hub as hub
     from .errors import HubAccessError, OfflineError, RepositoryNotFoundError
 
     try:
@@ -163,7 +163,7 @@ def _from_local_file(entry: ModelEntry, path: str | os.PathLike[str], dtype: tor
     expected = entry.weights.sha256 if fail_closed else None
     located = LocatedFile(path=file, revision="local file", expected_sha256=expected, hub_etag=None)
     if expected is None:
-        from .integrity import file_digest
+        from ._integrity import file_digest
 
         return model_from_file(entry, file, dtype), file_digest(file)
     return _verified_model(entry, located, dtype)
@@ -216,7 +216,7 @@ def fetch_weights(name: str | ModelEntry, *, revision: str | None = None) -> Ver
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     if entry.weights.embedded_file is not None and revision is None:
         return verify_or_discard(_embedded(entry))  # shipped in the package: nothing to download
-    from . import hub
+    from . import _hub as hub
 
     return hub.resolve(entry, revision=revision)
 
@@ -251,7 +251,7 @@ def _original(entry: ModelEntry, *, fetch: bool, progress: bool,
         return None
     import warnings
 
-    from . import hub
+    from . import _hub as hub
 
     # said at the caller's load(): Python's warning registry keeps it to once per place, no state of ours
     warnings.warn(f"{entry.name}: the Hub repo {hub.repo_id_of(entry)} does not exist yet; the weights come from the "

@@ -3,7 +3,7 @@ probabilities. The module is not named after the function, so the two cannot sha
 
 Files stream through a ``DataLoader`` one batch at a time, so a folder of 100,000 images never sits in memory
 whole; every image goes through its entry's ``transforms()`` and every batch through the checks of
-``dkl_zoo.inputs`` (a 0–255 or normalised tensor is refused, not predicted wrongly).
+``dkl_zoo._inputs`` (a 0–255 or normalised tensor is refused, not predicted wrongly).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .devices import checked_device
+from ._devices import checked_device
 from .errors import ImageReadError, InvalidArgumentError, ModelOutputError
-from .inputs import check_logits, checked_images
+from ._inputs import check_logits, checked_images
 from .registry import ModelEntry, get_entry
 
 __all__ = ["Prediction", "predict", "predict_iter", "resolve_model", "predicted_classes"]
@@ -135,7 +135,7 @@ def _source(item: Any) -> str | None:
 
 def _expand(inputs: Any) -> tuple[list[Any], torch.Tensor | None]:
     """(single images or paths to read one by one, or None) and (a ready N×C×H×W batch, or None)."""
-    from .images import iter_image_files
+    from ._images import iter_image_files
 
     if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
         return [], inputs

@@ -15,7 +15,7 @@ import json
 import os
 from typing import Callable, TextIO
 
-from .choices import PREDICTION_FORMATS
+from ._choices import PREDICTION_FORMATS
 from .errors import ImageReadError
 from .prediction import Prediction
 
@@ -92,7 +92,7 @@ WRITERS: dict[str, Callable[[TextIO, int], "TableWriter | JsonWriter | CsvWriter
 def write_atomically(path: str | os.PathLike[str], stream: Callable[[TextIO], None]) -> None:
     """Run ``stream`` on a text file beside ``path`` and rename it onto ``path`` at the end; on any failure or
     interrupt ``path`` keeps what it held and no temporary file is left."""
-    from .atomic import atomic_write
+    from ._atomic import atomic_write
 
     def write(out) -> None:  # type: ignore[no-untyped-def]
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")

@@ -36,7 +36,7 @@ def publish(
     from huggingface_hub.utils import validate_repo_id
 
     from .errors import InvalidArgumentError
-    from .hub import api_errors
+    from ._hub import api_errors
 
     path = Path(folder)
     if not path.is_dir():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from .errors import IntegrityError, InvalidArgumentError, ReleaseCheckError
-from .pins import DEFAULT_PINS, Pin, check_writable, load_pins, update_pins
+from ._pins import DEFAULT_PINS, Pin, check_writable, load_pins, update_pins
 from .registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
 __all__ = ["ReleaseRow", "release", "clean_accuracy_gate"]
@@ -97,7 +97,7 @@ def release(
 def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Path,  # type: ignore[no-untyped-def]
                  check_data, check_n: int, progress: bool, echo: Callable[[str], None]) -> tuple[ReleaseRow, Pin]:
     from .convert import convert_checkpoint
-    from .integrity import file_digest
+    from ._integrity import file_digest
 
     raw, raw_sha256, source = _fetch(entry, work, progress)
     if pin is not None and pin.original_sha256 and pin.original_sha256 != raw_sha256:
@@ -110,7 +110,7 @@ def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Pa
         accuracy = clean_accuracy_gate(entry, folder / "model.safetensors", check_data, check_n)
         echo(f"{entry.name}: clean accuracy {100 * accuracy:.2f} % on the first {check_n} test images "
              f"(reported {entry.headline.clean_acc:.2f} %)")
-    from .hub import api_errors
+    from ._hub import api_errors
 
     with api_errors(f"releasing {entry.name}", repo_id, api.endpoint):
         commit, action = _upload(api, repo_id, folder, weights_sha256)
@@ -161,9 +161,9 @@ def _api(endpoint: str | None, token: str | bool | None):  # type: ignore[no-unt
 
 def _fetch(entry: ModelEntry, work: Path, progress: bool) -> tuple[Path, str, OriginalSource]:
     """The original file in ``work`` (kept between runs), its sha256 and where it came from."""
-    from .atomic import atomic_write_text
-    from .drive import SourceDownloads
-    from .integrity import file_digest
+    from ._atomic import atomic_write_text
+    from ._drive import SourceDownloads
+    from ._integrity import file_digest
 
     work.mkdir(parents=True, exist_ok=True)
     raw, record_path = work / "original.pt", work / "original.json"
@@ -210,7 +210,7 @@ def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.Pat
 
 def _hub_has(api, pin: Pin, repo_id: str) -> bool:  # type: ignore[no-untyped-def]
     """Does the pinned commit hold the pinned bytes (its model.safetensors has the pinned sha256)?"""
-    from .hub import api_errors
+    from ._hub import api_errors
 
     with api_errors(f"checking the pin of {repo_id}", repo_id, api.endpoint):
         metadata = _metadata(api, pin.repo_id, pin.revision)

@@ -61,7 +61,7 @@ def _from_pil(image: "Image.Image") -> torch.Tensor:
 
 def _from_float(values: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     tensor = torch.as_tensor(values, dtype=torch.float32)
-    from .inputs import check_value_range
+    from ._inputs import check_value_range
 
     check_value_range(tensor, what)
     return tensor
@@ -111,7 +111,7 @@ def to_tensor_image(image: Any) -> torch.Tensor:
     from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
-        from .images import open_image
+        from ._images import open_image
 
         image = open_image(image)
     if isinstance(image, Image.Image):

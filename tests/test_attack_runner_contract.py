@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dkl_zoo.evaluation.runner import run_autoattack
-from dkl_zoo.autoattack_adapter import make_adversary
+from dkl_zoo._autoattack import make_adversary
 
 from evalkit import ColourClassifier, colour_set
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from dkl_zoo._compat import autoattack_sanity_checks as _run_checks
-from dkl_zoo.autoattack_adapter import make_adversary
+from dkl_zoo._autoattack import make_adversary
 
 
 class _Linear(nn.Module):

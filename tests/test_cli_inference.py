@@ -104,7 +104,7 @@ def test_attack_writes_the_figure_and_a_lossless_adversarial_png(tmp_path):
 
 
 def test_export_prints_the_sha256_of_a_checked_file(tmp_path, capsys):
-    from dkl_zoo.integrity import file_digest
+    from dkl_zoo._integrity import file_digest
 
     done = in_process(capsys, "export", NAME, "--format", "torchscript", "--out", str(tmp_path / "m.pt"))
     assert done.returncode == 0

@@ -12,7 +12,7 @@ import torch
 from huggingface_hub import ModelCard
 
 import dkl_zoo
-from dkl_zoo.cards import render_card, stale_cards
+from dkl_zoo.cards import checkout_cards_dir, render_card, stale_cards
 from dkl_zoo.convert import convert_checkpoint, load_original
 from dkl_zoo.errors import (
     IntegrityError,
@@ -226,7 +226,8 @@ def test_checked_in_card_parses_and_carries_the_registry_numbers(name):
 
 
 def test_cards_are_in_sync_with_the_registry(tmp_path):
-    assert stale_cards() == [], "run `python -c 'from dkl_zoo.cards import write_cards; write_cards()'`"
+    assert checkout_cards_dir(ROOT / "tests") == ROOT / "model_cards" and checkout_cards_dir("/") is None
+    assert stale_cards(ROOT / "model_cards") == [], "run `dkl-zoo cards` in the checkout"
     (tmp_path / "ikl-at-cifar10-wrn34").mkdir()
     (tmp_path / "ikl-at-cifar10-wrn34" / "README.md").write_text(render_card("ikl-at-cifar10-wrn34").replace("57.13", "57.14"))
     assert "ikl-at-cifar10-wrn34" in stale_cards(tmp_path)

@@ -238,7 +238,7 @@ def test_the_seed_reaches_the_attacks(data):
     """The run's random draws are AutoAttack's, seeded with ``seed``: the global generator ends where a run of
     the same attack seeded by hand leaves it, and elsewhere for another seed."""
     from dkl_zoo.evaluation.runner import run_autoattack
-    from dkl_zoo.autoattack_adapter import make_adversary
+    from dkl_zoo._autoattack import make_adversary
 
     model, x, y = data
 

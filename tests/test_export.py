@@ -12,7 +12,7 @@ import dkl_zoo
 from dkl_zoo.errors import ExportCheckError, InvalidArgumentError
 from dkl_zoo.examples import example_images
 from dkl_zoo.exporting import CHECK_BATCH, export
-from dkl_zoo.integrity import file_digest
+from dkl_zoo._integrity import file_digest
 
 from conftest import run_python, tiny_entry, trained_like
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo import hub as zoo_hub
-from dkl_zoo.integrity import verify_file
+from dkl_zoo import _hub as zoo_hub
+from dkl_zoo._integrity import verify_file
 from dkl_zoo.errors import (
     EntryNotFoundError,
     HubAccessError,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo import hub as zoo_hub
+from dkl_zoo import _hub as zoo_hub
 from dkl_zoo.errors import (
     DownloadError,
     EntryNotFoundError,

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from dkl_zoo.errors import ImageReadError, InvalidArgumentError
-from dkl_zoo.images import iter_image_files, open_image
+from dkl_zoo._images import iter_image_files, open_image
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

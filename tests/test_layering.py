@@ -13,13 +13,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "_compat", "atomic", "integrity", "devices", "deadline", "losses", "inputs", "settings",
-                    "choices")),
+    ("foundation", ("errors", "_compat", "_atomic", "_integrity", "_devices", "_deadline", "losses", "_inputs", "settings",
+                    "_choices")),
     ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
-                  "registry._released", "registry._shipped", "registry", "pins", "data", "cards", "categories",
-                  "images", "transforms", "examples")),
+                  "registry._released", "registry._shipped", "registry", "_pins", "data", "cards", "categories",
+                  "_images", "transforms", "examples")),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
-    ("io", ("hub", "drive", "original_cache", "trust", "original", "convert", "publish", "autoattack_adapter")),
+    ("io", ("_hub", "_drive", "_original_cache", "_trust", "original", "convert", "publish", "_autoattack")),
     ("use cases", ("loading", "evaluation.result", "evaluation.sharding", "evaluation.state", "evaluation.runner",
                    "evaluation.arguments", "evaluation.protocol", "evaluation.leaderboard", "evaluation.curve",
                    "evaluation", "release", "prediction", "prediction_output",

@@ -18,9 +18,9 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.evaluation.runner import run_autoattack
-from dkl_zoo.autoattack_adapter import make_adversary
+from dkl_zoo._autoattack import make_adversary
 from dkl_zoo.errors import IntegrityError, StateDictMismatchError, UnsafeCheckpointError
-from dkl_zoo.integrity import verify_file
+from dkl_zoo._integrity import verify_file
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import WideResNet, assign_state_dict
 from dkl_zoo.registry import REGISTRY
@@ -270,7 +270,7 @@ def test_every_wrongly_typed_tensor_is_named_and_integer_buffers_keep_their_type
 def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_path):
     import hashlib as _hashlib
 
-    from dkl_zoo.integrity import LocatedFile, file_digest, git_blob_sha1, verify, verify_or_discard
+    from dkl_zoo._integrity import LocatedFile, file_digest, git_blob_sha1, verify, verify_or_discard
 
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"weights")

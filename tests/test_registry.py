@@ -172,7 +172,7 @@ def test_entries_are_frozen():
 
 
 def test_repo_id_namespace_is_overridable_where_the_hub_is_asked(monkeypatch):
-    from dkl_zoo.hub import repo_id_of
+    from dkl_zoo._hub import repo_id_of
     from dkl_zoo.settings import NAMESPACE_ENV
 
     entry = get_entry("ikl-at-cifar10-wrn34")

@@ -18,7 +18,7 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.errors import IntegrityError, InvalidArgumentError
-from dkl_zoo.pins import Pin, load_pins, save_pins
+from dkl_zoo._pins import Pin, load_pins, save_pins
 from dkl_zoo.registry import get_entry
 from dkl_zoo.release import ReleaseCheckError, release
 
@@ -247,7 +247,7 @@ def test_pins_file_applies_through_dkl_zoo_pins_and_bad_files_are_named(tmp_path
     entry = get_entry("ikl-at-cifar10-wrn34")
     assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == ("mirror/ikl-at-cifar10-wrn34", "1" * 40, "2" * 64)
     monkeypatch.setenv("DKL_ZOO_NAMESPACE", "elsewhere")  # a mirror the pins do not describe: content pin only
-    from dkl_zoo.hub import repo_id_of
+    from dkl_zoo._hub import repo_id_of
 
     entry = get_entry("ikl-at-cifar10-wrn34")
     assert (repo_id_of(entry), entry.weights.revision, entry.weights.sha256) == ("elsewhere/ikl-at-cifar10-wrn34", None,
@@ -285,7 +285,7 @@ def test_a_pin_under_a_name_the_registry_lacks_is_refused_with_the_closest_names
 
 
 def _add_pin(path: str, name: str, digit: str) -> None:  # one release's write, in its own process
-    from dkl_zoo.pins import Pin, update_pins
+    from dkl_zoo._pins import Pin, update_pins
 
     update_pins(path, {name: Pin(f"dkl-zoo/{name}", digit * 40, digit * 64)})
 

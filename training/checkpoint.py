@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dkl_zoo.atomic import atomic_write
+from dkl_zoo._atomic import atomic_write
 from dkl_zoo.errors import CheckpointError
 
 __all__ = ["CHECKPOINT", "read_checkpoint", "save_checkpoint_file", "rng_state", "set_rng_state"]

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from dkl_zoo.choices import DATASETS
+from dkl_zoo._choices import DATASETS
 from dkl_zoo.errors import InvalidArgumentError
 
 __all__ = ["DEFAULTS", "ConfigError", "load_config", "apply_overrides", "validate"]
@@ -227,7 +227,7 @@ def _check_arch(arch: Mapping) -> None:
 
 
 def _check_device_name(device: Any) -> None:
-    from dkl_zoo.devices import parsed_device
+    from dkl_zoo._devices import parsed_device
 
     try:
         parsed_device(str(device), allow_auto=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dkl_zoo.choices import DATASETS
+from dkl_zoo._choices import DATASETS
 from dkl_zoo.errors import DataFormatError, DatasetNotFoundError, InvalidArgumentError
 
 __all__ = ["ImageSet", "load_split", "load_generated", "BatchStream", "synthetic_set", "held_out_set"]

@@ -144,7 +144,7 @@ class Trainer:
         return self.rank == 0
 
     def _device(self) -> torch.device:
-        from dkl_zoo.devices import checked_device
+        from dkl_zoo._devices import checked_device
 
         try:
             return checked_device(self.config["device"], local_rank=int(os.environ.get("LOCAL_RANK", "0")))

@@ -13,6 +13,7 @@ class UsageError(Exception):
 
 
 def parse_eps(text: str) -> float:
+    """An eps given as a number or a fraction of 255 (``8/255``); positive and finite, else a usage error."""
     import math
 
     try:
@@ -29,6 +30,7 @@ def parse_eps(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
     try:
         value = int(text)
     except ValueError:
@@ -39,6 +41,7 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
     try:
         value = int(text)
     except ValueError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .. import choices
+from .. import _choices as choices
 from ._common import UsageError, parse_eps, positive_int, prepare_outputs
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import choices
+from .. import _choices as choices
 
 
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]

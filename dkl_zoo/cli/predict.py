@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import choices
+from .. import _choices as choices
 from ._common import non_negative_int, positive_int, prepare_outputs
 
 

@@ -10,10 +10,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, DATASETS, TEST_SIZES, THREAT_MODELS
+from .._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, DATASETS, TEST_SIZES, THREAT_MODELS
 from ..data import load_test_set
 from ..errors import InvalidArgumentError, ModelOutputError
-from ..inputs import checked_images, checked_labels
+from .._inputs import checked_images, checked_labels
 from ..registry import ModelEntry
 from .sharding import shard_range
 
@@ -22,6 +22,7 @@ __all__ = ["check_eps", "check_attacks", "checked_arguments", "check_run_argumen
 
 
 def check_eps(eps: float, threat_model: str) -> None:
+    """A positive eps; for Linf at most 1 (inputs are [0, 1] images: a larger one was given in pixels)."""
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
         raise InvalidArgumentError(f"eps must be a positive number, got {eps!r}")
     if threat_model == "Linf" and eps > 1:
@@ -31,6 +32,7 @@ def check_eps(eps: float, threat_model: str) -> None:
         )
 
 def check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | None:
+    """The attacks of a ``custom`` run (known names, at least one); None for the versions that fix their own."""
     if version not in AUTOATTACK_VERSIONS:
         raise InvalidArgumentError(f"unknown AutoAttack version {version!r}; known: {', '.join(AUTOATTACK_VERSIONS)}")
     if attacks is None:
@@ -104,6 +106,7 @@ def checked_data(data: tuple[torch.Tensor, torch.Tensor] | None, dataset: str, n
     return x, checked_labels(y, n=len(x), num_classes=DATASETS[dataset], what="the test labels")
 
 def check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, device: Any) -> None:
+    """The model takes the images and returns finite B×C logits for the data set's C classes, on two images."""
     try:
         with torch.no_grad():
             out = model(x[:2].to(device))

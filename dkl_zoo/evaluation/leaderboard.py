@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..choices import TEST_SIZES
+from .._choices import TEST_SIZES
 from ..errors import InvalidArgumentError
 from ..registry import ModelEntry, get_entry
 from .result import EvalResult

@@ -12,9 +12,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..autoattack_adapter import DEFAULT_SEED, make_adversary
-from ..choices import DATASETS
-from ..devices import checked_device
+from .._autoattack import DEFAULT_SEED, make_adversary
+from .._choices import DATASETS
+from .._devices import checked_device
 from ..errors import InvalidArgumentError
 from ..registry import ModelEntry, get_entry
 from .arguments import check_model_output, check_run_arguments, checked_arguments, checked_data

@@ -70,6 +70,7 @@ class EvalResult:
 
 
 def library_versions() -> dict[str, str]:
+    """The releases that decided the numbers (torch, dkl-zoo, AutoAttack, robustbench), as a result records them."""
     import torch
 
     versions = {"torch": torch.__version__}

@@ -26,6 +26,7 @@ class RankShare:
 
 
 def shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """The examples [lo, hi) of shard (i, n) of ``n`` examples (the whole range without a shard)."""
     if shard is None:
         return 0, n
     try:

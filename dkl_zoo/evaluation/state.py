@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_write_text
+from .._atomic import atomic_write_text
 from ..errors import EvaluationStateError
 
 __all__ = ["RunState", "fingerprint", "model_fingerprint", "initial_state"]

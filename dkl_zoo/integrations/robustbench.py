@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import InvalidArgumentError, MissingDependencyError
 
 from .._compat import autoattack_module, install_autoattack_module, is_pypi_api
-from ..autoattack_adapter import DEFAULT_SEED, make_adversary
+from .._autoattack import DEFAULT_SEED, make_adversary
 from ..evaluation.runner import logging_to, run_autoattack
 from ..evaluation.state import RunState
 

@@ -99,9 +99,9 @@ def _entrypoint(entry_name: str, public_name: str):
 
 
 def _load_model_config_from_hf(model_id: str):
-    """timm's ``load_model_config_from_hf``, fetching config.json through ``dkl_zoo.hub`` (cache first, one
+    """timm's ``load_model_config_from_hf``, fetching config.json through ``dkl_zoo._hub`` (cache first, one
     request without retries: offline it fails at once with ``OfflineError`` instead of retrying for 25 s)."""
-    from ..hub import fetch_file
+    from .._hub import fetch_file
 
     repo_id, _, revision = model_id.partition("@")
     with open(fetch_file(repo_id, "config.json", revision=revision or None)) as handle:

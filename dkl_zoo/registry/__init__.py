@@ -7,7 +7,7 @@ tests see every field, and shared facts (the release's URLs, the paper, the arch
 rather than strings repeated in files. Adding an entry: append a ``ModelEntry`` to one of those tuples (its spec,
 its numbers with sources, its notes); ``REGISTRY`` refuses a second entry of the same name.
 
-The registry reads no environment: pins (``dkl_zoo.pins``) are applied by ``get_entry``, a mirror's namespace
+The registry reads no environment: pins (``dkl_zoo._pins``) are applied by ``get_entry``, a mirror's namespace
 where the Hub is asked.
 """
 
@@ -88,7 +88,7 @@ def get_entry(name: str) -> ModelEntry:
         from ..errors import UnknownModelError
 
         raise UnknownModelError(name, list(REGISTRY)) from None
-    from ..pins import apply_pin, load_pins
+    from .._pins import apply_pin, load_pins
 
     return apply_pin(entry, _checked_pins(load_pins()))
 
@@ -100,7 +100,7 @@ def _checked_pins(pins: Mapping[str, Any]) -> Mapping[str, Any]:
         import difflib
 
         from ..errors import InvalidArgumentError
-        from ..pins import pins_path
+        from .._pins import pins_path
 
         closest = {name: difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.5) for name in unknown}
         shown = ", ".join(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")

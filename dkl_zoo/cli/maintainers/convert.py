@@ -17,7 +17,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 def run_convert(args: argparse.Namespace) -> int:
     from ...convert import convert_checkpoint
-    from ...integrity import file_digest
+    from ..._integrity import file_digest
 
     out = convert_checkpoint(args.src, args.name, args.out)
     print(f"{args.name}: wrote {out} (model.safetensors sha256 {file_digest(out / 'model.safetensors')}; source "

@@ -26,7 +26,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 
 def run_release(args: argparse.Namespace) -> int:
-    from ...pins import DEFAULT_PINS
+    from ..._pins import DEFAULT_PINS
     from ...release import release
 
     if args.all and args.names:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ._compat import autoattack_module, is_pypi_api, reset_autoattack_checks
-from .choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
+from ._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
 
 __all__ = [
     "ATTACKS",

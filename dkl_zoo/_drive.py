@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterator
 
 from . import settings
-from .deadline import check as check_deadline
-from .deadline import deadline
+from ._deadline import check as check_deadline
+from ._deadline import deadline
 from .errors import InvalidArgumentError, OriginalReleaseError
 from .registry import ModelEntry, OriginalSource
 

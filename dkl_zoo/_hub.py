@@ -19,8 +19,8 @@ from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 
 from . import settings
-from .deadline import deadline, download_timeout, install_hub_hook
-from .atomic import atomic_write_text
+from ._deadline import deadline, download_timeout, install_hub_hook
+from ._atomic import atomic_write_text
 from .errors import (
     CacheError,
     DklZooError,
@@ -32,7 +32,7 @@ from .errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from .integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
+from ._integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
 from .registry import ModelEntry
 
 __all__ = ["locate", "resolve", "repo_id_of", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file",

@@ -18,7 +18,7 @@ from typing import Mapping
 
 from . import settings
 from .errors import InvalidArgumentError
-from .integrity import SHA1_HEX, SHA256_HEX
+from ._integrity import SHA1_HEX, SHA256_HEX
 
 __all__ = ["DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "update_pins", "check_writable",
            "apply_pin"]
@@ -93,7 +93,7 @@ def _parse(path: Path) -> dict[str, Pin]:
 
 def save_pins(pins: Mapping[str, Pin], path: str | os.PathLike[str]) -> None:
     """Write ``pins`` (sorted, atomic: a reader never sees half a file)."""
-    from .atomic import atomic_write_text
+    from ._atomic import atomic_write_text
 
     data = {"format": FORMAT,
             "pins": {name: dataclasses.asdict(pins[name]) for name in sorted(pins)}}
