@@ -52,7 +52,7 @@ import json, sys, torch
 import dkl_zoo
 if not dkl_zoo.__file__.startswith(sys.argv[2]):
     raise SystemExit(f"imported {dkl_zoo.__file__}, not the copy under {sys.argv[2]}")
-from evalkit import ColourClassifier, colour_set
+from helpers.colour_data import ColourClassifier, colour_set
 from dkl_zoo.evaluation import evaluate
 from dkl_zoo.evaluation.runner import run_autoattack
 from dkl_zoo._autoattack import make_adversary

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from evalkit import ColourClassifier, colour_images, labels_for, write_cifar  # noqa: E402
+from helpers.colour_data import ColourClassifier, colour_images, labels_for, write_cifar  # noqa: E402
 
 from dkl_zoo.integrations.robustbench import enable_robustbench  # noqa: E402
 from dkl_zoo.evaluation import evaluate  # noqa: E402

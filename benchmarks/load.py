@@ -29,7 +29,7 @@ import torch
 import dkl_zoo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test Hub server lives there
-from hub_server import HubServer  # noqa: E402
+from helpers.hub_server import HubServer  # noqa: E402
 
 
 def median_seconds(fn, runs: int) -> float:

@@ -1,6 +1,6 @@
 """Training-step throughput: our IKL-AT step vs a line-by-line port of the released step, same math and batch.
 
-The port (tests/released_port.py) builds B×C×C tensors, recomputes the natural logits at every attack
+The port (tests/helpers/released_port.py) builds B×C×C tensors, recomputes the natural logits at every attack
 step, reloads the AWP proxy with ``load_state_dict`` every step and averages weights over state dicts
 (the release's per-step 'wa', active from epoch 150). Ours runs the same step with the same inputs; the
 per-step average is kept only when enabled (the release never saved it), so it is timed both ways.
@@ -21,7 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from released_port import released_step, released_weight_average  # noqa: E402
+from helpers.released_port import released_step, released_weight_average  # noqa: E402
 
 from dkl_zoo.losses import ClassPrior  # noqa: E402
 from dkl_zoo.models import WideResNet  # noqa: E402

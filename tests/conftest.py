@@ -1,50 +1,18 @@
-"""Shared fixtures: a Hub-protocol server on 127.0.0.1 and tiny versions of the registry's architectures."""
+"""Shared fixtures: a Hub-protocol server on 127.0.0.1, a Google-Drive stand-in, a cache folder, a published tiny
+model, and the colour data the evaluation tests use. Plain helpers live in the ``helpers`` package."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save
 
 import dkl_zoo
 from dkl_zoo import settings
-from dkl_zoo.registry import ModelEntry, get_entry
-from hub_server import HubServer
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-
-TINY_KWARGS = {
-    "wide_resnet": {"depth": 10, "widen_factor": 1},
-    "dm_wide_resnet": {"depth": 10, "width": 1},
-}
-
-
-def tiny_entry(name: str = "ikl-at-cifar10-wrn34") -> ModelEntry:
-    """A registry entry with the same architecture family at WRN-10-1 size."""
-    entry = get_entry(name)
-    return entry.with_arch(kwargs={**entry.arch.kwargs, **TINY_KWARGS[entry.arch.name]})
-
-
-def safetensors_bytes(model: torch.nn.Module) -> bytes:
-    return save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
-
-
-def trained_like(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give BatchNorm non-trivial statistics so eval-mode outputs depend on every buffer."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
-                module.num_batches_tracked.fill_(7)
-    return model.eval()
+from helpers import safetensors_bytes, tiny_entry, trained_like
+from helpers.hub_server import HubServer
 
 
 @pytest.fixture()
@@ -56,7 +24,7 @@ def hub():
 @pytest.fixture()
 def drive(monkeypatch, tmp_path):
     """A Google-Drive stand-in on 127.0.0.1 that the original-release fallback and `dkl-zoo release` use."""
-    from drivekit import DriveServer
+    from helpers.drive_server import DriveServer
 
     with DriveServer() as server:
         monkeypatch.setenv(settings.ORIGINAL_URL_ENV, server.url_template)
@@ -81,34 +49,10 @@ def published(hub: HubServer):
     return entry, model, sha
 
 
-def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120):
-    """Run ``code`` in a fresh interpreter (for settings huggingface_hub reads at import time)."""
-    import subprocess
+@pytest.fixture()
+def colour_data():
+    """A colour classifier, 16 of its images and labels (clean accuracy below 100 %): fresh for every test,
+    so hooks a test puts on the model stay in that test."""
+    from helpers.colour_data import colour_set
 
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-@contextlib.contextmanager
-def unwritable(*folders: Path):
-    """Folders in which nothing can be created, renamed or deleted, even by root: a read-only cache.
-
-    As root, permission bits do not stop writes; the immutable attribute (``chattr +i``) does. Always undone.
-    """
-    import subprocess
-
-    as_root = os.geteuid() == 0
-    for folder in folders:
-        if as_root:
-            subprocess.run(["chattr", "+i", str(folder)], check=True)
-        else:
-            folder.chmod(0o555)
-    try:
-        yield
-    finally:
-        for folder in folders:
-            if as_root:
-                subprocess.run(["chattr", "-i", str(folder)], check=True)
-            else:
-                folder.chmod(0o755)
+    return colour_set(16, seed=1)

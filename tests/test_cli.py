@@ -16,9 +16,10 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.cli import main
+from dkl_zoo.cli import main as cli_main
 from dkl_zoo.registry import REGISTRY
 
-from conftest import ROOT, run_python, safetensors_bytes, trained_like
+from helpers import ROOT, run_python, safetensors_bytes, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
 
@@ -211,3 +212,31 @@ def test_the_librarys_remedies_are_said_as_commands():
         "forget it (`dkl-zoo forget-original x --cache-dir /c/hf`) and load")
     assert _in_command_words("(dkl_zoo.original.forget_original('x'))") == "(`dkl-zoo forget-original x`)"
     assert _in_command_words("see dkl_zoo.list_models()") == "see `dkl-zoo list`"
+
+
+# ---- eval's usage errors ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--eps", "8/0"], "eps must be a number"),
+    (["--eps", "nan"], "positive"),
+    (["--eps", "-0.1"], "positive"),
+    (["--n-examples", "0"], "positive integer"),
+    (["--shard", "3", "2"], "shard"),
+    (["--dataset", "cifar10"], "fashion-mnist model"),
+])
+def test_cli_eval_usage_errors_exit_2_before_loading(argv, message, capsys):
+    try:
+        code = cli_main(["eval", "ikl-at-fmnist-wrn10-1", "--quiet", *argv])
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "usage error" in err or "error:" in err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_json_out_in_a_missing_folder_is_created_and_a_file_parent_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli_main(["eval", "ikl-at-fmnist-wrn10-1", "--quiet", "--json-out", str(blocker / "r.json")]) == 2
+    assert "cannot create the folder" in capsys.readouterr().err

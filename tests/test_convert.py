@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 import warnings
+import zipfile
 
 import pytest
 import torch
@@ -16,16 +17,16 @@ from dkl_zoo.cards import checkout_cards_dir, render_card, stale_cards
 from dkl_zoo.convert import convert_checkpoint, load_original
 from dkl_zoo.errors import (
     IntegrityError,
+    InvalidArgumentError,
     OriginalReleaseError,
     RemoteNotFoundError,
-    InvalidArgumentError,
     StateDictMismatchError,
     UnsafeCheckpointError,
 )
 from dkl_zoo.publish import publish
 from dkl_zoo.registry import REGISTRY, SOURCE_LOG, SOURCE_README, SOURCE_ROBUSTBENCH
 
-from conftest import ROOT, tiny_entry, trained_like
+from helpers import ROOT, tiny_entry, trained_like
 
 X = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
@@ -270,3 +271,40 @@ def test_publishing_to_a_failing_hub_is_a_hub_access_error(tmp_path, hub):
     with pytest.raises(HubAccessError, match=r"publishing .*answered HTTP 503 for me/x") as info:
         publish(folder, "me/x", endpoint=hub.url, token="t")
     assert info.value.status == 503
+
+
+# ---- a zip bomb ------------------------------------------------------------------------------------------
+
+def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
+    from dkl_zoo.convert import load_original
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=True) as member:
+            zeros = bytes(1 << 20)
+            for _ in range(64):
+                member.write(zeros)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(UnsafeCheckpointError, match="zip bomb"):
+        load_original(bomb)
+
+
+# ---- conversion never runs pickled code ------------------------------------------------------------------
+
+def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
+    from dkl_zoo.convert import load_original
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name, write in (("legacy.pt", lambda p: p.write_bytes(pickle.dumps({"state_dict": Exploit()}, protocol=2))),
+                        ("zip.pt", lambda p: torch.save({"state_dict": Exploit()}, p))):
+        src = tmp_path / name
+        write(src)
+        with pytest.raises(Exception) as info:  # noqa: PT011 (the marker is the check, the type comes after)
+            load_original(src)
+        assert not marker.exists(), f"{name}: the pickled payload ran"
+        assert isinstance(info.value, UnsafeCheckpointError), info.value

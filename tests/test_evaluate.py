@@ -13,10 +13,23 @@ from pathlib import Path
 import pytest
 import torch
 
+from dkl_zoo.evaluation import (
+    EvalResult,
+    evaluate,
+    merge_results,
+    robustness_curve,
+    write_robustbench_json,
+)
 from dkl_zoo.integrations.robustbench import enable_robustbench
-from dkl_zoo.evaluation import EvalResult, evaluate, merge_results, robustness_curve, write_robustbench_json
 
-from evalkit import ColourClassifier, colour_images, colour_set, labels_for, point_torchvision_at, write_cifar
+from helpers.colour_data import (
+    ColourClassifier,
+    colour_images,
+    colour_set,
+    labels_for,
+    point_torchvision_at,
+    write_cifar,
+)
 
 HERE = Path(__file__).resolve().parent
 FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
@@ -50,9 +63,9 @@ def test_identical_to_robustbench_benchmark(cifar_dir, capsys):
     enable_robustbench()
     from robustbench.eval import benchmark
 
-    clean, robust = benchmark(model, n_examples=20, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
-                              device=torch.device("cpu"), batch_size=8, eps=8 / 255)
-    ours = evaluate(model, dataset="cifar10", n_examples=20, data_dir=data_dir, batch_size=8, eps=8 / 255,
+    clean, robust = benchmark(model, n_examples=12, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
+                              device=torch.device("cpu"), batch_size=4, eps=8 / 255)
+    ours = evaluate(model, dataset="cifar10", n_examples=12, data_dir=data_dir, batch_size=4, eps=8 / 255,
                     progress=False)
     assert 0 < robust < clean < 1, "the test model must be partly robust for this comparison to mean anything"
     assert ours.clean_acc == clean
@@ -131,7 +144,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(colour_data, tmp_path, st
 KILL_SCRIPT = """
 import sys, torch
 sys.path.insert(0, {tests!r})
-from evalkit import ColourClassifier
+from helpers.colour_data import ColourClassifier
 from dkl_zoo.evaluation import evaluate
 x, y = torch.load({data!r})
 evaluate(ColourClassifier(), data=(x, y), n_examples=len(y), batch_size=8, state_path={state!r},
@@ -191,7 +204,7 @@ def test_two_ranks_merged_equal_the_whole(colour_data, tmp_path):
                "OMP_NUM_THREADS": "1",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "STATE_PATH": str(tmp_path / "state")}
         processes.append(subprocess.Popen(
-            [sys.executable, str(HERE / "shard_worker.py"), str(tmp_path / f"r{rank}.json"),
+            [sys.executable, str(HERE / "helpers" / "shard_worker.py"), str(tmp_path / f"r{rank}.json"),
              str(tmp_path / "data.pt")], env=env))
     assert [p.wait(timeout=300) for p in processes] == [0, 0]
     parts = [EvalResult.from_json(tmp_path / f"r{rank}.json") for rank in range(2)]

@@ -11,20 +11,25 @@ from importlib import metadata
 import pytest
 import torch
 
-from dkl_zoo.evaluation.state import fingerprint, model_fingerprint
-from dkl_zoo.errors import InvalidArgumentError
+import dkl_zoo
+from dkl_zoo._autoattack import make_adversary
+from dkl_zoo.errors import (
+    InvalidArgumentError,
+)
 from dkl_zoo.evaluation import EvalResult, evaluate
+from dkl_zoo.evaluation.runner import run_autoattack
+from dkl_zoo.evaluation.state import fingerprint, model_fingerprint
 from dkl_zoo.registry import get_entry
 
-from evalkit import ColourClassifier, as_tensor, colour_images, colour_set, labels_for
+from helpers.colour_data import ColourClassifier, as_tensor, colour_images, labels_for
 
 TWO = dict(version="custom", attacks=["apgd-ce", "apgd-dlr"], progress=False)
 ONE = dict(version="custom", attacks=["apgd-ce"], progress=False)
 
 
-@pytest.fixture(scope="module")
-def data():
-    return colour_set(16, seed=1)
+@pytest.fixture()
+def data(colour_data):
+    return colour_data
 
 
 def _clean_flags(model, x, y):
@@ -237,8 +242,6 @@ def test_a_model_that_is_not_a_module_is_refused_before_any_work(data):
 def test_the_seed_reaches_the_attacks(data):
     """The run's random draws are AutoAttack's, seeded with ``seed``: the global generator ends where a run of
     the same attack seeded by hand leaves it, and elsewhere for another seed."""
-    from dkl_zoo.evaluation.runner import run_autoattack
-    from dkl_zoo._autoattack import make_adversary
 
     model, x, y = data
 
@@ -254,7 +257,7 @@ def test_the_seed_reaches_the_attacks(data):
 
 
 def test_the_test_set_read_from_data_dir_gives_what_the_same_tensors_give(data, tmp_path, monkeypatch):
-    from evalkit import point_torchvision_at, write_cifar
+    from helpers.colour_data import point_torchvision_at, write_cifar
 
     model, _, _ = data
     images = colour_images(12, seed=4)
@@ -539,3 +542,43 @@ def test_every_eps_of_a_curve_is_checked_before_the_first_runs(data, tmp_path):
     with pytest.raises(InvalidArgumentError, match="eps=5 is larger than 1"):
         robustness_curve(model, [0.05, 5], png_path=tmp_path / "c.png", data=(x, y), n_examples=4, **ONE)
     assert calls == []
+
+
+# ---- refused before the model is loaded ------------------------------------------------------------------
+
+FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
+
+
+
+
+def test_bad_arguments_are_refused_before_the_model_is_loaded(hub, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    cases = [({"n_examples": 0}, "positive integer"), ({"n_examples": 20_000}, "larger than"),
+             ({"eps": float("nan")}, "positive"), ({"shard": (3, 2)}, "shard"), ({"shard": (0, 10_001)}, "split"),
+             ({"batch_size": 0}, "batch_size"), ({"device": "cuda:99"}, "device")]
+    for name, other_dataset in (("ikl-at-fmnist-wrn10-1", "cifar10"), ("ikl-at-cifar10-wrn34", "fashion-mnist")):
+        for kwargs, message in [*cases, ({"dataset": other_dataset}, "model; evaluating it on")]:
+            with pytest.raises(InvalidArgumentError, match=message):
+                evaluate(name, **kwargs)  # the CIFAR entry would come from the Hub: no request may be made
+    assert hub.requests == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_clear_error(colour_data):
+    model, x, y = colour_data
+    with pytest.raises(InvalidArgumentError, match="no CUDA device"):
+        evaluate(model, data=(x, y), n_examples=4, device="cuda", **FAST)
+    with pytest.raises(InvalidArgumentError, match="no CUDA device"):
+        dkl_zoo.load("ikl-at-fmnist-wrn10-1", device="cuda")
+
+
+# ---- the Fashion-MNIST entry's default eps ---------------------------------------------------------------
+
+def test_fashion_mnist_entry_evaluates_at_eps_0_1_by_default_without_the_data_set():
+    model = dkl_zoo.load("ikl-at-fmnist-wrn10-1")
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    result = dkl_zoo.evaluate("ikl-at-fmnist-wrn10-1", data=(x, y), n_examples=8, batch_size=8,
+                              version="custom", attacks=["apgd-ce"], progress=False)
+    assert result.eps == 0.1 and result.dataset == "fashion-mnist" and result.clean_acc == 1.0

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import dkl_zoo
+from dkl_zoo._integrity import file_digest
 from dkl_zoo.errors import ExportCheckError, InvalidArgumentError
 from dkl_zoo.examples import example_images
 from dkl_zoo.exporting import CHECK_BATCH, export
-from dkl_zoo._integrity import file_digest
 
-from conftest import run_python, tiny_entry, trained_like
+from helpers import run_python, tiny_entry, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
 

@@ -6,17 +6,23 @@ import dataclasses
 import hashlib
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save
 
 import dkl_zoo
 from dkl_zoo import _hub as zoo_hub
 from dkl_zoo._integrity import verify_file
 from dkl_zoo.errors import (
+    DownloadError,
+    DownloadTimeoutError,
     EntryNotFoundError,
     HubAccessError,
     IntegrityError,
@@ -25,9 +31,10 @@ from dkl_zoo.errors import (
     RemoteNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
+    WeightsFormatError,
 )
 
-from conftest import run_python, safetensors_bytes, tiny_entry, trained_like
+from helpers import ROOT, run_python, safetensors_bytes, tiny_entry, trained_like
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
@@ -330,8 +337,9 @@ def test_a_cache_path_that_is_a_file_names_the_setting_not_the_server(hub, publi
 
 
 def test_a_read_only_cache_is_a_cache_error_and_a_cached_file_still_loads(hub, published, tmp_path):
-    from conftest import unwritable
     from dkl_zoo.errors import CacheError
+
+    from helpers import unwritable
 
     entry, model, _ = published
     empty = tmp_path / "empty"
@@ -424,3 +432,183 @@ def test_a_local_weights_file_loads_through_load_and_fails_closed_only_with_its_
     unpinned = dkl_zoo.model_info(name).with_weights(sha256=None)
     with pytest.raises(UnpinnedWeightsError):
         dkl_zoo.load(unpinned, weights_file=copy, verified_only=True)
+
+
+# ---- the chain of verification under attack: planted cache entries, bad servers, deadlines ---------------
+
+
+
+def _cache_entries(cache_dir: Path) -> tuple[list[Path], list[Path]]:
+    blobs = [p for p in cache_dir.rglob("blobs/*")]
+    links = [p for p in cache_dir.rglob("snapshots/*/model.safetensors")]
+    return blobs, links
+
+
+def _other_weights(entry, seed: int) -> bytes:
+    return safetensors_bytes(trained_like(dkl_zoo.build_model(entry), seed=seed))
+
+
+@pytest.mark.parametrize("how", ["offline", "online", "force_download"])
+def test_repointed_snapshot_link_is_refused_in_every_mode_then_healed(hub, published, cache_dir, how):
+    """Another weights file stored under its own sha256, the snapshot link re-pointed at it: refused."""
+    entry, reference, _ = published
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    (good_blob,), (link,) = _cache_entries(cache_dir)
+    planted = _other_weights(entry, seed=9)
+    fake_blob = good_blob.parent / hashlib.sha256(planted).hexdigest()
+    fake_blob.write_bytes(planted)
+    link.unlink()
+    link.symlink_to(os.path.relpath(fake_blob, link.parent))
+    kwargs = {"offline": {"local_files_only": True}, "online": {}, "force_download": {"force_download": True}}[how]
+    with pytest.raises(IntegrityError) as info:
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, **kwargs)
+    assert info.value.expected == good_blob.name  # what the Hub reported, not the planted blob's own name
+    assert info.value.got == fake_blob.name
+    assert not fake_blob.exists() and not link.is_symlink()  # removed before the error was raised
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+
+
+def test_offline_load_without_a_recorded_hub_hash_is_refused(hub, published, cache_dir):
+    entry, _, _ = published
+    dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    for record in cache_dir.rglob("dkl_zoo-hashes/*/*.json"):
+        record.unlink()
+    with pytest.raises(IntegrityError, match="No hash reported by the Hub was recorded"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, local_files_only=True)
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)  # online: the record is written again
+    assert not model.training and list(cache_dir.rglob("dkl_zoo-hashes/*/*.json"))
+
+
+# ---- 4. a bad download never poisons the cache ------------------------------------------------------------
+
+def test_wrong_bytes_under_the_good_hash_are_removed_and_the_next_load_heals(hub, published, cache_dir):
+    entry, reference, _ = published
+    good = hub.files(entry.repo_id)["model.safetensors"]
+    hub.replace_body["model.safetensors"] = good[:-1] + bytes([good[-1] ^ 0xFF])  # same size
+    with pytest.raises(IntegrityError):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert _cache_entries(cache_dir) == ([], [])
+    hub.replace_body.clear()
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+
+
+def test_pinned_entry_from_a_mirror_serving_other_bytes_with_their_own_hash(hub, published, cache_dir):
+    entry, reference, sha = published
+    good = hub.files(entry.repo_id)["model.safetensors"]
+    pinned = entry.with_weights(revision=sha, sha256=hashlib.sha256(good).hexdigest())
+    hub.substitute["model.safetensors"] = _other_weights(entry, seed=4)
+    for kwargs in ({}, {"force_download": True}):
+        with pytest.raises(IntegrityError) as info:
+            dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir, **kwargs)
+        assert info.value.expected == pinned.weights.sha256
+        assert _cache_entries(cache_dir) == ([], [])
+    hub.substitute.clear()  # the mirror is repaired: a plain load now succeeds, nothing to clean by hand
+    model = dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)
+    assert torch.equal(model(X), reference(X))
+
+
+def test_html_page_instead_of_the_file_is_a_download_error_and_nothing_is_kept(hub, published, cache_dir):
+    entry, _, _ = published
+    hub.replace_body["model.safetensors"] = b"<!doctype html><html><title>Sign in</title></html>"
+    with pytest.raises(DownloadError, match="did not send the file"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert _cache_entries(cache_dir) == ([], [])
+    assert not list(cache_dir.rglob("*.incomplete"))
+
+
+def test_broken_safetensors_header_is_a_weights_format_error(hub, cache_dir):
+    entry = tiny_entry()
+    hub.add_repo(entry.repo_id, {"model.safetensors": b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all"})
+    with pytest.raises(WeightsFormatError, match="not a readable safetensors file"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+
+
+# ---- 5. a total download deadline ---------------------------------------------------------------------------
+
+def test_trickling_server_hits_the_download_deadline(hub, published, cache_dir, monkeypatch):
+    entry, _, _ = published
+    monkeypatch.setenv("DKL_ZOO_DOWNLOAD_TIMEOUT", "1.5")
+    hub.trickle_seconds = 0.2  # one byte every 0.2 s: huggingface_hub's 10 s read timeout never fires
+    hub.trickle_budget = 8.0  # without a deadline the server gives up first, and the test fails instead of hanging
+    started = time.monotonic()
+    with pytest.raises(DownloadTimeoutError, match="longer than 1.5 s"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert time.monotonic() - started < hub.trickle_budget  # the deadline ended it, not the server
+    assert _cache_entries(cache_dir) == ([], []) and not list(cache_dir.rglob("*.incomplete"))
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "nan"])
+def test_bad_download_timeout_is_refused_before_any_request(hub, published, cache_dir, monkeypatch, value):
+    entry, _, _ = published
+    monkeypatch.setenv("DKL_ZOO_DOWNLOAD_TIMEOUT", value)
+    with pytest.raises(InvalidArgumentError, match="DKL_ZOO_DOWNLOAD_TIMEOUT"):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert hub.requests == []
+
+
+CTRL_C_SCRIPT = """
+import dataclasses, signal, dkl_zoo
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started from a background job
+from dkl_zoo.registry import get_entry
+entry = get_entry("ikl-at-cifar10-wrn34")
+entry = entry.with_arch(kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
+try:
+    dkl_zoo.load(entry)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+"""
+
+
+def test_ctrl_c_during_a_stalled_download_exits_at_once(hub, published, cache_dir):
+    hub.trickle_seconds = 0.5
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache_dir)}
+    process = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while hub.count("GET", "/resolve/") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.count("GET", "/resolve/") == 1, "the download never started"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=10)  # a hang here fails the test
+    assert "INTERRUPTED" in out
+
+
+# ---- 6. the rest: one clear error of ours, before slow work ----------------------------------------------
+
+def test_bad_namespace_names_the_variable_and_asks_nothing(hub, cache_dir, monkeypatch):
+    monkeypatch.setenv("DKL_ZOO_NAMESPACE", "my org!")
+    with pytest.raises(InvalidArgumentError, match="DKL_ZOO_NAMESPACE='my org!'"):
+        dkl_zoo.load(tiny_entry(), endpoint=hub.url, cache_dir=cache_dir)
+    assert hub.requests == []
+
+
+@pytest.mark.parametrize("stored", [torch.float16, torch.float64, torch.bfloat16])
+def test_weights_in_another_float_precision_are_cast(hub, cache_dir, stored):
+    entry = tiny_entry()
+    reference = trained_like(dkl_zoo.build_model(entry))
+    tensors = {k: (v.to(stored) if v.is_floating_point() else v) for k, v in reference.state_dict().items()}
+    hub.add_repo(entry.repo_id, {"model.safetensors": save(tensors)})
+    model = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    expected = trained_like(dkl_zoo.build_model(entry))
+    expected.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    assert torch.equal(model(X), expected(X))
+    as64 = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, dtype=torch.float64)
+    assert {p.dtype for p in as64.parameters()} == {torch.float64}
+
+
+@pytest.mark.parametrize("key_kind", ["weight as int", "counter as float"])
+def test_tensors_of_the_wrong_kind_are_refused_by_name(hub, cache_dir, key_kind):
+    entry = tiny_entry()
+    tensors = dict(trained_like(dkl_zoo.build_model(entry)).state_dict())
+    if key_kind == "weight as int":
+        tensors["conv1.weight"] = tensors["conv1.weight"].to(torch.int32)
+        key = "conv1.weight"
+    else:
+        tensors["bn1.num_batches_tracked"] = tensors["bn1.num_batches_tracked"].double()
+        key = "bn1.num_batches_tracked"
+    hub.add_repo(entry.repo_id, {"model.safetensors": save({k: v.contiguous() for k, v in tensors.items()})})
+    with pytest.raises(WeightsFormatError, match=key.replace(".", r"\.")):
+        dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)

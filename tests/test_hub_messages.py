@@ -4,6 +4,7 @@ wrong repo, a lost hint or a dropped token is a bug even when the error class is
 from __future__ import annotations
 
 import dataclasses
+
 import pytest
 import torch
 
@@ -19,7 +20,7 @@ from dkl_zoo.errors import (
     RevisionNotFoundError,
 )
 
-from conftest import safetensors_bytes, tiny_entry, trained_like
+from helpers import safetensors_bytes, tiny_entry, trained_like
 
 
 def _load(entry, hub, cache_dir, **kwargs):

@@ -25,8 +25,8 @@ from training.ikl_at import (
     robust_loss,
 )
 
-from conftest import ROOT
-from released_port import released_trades_step
+from helpers import ROOT
+from helpers.released_port import released_trades_step
 
 SMOKE = ROOT / "training" / "configs" / "smoke.yaml"
 

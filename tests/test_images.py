@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dkl_zoo.errors import ImageReadError, InvalidArgumentError
 from dkl_zoo._images import iter_image_files, open_image
+from dkl_zoo.errors import ImageReadError, InvalidArgumentError
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

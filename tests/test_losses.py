@@ -17,6 +17,7 @@ from dkl_zoo.losses import (
     ikl_loss,
     teacher_weights,
 )
+from dkl_zoo.models import WideResNet
 
 
 def direct_ikl(s, t, w, alpha, beta, gamma, temperature, normalize):
@@ -370,3 +371,30 @@ def test_value_checks_of_the_loss_are_on_by_default_and_can_be_skipped():
     assert torch.isnan(ikl_loss(s, t, w, check_values=False))
     with pytest.raises(ValueError, match="shape"):  # shapes are always checked (free)
         ikl_loss(s, t, w[:2], check_values=False)
+
+
+# ---- documented defaults of the losses and training helpers ----------------------------------------------
+
+# ---- documented defaults and the evaluation log (joints found by mutation testing) ---------------------------
+
+def test_documented_defaults_of_the_losses_and_training_helpers():
+    from dkl_zoo.losses import IKLLoss, decoupled_kl, ikl_loss, teacher_weights
+    from training.ikl_at import AttackBudget, EpochEMA, perturb
+
+    generator = torch.Generator().manual_seed(0)
+    t, s = torch.randn(6, 10, generator=generator), torch.randn(6, 10, generator=generator)
+    w = torch.softmax(torch.randn(6, 10, generator=generator), dim=1)
+    explicit = ikl_loss(s, t, w, alpha=1.0, beta=1.0, gamma=1.0, temperature=1.0, normalize="batch")
+    assert torch.equal(ikl_loss(s, t, w), explicit) and torch.equal(IKLLoss()(s, t, w), explicit)
+    assert torch.equal(decoupled_kl(s, t), decoupled_kl(s, t, temperature=1.0))
+    assert torch.allclose(teacher_weights(t), torch.softmax(t / 100.0, dim=1))
+    prior = ClassPrior(10)
+    assert (prior.temperature, prior.momentum) == (4.0, 1.0)
+    assert EpochEMA().decay == 0.9
+    model = WideResNet(depth=10, widen_factor=1).eval()
+    x = torch.rand(2, 3, 32, 32, generator=generator)
+    budget = AttackBudget(8 / 255, 2 / 255, 2)
+    torch.manual_seed(3)
+    default = perturb(model, x, w[:2], budget, kind="dkl")
+    torch.manual_seed(3)
+    assert torch.equal(default, perturb(model, x, w[:2], budget, kind="dkl", normalize="batch", init_std=0.001))

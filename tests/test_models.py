@@ -9,9 +9,14 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.errors import StateDictMismatchError
-from dkl_zoo.models import DMWideResNet, WideResNet, assign_state_dict, build_architecture
+from dkl_zoo.models import (
+    DMWideResNet,
+    WideResNet,
+    assign_state_dict,
+    build_architecture,
+)
 
-from conftest import DATA, trained_like
+from helpers import DATA, trained_like
 
 REFERENCE = DATA / "reference"
 ENTRY_TO_REFERENCE = {
@@ -150,3 +155,82 @@ def test_bad_architecture_arguments(kwargs, message):
 def test_unknown_architecture():
     with pytest.raises(ValueError, match="Unknown architecture 'resnet'; known: dm_wide_resnet, wide_resnet"):
         build_architecture("resnet")
+
+
+# ---- strict assignment and the builder's joints ----------------------------------------------------------
+
+def test_correct_state_dict_plus_one_extra_tensor_is_refused_naming_the_key():
+    state = dict(WideResNet(depth=10, widen_factor=1).state_dict())
+    state["head.extra"] = torch.zeros(3)
+    with pytest.raises(StateDictMismatchError, match=r"unexpected: head\.extra") as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert info.value.unexpected == ["head.extra"] and info.value.missing == []
+
+
+# ---- the builder's remaining joints (found by mutation testing) --------------------------------------------
+
+class _WithConstant(torch.nn.Module):
+    """A layer whose non-persistent buffer (like the DM WideResNet's mean/std) is rebuilt, not loaded."""
+
+    def __init__(self, rebuild: bool = True) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        self.register_buffer("scale", torch.full((2,), 3.0), persistent=False)
+        if not rebuild:
+            self.reset_non_persistent_buffers = None  # type: ignore[assignment]
+
+    def reset_non_persistent_buffers(self) -> None:
+        self.scale = torch.full((2,), 3.0, device=self.linear.weight.device)
+
+    def forward(self, x):
+        return self.linear(x) * self.scale
+
+
+def test_non_persistent_buffers_are_rebuilt_after_a_meta_build():
+    weights = {f"0.{k}": v.clone() for k, v in _WithConstant().state_dict().items()}
+    with torch.device("meta"):
+        outer = torch.nn.Sequential(_WithConstant())
+    assign_state_dict(outer, weights)
+    assert not any(b.is_meta for b in outer.buffers()) and torch.equal(outer[0].scale, torch.full((2,), 3.0))
+    with torch.device("meta"):
+        stuck = torch.nn.Sequential(_WithConstant(rebuild=False))
+    with pytest.raises(StateDictMismatchError, match=r"missing: 0\.scale"):
+        assign_state_dict(stuck, weights)
+
+
+def test_boolean_tensor_for_an_integer_buffer_is_refused():
+    from dkl_zoo.errors import WeightsFormatError
+
+    state = dict(WideResNet(depth=10, widen_factor=1).state_dict())
+    state["bn1.num_batches_tracked"] = torch.tensor(True)
+    with pytest.raises(WeightsFormatError, match="bn1.num_batches_tracked"):
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+
+
+def test_every_wrongly_typed_tensor_is_named_and_integer_buffers_keep_their_type():
+    from dkl_zoo.errors import WeightsFormatError
+
+    model = WideResNet(depth=10, widen_factor=1)
+    state = dict(model.state_dict())
+    convs = [k for k in state if k.endswith("conv1.weight") or k.endswith("conv2.weight")][:7]
+    for key in convs[:2]:
+        state[key] = state[key].to(torch.int16)
+    with pytest.raises(WeightsFormatError) as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert f"{convs[0]} is torch.int16" in str(info.value) and f"; {convs[1]} is torch.int16" in str(info.value)
+    assert "in all" not in str(info.value) and "needs torch.float32. Re-convert" in str(info.value)
+    for key in convs[:5]:
+        state[key] = state[key].to(torch.int16)
+    with pytest.raises(WeightsFormatError) as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert "in all" not in str(info.value) and str(info.value).count("is torch.int16") == 5
+    state[convs[5]] = state[convs[5]].to(torch.int16)
+    with pytest.raises(WeightsFormatError, match=r"\(6 in all\)") as info:
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    assert str(info.value).count("is torch.int16") == 5
+    for key in convs:
+        state[key] = state[key].to(torch.int16)
+    with pytest.raises(WeightsFormatError, match=r"\(7 in all\)"):
+        assign_state_dict(WideResNet(depth=10, widen_factor=1), state)
+    as64 = assign_state_dict(WideResNet(depth=10, widen_factor=1), dict(model.state_dict()), dtype=torch.float64)
+    assert as64.conv1.weight.dtype == torch.float64 and as64.bn1.num_batches_tracked.dtype == torch.int64

@@ -6,7 +6,8 @@ import re
 from importlib import metadata
 
 import dkl_zoo
-from conftest import ROOT
+
+from helpers import ROOT
 
 
 def test_the_version_is_written_once_and_read_everywhere():
@@ -17,10 +18,10 @@ def test_the_version_is_written_once_and_read_everywhere():
 
 
 def test_test_helpers_are_not_in_the_package():
-    """The Hub-protocol test server is a test helper (tests/hub_server.py), not part of what users install."""
+    """The Hub-protocol test server is a test helper (tests/helpers/hub_server.py), not part of what users install."""
     shipped = [p.relative_to(ROOT).as_posix() for p in (ROOT / "dkl_zoo").rglob("*.py")]
     assert not [p for p in shipped if "http.server" in (ROOT / p).read_text() or "/testing" in p]
-    assert (ROOT / "tests" / "hub_server.py").exists()
+    assert (ROOT / "tests" / "helpers" / "hub_server.py").exists()
 
 
 def test_every_error_class_is_exported_and_is_a_zoo_error():

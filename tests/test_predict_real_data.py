@@ -18,7 +18,7 @@ import dkl_zoo
 from dkl_zoo.cli import main
 from dkl_zoo.data import FASHION_MNIST_DIRS, load_fashion_mnist
 
-from conftest import ROOT
+from helpers import ROOT
 
 NAME = "ikl-at-fmnist-wrn10-1"
 CLEAN_ALL = 8077  # evaluate on all 10,000 test images: 80.77 % clean (README; the entry records 80.40 % on 1000)

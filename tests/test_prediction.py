@@ -14,7 +14,7 @@ from dkl_zoo.errors import ImageReadError, InvalidArgumentError, ModelOutputErro
 from dkl_zoo.examples import example_images
 from dkl_zoo.prediction import Prediction, predict, predict_iter
 
-from conftest import tiny_entry
+from helpers import tiny_entry
 from test_images import broken_files
 
 NAME = "ikl-at-fmnist-wrn10-1"

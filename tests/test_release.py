@@ -17,13 +17,13 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo.errors import IntegrityError, InvalidArgumentError
 from dkl_zoo._pins import Pin, load_pins, save_pins
+from dkl_zoo.errors import IntegrityError, InvalidArgumentError
 from dkl_zoo.registry import get_entry
 from dkl_zoo.release import ReleaseCheckError, release
 
-from conftest import ROOT, safetensors_bytes, tiny_entry, trained_like
-from drivekit import DriveServer
+from helpers import ROOT, safetensors_bytes, tiny_entry, trained_like
+from helpers.drive_server import DriveServer
 
 X = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
@@ -122,7 +122,7 @@ def _tiny(name: str = "ikl-at-cifar10-wrn34", seed: int = 0):
 
 
 def test_check_data_gate_refuses_weights_that_miss_the_reported_accuracy(drive, hub, tmp_path, monkeypatch):
-    from evalkit import colour_images, point_torchvision_at, write_cifar
+    from helpers.colour_data import colour_images, point_torchvision_at, write_cifar
 
     entry, model = _tiny()
     _serve(drive, entry, model)
@@ -147,7 +147,7 @@ def test_check_data_gate_refuses_weights_that_miss_the_reported_accuracy(drive, 
 KILLED_RELEASE = """
 import sys
 sys.path.insert(0, {tests!r})
-from conftest import tiny_entry
+from helpers import tiny_entry
 from dkl_zoo.release import release
 entries = [tiny_entry("ikl-at-cifar10-wrn34"), tiny_entry("ikl-at-cifar100-wrn34")]
 release(entries, namespace="zoo-test", pins_path={pins!r}, endpoint={endpoint!r}, work_dir={work!r},
@@ -308,7 +308,7 @@ def test_releases_writing_one_pins_file_at_once_keep_every_pin(tmp_path):
 
 
 def test_an_unwritable_pins_file_is_refused_before_anything_is_fetched(drive, hub, tmp_path):
-    from conftest import unwritable
+    from helpers import unwritable
 
     folder = tmp_path / "pins"
     folder.mkdir()
@@ -364,9 +364,10 @@ def test_an_original_url_template_without_exactly_one_id_is_refused_by_name(driv
 @pytest.mark.filterwarnings("ignore:.*does not exist yet:UserWarning", "ignore:.*trusting it on first use:UserWarning")
 def test_an_unusable_zoo_cache_names_dkl_zoo_cache_and_forgetting_changes_all_or_nothing(drive, hub, tmp_path,
                                                                                          monkeypatch):
-    from conftest import unwritable
     from dkl_zoo.errors import CacheError
     from dkl_zoo.original import forget_original, known_originals_path
+
+    from helpers import unwritable
 
     entry, model = _tiny()
     _serve(drive, entry, model)

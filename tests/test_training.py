@@ -19,15 +19,20 @@ from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import WideResNet
 from dkl_zoo.registry import REGISTRY, RELEASED
 from training.config import ConfigError, load_config
-from training.ikl_at import AdversarialWeightPerturbation, IKLATStep, attack_budget, cosine_lr
+from training.ikl_at import (
+    AdversarialWeightPerturbation,
+    IKLATStep,
+    attack_budget,
+    cosine_lr,
+)
 from training.train import main as train_main
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIGS = ROOT / "training" / "configs"
 
 
-from released_port import released_step  # noqa: E402
+from helpers.released_port import released_step  # noqa: E402
 
 
 @pytest.mark.parametrize("attack_loss, epoch", [("soft-ce", 12), ("dkl", 12), ("soft-ce", 3)])
@@ -458,3 +463,112 @@ def test_a_folder_given_as_config_is_named_as_a_folder(tmp_path):
         load_config(CONFIGS)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nothing.yaml")
+
+
+# ---- resume reads no code; configs refuse bad values in one line -----------------------------------------
+
+class _Planted:
+    def __reduce__(self):
+        return (Path.touch, (Path(os.environ["DKL_ZOO_TEST_MARKER"]),))
+
+
+def _smoke_run(tmp_path) -> Path:
+    out = tmp_path / "run"
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1",
+                       "final_eval.n_examples=0"]) == 0
+    return out
+
+
+def test_resume_never_runs_code_from_a_planted_checkpoint(tmp_path, monkeypatch, capsys):
+    out = _smoke_run(tmp_path)
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("DKL_ZOO_TEST_MARKER", str(marker))
+    state = torch.load(out / "checkpoint.pt", weights_only=True)  # our own checkpoints need no code
+    state["payload"] = _Planted()
+    torch.save(state, out / "checkpoint.pt")
+    code = train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1",
+                       "final_eval.n_examples=0"])
+    assert not marker.exists(), "the planted payload ran"
+    err = capsys.readouterr().err
+    assert code == 2 and "need code to unpickle" in err and "checkpoint.pt" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "foreign", "garbage"])
+def test_damaged_checkpoint_is_one_line_naming_the_file(tmp_path, capsys, damage):
+    out = _smoke_run(tmp_path)
+    path = out / "checkpoint.pt"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path)
+    else:
+        path.write_bytes(os.urandom(4096))
+    capsys.readouterr()
+    code = train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1",
+                       "final_eval.n_examples=0"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(path) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("eps=.nan", "eps must be a positive"),
+    ("lr=.inf", "lr must be"),
+    ("momentum=5", "momentum must be"),
+    ("epochs=true", "epochs must be a positive integer"),
+    ("awp.gamma=-0.1", "awp.gamma must be"),
+    ("final_eval.n_examples=-5", "final_eval.n_examples must be"),
+    ("max_steps_per_epoch=-1", "max_steps_per_epoch must be"),
+    ("seed=abc", "seed must be an integer"),
+    ("arch={name: resnet50}", "Unknown architecture 'resnet50'"),
+    ("arch={name: wide_resnet, depth: 11, widen_factor: 1}", "depth must be 6n \\+ 4"),
+    ("device=tpu", "device .tpu. is not a device name \\(auto, cpu, cuda"),
+])
+def test_bad_config_values_are_one_line_errors(override, message, tmp_path, capsys):
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIGS / "smoke.yaml", [override])
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path / "r"), override]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("lr: 0.1\narch: {name: wide_resnet\nepochs: 3\n")
+    assert train_main(["--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "not valid YAML at line" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_cuda_device_without_cuda_is_refused(tmp_path, capsys):
+    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path / "r"), "device=cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+# ---- AWP switches on at exactly epoch == warmup ----------------------------------------------------------
+
+def _step_result(epoch: int, with_awp: bool) -> dict[str, torch.Tensor]:
+    config = load_config(CONFIGS / "smoke.yaml", ["awp.warmup=4", "epochs=10"])
+    torch.manual_seed(0)
+    model = WideResNet(depth=10, widen_factor=1, num_classes=10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    awp = AdversarialWeightPerturbation(model, copy.deepcopy(model), config["lr"], 0.05) if with_awp else None
+    step = IKLATStep(config, model, optimizer, ClassPrior(10, temperature=4.0), awp)
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.rand(8, 3, 32, 32, generator=generator), torch.randint(0, 10, (8,), generator=generator)
+    torch.manual_seed(2)
+    step(x, y, epoch)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_awp_is_on_at_exactly_the_warmup_epoch_and_off_one_epoch_before():
+    def differs(epoch: int) -> bool:
+        a, b = _step_result(epoch, True), _step_result(epoch, False)
+        return any(not torch.equal(a[k], b[k]) for k in a)
+
+    assert not differs(3), "AWP changed the step one epoch before its warm-up ended"
+    assert differs(4), "AWP was off at epoch == warmup"

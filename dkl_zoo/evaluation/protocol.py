@@ -56,7 +56,7 @@ def evaluate(
     result (``merge_results``) is exactly that of one process. ``data`` replaces the data set (x, y).
 
     The protocol, RobustBench's defaults: ``dataset`` (default the entry's, else cifar10; the first
-    ``n_examples`` test images from ``data_dir``), ``threat_model`` "Linf" or "L2", ``version`` "standard"
+    ``n_examples`` test images from ``data_dir``), ``threat_model`` "Linf", "L2" or "L1", ``version`` "standard"
     (APGD-CE, APGD-T, FAB-T, Square), "plus", "rand", or "custom" with ``attacks``, ``batch_size`` per attack
     call, ``seed`` for every attack (AutoAttack's own default is the clock). ``log_path`` receives AutoAttack's
     log lines, ``progress`` shows progress bars, ``model_name`` labels the result (default: the entry's name).

@@ -68,7 +68,10 @@ class _BlockGroup(nn.Module):
 
 
 class DMWideResNet(nn.Module):
-    """WRN-depth-width with normalisation inside; inputs are [0, 1] images."""
+    """WRN-depth-width with normalisation inside; inputs are [0, 1] images.
+
+    ``width`` is RobustBench's ``DMWideResNet`` argument (the TRADES-style ``WideResNet`` calls the same thing
+    ``widen_factor``): each class keeps its source's name, so a RobustBench call carries over unchanged."""
 
     def __init__(
         self,
@@ -119,7 +122,8 @@ class DMWideResNet(nn.Module):
         self.std = torch.tensor(self._std_values, dtype=torch.float32, device=device).view(shape)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features before the classifier (timm's ``forward_features``)."""
+        """The last feature map before pooling and the classifier, B×C×H×W (timm's ``forward_features``:
+        ``forward_head`` pools it)."""
         out = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         out = self.layer(self.init_conv(out))
         return self.relu(self.batchnorm(out))

@@ -59,7 +59,8 @@ class _NetworkBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    """WRN-depth-width as in TRADES / RobustBench (ReLU, no input normalisation).
+    """WRN-depth-width as in TRADES / RobustBench (ReLU, no input normalisation); ``widen_factor`` is RobustBench's
+    name for the width (its ``DMWideResNet`` calls it ``width``).
 
     Any ``depth`` with ``(depth - 4) % 6 == 0`` works, so tests can use WRN-10-1.
     """
@@ -110,7 +111,8 @@ class WideResNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features before the classifier (timm's ``forward_features``)."""
+        """The last feature map before pooling and the classifier, B×C×H×W (timm's ``forward_features``:
+        ``forward_head`` pools it)."""
         out = self.conv1(x)
         out = self.block3(self.block2(self.block1(out)))
         return self.relu(self.bn1(out))

@@ -73,7 +73,8 @@ class MethodLabel:
 
 @dataclass(frozen=True)
 class ArchitectureSpec:
-    """How to build the network and what it takes (timm's entrypoint, torchvision's builder and transforms).
+    """How to build the network (timm's entrypoint, torchvision's builder) and the input it takes: ``input_size``
+    channels × height × width of [0, 1] images (the entry's ``transforms()`` makes any image so).
 
     ``kwargs`` is the one source of the class count and, for networks that normalise inside, mean and std.
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+
 def released_dkl_loss(logits_nat, logits_adv, weight, alpha, beta):
     num_classes = logits_nat.size(1)
     delta_n = logits_nat.view(-1, num_classes, 1) - logits_nat.view(-1, 1, num_classes)

@@ -13,7 +13,7 @@ import dkl_zoo
 from dkl_zoo.data import FASHION_MNIST_DIRS
 from dkl_zoo.registry import REGISTRY
 
-from conftest import run_python
+from helpers import run_python
 
 NAME = "ikl-at-fmnist-wrn10-1"
 ENTRY = REGISTRY[NAME]

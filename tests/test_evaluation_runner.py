@@ -4,14 +4,28 @@ than `evaluate` (RobustBench's adapter, a script) relies on."""
 from __future__ import annotations
 
 import json
+import math
+import sys
+import time
 
 import pytest
 import torch
 
-from dkl_zoo.evaluation.runner import run_autoattack
+import dkl_zoo
 from dkl_zoo._autoattack import make_adversary
+from dkl_zoo.errors import (
+    EvaluationStateError,
+)
+from dkl_zoo.evaluation import evaluate
+from dkl_zoo.evaluation.runner import run_autoattack
 
-from evalkit import ColourClassifier, colour_set
+from helpers.colour_data import (
+    ColourClassifier,
+    as_tensor,
+    colour_images,
+    colour_set,
+    labels_for,
+)
 
 
 def _data(n: int = 12):
@@ -165,7 +179,6 @@ def test_the_checks_look_at_the_first_batch_only(tmp_path):
 def test_a_debugger_or_coverage_tracer_survives_the_checks():
     """AutoAttack's dynamic-defense check traces the forward pass and then removes every trace function; the
     runner puts back the one that was there (a debugger's, a coverage tool's)."""
-    import sys
 
     model, x, y = _data()
     def tracer(frame, event, arg):
@@ -213,8 +226,8 @@ def test_state_problems_at_every_boundary_and_each_message():
 
 
 def test_a_state_file_holding_another_json_value_is_refused_by_name(tmp_path):
-    from dkl_zoo.evaluation.state import RunState
     from dkl_zoo.errors import EvaluationStateError
+    from dkl_zoo.evaluation.state import RunState
 
     path = tmp_path / "state.json"
     path.write_text("[1, 2]")
@@ -257,7 +270,6 @@ def test_adversarial_labels_are_the_models_labels_of_the_returned_images_also_af
 
 def test_the_log_follows_autoattacks_lines_with_the_numbers_of_the_run(tmp_path):
     import re
-    import time
 
     model, x, y = _data()
     log = tmp_path / "aa.log"
@@ -328,3 +340,155 @@ def test_a_state_whose_counts_contradict_its_flags_is_refused_on_resume(tmp_path
     state.write_text(json.dumps(data))
     with pytest.raises(EvaluationStateError, match="seconds must be a non-negative number"):
         run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, progress=False)
+
+
+# ---- state files belong to one model, one data set, one set of settings ----------------------------------
+
+FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
+
+
+
+
+def test_state_of_another_model_is_refused_and_left_untouched(colour_data, tmp_path):
+    model, x, y = colour_data
+    state = tmp_path / "state.json"
+    evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+    before = state.read_bytes()
+    other = ColourClassifier(seed=1)  # same architecture, other weights
+    with pytest.raises(EvaluationStateError, match=r"differs in: model\)") as info:
+        evaluate(other, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+    assert info.value.differing == ["model"]
+    assert state.read_bytes() == before
+    with pytest.raises(EvaluationStateError, match=r"differs in: data\)") as info:
+        evaluate(model, data=(x.flip(0), y.flip(0)), n_examples=16, batch_size=16, state_path=state, **FAST)
+    assert info.value.differing == ["data"]
+    assert state.read_bytes() == before
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("clean_flags", [True] * 15, "clean_flags must be a list of 16 booleans"),
+    ("flags", [1] * 16, "flags must be a list of 16 booleans"),
+    ("flags", "all", "flags must be a list of 16 booleans"),
+    ("attack_index", 7, "attack_index"),
+    ("batches_done", -1, "batches_done"),
+    ("robust_after", {"apgd-ce": 99}, "robust_after"),
+])
+def test_inconsistent_state_contents_are_refused(colour_data, tmp_path, field, value, message):
+    model, x, y = colour_data
+    state = tmp_path / "state.json"
+    evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+    data = json.loads(state.read_text())
+    data[field] = value
+    state.write_text(json.dumps(data))
+    before = state.read_bytes()
+    with pytest.raises(EvaluationStateError, match=message):
+        evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+    assert state.read_bytes() == before
+
+
+def test_robust_flags_must_be_a_subset_of_the_clean_ones(colour_data, tmp_path):
+    model, x, y = colour_data
+    state = tmp_path / "state.json"
+    evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+    data = json.loads(state.read_text())
+    data["clean_flags"][0], data["flags"][0] = False, True
+    state.write_text(json.dumps(data))
+    with pytest.raises(EvaluationStateError, match="subset"):
+        evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
+
+
+# ---- which examples each attack gets, what a resumed run redoes, the log ---------------------------------
+
+class AttackSpy:
+    """Records every call of AutoAttack's APGD (the real one runs); can stop the run after some calls."""
+
+    def __init__(self, adversary, stop_after: int | None = None) -> None:
+        self.real = adversary.apgd.perturb
+        self.inputs: list[torch.Tensor] = []
+        self.stop_after = stop_after
+        adversary.apgd.perturb = self
+
+    def __call__(self, x, y):
+        if self.stop_after is not None and len(self.inputs) >= self.stop_after:
+            raise KeyboardInterrupt
+        self.inputs.append(x.detach().clone())
+        return self.real(x, y)
+
+
+def _quarter_misclassified(n: int = 40):
+    model = ColourClassifier()
+    images = colour_images(n, seed=3)
+    labels = torch.tensor(labels_for(model, images))
+    labels[::4] = (labels[::4] + 1) % 10  # a quarter misclassified by construction
+    x = as_tensor(images)
+    return model, x, labels
+
+
+def _run(model, x, y, *, state_path=None, stop_after=None):
+    adversary = make_adversary(model, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
+    spy = AttackSpy(adversary, stop_after)
+    outcome = run_autoattack(adversary, model, x, y, batch_size=8, config={"test": 1}, state_path=state_path,
+                             progress=False)
+    return outcome, spy
+
+
+def test_first_attack_gets_exactly_the_clean_correct_examples_and_robust_is_a_subset():
+    model, x, y = _quarter_misclassified()
+    outcome, spy = _run(model, x, y)
+    with torch.no_grad():
+        correct = model(x).argmax(1).eq(y)
+    assert torch.equal(outcome.clean_flags, correct) and not correct.all()
+    clean_idx = torch.nonzero(correct).flatten()
+    first_attack = torch.cat(spy.inputs[: math.ceil(len(clean_idx) / 8)])
+    assert torch.equal(first_attack, x[clean_idx])
+    assert not (outcome.flags & ~outcome.clean_flags).any()
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_resume_after_k_batches_runs_only_the_remaining_batches(tmp_path, k):
+    model, x, y = _quarter_misclassified()
+    whole, spy_whole = _run(model, x, y)
+    state = tmp_path / "state.json"
+    with pytest.raises(KeyboardInterrupt):
+        _run(model, x, y, state_path=state, stop_after=k)
+    resumed, spy_resumed = _run(model, x, y, state_path=state)
+    assert len(spy_resumed.inputs) == len(spy_whole.inputs) - k
+    assert all(torch.equal(a, b) for a, b in zip(spy_resumed.inputs, spy_whole.inputs[k:]))
+    assert torch.equal(resumed.flags, whole.flags) and resumed.robust_after == whole.robust_after
+
+
+def test_data_fingerprint_depends_on_the_shape_too():
+    from dkl_zoo.evaluation.state import fingerprint
+
+    x, y = torch.arange(32.0), torch.arange(2)
+    assert fingerprint(x.reshape(2, 1, 4, 4), y) != fingerprint(x.reshape(2, 1, 2, 8), y)
+    assert fingerprint(x.reshape(2, 1, 4, 4), y) == fingerprint(x.reshape(2, 1, 4, 4).clone(), y.clone())
+
+
+def test_evaluation_logs_to_its_file_without_touching_the_root_logger(tmp_path):
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    model, x, y = _quarter_misclassified(16)
+    root, collect = logging.getLogger(), Collect()
+    level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    try:
+        dkl_zoo.evaluate(model, data=(x, y), n_examples=16, batch_size=8, version="custom", attacks=["apgd-ce"],
+                         progress=False, log_path=tmp_path / "aa.log")
+        assert root.level == logging.DEBUG  # the run leaves the root logger's level alone
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
+    assert "robust accuracy after APGD-CE" in (tmp_path / "aa.log").read_text()
+    # AutoAttack's lines go to the file only: nothing propagates to (or is logged on) the root logger
+    assert not [r for r in collect.records if r.name.startswith("dkl_zoo") or "accuracy" in r.getMessage()]
+    assert not [h for h in logging.getLogger("dkl_zoo.autoattack").handlers if isinstance(h, logging.FileHandler)]

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evalkit import ColourClassifier  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the helpers package
 from dkl_zoo.evaluation import evaluate  # noqa: E402
+
+from helpers.colour_data import ColourClassifier  # noqa: E402
 
 
 def main() -> None:

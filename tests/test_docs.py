@@ -1,5 +1,5 @@
-"""Every Python block of README.md runs as written, offline: each in a fresh interpreter, with the Hub
-replaced by the test server holding (random) weights under the names the README uses."""
+"""Every Python block of README.md and docs/*.md runs as written, offline: each in a fresh interpreter, with the
+Hub replaced by the test server holding (random) weights under the names the docs use. The README stays short."""
 
 from __future__ import annotations
 
@@ -16,19 +16,29 @@ from dkl_zoo.convert import write_repo_folder
 from dkl_zoo.data import FASHION_MNIST_DIRS
 from dkl_zoo.registry import get_entry
 
-from conftest import ROOT, trained_like
+from helpers import ROOT, trained_like
 
-BLOCKS = re.findall(r"^```python\n(.*?)^```$", (ROOT / "README.md").read_text(), flags=re.S | re.M)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [(path.relative_to(ROOT).as_posix(), block) for path in DOCS
+          for block in re.findall(r"^```python\n(.*?)^```$", path.read_text(), flags=re.S | re.M)]
 
 
-def test_the_readme_has_python_blocks():
-    assert len(BLOCKS) >= 5
+def test_the_docs_have_python_blocks_and_the_readme_stays_short():
+    assert len(BLOCKS) >= 8 and {name for name, _ in BLOCKS} >= {"README.md", "docs/inference.md",
+                                                                 "docs/evaluation.md", "docs/loading.md"}
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 160
+
+
+def test_every_link_between_the_docs_leads_to_a_file():
+    for path in DOCS:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", path.read_text()):
+            assert (path.parent / target).is_file(), f"{path.name} links to {target}"
 
 
 @pytest.fixture(scope="module")
 def readme_hub(tmp_path_factory):
     """dkl-zoo/ikl-at-cifar10-wrn34 as `dkl-zoo release` would publish it (full size, random weights)."""
-    from hub_server import HubServer
+    from helpers.hub_server import HubServer
 
     folder = tmp_path_factory.mktemp("repo")
     torch.manual_seed(0)
@@ -40,9 +50,9 @@ def readme_hub(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_python_block_runs(index, readme_hub, tmp_path):
-    block = BLOCKS[index]
+@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"{name}-{i}" for i, (name, _) in enumerate(BLOCKS)])
+def test_docs_python_block_runs(index, readme_hub, tmp_path):
+    name, block = BLOCKS[index]
     if "fmnist" in block and "evaluate" in block and not FASHION_MNIST_DIRS[0].exists() and not os.environ.get("CI"):
         pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": readme_hub.url,
@@ -51,7 +61,7 @@ def test_readme_python_block_runs(index, readme_hub, tmp_path):
     env.pop("DKL_ZOO_NAMESPACE", None)
     done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600)
-    assert done.returncode == 0, f"README block {index + 1} failed:\n{block}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"{name}: block {index + 1} failed:\n{block}\n{done.stderr[-3000:]}"
     if "resolve_data_config" in block:
         assert "'mean': (0.0, 0.0, 0.0)" in done.stdout
     if "summary()" in block and "evaluate(" in block:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
@@ -11,9 +10,9 @@ from dkl_zoo.convert import write_repo_folder
 from dkl_zoo.integrations.timm import ROBUSTBENCH_ALIASES, robustbench_timm_name
 from dkl_zoo.publish import publish
 from dkl_zoo.registry import REGISTRY
-from hub_server import HubServer
 
-from conftest import run_python, trained_like
+from helpers import run_python, trained_like
+from helpers.hub_server import HubServer
 
 X = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
 

@@ -1,0 +1,83 @@
+"""What the tests share that is not a fixture: the repository's paths, tiny versions of the registry's
+architectures, weights as bytes, a fresh interpreter, and a read-only folder. The servers and data sets the
+tests build live beside it: ``hub_server`` (the Hub's protocol), ``drive_server`` (Google Drive's),
+``colour_data`` (a model and images whose answers are known), ``released_port`` (the release's training step),
+``shard_worker`` (a process of a sharded evaluation)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save
+
+from dkl_zoo.registry import ModelEntry, get_entry
+
+__all__ = ["ROOT", "DATA", "TINY_KWARGS", "tiny_entry", "safetensors_bytes", "trained_like", "run_python",
+           "unwritable"]
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+
+TINY_KWARGS = {
+    "wide_resnet": {"depth": 10, "widen_factor": 1},
+    "dm_wide_resnet": {"depth": 10, "width": 1},
+}
+
+
+def tiny_entry(name: str = "ikl-at-cifar10-wrn34") -> ModelEntry:
+    """A registry entry with the same architecture family at WRN-10-1 size."""
+    entry = get_entry(name)
+    return entry.with_arch(kwargs={**entry.arch.kwargs, **TINY_KWARGS[entry.arch.name]})
+
+
+def safetensors_bytes(model: torch.nn.Module) -> bytes:
+    return save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
+
+
+def trained_like(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give BatchNorm non-trivial statistics so eval-mode outputs depend on every buffer."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+                module.num_batches_tracked.fill_(7)
+    return model.eval()
+
+
+def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """Run ``code`` in a fresh interpreter (for settings huggingface_hub reads at import time)."""
+    import subprocess
+
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@contextlib.contextmanager
+def unwritable(*folders: Path):
+    """Folders in which nothing can be created, renamed or deleted, even by root: a read-only cache.
+
+    As root, permission bits do not stop writes; the immutable attribute (``chattr +i``) does. Always undone.
+    """
+    import subprocess
+
+    as_root = os.geteuid() == 0
+    for folder in folders:
+        if as_root:
+            subprocess.run(["chattr", "+i", str(folder)], check=True)
+        else:
+            folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        for folder in folders:
+            if as_root:
+                subprocess.run(["chattr", "-i", str(folder)], check=True)
+            else:
+                folder.chmod(0o755)
