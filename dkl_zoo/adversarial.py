@@ -132,6 +132,26 @@ def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, step
     return best
 
 
+class _WithDeadline(nn.Module):
+    """The model, refusing to run past a deadline: the attack (ours or AutoAttack's) stops at its next forward."""
+
+    def __init__(self, model: nn.Module, seconds: float) -> None:
+        super().__init__()
+        import time
+
+        self.model, self.seconds, self.stop_at = model, seconds, time.monotonic() + seconds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        if time.monotonic() > self.stop_at:
+            from .errors import AttackTimeoutError
+
+            raise AttackTimeoutError(f"the attack ran past its time limit of {self.seconds:g} s and was stopped; use "
+                                     "fewer steps, a smaller model, or a GPU")
+        return self.model(x)
+
+
 def _round_into_ball(adversarial: torch.Tensor, original: torch.Tensor, eps: float) -> torch.Tensor:
     """8-bit values within ``floor(eps·255)`` levels of the 8-bit ``original``: Linf ≤ eps after rounding."""
     levels = math.floor(eps * 255 + 1e-6)
@@ -153,6 +173,7 @@ def attack_image(
     top_k: int = 3,
     device: str | torch.device | None = None,
     entry: str | ModelEntry | None = None,
+    time_limit: float | None = None,
 ) -> AttackResult:
     """The adversarial example of ``image`` against the model, and the model's answers before and after.
 
@@ -161,6 +182,7 @@ def attack_image(
     (AutoAttack's APGD, the ``eval`` extra) or "pgd"; ``steps`` its iterations; ``target`` a class name or
     index to aim at (default: any class but the predicted one); ``seed`` fixes its random start; ``top_k``
     classes are reported before and after. ``model_or_name``, ``device`` and ``entry`` as for ``predict``.
+    ``time_limit`` (seconds) stops an attack that runs longer (checked at every forward pass of the model).
 
     The untargeted attack aims away from the model's own answer on the image (a user's image has no label).
 
@@ -168,6 +190,7 @@ def attack_image(
         InvalidArgumentError: a bad eps (above 1: given in pixels?), attack, steps, target or image.
         ImageReadError: ``image`` is a file that cannot be read as an image.
         MissingDependencyError: "apgd-ce" without pyautoattack (``pip install 'dkl-zoo[eval]'``).
+        AttackTimeoutError: the attack ran past ``time_limit``.
     """
     if attack not in ATTACKS:
         raise InvalidArgumentError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
@@ -177,6 +200,9 @@ def attack_image(
         raise InvalidArgumentError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     if eps is not None:
         eps = _checked_eps(eps)
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
+                                   or not time_limit > 0):
+        raise InvalidArgumentError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     if attack == "apgd-ce":
         _require_autoattack()
     model, known, device = resolve_model(model_or_name, entry=entry, device=device)
@@ -193,13 +219,14 @@ def attack_image(
                                    "target, or leave target out")
     y = torch.tensor([before.index], device=device)
     target_tensor = torch.tensor([goal], device=device) if goal is not None else None
+    attacked = _WithDeadline(model, time_limit) if time_limit is not None else model
     if attack == "apgd-ce":
         from ._compat import apgd_single_run
 
-        adv_float = apgd_single_run(model, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor,
+        adv_float = apgd_single_run(attacked, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor,
                                     device=device)
     else:
-        adv_float = _pgd(model, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor)
+        adv_float = _pgd(attacked, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor)
     adv = _round_into_ball(adv_float, x, eps)
     after = next(forward(adv, [None]))
     after_float = next(forward(adv_float.clamp(0, 1), [None]))

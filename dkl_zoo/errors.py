@@ -44,6 +44,7 @@ __all__ = [
     "RunInUseError",
     "UnpinnedWeightsError",
     "IncompatibleDependencyError",
+    "AttackTimeoutError",
 ]
 
 
@@ -283,3 +284,7 @@ class UnpinnedWeightsError(DklZooError, PermissionError):
 class IncompatibleDependencyError(DklZooError, ImportError):
     """An installed library is outside the releases this package's code that reaches into it was checked
     against; the message names the range to install."""
+
+
+class AttackTimeoutError(DklZooError, TimeoutError):
+    """An attack ran past its time limit and was stopped (a large model on a slow machine); nothing was returned."""

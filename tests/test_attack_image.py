@@ -141,3 +141,14 @@ def test_the_figure_shows_both_models_and_the_png_is_lossless_and_within_eps(mod
         save_png(robust.adversarial + 0.001, tmp_path / "not8bit.png")
     assert not (tmp_path / "not8bit.png").exists()
     assert isinstance(robust, AttackResult) and "the attack" in robust.summary()
+
+
+def test_a_time_limit_stops_a_slow_attack_with_a_message(model):
+    from dkl_zoo.errors import AttackTimeoutError
+
+    for attack in ("apgd-ce", "pgd"):
+        with pytest.raises(AttackTimeoutError, match="ran past its time limit of 1e-06 s"):
+            attack_image(model, image(2), attack=attack, steps=100, time_limit=1e-6)
+    assert attack_image(model, image(2), steps=5, time_limit=60).steps == 5
+    with pytest.raises(InvalidArgumentError, match="time_limit must be a positive number"):
+        attack_image(model, image(2), time_limit=0)
