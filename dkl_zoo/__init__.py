@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ._compat import install_timm_import_hook as _install_timm_import_hook
 from .errors import (
     AttackTimeoutError,
+    PortUnavailableError,
     CacheError,
     CheckpointError,
     DataFormatError,
@@ -94,6 +95,7 @@ _install_timm_import_hook(_register_in_timm)  # timm models appear when (and if)
 __all__ = [
     "AttackResult",
     "AttackTimeoutError",
+    "PortUnavailableError",
     "CacheError",
     "CheckpointError",
     "DataFormatError",

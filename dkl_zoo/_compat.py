@@ -10,6 +10,8 @@ against and a clear error outside them.
 4. timm: our models register when timm is imported (an import hook, so ``import dkl_zoo`` imports neither torch
    nor timm), and ``hf-hub:`` configs are read through our Hub code when timm's own Hub support is off (timm
    1.0.9, which robustbench pins, cannot import huggingface_hub 2.x).
+5. Gradio 6: the demo's image inputs hand the uploaded file to ``dkl_zoo`` instead of decoding it with PIL
+   first (``read_gradio_uploads``).
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKED", "check_version", "autoattack_module", "is_pypi_api", "autoattack_attack_batch", "autoattack_sanity_checks", "reset_autoattack_checks",
     "apgd_single_run", "install_autoattack_module", "add_hub_response_hook", "install_timm_import_hook",
-    "route_timm_hub_configs",
+    "route_timm_hub_configs", "read_gradio_uploads",
 ]
 
 CHECKED = {
     "pyautoattack": ">=0.2,<0.3",
     "huggingface_hub": ">=1.0,<3",
     "timm": ">=0.9,<2",
+    "gradio": ">=6,<7",
 }
 """The releases each patch was written and tested against (pip's specifier syntax)."""
 
@@ -272,3 +275,23 @@ def route_timm_hub_configs(loader: Callable[[str], Any]) -> None:
 
     if not _hub.has_hf_hub(False):
         _factory.load_model_config_from_hf = loader
+
+
+# ---- 5. Gradio -------------------------------------------------------------------------------------------
+
+def read_gradio_uploads(component: Any, read: Callable[[str, str | None], Any]) -> None:
+    """Make the ``gradio.Image`` input ``component`` pass an uploaded file to ``read(path, original_name)``
+    instead of opening it with PIL itself (whose failures on a text file or an empty one are foreign errors); a
+    pasted image (a data URL) is still decoded by Gradio. Only this instance's ``preprocess`` changes: a
+    subclass would make Gradio write a ``.pyi`` stub beside the module that defines it."""
+    check_version("gradio", "dkl_zoo's web demo")
+    decode = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        if payload is None:
+            return None
+        if payload.path is None or (payload.url or "").startswith("data:"):
+            return decode(payload)
+        return read(payload.path, payload.orig_name)
+
+    component.preprocess = preprocess

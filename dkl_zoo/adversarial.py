@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,7 +23,10 @@ from .errors import InvalidArgumentError
 from .prediction import Prediction, resolve_model
 from .registry import ModelEntry
 
-__all__ = ["ATTACKS", "AttackResult", "attack_image", "save_png", "read_png"]
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["ATTACKS", "AttackResult", "attack_image", "save_png", "read_png", "to_pil_image"]
 
 ATTACKS = IMAGE_ATTACKS
 """``apgd-ce``: AutoAttack's APGD on cross-entropy (pyautoattack, the ``eval`` extra); ``pgd``: projected
@@ -246,6 +249,23 @@ def _require_autoattack() -> None:
                                      "attack='pgd', which needs nothing more)") from None
 
 
+def to_pil_image(image: torch.Tensor) -> "Image.Image":
+    """A C×H×W image of 8-bit values (k / 255) as a PIL image with exactly those pixels (grayscale or RGB).
+
+    Raises:
+        InvalidArgumentError: the image holds values that 8 bits cannot store exactly.
+    """
+    import numpy as np
+    from PIL import Image
+
+    levels = image.detach().cpu().float() * 255
+    if not torch.allclose(levels, levels.round(), atol=1e-3) or levels.min() < 0 or levels.max() > 255:
+        raise InvalidArgumentError("the image holds values that 8 bits cannot store exactly; round it first")
+    pixels = levels.round().to(torch.uint8)
+    array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
 def save_png(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     """Write a C×H×W image of 8-bit values (k / 255) as a lossless PNG, whole or not at all; it is read back and
     compared pixel by pixel before this returns.
@@ -255,21 +275,14 @@ def save_png(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     """
     import io
 
-    import numpy as np
-    from PIL import Image
-
     from ._atomic import atomic_write
 
-    levels = image.detach().cpu().float() * 255
-    if not torch.allclose(levels, levels.round(), atol=1e-3) or levels.min() < 0 or levels.max() > 255:
-        raise InvalidArgumentError("the image holds values that 8 bits cannot store exactly; round it first")
-    pixels = levels.round().to(torch.uint8)
-    array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
+    picture = to_pil_image(image)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     path = Path(path)
     atomic_write(path, lambda out: out.write(buffer.getvalue()))
-    if not torch.equal(read_png(path), pixels):  # a filesystem or tool that changed the bytes
+    if not torch.equal(read_png(path), (image.detach().cpu().float() * 255).round().to(torch.uint8)):
         from .errors import IntegrityError
 
         raise IntegrityError(str(path), "the pixels written", "other pixels", algorithm="pixel comparison",

@@ -44,7 +44,7 @@ __all__ = [
     "RunInUseError",
     "UnpinnedWeightsError",
     "IncompatibleDependencyError",
-    "AttackTimeoutError",
+    "AttackTimeoutError", "PortUnavailableError",
 ]
 
 
@@ -288,3 +288,7 @@ class IncompatibleDependencyError(DklZooError, ImportError):
 
 class AttackTimeoutError(DklZooError, TimeoutError):
     """An attack ran past its time limit and was stopped (a large model on a slow machine); nothing was returned."""
+
+
+class PortUnavailableError(DklZooError, OSError):
+    """The web demo cannot listen on the address and port asked for (taken by another program, or not allowed)."""

@@ -22,7 +22,8 @@ def test_the_installed_releases_are_inside_the_checked_ranges():
 
 
 @pytest.mark.parametrize("distribution, release", [("pyautoattack", "0.3.0"), ("huggingface_hub", "0.34.0"),
-                                                   ("huggingface_hub", "3.0.0"), ("timm", "2.1.0")])
+                                                   ("huggingface_hub", "3.0.0"), ("timm", "2.1.0"),
+                                                   ("gradio", "7.0.0"), ("gradio", "5.50.0")])
 def test_a_release_outside_the_range_is_one_clear_error(monkeypatch, distribution, release):
     real = metadata.version
     monkeypatch.setattr(metadata, "version", lambda name: release if name == distribution else real(name))

@@ -70,10 +70,12 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
         assert "before: Trouser (88.9 %)   after: Trouser (77.4 %)" in done.stdout
         assert "before: Trouser (99.9 %)   after: Shirt (99.9 %)" in done.stdout
         assert (tmp_path / "trouser-attack.png").stat().st_size > 10_000
-    if "predict(" in block:
+    if "dkl_zoo.predict(" in block:
         assert "fashion-mnist-00002-trouser.png Trouser (88.9 %)" in done.stdout
     if "export(" in block:
         sha256, diff = done.stdout.split()
         assert len(sha256) == 64 and float(diff) <= 1e-4 and (tmp_path / "fmnist.onnx").exists()
+    if "/attack" in block:
+        assert done.stdout.startswith("Trouser\nTrouser -> Shirt\n")
     if "model_info" in block:
         assert "RobustBench 65.76 31.91" in done.stdout

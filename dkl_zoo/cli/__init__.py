@@ -12,13 +12,13 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from . import attack, catalogue, download, evaluate, export, forget, predict
+from . import attack, catalogue, demo, download, evaluate, export, forget, predict
 from ._common import UsageError
 from .maintainers import cards, convert, publish, release
 
 __all__ = ["main", "build_parser"]
 
-_VERBS = (catalogue, download, evaluate, predict, attack, export, convert, publish, release, forget, cards)
+_VERBS = (catalogue, download, evaluate, predict, attack, export, demo, convert, publish, release, forget, cards)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,372 @@
+"""``dkl-zoo demo``: a local web page (Gradio) where robustness can be seen. Give it a picture, attack it, and
+watch the standard model's answer flip while the IKL-AT model's holds.
+
+The page and its API endpoints are thin over the library: ``/predict`` answers what ``dkl_zoo.predict``
+answers, ``/attack`` what ``dkl_zoo.attack_image`` answers, the adversarial image as a lossless PNG at the
+model's size (Gradio's image output defaults to WebP, which moves pixels by many grey levels: the downloaded
+image would no longer be the attack). Images are enlarged for display by nearest neighbour only, and the page
+asks the browser not to smooth them.
+
+Safe to leave running: it binds to 127.0.0.1 unless told otherwise and makes a public link only with
+``share=True``; each model is loaded once and kept; every computation goes through one Gradio queue slot, so
+concurrent visitors wait their turn instead of racing on one model; an attack past ``time_limit`` stops with a
+message; uploads are read by ``dkl_zoo`` (a file that is not an image is a message in the page) and images
+larger than ``MAX_SIDE`` pixels are scaled down before any work. ``serve`` keeps Gradio's files in one temporary
+folder and removes it when the server stops (Ctrl-C included).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .errors import DklZooError, ImageReadError, InvalidArgumentError, MissingDependencyError, PortUnavailableError
+from .registry import REGISTRY, ModelEntry, get_entry
+
+if TYPE_CHECKING:
+    import gradio
+    import torch
+    from PIL import Image
+    from torch import nn
+
+__all__ = ["DEFAULT_MODELS", "MAX_SIDE", "PAGE_CSS", "DemoModels", "build_app", "page_models", "serve"]
+
+DEFAULT_MODELS = ("ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1")
+"""Preselected, since the shipped models load offline: the robust model and its non-robust contrast."""
+MAX_SIDE = 1024
+"""Images larger than this many pixels on a side are scaled down (aspect kept) before any work."""
+MAX_UPLOAD = "25mb"
+"""Gradio refuses larger uploads before they reach the app."""
+DISPLAY_SIDE = 224
+"""Model-size images are shown enlarged to about this many pixels, by nearest neighbour."""
+PAGE_CSS = (".dkl-pixels img { image-rendering: pixelated; }\n"
+            f"#dkl-image img {{ height: {DISPLAY_SIDE}px; width: auto; object-fit: contain; }}")
+"""The browser must not smooth the enlarged pixels either, and shows a small upload at the size of the rest."""
+_QUEUE = "dkl-zoo-models"
+"""One concurrency group for every event that runs a model: one computation at a time."""
+
+
+def _gradio() -> Any:
+    try:
+        import gradio
+    except ImportError:
+        raise MissingDependencyError("the web demo needs Gradio: pip install 'dkl-zoo[demo]'") from None
+    return gradio
+
+
+def _message(gradio: Any, text: str) -> Exception:
+    """An error the page shows as a message (and the API client receives), without a traceback in the log."""
+    return gradio.Error(text, print_exception=False)
+
+
+def page_models(names: Sequence[str] | None = None) -> list[str]:
+    """The entries the page offers: ``names`` as given, or every registry entry with the shipped ones first.
+
+    Raises:
+        InvalidArgumentError: an unknown name, or an empty list.
+    """
+    if names is not None:
+        names = list(dict.fromkeys(names))
+        unknown = [name for name in names if name not in REGISTRY]
+        if unknown:
+            raise InvalidArgumentError(f"unknown model(s) {', '.join(unknown)}; see dkl_zoo.list_models()")
+        if not names:
+            raise InvalidArgumentError("no models to show; name at least one (see dkl_zoo.list_models())")
+        return names
+    shipped = [name for name in DEFAULT_MODELS if name in REGISTRY]
+    return shipped + [name for name in sorted(REGISTRY) if name not in shipped]
+
+
+class DemoModels:
+    """Each model loaded once, on first use, and kept; one lock per entry, so two visitors asking at once load it
+    once. A Hub entry's download shows its progress (tqdm, which the page tracks)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, nn.Module] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, name: str) -> "nn.Module":
+        """The verified model of entry ``name`` (``dkl_zoo.load`` the first time, the same object afterwards)."""
+        from .loading import load
+
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._models:
+                self._models[name] = load(name, progress=True)
+            return self._models[name]
+
+
+def entry_summary(entry: ModelEntry) -> str:
+    """The model card's headline numbers with their sources, in Markdown, for under the model picker."""
+    provenance = entry.provenance
+    if provenance.method == "standard":
+        kind = "standard training, **not robust** (the contrast)"
+    else:
+        kind = " / ".join(dict.fromkeys(label.label for label in provenance.method_labels)) or "adversarial training"
+    where = "shipped in the package (offline)" if entry.weights.embedded_file else "downloaded from the Hub on first use"
+    rows = "\n".join(f"| {r.source} | {r.clean_acc:.2f} | {r.robust_acc:.2f} |" for r in provenance.reported)
+    return (f"**{entry.name}**: {entry.arch.label} on {entry.dataset}, {kind}; {provenance.threat_model} "
+            f"eps {provenance.eps_label}; {where}.\n\n| source | clean % | AutoAttack % |\n| --- | --- | --- |\n{rows}")
+
+
+def _within_max_side(image: "Image.Image") -> "Image.Image":
+    from PIL import Image as PILImage
+
+    if max(image.size) <= MAX_SIDE:
+        return image
+    smaller = image.copy()
+    smaller.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
+    return smaller
+
+
+def _enlarged(image_chw: "torch.Tensor") -> "Image.Image":
+    """A C×H×W 8-bit [0, 1] image enlarged by nearest neighbour (what is shown is the image itself)."""
+    from PIL import Image as PILImage
+
+    from .adversarial import to_pil_image
+
+    picture = to_pil_image(image_chw)
+    factor = max(1, DISPLAY_SIDE // max(picture.size))
+    return picture.resize((picture.width * factor, picture.height * factor), PILImage.Resampling.NEAREST)
+
+
+def _labels(prediction: Any) -> dict[str, float]:
+    return dict(prediction.top_k)
+
+
+def _image_input(gradio: Any, **kwargs: Any) -> Any:
+    """A ``gradio.Image`` input whose uploads ``dkl_zoo`` reads as ``dkl_zoo.predict`` reads a path (upright by
+    EXIF, decompression bombs refused): a file that is not an image, an empty or a truncated one is a message
+    in the page, not a traceback."""
+    from ._compat import read_gradio_uploads
+    from ._images import open_image
+
+    def read(path: str, original_name: str | None) -> "Image.Image":
+        try:
+            return open_image(path)
+        except ImageReadError as error:
+            raise _message(gradio, f"{original_name or 'the upload'}: {error.reason}") from None
+
+    component = gradio.Image(type="pil", image_mode=None, format="png", **kwargs)
+    read_gradio_uploads(component, read)
+    return component
+
+
+class _Handlers:
+    """What the page and the API endpoints call: the library's functions, their errors turned into messages."""
+
+    def __init__(self, models: DemoModels, names: Sequence[str], time_limit: float) -> None:
+        self.models, self.names, self.time_limit = models, list(names), time_limit
+
+    def _model_and_image(self, name: str, image: Any) -> tuple["nn.Module", "Image.Image"]:
+        gradio = _gradio()
+        if name not in self.names:
+            raise _message(gradio, f"unknown model {name!r}; this page serves: {', '.join(self.names)}")
+        if image is None:
+            raise _message(gradio, "no image: upload, paste or drag one, or pick an example")
+        try:
+            return self.models.get(name), _within_max_side(image)
+        except DklZooError as error:
+            raise _message(gradio, f"{name}: {error}") from None
+
+    def predict(self, name: str, image: Any) -> dict[str, float]:
+        """The top-5 classes of ``image`` for the entry ``name``, as ``dkl_zoo.predict`` answers."""
+        from .prediction import predict
+
+        model, picture = self._model_and_image(name, image)
+        return _labels(predict(model, picture, top_k=5, progress=False)[0])
+
+    def _attack(self, name: str, image: Any, eps: Any) -> Any:
+        from .adversarial import attack_image
+
+        gradio = _gradio()
+        model, picture = self._model_and_image(name, image)
+        try:
+            return attack_image(model, picture, eps=eps, top_k=5, time_limit=self.time_limit)
+        except DklZooError as error:
+            raise _message(gradio, f"{name}: {error}") from None
+
+    def attack(self, name: str, image: Any, eps: Any) -> tuple["Image.Image", dict[str, float], dict[str, float]]:
+        """The adversarial image (8 bits, the model's size, served as PNG) and the top-5 before and after, as
+        ``dkl_zoo.attack_image`` answers (APGD-CE, 100 steps, seed 0)."""
+        from .adversarial import to_pil_image
+
+        result = self._attack(name, image, eps)
+        return to_pil_image(result.adversarial), _labels(result.before), _labels(result.after)
+
+    def attack_view(self, name: str, image: Any, eps: Any) -> tuple[Any, Any, dict[str, float], dict[str, float], str]:
+        """For the page: the adversarial image and the perturbation (mid-grey is no change, black and white are
+        -eps and +eps), both enlarged, the top-5 before and after, and a one-line verdict."""
+        result = self._attack(name, image, eps)
+        change = result.adversarial - result.original
+        magnified = ((change / (2 * result.eps) + 0.5) * 255).round().clamp(0, 255) / 255
+        verdict = (f"**{name}**: {result.before.label} ({100 * result.before.probability:.1f} %) → "
+                   f"**{result.after.label}** ({100 * result.after.probability:.1f} %): "
+                   f"**{'fooled' if result.succeeded else 'held'}**; Linf {255 * result.linf:.0f}/255"
+                   + (" (rounding to 8 bits undid the attack)" if result.rounding_undid_attack else ""))
+        return (_enlarged(result.adversarial), _enlarged(magnified), _labels(result.before), _labels(result.after),
+                verdict)
+
+
+def _eps_slider(gradio: Any, entry: ModelEntry, **kwargs: Any) -> Any:
+    eps = entry.provenance.eps
+    return gradio.Slider(minimum=0.0, maximum=min(1.0, 4 * eps), value=eps, step=1 / 255,
+                         label=f"eps (Linf), the model's own: {entry.provenance.eps_label}", **kwargs)
+
+
+def build_app(names: Sequence[str] | None = None, *, comparison: str | None = None, time_limit: float = 30.0,
+              models: DemoModels | None = None) -> "gradio.Blocks":
+    """The Gradio app: pick a model (``names``; default every entry, the shipped ones first) and a model to
+    compare with (default the standard contrast), give an image and see both top-5s, attack it at a chosen eps
+    and see both adversarial images and answers. API endpoints ``/predict`` (entry name, image) and ``/attack``
+    (entry name, image, eps). Launch it with ``css=PAGE_CSS``, or use ``serve``.
+
+    Raises:
+        MissingDependencyError: Gradio is not installed (the ``demo`` extra).
+        InvalidArgumentError: an unknown name in ``names`` or ``comparison``, or a bad ``time_limit``.
+    """
+    gradio = _gradio()
+    names = page_models(names)
+    if comparison is None:
+        comparison = DEFAULT_MODELS[1] if DEFAULT_MODELS[1] in names else names[-1]
+    elif comparison not in names:
+        raise InvalidArgumentError(f"comparison model {comparison!r} is not among the page's models")
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0:
+        raise InvalidArgumentError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    handlers = _Handlers(models or DemoModels(), names, float(time_limit))
+    first = get_entry(names[0])
+    from .examples import example_images
+
+    with gradio.Blocks(title="dkl_zoo: robustness you can see", analytics_enabled=False) as app:
+        gradio.Markdown("# dkl_zoo: robustness you can see\nGive an image and see what two models answer. Then "
+                        "attack it: the attack changes every pixel by at most eps and looks for an image the "
+                        "model gets wrong. A robust model holds; a standard one flips.")
+        with gradio.Row():
+            model = gradio.Dropdown(names, value=names[0], label="model")
+            other = gradio.Dropdown(names, value=comparison, label="compared with")
+        with gradio.Row():
+            summary = gradio.Markdown(entry_summary(first))
+            summary_other = gradio.Markdown(entry_summary(get_entry(comparison)))
+        with gradio.Row():
+            image = _image_input(gradio, label="your image (upload, paste or drag)", sources=["upload", "clipboard"],
+                                 height=DISPLAY_SIDE + 60, elem_id="dkl-image", elem_classes=["dkl-pixels"])
+            with gradio.Column():
+                top5 = gradio.Label(num_top_classes=5, label="model: top-5", elem_id="dkl-top5")
+                top5_other = gradio.Label(num_top_classes=5, label="compared model: top-5",
+                                          elem_id="dkl-top5-other")
+        gradio.Examples([[str(example.path)] for example in example_images()], inputs=[image],
+                        label="Fashion-MNIST test images (click one)")
+        with gradio.Row():
+            eps = _eps_slider(gradio, first, elem_id="dkl-eps")
+            attack_button = gradio.Button("Attack", variant="stop", elem_id="dkl-attack")
+        views = []
+        with gradio.Row():
+            for title, key in (("model", "model"), ("compared model", "other")):
+                with gradio.Column():
+                    verdict = gradio.Markdown(elem_id=f"dkl-verdict-{key}")
+                    with gradio.Row():
+                        adversarial = gradio.Image(label=f"adversarial image ({title})", format="png",
+                                                   interactive=False, elem_classes=["dkl-pixels"],
+                                                   elem_id=f"dkl-adversarial-{key}")
+                        perturbation = gradio.Image(label="perturbation, magnified (grey: unchanged)",
+                                                    format="png", interactive=False, elem_classes=["dkl-pixels"])
+                    after = gradio.Label(num_top_classes=5, label=f"{title}: top-5 after the attack",
+                                         elem_id=f"dkl-after-{key}")
+                    views.append((adversarial, perturbation, after, verdict))
+        gradio.Markdown("APGD-CE (AutoAttack's first attack), 100 steps, seed 0, on the image as the model sees it "
+                        "(its own size, 8 bits); the adversarial image is rounded to 8 bits inside the eps ball "
+                        "and the answers shown are the model's on that image.")
+
+        def on_model(name: str) -> tuple[str, Any]:
+            entry = get_entry(name)
+            return entry_summary(entry), _eps_slider(gradio, entry)
+
+        def on_other(name: str) -> str:
+            return entry_summary(get_entry(name))
+
+        def on_image(name: str, compared: str, picture: Any,
+                     progress: Any = gradio.Progress(track_tqdm=True)) -> tuple[Any, Any]:
+            if picture is None:
+                return None, None
+            return handlers.predict(name, picture), handlers.predict(compared, picture)
+
+        def on_attack(name: str, compared: str, picture: Any, budget: float,
+                      progress: Any = gradio.Progress(track_tqdm=True)) -> tuple[Any, ...]:
+            mine = handlers.attack_view(name, picture, budget)
+            theirs = handlers.attack_view(compared, picture, budget)
+            return (mine[2], theirs[2], *(mine[0], mine[1], mine[3], mine[4]), *(theirs[0], theirs[1], theirs[3],
+                                                                                  theirs[4]))
+
+        def api_predict(name: str, picture: Any, progress: Any = gradio.Progress(track_tqdm=True)) -> Any:
+            return handlers.predict(name, picture)
+
+        def api_attack(name: str, picture: Any, budget: float,
+                       progress: Any = gradio.Progress(track_tqdm=True)) -> Any:
+            return handlers.attack(name, picture, budget)
+
+        shared = {"concurrency_limit": 1, "concurrency_id": _QUEUE}
+        model.change(on_model, [model], [summary, eps], api_name=False)
+        other.change(on_other, [other], [summary_other], api_name=False)
+        for trigger in (image.change, model.change, other.change):
+            trigger(on_image, [model, other, image], [top5, top5_other], api_name=False, **shared)
+        attack_button.click(on_attack, [model, other, image, eps],
+                            [top5, top5_other, *(component for view in views for component in view)],
+                            api_name=False, **shared)
+        with gradio.Row(visible=False):  # the endpoints for scripts, not drawn
+            name_in = gradio.Textbox()
+            image_in = _image_input(gradio)
+            eps_in = gradio.Number()
+            before_out, after_out = gradio.Label(), gradio.Label()
+            adversarial_out = gradio.Image(type="pil", format="png")
+            predict_endpoint, attack_endpoint = gradio.Button(), gradio.Button()
+        predict_endpoint.click(api_predict, [name_in, image_in], [after_out], api_name="predict", **shared)
+        attack_endpoint.click(api_attack, [name_in, image_in, eps_in], [adversarial_out, before_out, after_out],
+                              api_name="attack", **shared)
+    return app.queue(default_concurrency_limit=1)
+
+
+def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          time_limit: float = 30.0, on_ready: Any = None) -> None:
+    """Serve the app at ``host``:``port`` until interrupted (a public link only with ``share``). Gradio's uploads
+    and outputs (and Matplotlib's cache, which Gradio touches on every call, unless ``MPLCONFIGDIR`` is set) live
+    in one temporary folder, removed when the server stops. ``on_ready(url)`` is called once the page answers.
+    Best called in a fresh process: Gradio reads some of its folders when it is first imported.
+
+    Raises:
+        MissingDependencyError: Gradio is not installed (the ``demo`` extra).
+        InvalidArgumentError: as ``build_app``, or a port outside 1..65535.
+        PortUnavailableError: the port is taken or not allowed.
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise InvalidArgumentError(f"port must be an integer in 1..65535, got {port!r}")
+    folder = tempfile.mkdtemp(prefix="dkl-zoo-demo-")
+    saved = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(folder, "matplotlib"))
+    try:
+        _gradio()
+        app = build_app(names, time_limit=time_limit)
+        try:
+            app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
+                       show_error=True, max_file_size=MAX_UPLOAD, css=PAGE_CSS, footer_links=["api"])
+        except OSError:
+            raise PortUnavailableError(f"cannot serve on {host}:{port}: the port is taken or not allowed; choose another "
+                                       "port (or stop the program that holds it)") from None
+        try:
+            if on_ready is not None:
+                on_ready(app.share_url or app.local_url)
+            threading.Event().wait()
+        finally:
+            app.close()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(folder, ignore_errors=True)
