@@ -56,6 +56,13 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
+def _is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def open_image(path: str | os.PathLike[str]) -> "Image.Image":
     """The image in ``path``, decoded whole and turned upright (EXIF orientation).
 
@@ -67,21 +74,27 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":
 
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(str(path), "empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                upright = ImageOps.exif_transpose(image)
-                if upright is image:  # no orientation tag: detach from the file before it closes
-                    upright = image.copy()
-        return upright
-    except ImageReadError:
-        raise
+            image = Image.open(path)
+        try:
+            image.load()
+            if image.getexif().get(0x0112, 1) != 1:
+                result = ImageOps.exif_transpose(image)
+            elif image.fp is None:  # one frame, read whole: PIL has closed the file already
+                return image
+            else:
+                result = image.copy()  # more frames (GIF, TIFF): keep the first, let go of the file
+        except BaseException:
+            image.close()
+            raise
+        image.close()
+        return result
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageReadError(str(path), f"too large to decode safely ({error})") from None
     except UnidentifiedImageError:
+        if _is_empty(path):
+            raise ImageReadError(str(path), "empty file (0 bytes)") from None
         raise ImageReadError(str(path), "not an image (no image format recognises it)") from None
     except PermissionError:
         raise ImageReadError(str(path), "cannot be read: permission denied") from None

@@ -125,8 +125,13 @@ class _Items(torch.utils.data.Dataset):
             return index, None, error
 
 
-def _collate(batch: list[tuple[int, torch.Tensor | None, ImageReadError | None]]) -> list[Any]:
-    return batch  # stacking happens in the main process, around the files that could not be read
+def _collate(batch: list[tuple[int, torch.Tensor | None, ImageReadError | None]]
+             ) -> tuple[list[int], torch.Tensor | None, dict[int, ImageReadError]]:
+    """The readable images stacked into one tensor where they were read (one transfer from a worker, not one
+    per image), with their positions, and the files that could not be read."""
+    good = [(i, x) for i, x, error in batch if error is None]
+    stacked = torch.stack([x for _, x in good]) if good else None  # type: ignore[misc]
+    return [i for i, _ in good], stacked, {i: error for i, _, error in batch if error is not None}
 
 
 def _source(item: Any) -> str | None:
@@ -193,16 +198,13 @@ def predict_iter(
                                          num_workers=workers, collate_fn=_collate, shuffle=False)
     with tqdm(total=len(items), unit="img", desc=f"predict {known.name}", disable=not progress, delay=1.0,
               leave=False, dynamic_ncols=True) as bar:
-        for chunk in loader:
-            good = [(i, x) for i, x, error in chunk if error is None]
-            answers: dict[int, Prediction] = {}
-            if good:
-                xb = torch.stack([x for _, x in good])
-                for (i, _), answer in zip(good, run(xb, [_source(items[i]) for i, _ in good])):
-                    answers[i] = answer
-            for i, _, error in chunk:
-                yield error if error is not None else answers[i]
-            bar.update(len(chunk))
+        for positions, xb, errors in loader:
+            answers: dict[int, Prediction | ImageReadError] = dict(errors)
+            if xb is not None:
+                answers.update(zip(positions, run(xb, [_source(items[i]) for i in positions])))
+            for i in sorted(answers):
+                yield answers[i]
+            bar.update(len(answers))
 
 
 class _Forward:
