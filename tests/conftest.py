@@ -3,6 +3,7 @@ model, and the colour data the evaluation tests use. Plain helpers live in the `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,13 @@ def colour_data():
     from helpers.colour_data import colour_set
 
     return colour_set(16, seed=1)
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist each worker computes on one core (torch and the processes it starts alike): two
+    workers with two threads each on two cores spin-wait on each other and run slower than one."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = "1"
+        torch.set_num_threads(1)
+
