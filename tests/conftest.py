@@ -67,3 +67,23 @@ def pytest_configure(config) -> None:
             os.environ[variable] = "1"
         torch.set_num_threads(1)
 
+
+def _fail_in_ci(report) -> None:
+    """In CI everything a test needs is installed (``.ci/run`` does it): a skip there would test nothing and
+    still look green, so it is reported as a failure that says what was missing."""
+    if report.skipped and os.environ.get("CI") and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where everything the test needs must be installed: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_in_ci(outcome.get_result())

@@ -19,7 +19,7 @@ from dkl_zoo.cli import main
 from dkl_zoo.cli import main as cli_main
 from dkl_zoo.registry import REGISTRY
 
-from helpers import ROOT, run_python, safetensors_bytes, trained_like
+from helpers import ROOT, fashion_mnist_or_skip, run_python, safetensors_bytes, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
 
@@ -100,10 +100,7 @@ def test_download_through_hf_endpoint(hub, tmp_path):
 
 
 def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
-    from dkl_zoo.data import FASHION_MNIST_DIRS
-
-    if not FASHION_MNIST_DIRS[0].exists() and not os.environ.get("CI"):
-        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    fashion_mnist_or_skip()
     out = tmp_path / "result.json"
     rb = tmp_path / "rb.json"
     done = cli("eval", FMNIST, "--n-examples", "16", "--version", "custom", "--attacks", "apgd-ce", "--quiet",

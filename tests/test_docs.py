@@ -13,10 +13,9 @@ import torch
 
 import dkl_zoo
 from dkl_zoo.convert import write_repo_folder
-from dkl_zoo.data import FASHION_MNIST_DIRS
 from dkl_zoo.registry import get_entry
 
-from helpers import ROOT, trained_like
+from helpers import ROOT, fashion_mnist_or_skip, trained_like
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCKS = [(path.relative_to(ROOT).as_posix(), block) for path in DOCS
@@ -53,8 +52,8 @@ def readme_hub(tmp_path_factory):
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"{name}-{i}" for i, (name, _) in enumerate(BLOCKS)])
 def test_docs_python_block_runs(index, readme_hub, tmp_path):
     name, block = BLOCKS[index]
-    if "fmnist" in block and "evaluate" in block and not FASHION_MNIST_DIRS[0].exists() and not os.environ.get("CI"):
-        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    if "fmnist" in block and "evaluate" in block:
+        fashion_mnist_or_skip()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": readme_hub.url,
            "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "DKL_ZOO_CACHE": str(tmp_path / "zoo-cache"),
            "OMP_NUM_THREADS": "1"}

@@ -34,7 +34,7 @@ from dkl_zoo.errors import (
     WeightsFormatError,
 )
 
-from helpers import ROOT, run_python, safetensors_bytes, tiny_entry, trained_like
+from helpers import ROOT, ctrl_c_reaches_it, run_python, safetensors_bytes, tiny_entry, trained_like
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
@@ -549,8 +549,7 @@ def test_bad_download_timeout_is_refused_before_any_request(hub, published, cach
 
 
 CTRL_C_SCRIPT = """
-import dataclasses, signal, dkl_zoo
-signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started from a background job
+import dkl_zoo
 from dkl_zoo.registry import get_entry
 entry = get_entry("ikl-at-cifar10-wrn34")
 entry = entry.with_arch(kwargs={**entry.arch.kwargs, "depth": 10, "widen_factor": 1})
@@ -564,7 +563,8 @@ except KeyboardInterrupt:
 def test_ctrl_c_during_a_stalled_download_exits_at_once(hub, published, cache_dir):
     hub.trickle_seconds = 0.5
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache_dir)}
-    process = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], env=env, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_reaches_it)
     deadline = time.monotonic() + 60
     while hub.count("GET", "/resolve/") == 0 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -16,9 +16,9 @@ from PIL import Image
 
 import dkl_zoo
 from dkl_zoo.cli import main
-from dkl_zoo.data import FASHION_MNIST_DIRS, load_fashion_mnist
+from dkl_zoo.data import load_fashion_mnist
 
-from helpers import ROOT
+from helpers import ROOT, ctrl_c_reaches_it, fashion_mnist_or_skip
 
 NAME = "ikl-at-fmnist-wrn10-1"
 CLEAN_ALL = 8077  # evaluate on all 10,000 test images: 80.77 % clean (README; the entry records 80.40 % on 1000)
@@ -27,10 +27,7 @@ CLEAN_FIRST_1000 = 804  # the entry's recorded 80.40 %, evaluate on the first 10
 
 @pytest.fixture(scope="module")
 def test_set(tmp_path_factory):
-    if not FASHION_MNIST_DIRS[0].exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install the Debian package dataset-fashion-mnist (.ci/run does)")
-        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    fashion_mnist_or_skip()
     x, y = load_fashion_mnist(train=False)
     root = tmp_path_factory.mktemp("fmnist-png")
     pixels = (x[:, 0] * 255).round().to(torch.uint8).numpy()
@@ -62,7 +59,8 @@ def test_ctrl_c_leaves_neither_the_output_nor_a_temporary_file(test_set, tmp_pat
     out = tmp_path / "partial.json"
     process = subprocess.Popen([sys.executable, "-m", "dkl_zoo", "predict", NAME, str(root), "--format", "json",
                                 "--out", str(out), "--batch-size", "1"],
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_reaches_it)
     seen = ""
     deadline = time.monotonic() + 120
     while "predict " + NAME not in seen and time.monotonic() < deadline:  # the progress bar: predicting now

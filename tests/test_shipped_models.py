@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 
 import pytest
 
 import dkl_zoo
-from dkl_zoo.data import FASHION_MNIST_DIRS
 from dkl_zoo.registry import REGISTRY
 
-from helpers import run_python
+from helpers import fashion_mnist_or_skip, run_python
 
 NAME = "ikl-at-fmnist-wrn10-1"
 ENTRY = REGISTRY[NAME]
-N_CHECK = 50  # AutoAttack standard on 50 images takes about two minutes on 2 cores
-
-
-def _data_or_skip() -> None:
-    if not FASHION_MNIST_DIRS[0].exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install the Debian package dataset-fashion-mnist (.ci/run does)")
-        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+N_CHECK = 50  # AutoAttack standard on 50 images: about 90 s on 2 idle cores (FAB-T and Square the most)
 
 
 @pytest.mark.parametrize("name", [NAME, "standard-fmnist-wrn10-1"])
@@ -71,7 +62,7 @@ def test_tampered_package_file_is_refused(tmp_path, monkeypatch):
 def test_recorded_numbers_hold_on_the_real_test_images():
     """The first 50 test images, AutoAttack standard, seed 0, one batch: 35 clean (70.00 %) and 26 robust
     (52.00 %) on every run recorded, on CPU and GPU alike; one image of slack for floating-point ties."""
-    _data_or_skip()
+    fashion_mnist_or_skip()
     result = dkl_zoo.evaluate(NAME, n_examples=N_CHECK, batch_size=N_CHECK, progress=False)
     assert abs(result.n_clean_correct - 35) <= 1, result.summary()
     assert abs(result.n_robust - 26) <= 1, result.summary()

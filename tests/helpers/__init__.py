@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from safetensors.torch import save
 from dkl_zoo.registry import ModelEntry, get_entry
 
 __all__ = ["ROOT", "DATA", "TINY_KWARGS", "tiny_entry", "safetensors_bytes", "trained_like", "run_python",
-           "unwritable"]
+           "unwritable", "ctrl_c_reaches_it", "fashion_mnist_or_skip"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -81,3 +82,20 @@ def unwritable(*folders: Path):
                 subprocess.run(["chattr", "-i", str(folder)], check=True)
             else:
                 folder.chmod(0o755)
+
+
+def ctrl_c_reaches_it() -> None:
+    """``preexec_fn`` of a process a test will Ctrl-C: SIGINT back to its default, as in a terminal. A process
+    started from a background job (or a pytest-xdist worker) inherits SIGINT ignored, and Python keeps it
+    ignored, so the test's Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def fashion_mnist_or_skip() -> None:
+    """Skip where Debian's Fashion-MNIST test set is missing (in CI a skip fails: ``.ci/run`` installs it)."""
+    import pytest
+
+    from dkl_zoo.data import FASHION_MNIST_DIRS
+
+    if not FASHION_MNIST_DIRS[0].exists():
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")

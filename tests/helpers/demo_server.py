@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import ROOT
+from . import ROOT, ctrl_c_reaches_it
 
 __all__ = ["DemoServer", "free_port", "files_under"]
 
@@ -42,10 +42,11 @@ class DemoServer:
                          "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})})
         self.process = subprocess.Popen([sys.executable, "-m", "dkl_zoo", "demo", "--port", str(self.port), *args],
                                         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        cwd=self.tmp)
+                                        cwd=self.tmp, preexec_fn=ctrl_c_reaches_it)
         self.lines: list[str] = []
         self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def _read(self) -> None:
@@ -65,6 +66,9 @@ class DemoServer:
 
     @property
     def output(self) -> str:
+        """What it printed; once it has exited, all of it (the reader drains the pipe to its end first)."""
+        if self.process.poll() is not None:
+            self._reader.join(30)
         return "".join(self.lines)
 
     def interrupt(self, timeout: float = 60) -> int:
