@@ -78,3 +78,15 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
         assert done.stdout.startswith("Trouser\nTrouser -> Shirt\n")
     if "model_info" in block:
         assert "RobustBench 65.76 31.91" in done.stdout
+
+
+def test_the_api_page_lists_exactly_what_the_package_exports_with_each_errors_bases():
+    from dkl_zoo import errors
+
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", (ROOT / "docs" / "api.md").read_text(), flags=re.M)
+    listed = [name for name, _ in rows]
+    assert sorted(listed) == sorted(dkl_zoo.__all__) and len(listed) == len(set(listed))
+    bases = dict(rows)
+    for name in errors.__all__:
+        expected = ", ".join(f"`{base.__name__}`" for base in getattr(errors, name).__bases__)
+        assert bases[name].strip() == expected, name
