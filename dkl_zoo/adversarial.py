@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,13 +141,9 @@ class _WithDeadline(nn.Module):
 
     def __init__(self, model: nn.Module, seconds: float) -> None:
         super().__init__()
-        import time
-
         self.model, self.seconds, self.stop_at = model, seconds, time.monotonic() + seconds
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        import time
-
         if time.monotonic() > self.stop_at:
             from .errors import AttackTimeoutError
 
