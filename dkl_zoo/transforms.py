@@ -50,7 +50,7 @@ def _from_pil(image: "Image.Image") -> torch.Tensor:
             raise InvalidArgumentError(f"a {mode} image with values outside 0..65535 is not a 16-bit image")
         return torch.from_numpy((array.astype(np.float32) / 65535.0)[None])
     elif mode == "F":
-        return _from_float(np.asarray(image, dtype=np.float32)[None], "a floating-point (mode F) image")
+        return _from_float(np.array(image, dtype=np.float32)[None], "the pixels of a floating-point (mode F) image")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
     array = np.array(image)  # a writable copy: torch refuses to wrap read-only memory
@@ -82,7 +82,7 @@ def _from_array(array: np.ndarray) -> torch.Tensor:
     if array.dtype == np.uint16:
         return torch.from_numpy(chw.astype(np.float32) / 65535.0)
     if np.issubdtype(array.dtype, np.floating):
-        return _from_float(chw, "the image array")
+        return _from_float(chw, "the pixels of the image array")
     raise InvalidArgumentError(f"an image array must be uint8 (0-255), uint16 or float in [0, 1], got {array.dtype}")
 
 
@@ -102,7 +102,7 @@ def _from_tensor(tensor: torch.Tensor) -> torch.Tensor:
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
     if tensor.is_floating_point():
-        return _from_float(tensor, "the image tensor")
+        return _from_float(tensor, "the pixels of the image tensor")
     raise InvalidArgumentError(f"an image tensor must be uint8 (0-255) or float in [0, 1], got {tensor.dtype}")
 
 

@@ -140,10 +140,23 @@ def test_other_sizes_are_scaled_to_cover_and_centre_cropped_with_antialiasing():
     assert small.shape == (3, 32, 32) and torch.allclose(small, torch.full((3, 32, 32), 128 / 255), atol=1e-6)
 
 
+def test_floating_point_images_are_read_as_they_are_and_refused_outside_0_1(tmp_path, recwarn):
+    values = np.linspace(0, 1, 28 * 28, dtype=np.float32).reshape(28, 28)
+    Image.fromarray(values, mode="F").save(tmp_path / "float.tif")
+    assert torch.equal(FMNIST.transforms()(tmp_path / "float.tif")[0], torch.from_numpy(values))
+    assert [str(w.message) for w in recwarn] == []  # the file's pixels are copied, not wrapped read-only
+    Image.fromarray(values * 255, mode="F").save(tmp_path / "scaled.tif")
+    with pytest.raises(InvalidArgumentError, match=r"^the pixels of a floating-point \(mode F\) image have values up "
+                                                   r"to 255, .*divide by 255"):
+        FMNIST.transforms()(tmp_path / "scaled.tif")
+
+
 @pytest.mark.parametrize("bad, message", [
+    (torch.rand(1, 28, 28) * 255, "the pixels of the image tensor have values up to 2"),
     (torch.rand(1, 28, 28) * 255, "values up to 255: pass uint8 images or divide by 255"),
+    (torch.full((1, 28, 28), float("nan")), "the pixels of the image tensor hold NaN or infinite values"),
     (torch.rand(1, 28, 28) * 2 - 1, "normalised images"),
-    (np.random.rand(28, 28, 3) * 255, "values up to 255"),
+    (np.random.rand(28, 28, 3) * 255, "the pixels of the image array have values up to 2"),
     (np.zeros((3, 28, 28), dtype=np.uint8), "looks channels-first"),
     (torch.zeros(28, 28, 3, dtype=torch.uint8), "looks channels-last"),
     (torch.zeros(2, 1, 28, 28), "a batch"),
