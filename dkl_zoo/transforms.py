@@ -4,7 +4,8 @@ C×H×W tensor in [0, 1] at the entry's size and channel count that its model ta
 The policy, one rule per question (also ``ImageTransform.describe()``):
 - Inputs: a PIL image, a path, a uint8 H×W(×C) array, a uint8 or float C×H×W tensor (float in [0, 1]), also
   uint16 arrays and 16-bit images (scaled by 1/65535, not clipped to 8 bits). Arrays are H×W×C (as PIL,
-  imageio and matplotlib give them), tensors C×H×W (as torchvision gives them); colour is RGB.
+  imageio and matplotlib give them), tensors C×H×W (as torchvision gives them); colour is RGB. A file of
+  several frames (an animated GIF, a multi-page TIFF) gives its first frame.
 - Orientation: EXIF orientation is applied (a phone photo comes out upright).
 - Palette images are expanded to RGB(A); an alpha channel is composited onto the data set's background
   (black for Fashion-MNIST, whose items lie on black; white otherwise), not dropped.
@@ -180,8 +181,8 @@ class ImageTransform:
         channels, height, width = self.input_size
         colour = "grayscale (RGB by ITU-R 601 luma)" if channels == 1 else "RGB (grayscale repeated)"
         shade = "black" if self.background == 0 else "white" if self.background == 1 else f"grey {self.background:g}"
-        return (f"Accepts PIL images, paths, uint8 H×W×C arrays and uint8/float C×H×W tensors. EXIF orientation is "
-                f"applied; alpha is composited onto {shade}; converted to {colour}; scaled to cover {height}×{width} "
+        return (f"Accepts PIL images, paths, uint8 H×W×C arrays and uint8/float C×H×W tensors. A file of several "
+                f"frames (animated GIF, multi-page TIFF) gives its first. EXIF orientation is applied; alpha is composited onto {shade}; converted to {colour}; scaled to cover {height}×{width} "
                 f"with the aspect ratio kept (bilinear, antialiased) and centre-cropped; returns float32 "
                 f"{channels}×{height}×{width} in [0, 1]. An image already {height}×{width} is not resampled.")
 

@@ -115,6 +115,14 @@ def test_sixteen_bit_images_keep_their_precision(tmp_path):
     assert torch.allclose(FMNIST.transforms()(values)[0], out[0])
 
 
+def test_a_file_of_several_frames_gives_its_first(tmp_path):
+    black, white = Image.new("L", (28, 28), 0), Image.new("L", (28, 28), 255)
+    white.save(tmp_path / "animated.gif", save_all=True, append_images=[black, black])
+    black.save(tmp_path / "pages.tif", save_all=True, append_images=[white])
+    assert torch.equal(FMNIST.transforms()(tmp_path / "animated.gif"), torch.ones(1, 28, 28))
+    assert torch.equal(FMNIST.transforms()(tmp_path / "pages.tif"), torch.zeros(1, 28, 28))
+
+
 def test_exif_orientation_is_applied(tmp_path):
     pixels = np.zeros((28, 28), dtype=np.uint8)
     pixels[0, :] = 255  # a white top row
@@ -171,7 +179,7 @@ def test_inputs_that_would_give_wrong_answers_are_refused_with_the_fix(bad, mess
 
 def test_transforms_describe_their_policy_and_config_json_carries_the_names():
     text = FMNIST.transforms().describe()
-    for part in ("EXIF", "black", "luma", "aspect ratio kept", "1×28×28", "not resampled"):
+    for part in ("first", "EXIF", "black", "luma", "aspect ratio kept", "1×28×28", "not resampled"):
         assert part in text
     assert "white" in CIFAR.transforms().describe() and "RGB" in CIFAR.transforms().describe()
     from dkl_zoo.convert import config_for
