@@ -112,3 +112,38 @@ def test_export_prints_the_sha256_of_a_checked_file(tmp_path, capsys):
     assert "checked against PyTorch on real and random images at batch 1 and 8" in done.stdout
     bad = in_process(capsys, "export", NAME, "--format", "tflite", "--out", str(tmp_path / "m.tfl"))
     assert bad.returncode == 2
+
+
+def test_no_output_overwrites_an_input_or_another_output(folder, capsys, tmp_path):
+    """`--out` onto the image being predicted used to replace the user's picture with the JSON."""
+    root, _ = folder
+    image = sorted((root / "sub").iterdir())[0]
+    before = image.read_bytes()
+    onto_input = in_process(capsys, "predict", NAME, str(image), "--out", str(image))
+    assert onto_input.returncode == 2 and f"--out {image} is the input {image}: it would be overwritten" \
+        in onto_input.stderr
+    (tmp_path / "link.png").symlink_to(image)
+    through_link = in_process(capsys, "predict", NAME, str(image), "--out", str(tmp_path / "link.png"))
+    assert through_link.returncode == 2 and "it would be overwritten" in through_link.stderr
+    inside = in_process(capsys, "predict", NAME, str(root), "--out", str(root / "sub" / "new.png"))
+    assert inside.returncode == 2 and "is an image file inside the input folder" in inside.stderr
+    beside = in_process(capsys, "predict", NAME, str(root / "sub"), "--format", "csv", "--out",
+                        str(root / "sub" / "p.csv"), "--quiet")  # not an image: a folder's results may live there
+    assert beside.returncode == 0 and len((root / "sub" / "p.csv").read_text().splitlines()) == 4
+    figure_on_image = in_process(capsys, "attack", NAME, str(image), "--out", str(image))
+    assert figure_on_image.returncode == 2 and "it would be overwritten" in figure_on_image.stderr
+    same = in_process(capsys, "attack", NAME, str(image), "--out", str(tmp_path / "a.png"), "--save-adv",
+                      str(tmp_path / "a.png"))
+    assert same.returncode == 2 and "--out and --save-adv name the same file" in same.stderr
+    assert image.read_bytes() == before and not (tmp_path / "a.png").exists()
+
+
+def test_eval_outputs_are_distinct_files_and_never_the_checkpoint(capsys, tmp_path):
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"weights")
+    onto = in_process(capsys, "eval", "--checkpoint", str(checkpoint), "--arch", NAME, "--json-out", str(checkpoint))
+    assert onto.returncode == 2 and "--json-out" in onto.stderr and "it would be overwritten" in onto.stderr
+    twice = in_process(capsys, "eval", NAME, "--state", str(tmp_path / "s.json"), "--json-out",
+                       str(tmp_path / "s.json"))
+    assert twice.returncode == 2 and "--json-out and --state name the same file" in twice.stderr
+    assert checkpoint.read_bytes() == b"weights" and sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]

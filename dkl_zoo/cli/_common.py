@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["UsageError", "parse_eps", "positive_int", "non_negative_int", "prepare_outputs"]
 
@@ -51,11 +51,16 @@ non_negative_int = _int_at_least(0, "non-negative")
 non_negative_int.__doc__ = "argparse type: an integer of at least 0."
 
 
-def prepare_outputs(*paths: str | None) -> None:
-    """Create the folders of the output files now, so a bad path fails before hours of evaluation."""
+def prepare_outputs(outputs: Mapping[str, str | None], *, inputs: Iterable[str] = ()) -> None:
+    """Check the output files now, so a bad path fails before hours of work and no run writes over what it
+    reads: each output a file in a writable folder (created here), no two outputs the same file, no output one
+    of the ``inputs`` or an image file inside an input folder. ``outputs`` maps each option to its path."""
     from pathlib import Path
 
-    for path in paths:
+    from .._images import IMAGE_EXTENSIONS
+
+    chosen: dict[Path, tuple[str, str]] = {}
+    for option, path in outputs.items():
         if path is None:
             continue
         target = Path(path)
@@ -69,3 +74,18 @@ def prepare_outputs(*paths: str | None) -> None:
             raise UsageError(f"cannot create the folder of {path}: {error.strerror or error}") from None
         if not os.access(target.parent, os.W_OK):
             raise UsageError(f"cannot write {path}: its folder is not writable")
+        where = target.resolve()
+        if where in chosen:
+            raise UsageError(f"{chosen[where][0]} and {option} name the same file ({path}): give each its own")
+        chosen[where] = (option, path)
+    for source in map(Path, inputs):
+        if not source.exists():
+            continue  # the verb says which inputs are missing
+        for where, (option, path) in chosen.items():
+            if source.is_dir():
+                if where.suffix.lower() in IMAGE_EXTENSIONS and where.is_relative_to(source.resolve()):
+                    raise UsageError(f"{option} {path} is an image file inside the input folder {source}: it would "
+                                     "be read as an input and then overwritten; write it elsewhere")
+            elif where == source.resolve() or (where.exists() and where.samefile(source)):
+                raise UsageError(f"{option} {path} is the input {source}: it would be overwritten; give another "
+                                 "file name")

@@ -32,7 +32,7 @@ def run_attack(args: argparse.Namespace) -> int:
     from ..attack_figure import attack_figure
 
     eps = parse_eps(args.eps) if args.eps is not None else None
-    prepare_outputs(args.out, args.save_adv)
+    prepare_outputs({"--out": args.out, "--save-adv": args.save_adv}, inputs=[args.image])
     names = [args.name] + ([args.compare] if args.compare else [])
     results = [attack_image(name, args.image, eps=eps, attack=args.attack, steps=args.steps, target=args.target,
                             seed=args.seed, device=args.device) for name in names]

@@ -51,7 +51,9 @@ def run_eval(args: argparse.Namespace) -> int:
     plot_eps = [parse_eps(e) for e in args.plot_eps] if args.plot_eps else None
     if args.plot and not plot_eps:
         raise UsageError("--plot needs --plot-eps E [E ...] (e.g. 2/255 4/255 8/255)")
-    prepare_outputs(args.json_out, args.robustbench_json, args.plot, args.log, args.state)
+    prepare_outputs({"--json-out": args.json_out, "--robustbench-json": args.robustbench_json, "--plot": args.plot,
+                     "--log": args.log, "--state": args.state},
+                    inputs=[args.checkpoint] if args.checkpoint else [])
     if args.robustbench_json and not args.nonstandard_ok:
         _check_leaderboard_run(args)
     kwargs = dict(dataset=args.dataset, threat_model=args.threat_model, n_examples=args.n_examples,

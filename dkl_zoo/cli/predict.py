@@ -31,7 +31,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..prediction_output import WRITERS
 
     if args.out:
-        prepare_outputs(args.out)
+        prepare_outputs({"--out": args.out}, inputs=args.paths)
     to_terminal = args.out is None and sys.stdout.isatty()
     counts = {"predicted": 0, "failed": 0}
 
