@@ -68,7 +68,7 @@ def test_list_models_gives_the_seven_released_checkpoints_and_the_two_shipped_on
 
 
 @pytest.mark.parametrize("name", SEVEN)
-def test_numbers_and_provenance_match_the_design_table(name):
+def test_numbers_and_provenance_match_the_sources_table(name):
     entry = dkl_zoo.model_info(name)
     readme, log, rb, rb_name, drive = TABLE[name]
     assert pair(entry.result_from(SOURCE_README)) == readme
