@@ -66,12 +66,12 @@ class Trainer:
 
     def __init__(self, config: dict, out_dir: str | Path, *, resume: bool = False) -> None:
         self.config = config
+        self.device = self._device()  # a device this machine lacks is refused before the run folder is made
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.lock = RunLock(self.out) if self.rank == 0 else None  # before anything reads or writes the folder
-        self.device = self._device()
         saved = self._read_resumable() if resume else None  # refuse a bad checkpoint before any slow work
         if self.world > 1:
             import torch.distributed as dist
