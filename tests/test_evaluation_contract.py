@@ -546,11 +546,6 @@ def test_every_eps_of_a_curve_is_checked_before_the_first_runs(data, tmp_path):
 
 # ---- refused before the model is loaded ------------------------------------------------------------------
 
-FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
-
-
-
-
 def test_bad_arguments_are_refused_before_the_model_is_loaded(hub, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     cases = [({"n_examples": 0}, "positive integer"), ({"n_examples": 20_000}, "larger than"),
