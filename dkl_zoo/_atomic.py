@@ -1,16 +1,115 @@
 """Files written whole or not at all: a temporary file beside the target, then a rename.
 
-A reader (or a run resumed after a kill) never sees half a state file, checkpoint, record or pins file.
+A reader (or a run resumed after a kill) never sees half a state file, checkpoint, record or pins file. Only a
+regular file (or nothing) is ever replaced: a device such as ``/dev/null``, a pipe, a folder or a read-only
+file is refused by name before any work, since renaming over it would destroy it. Folders that a write had to
+create are removed again when the write fails, so a failed command leaves the disk as it found it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
-__all__ = ["atomic_write", "atomic_write_text", "remove_quietly", "default_file_mode"]
+from .errors import InvalidArgumentError
+
+__all__ = ["atomic_write", "atomic_write_text", "atomic_file", "checked_output", "remove_quietly",
+           "default_file_mode"]
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            return parent
+    return Path(path.anchor or ".")
+
+
+def checked_output(path: str | os.PathLike[str], *, writable: bool = True) -> Path:
+    """``path`` as the file to write (a symlink followed to its target), refused when writing there would
+    destroy something or cannot work: a folder, a device, a pipe or a socket, a read-only file, a folder that
+    is a file, and (with ``writable``) a folder that cannot be written. Creates nothing.
+
+    Raises:
+        InvalidArgumentError: naming the path and what is wrong with it.
+    """
+    given = Path(path)
+    if str(path) == "":
+        raise InvalidArgumentError("the output path is empty; give a file name")
+    target = Path(os.path.realpath(given))
+    try:
+        info = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    except OSError as error:
+        raise InvalidArgumentError(f"cannot write {given}: {error.strerror or error}") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise InvalidArgumentError(f"{given} is a folder; give a file name")
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidArgumentError(f"{given} is not a regular file (a device, a pipe or a socket): it would be "
+                                       "replaced; give a file name")
+        if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
+            raise InvalidArgumentError(f"{given} is read-only: it is not replaced (make it writable, or choose "
+                                       "another file name)")
+    ancestor = _existing_ancestor(target)
+    if not ancestor.is_dir():
+        raise InvalidArgumentError(f"cannot create the folder of {given}: {ancestor} is not a folder")
+    if writable and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InvalidArgumentError(f"cannot write {given}: the folder {ancestor} is not writable")
+    return target
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns those created, deepest last."""
+    missing = [folder, *folder.parents]
+    missing = [p for p in missing if not os.path.lexists(p)][::-1]
+    for part in missing:
+        part.mkdir()
+    return missing
+
+
+def _remove_folders(created: list[Path]) -> None:
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # something else was put there meanwhile: leave it
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write into (for writers that need a file name, as exporters do);
+    when the block ends normally the file is flushed to disk and renamed onto ``path``, otherwise it is removed,
+    with any folder this call created. ``suffix`` is the temporary file's ending (some writers choose the
+    format by it).
+
+    Raises:
+        InvalidArgumentError: ``path`` must not be replaced (see ``checked_output``).
+        OSError: the file cannot be written (a folder without write permission, a full disk), as the system says.
+    """
+    target = checked_output(path, writable=False)  # the system's own error says why a write is not allowed
+    created = _make_parents(target.parent)
+    tmp: Path | None = None
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        os.close(handle)
+        tmp = Path(name)
+        yield tmp
+        with open(tmp, "rb+") as out:
+            os.fchmod(out.fileno(), default_file_mode())  # mkstemp's 0600 would lock others out of a shared cache
+            os.fsync(out.fileno())
+        checked_output(path, writable=False)  # nothing else appeared in its place meanwhile
+        os.replace(tmp, target)
+        tmp = None
+    except BaseException:
+        if tmp is not None:
+            remove_quietly(tmp)
+        _remove_folders(created)
+        raise
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
@@ -19,20 +118,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     The file gets the mode ``open()`` would give it (0666 less the umask), so on a lab's shared cache other users
     read it as they read huggingface_hub's files. On any failure (or an interrupt) the temporary file is removed
     and ``path`` keeps what it held.
+
+    Raises:
+        InvalidArgumentError: ``path`` cannot or must not be replaced (see ``checked_output``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-            out.flush()
-            os.fchmod(out.fileno(), default_file_mode())  # mkstemp's 0600 would lock others out of a shared cache
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "wb") as out:
+        write(out)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

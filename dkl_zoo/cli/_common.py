@@ -53,27 +53,23 @@ non_negative_int.__doc__ = "argparse type: an integer of at least 0."
 
 def prepare_outputs(outputs: Mapping[str, str | None], *, inputs: Iterable[str] = ()) -> None:
     """Check the output files now, so a bad path fails before hours of work and no run writes over what it
-    reads: each output a file in a writable folder (created here), no two outputs the same file, no output one
+    reads: each output a file that may be replaced (not a device, a pipe or a read-only file) in a folder that can
+    be written or created (created only when the output is written, so a failed command leaves no folder), no two outputs the same file, no output one
     of the ``inputs`` or an image file inside an input folder. ``outputs`` maps each option to its path."""
     from pathlib import Path
 
+    from .._atomic import checked_output
     from .._images import IMAGE_EXTENSIONS
+    from ..errors import InvalidArgumentError
 
     chosen: dict[Path, tuple[str, str]] = {}
     for option, path in outputs.items():
         if path is None:
             continue
-        target = Path(path)
-        if target.is_dir():
-            raise UsageError(f"{path} is a folder; give a file name")
-        if target.exists() and not target.is_file():
-            raise UsageError(f"{path} is not a regular file (a device or a pipe?); give a file name")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(f"cannot create the folder of {path}: {error.strerror or error}") from None
-        if not os.access(target.parent, os.W_OK):
-            raise UsageError(f"cannot write {path}: its folder is not writable")
+            target = checked_output(path)
+        except InvalidArgumentError as error:
+            raise UsageError(f"{option}: {error}") from None
         where = target.resolve()
         if where in chosen:
             raise UsageError(f"{chosen[where][0]} and {option} name the same file ({path}): give each its own")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from torch import nn
 
+from .._figure_files import figure_format, save_figure
 from ..errors import InvalidArgumentError
 from ..registry import ModelEntry
 from .arguments import check_eps
@@ -41,11 +42,16 @@ def robustness_curve(
     threat_model = evaluate_kwargs.get("threat_model", "Linf")
     for eps in eps_list:
         check_eps(eps, threat_model)
+    from .._atomic import checked_output
+
+    figure_format(png_path)  # a bad ending or a path that must not be replaced fails now, not after the attacks
+    checked_output(png_path)
+    checked_output(Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
     state_path = evaluate_kwargs.pop("state_path", None)
     results = [evaluate(model_or_name, eps=float(e), state_path=_state_for_eps(state_path, float(e)), **evaluate_kwargs)
                for e in sorted(eps_list)]
     write_curve_csv(results, Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
-    curve_figure(results).savefig(png_path)
+    save_figure(curve_figure(results), png_path)
     return results
 
 def _state_for_eps(state_path: str | os.PathLike[str] | None, eps: float) -> Path | None:
@@ -57,12 +63,17 @@ def _state_for_eps(state_path: str | os.PathLike[str] | None, eps: float) -> Pat
 
 def write_curve_csv(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:
     """One row per eps: eps, eps in pixels (x 1/255), clean and robust accuracy, images, AutoAttack version."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["eps", "eps_pixels", "clean_acc", "robust_acc", "n_examples", "version"])
-        for r in results:
-            writer.writerow([f"{r.eps:.6f}", f"{r.eps * 255:.3f}", f"{r.clean_acc:.4f}", f"{r.robust_acc:.4f}",
-                             r.n_examples, r.version])
+    import io
+
+    from .._atomic import atomic_write_text
+
+    handle = io.StringIO()
+    writer = csv.writer(handle)
+    writer.writerow(["eps", "eps_pixels", "clean_acc", "robust_acc", "n_examples", "version"])
+    for r in results:
+        writer.writerow([f"{r.eps:.6f}", f"{r.eps * 255:.3f}", f"{r.clean_acc:.4f}", f"{r.robust_acc:.4f}",
+                         r.n_examples, r.version])
+    atomic_write_text(path, handle.getvalue())
 
 def curve_figure(results: Sequence[EvalResult]) -> "matplotlib.figure.Figure":
     """AutoAttack accuracy (%) against eps in pixels, 600 x 420 px. A bare ``Figure``, not pyplot: no window,

@@ -82,6 +82,7 @@ def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
         info["footnote"] = f"{info['footnote']} {note}" if info["footnote"] else note
     if info["footnote"] is None:
         del info["footnote"]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(info, indent=2) + "\n")
+    from .._atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(info, indent=2) + "\n")
     return info

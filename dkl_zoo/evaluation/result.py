@@ -43,7 +43,9 @@ class EvalResult:
         """The result as JSON text; also written to ``path`` when given."""
         text = json.dumps(asdict(self), indent=2)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            from .._atomic import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
         return text
 
     @classmethod

@@ -58,7 +58,9 @@ def logging_to(name: str, log_path: str | os.PathLike[str] | None, echo: bool) -
     level, propagate = logger.level, logger.propagate
     handlers: list[logging.Handler] = []
     if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        from .._atomic import checked_output
+
+        Path(checked_output(log_path)).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="a"))
     if echo:
         handlers.append(logging.StreamHandler(sys.stdout))
