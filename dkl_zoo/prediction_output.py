@@ -16,6 +16,7 @@ import os
 from typing import Callable, TextIO
 
 from ._choices import PREDICTION_FORMATS
+from ._terminal import printable
 from .errors import ImageReadError
 from .prediction import Prediction
 
@@ -23,17 +24,18 @@ __all__ = ["WRITERS", "TableWriter", "JsonWriter", "CsvWriter", "write_atomicall
 
 
 class TableWriter:
-    """One line per input: probability, label, file, then the other top-k classes."""
+    """One line per input: probability, label, file, then the other top-k classes. File names are printed safely
+    (control characters escaped, the name quoted, as ``ls`` does): a table goes to a terminal."""
 
     def __init__(self, out: TextIO, top_k: int) -> None:
         self.out, self.top_k = out, top_k
 
     def write(self, result: Prediction | ImageReadError) -> None:
         if isinstance(result, ImageReadError):
-            self.out.write(f"  error  {result.path}: {result.reason}\n")
+            self.out.write(f"  error  {printable(result.path)}: {printable(result.reason, quote=False)}\n")
             return
         others = ", ".join(f"{label} {100 * p:.1f} %" for label, p in result.top_k[1:])
-        self.out.write(f"{100 * result.probability:5.1f} %  {result.label:<13} {result.source or ''}"
+        self.out.write(f"{100 * result.probability:5.1f} %  {result.label:<13} {printable(result.source or '')}"
                        + (f"   ({others})" if others else "") + "\n")
 
     def close(self) -> None:

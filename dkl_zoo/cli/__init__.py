@@ -1,16 +1,22 @@
 """The ``dkl-zoo`` command: thin verbs over the library, one module each (the maintainers' verbs ``convert``,
 ``publish``, ``release`` and ``cards`` apart, in ``maintainers``).
 
-Exit codes: 0 ok, 2 usage error, 1 failure (one line on stderr; the traceback with ``--debug``).
+Exit codes: 0 ok, 2 usage error, 1 failure (one line on stderr; the traceback with ``--debug``), 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM). An interrupted or terminated command removes its temporary files and the
+folders it made, and leaves its outputs as they were: SIGTERM is raised as an exception where the command is, so
+the same clean-up runs as for Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
+import signal
 import sys
-from typing import Callable, Sequence
+import threading
+from typing import Callable, Iterator, Sequence
 
 from . import attack, catalogue, demo, download, evaluate, export, forget, predict
 from ._common import UsageError
@@ -34,49 +40,103 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one verb; returns the exit code (0 ok, 1 failure with a one-line message, 2 usage error)."""
-    from ..errors import InvalidArgumentError, UnknownModelError
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is (a ``BaseException``, as ``KeyboardInterrupt`` is), so every
+    ``finally`` and clean-up runs before the process exits."""
 
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``Terminated`` (only the main thread can install a handler; elsewhere
+    the default stays)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted_by(error: BaseException) -> type[BaseException] | None:
+    """``KeyboardInterrupt`` or ``Terminated`` when ``error`` is one or was raised because of one (torch.export
+    wraps an interrupt in its own error), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (KeyboardInterrupt, Terminated)):
+            return type(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; returns the exit code (0 ok, 1 failure with a one-line message, 2 usage error, 130
+    interrupted, 143 terminated)."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    try:
+        with _sigterm_raises():
+            return _run(args)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
+
+
+def _run(args: argparse.Namespace) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except UsageError as error:
-        print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
-        return 2
-    except InvalidArgumentError as error:
-        if args.debug:
+    except Terminated:
+        raise
+    except BaseException as error:
+        cause = _interrupted_by(error)
+        if cause is Terminated:
+            raise Terminated() from None
+        if cause is KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        if not isinstance(error, Exception):
             raise
-        print(f"dkl-zoo {args.verb}: usage error: {error}", file=sys.stderr)
+        return _report(args, error)
+
+
+def _report(args: argparse.Namespace, error: Exception) -> int:
+    """The exit code of a failed verb, its one-line message printed (the traceback with ``--debug``). Messages
+    are printed with their control characters escaped: a file name in one must not drive the terminal."""
+    from .._terminal import printable
+    from ..errors import InvalidArgumentError, UnknownModelError
+
+    def say(text: str) -> None:
+        print(f"dkl-zoo {args.verb}: {printable(text, quote=False)}", file=sys.stderr)
+
+    if isinstance(error, UsageError):
+        say(f"usage error: {error}")
         return 2
-    except UnknownModelError as error:
-        if args.debug:
-            raise
-        print(f"dkl-zoo {args.verb}: {_in_command_words(str(error))}", file=sys.stderr)
+    if args.debug and not isinstance(error, BrokenPipeError):
+        raise error
+    if isinstance(error, InvalidArgumentError):
+        say(f"usage error: {error}")
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `dkl-zoo list | head -1`: the reader has what it wanted; exit quietly, as Unix tools do
+    if isinstance(error, UnknownModelError):
+        say(_in_command_words(str(error)))
+        return 2
+    if isinstance(error, BrokenPipeError):  # `dkl-zoo list | head -1`: the reader has what it wanted; exit quietly
         _silence_stdout()
         return 141
-    except OSError as error:
-        if args.debug or error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO) or _is_ours(error):
-            if args.debug:
-                raise
-            print(f"dkl-zoo {args.verb}: {type(error).__name__}: {error}", file=sys.stderr)
-            return 1
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO) and not _is_ours(error):
         _silence_stdout()
-        print(f"dkl-zoo {args.verb}: cannot write the output: {error.strerror}", file=sys.stderr)
+        say(f"cannot write the output: {error.strerror}")
         return 1
-    except Exception as error:  # one line for users, the traceback on request
-        if args.debug:
-            raise
-        print(f"dkl-zoo {args.verb}: {type(error).__name__}: {_in_command_words(str(error))}", file=sys.stderr)
-        return 1
+    say(f"{type(error).__name__}: {_in_command_words(str(error))}")  # one line for users, the traceback on request
+    return 1
 
 
 def _in_command_words(message: str) -> str:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from .. import _choices as choices
-from ._common import parse_eps, positive_int, prepare_outputs
+from ..errors import InvalidArgumentError
+from ._common import UsageError, parse_eps, positive_int, prepare_outputs
 
 
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
@@ -29,24 +30,33 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 def run_attack(args: argparse.Namespace) -> int:
     from ..adversarial import attack_image, save_png
-    from ..attack_figure import attack_figure
+    from .._figure_files import figure_format, save_figure
+    from .._terminal import printable
+    from ..figure import attack_figure
 
     eps = parse_eps(args.eps) if args.eps is not None else None
     prepare_outputs({"--out": args.out, "--save-adv": args.save_adv}, inputs=[args.image])
+    try:
+        figure_format(args.out)  # checked before the attack, not after it
+    except InvalidArgumentError as error:
+        raise UsageError(f"--out: {error}") from None
+    if args.save_adv and not args.save_adv.lower().endswith(".png"):
+        raise UsageError(f"--save-adv {args.save_adv}: the adversarial image is written as a lossless PNG; give a "
+                         "file name ending in .png")
     names = [args.name] + ([args.compare] if args.compare else [])
     results = [attack_image(name, args.image, eps=eps, attack=args.attack, steps=args.steps, target=args.target,
                             seed=args.seed, device=args.device) for name in names]
     for result in results:
         print(result.summary())
-    attack_figure(results).savefig(args.out)
-    print(f"figure: {args.out}")
+    save_figure(attack_figure(results), args.out)
+    print(f"figure: {printable(args.out)}")
     if args.save_adv:
         from ..prediction import predict
 
         first = results[0]
         save_png(first.adversarial, args.save_adv)
         again = predict(args.name, args.save_adv, top_k=1, device=args.device, progress=False)[0]
-        print(f"adversarial image: {args.save_adv} (lossless PNG, Linf {first.linf:.4f} <= eps {first.eps:.4g} from the "
+        print(f"adversarial image: {printable(args.save_adv)} (lossless PNG, Linf {first.linf:.4f} <= eps {first.eps:.4g} from the "
               f"8-bit input); read back, {args.name} answers {again}")
         if again.index != first.after.index:  # cannot happen with lossless files; said if it ever does
             print(f"warning: the saved file is classified {again.label}, not {first.after.label}", file=sys.stderr)

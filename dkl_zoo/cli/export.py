@@ -19,11 +19,12 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from .._terminal import printable
     from ..exporting import export
 
     result = export(args.name, args.out, format=args.format, dynamic_batch=not args.static_batch)
     batches = " and ".join(str(b) for b in result.checked_batches)
-    print(f"{result.path}  sha256 {result.sha256}")
+    print(f"{printable(str(result.path))}  sha256 {result.sha256}")
     print(f"  {result.format}; checked against PyTorch on real and random images at batch {batches}: max abs "
           f"logit difference {result.max_abs_diff:.2g}")
     return 0

@@ -52,7 +52,9 @@ def run_predict(args: argparse.Namespace) -> int:
         stream(sys.stdout)
         sys.stdout.flush()
     if counts["failed"] or args.out:
-        where = f" into {args.out}" if args.out else ""
+        from .._terminal import printable
+
+        where = f" into {printable(args.out)}" if args.out else ""
         print(f"{counts['predicted']} image(s) predicted{where}"
               + (f"; {counts['failed']} file(s) could not be read (see their 'error')" if counts["failed"] else ""),
               file=sys.stderr)
