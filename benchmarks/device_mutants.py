@@ -26,13 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (file, original text, mutant text): each original occurs exactly once in its file
 MUTANTS = [
-    ("evaluation/protocol.py", "model.to(device)  # the attacks run where the model is",
-     "model.to(None)  # the attacks run where the model is"),
+    ("evaluation/protocol.py", "model = _in_layout(copy.deepcopy(model).to(device), channels_last)",
+     "model = _in_layout(copy.deepcopy(model).to(None), channels_last)"),
     ("evaluation/arguments.py", "out = model(x[:2].to(device))", "out = model(x[:2].to(None))"),
     ("evaluation/protocol.py", "check_model_output(model, x, DATASETS[dataset], device)",
      "check_model_output(model, x, DATASETS[dataset], None)"),
     ("evaluation/protocol.py", "device=device, seed=seed)", "device=None, seed=seed)"),
-    ("evaluation/protocol.py", "model = load(entry, device=device)", "model = load(entry, )"),
+    ("evaluation/protocol.py", "_in_layout(load(entry, device=device), channels_last)",
+     "_in_layout(load(entry, ), channels_last)"),
     ("evaluation/runner.py", "xb, yb = x[chunk].contiguous().to(self.device), y[chunk].clone().to(self.device)",
      "xb, yb = x[chunk].contiguous().to(None), y[chunk].clone().to(self.device)"),
     ("evaluation/runner.py", "run = _Run(adversary, model, x, y, batch_size=batch_size, device=device,",

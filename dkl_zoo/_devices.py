@@ -39,4 +39,13 @@ def checked_device(device: str | torch.device, *, local_rank: int = 0) -> torch.
             )
     if parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise InvalidArgumentError(f"device {str(device)!r} was asked for, but MPS is not available here")
+    if parsed.type == "meta":
+        raise InvalidArgumentError(f"device {str(device)!r} holds shapes, not values: nothing can be computed on it; "
+                                   "use 'cpu' or a GPU")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        backend = getattr(torch, parsed.type, None)
+        available = getattr(backend, "is_available", None)
+        if not callable(available) or not available():
+            raise InvalidArgumentError(f"device {str(device)!r} is not available here (this PyTorch has no working "
+                                       f"{parsed.type} backend); use 'cpu' or 'cuda'")
     return parsed

@@ -14,11 +14,19 @@ import torch
 
 from .errors import InvalidArgumentError, ModelOutputError
 
-__all__ = ["checked_images", "checked_labels", "check_value_range", "check_logits"]
+__all__ = ["checked_images", "checked_labels", "check_has_values", "check_value_range", "check_logits"]
 
 
 def _shape(x: torch.Tensor) -> str:
     return "×".join(str(s) for s in x.shape)
+
+
+def check_has_values(x: torch.Tensor, what: str = "images") -> None:
+    """Refuse a tensor on the meta device (shapes without values) and one without a single pixel."""
+    if x.device.type == "meta":
+        raise InvalidArgumentError(f"{what} are on the meta device (a shape without values): pass real images")
+    if x.numel() == 0:
+        raise InvalidArgumentError(f"{what} hold no pixels (shape {_shape(x)}): pass at least one image with pixels")
 
 
 def check_value_range(x: torch.Tensor, what: str = "images") -> None:
@@ -53,6 +61,7 @@ def checked_images(x: object, *, channels: int | None = None, size: Sequence[int
     if x.dim() != 4:
         hint = " (one image: add a batch dimension with x.unsqueeze(0))" if x.dim() == 3 else ""
         raise InvalidArgumentError(f"{what} must be a 4-d N×C×H×W batch, got shape {_shape(x)}{hint}")
+    check_has_values(x, what)
     if x.dtype == torch.uint8:
         if not allow_uint8:
             raise InvalidArgumentError(

@@ -101,7 +101,7 @@ def _checked_target(target: object, categories: tuple[str, ...]) -> int | None:
         lowered = {name.lower(): i for i, name in enumerate(categories)}
         if target.strip().lower() in lowered:
             return lowered[target.strip().lower()]
-        if target.strip().isdigit():
+        if target.strip().isascii() and target.strip().isdigit():
             target = int(target.strip())
         else:
             raise InvalidArgumentError(f"unknown target class {target!r}; the classes are: {', '.join(categories)}")
@@ -192,17 +192,19 @@ def attack_image(
         MissingDependencyError: "apgd-ce" without pyautoattack (``pip install 'dkl-zoo[eval]'``).
         AttackTimeoutError: the attack ran past ``time_limit``.
     """
-    if attack not in ATTACKS:
+    from ._arguments import checked_count, checked_seconds
+
+    if not isinstance(attack, str) or attack not in ATTACKS:
         raise InvalidArgumentError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InvalidArgumentError(f"steps must be a positive integer, got {steps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidArgumentError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    steps = checked_count(steps, "steps", 1)
+    seed = checked_count(seed, "seed", 0, below=2**63)
+    top_k = checked_count(top_k, "top_k", 1)
     if eps is not None:
         eps = _checked_eps(eps)
-    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
-                                   or not time_limit > 0):
-        raise InvalidArgumentError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if time_limit is not None:
+        time_limit = checked_seconds(time_limit, "time_limit")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, str))):
+        raise InvalidArgumentError(f"target must be a class name or an index, got {target!r}")
     if attack == "apgd-ce":
         _require_autoattack()
     model, known, device = resolve_model(model_or_name, entry=entry, device=device)

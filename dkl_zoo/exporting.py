@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -134,22 +133,6 @@ def _write_exported_program(model: nn.Module, example: torch.Tensor, path: Path,
 _WRITERS = {"onnx": _write_onnx, "torchscript": _write_torchscript, "exported-program": _write_exported_program}
 
 
-def _checked_path(path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    if target.is_dir():
-        raise InvalidArgumentError(f"{target} is a folder; give a file name")
-    parent = target.parent
-    if parent.exists() and not parent.is_dir():
-        raise InvalidArgumentError(f"cannot write {target}: {parent} is not a folder")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InvalidArgumentError(f"cannot create the folder {parent}: {error.strerror or error}") from None
-    if not os.access(parent, os.W_OK):
-        raise InvalidArgumentError(f"cannot write {target}: its folder is not writable")
-    return target
-
-
 def export(
     model_or_name: nn.Module | str | ModelEntry,
     path: str | os.PathLike[str],
@@ -164,14 +147,17 @@ def export(
     and (with ``dynamic_batch``, a free batch dimension) at batch ``CHECK_BATCH``. Returns the file's sha256.
 
     ``model_or_name`` and ``entry`` as for ``predict``; the export runs on the CPU (a model elsewhere is
-    copied there, not moved). The input is float32 N×C×H×W in [0, 1] named "images", the output "logits".
+    copied there, not moved; the caller's model is never changed). The input is float32 N×C×H×W in [0, 1] named "images", the output "logits".
 
     Raises:
-        InvalidArgumentError: an unknown format, a folder as path, an unwritable folder, a bad atol.
+        InvalidArgumentError: an unknown format; a path that must not be replaced (a folder, a device such as
+            /dev/null, a pipe, a read-only file) or cannot be written; a bad atol; a ``dynamic_batch`` that is not
+            True or False; a model that does not fit its entry.
         MissingDependencyError: ONNX without onnx / onnxscript / onnxruntime (``pip install 'dkl-zoo[export]'``).
         ExportCheckError: the written file computes other logits than PyTorch; nothing was kept.
     """
-    from ._atomic import default_file_mode, remove_quietly
+    from ._arguments import checked_bool
+    from ._atomic import atomic_file, checked_output
     from ._integrity import file_digest
     from .loading import weights_sha256_of
     from .prediction import resolve_model
@@ -180,39 +166,47 @@ def export(
         raise InvalidArgumentError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
     if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 < atol < 1:
         raise InvalidArgumentError(f"atol must be a number in (0, 1), got {atol!r}")
-    target = _checked_path(path)
+    dynamic_batch = checked_bool(dynamic_batch, "dynamic_batch")
+    checked_output(path)
     if format == "onnx":  # the extra is checked before any model is loaded
         for module in ("onnx", "onnxscript", "onnxruntime"):
             _need(module, "ONNX export")
-    model, known, device = resolve_model(model_or_name, entry=entry)
+    model, known, device = resolve_model(model_or_name, entry=entry, warn_training=False)  # exported in eval mode
     sha256 = weights_sha256_of(model)
-    if device.type != "cpu":
-        model = copy.deepcopy(model).cpu()
-    model.eval()
+    if device.type != "cpu" or model.training:  # the caller's module keeps its device and mode
+        model = copy.deepcopy(model).cpu().eval()
     metadata = export_metadata(known, sha256, dynamic_batch)
     batches = (1, CHECK_BATCH) if dynamic_batch else (1,)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_SUFFIXES[format], dir=target.parent)
-    os.close(handle)
-    tmp = Path(temporary)
     try:
-        run = _WRITERS[format](model, _check_inputs(known, 2 if dynamic_batch else 1)[0], tmp, metadata,
-                               dynamic_batch)
-        worst = 0.0
-        for batch in batches:
-            for x in _check_inputs(known, batch):
-                with torch.no_grad():
-                    expected = model(x)
-                    got = run(x)
-                worst = max(worst, float((got - expected).abs().max()))
-        if not worst <= atol:
-            raise ExportCheckError(
-                f"the {format} export of {known.name} computes other logits than PyTorch (max abs difference "
-                f"{worst:.3g} > {atol:g}); no file was written"
-            )
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        remove_quietly(tmp)
+        with atomic_file(path, suffix=_SUFFIXES[format]) as tmp:
+            run = _WRITERS[format](model, _check_inputs(known, 2 if dynamic_batch else 1)[0], tmp, metadata,
+                                   dynamic_batch)
+            worst = 0.0
+            for batch in batches:
+                for x in _check_inputs(known, batch):
+                    with torch.no_grad():
+                        expected = model(x)
+                        got = run(x)
+                    worst = max(worst, float((got - expected).abs().max()))
+            if not worst <= atol:
+                raise ExportCheckError(
+                    f"the {format} export of {known.name} computes other logits than PyTorch (max abs difference "
+                    f"{worst:.3g} > {atol:g}); no file was written"
+                )
+    except Exception as error:
+        if _caused_by_interrupt(error):  # torch.export wraps a Ctrl-C in its own error: it stays an interrupt
+            raise KeyboardInterrupt from None
         raise
-    return ExportResult(path=target, format=format, sha256=file_digest(target), max_abs_diff=worst,
+    return ExportResult(path=Path(path), format=format, sha256=file_digest(checked_output(path)), max_abs_diff=worst,
                         checked_batches=batches, metadata=metadata)
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

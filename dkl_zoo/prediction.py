@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from ._arguments import checked_bool, checked_count
 from ._devices import checked_device
 from .errors import ImageReadError, InvalidArgumentError, ModelOutputError
 from ._inputs import check_logits, checked_images
@@ -48,10 +49,15 @@ class Prediction:
 
 
 def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | ModelEntry | None = None,
-                  device: str | torch.device | None = None) -> tuple[nn.Module, ModelEntry, torch.device]:
+                  device: str | torch.device | None = None,
+                  warn_training: bool = True) -> tuple[nn.Module, ModelEntry, torch.device]:
     """The model, its entry and the device to run on: a name is loaded (verified); a model from ``load``
-    knows its entry; any other model needs ``entry=`` (class names, input size). A model is moved to an
-    explicitly given ``device`` (in place, as ``evaluate`` does); otherwise it runs where its weights are."""
+    knows its entry; any other model needs ``entry=`` (class names, input size) and is checked to fit it.
+    The caller's model is never changed: given another ``device`` than its own, a copy runs there; otherwise it
+    runs where its weights are."""
+    import copy
+
+    from ._model_fit import check_model_fits
     from .loading import entry_of, load
 
     if isinstance(model_or_name, (str, ModelEntry)):
@@ -64,22 +70,28 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
     if not isinstance(model_or_name, nn.Module):
         raise InvalidArgumentError(f"model_or_name must be a registry name, a ModelEntry or a torch nn.Module, got "
                                    f"{type(model_or_name).__name__}")
+    if entry is not None and not isinstance(entry, (str, ModelEntry)):
+        raise InvalidArgumentError(f"entry must be a registry name or a ModelEntry, got {type(entry).__name__}")
     model = model_or_name
-    known = get_entry(entry) if isinstance(entry, str) else entry if entry is not None else entry_of(model)
+    own = entry_of(model)
+    known = get_entry(entry) if isinstance(entry, str) else entry if entry is not None else own
     if known is None:
         raise InvalidArgumentError(
             "this model does not know which entry it is (its class names and input size): pass a registry name, "
             "a model from dkl_zoo.load, or entry='<registry name>' for a model with an entry's architecture"
         )
-    if device is not None:
-        target = checked_device(device)
-        model.to(target)
-    else:
-        parameter = next(model.parameters(), None)
-        target = parameter.device if parameter is not None else torch.device("cpu")
-    if model.training:
+    parameter = next(model.parameters(), None)
+    here = parameter.device if parameter is not None else torch.device("cpu")
+    if here.type == "meta":
+        raise InvalidArgumentError("the model's weights are on the meta device (shapes without values): load "
+                                   "them first, e.g. with dkl_zoo.load or model.to_empty() and load_state_dict")
+    target = checked_device(device) if device is not None else here
+    if model.training and warn_training:
         warnings.warn("the model is in training mode (batch norm then uses batch statistics); call model.eval()",
                       RuntimeWarning, stacklevel=3)
+    check_model_fits(model, known, known_entry=own)
+    if target != here and not (target.type == here.type == "cuda" and target.index is None):
+        model = copy.deepcopy(model).to(target)  # the caller's module stays where it is
     return model, known, target
 
 
@@ -102,12 +114,6 @@ def predicted_classes(model: nn.Module, x: torch.Tensor, *, batch_size: int, dev
     return classes
 
 
-def _checked_count(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 class _Items(torch.utils.data.Dataset):
     """Images to predict, read and transformed on access (in a DataLoader worker when there are workers)."""
 
@@ -123,6 +129,10 @@ class _Items(torch.utils.data.Dataset):
             return index, self.transform(item), None
         except ImageReadError as error:
             return index, None, error
+        except InvalidArgumentError as error:
+            if not isinstance(item, (str, os.PathLike)):
+                raise  # the caller's own object: its mistake is said at once
+            return index, None, ImageReadError(str(item), str(error))  # one bad file does not sink a folder
 
 
 def _collate(batch: list[tuple[int, torch.Tensor | None, ImageReadError | None]]
@@ -178,9 +188,10 @@ def predict_iter(
 ) -> Iterator[Prediction | ImageReadError]:
     """Like ``predict``, one result at a time in input order; a file that cannot be read is yielded as its
     ``ImageReadError`` (not raised), and the others are still predicted: what ``dkl-zoo predict`` streams."""
-    top_k = _checked_count(top_k, "top_k", 1)
-    batch_size = _checked_count(batch_size, "batch_size", 1)
-    workers = _checked_count(workers, "workers", 0)
+    top_k = checked_count(top_k, "top_k", 1)
+    batch_size = checked_count(batch_size, "batch_size", 1)
+    workers = checked_count(workers, "workers", 0)
+    progress = checked_bool(progress, "progress")
     items, batch = _expand(inputs)  # paths are checked before any model is loaded
     model, known, target = resolve_model(model_or_name, entry=entry, device=device)
     channels, height, width = known.arch.input_size
@@ -211,11 +222,14 @@ class _Forward:
     """One batch through the model: logits checked, softmax, top-k with names."""
 
     def __init__(self, model: nn.Module, device: torch.device, categories: Sequence[str], k: int, name: str) -> None:
+        from ._model_fit import model_dtype
+
         self.model, self.device, self.categories, self.k, self.name = model, device, categories, k, name
+        self.dtype = model_dtype(model)
 
     def __call__(self, x: torch.Tensor, sources: Sequence[str | None]) -> Iterator[Prediction]:
         with torch.inference_mode():
-            logits = self.model(x.to(self.device))
+            logits = self.model(x.to(device=self.device, dtype=self.dtype))  # any float batch, in the model's dtype
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] != len(self.categories):
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ModelOutputError(f"the model returned {shape}, not B×{len(self.categories)} logits for "

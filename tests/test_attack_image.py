@@ -10,7 +10,7 @@ from PIL import Image
 
 import dkl_zoo
 from dkl_zoo.adversarial import AttackResult, attack_image, read_png, save_png
-from dkl_zoo.attack_figure import attack_figure
+from dkl_zoo.figure import attack_figure
 from dkl_zoo.errors import InvalidArgumentError
 from dkl_zoo.examples import example_images
 
@@ -112,7 +112,7 @@ def test_rounding_that_undoes_the_attack_is_said():
     ({"eps": 8}, r"eps=8 is larger than 1.*eps=8/255"),
     ({"eps": 0}, "eps must be a positive number"),
     ({"attack": "fgsm"}, "unknown attack 'fgsm'; known: apgd-ce, pgd"),
-    ({"steps": 0}, "steps must be a positive integer"),
+    ({"steps": 0}, "steps must be an integer >= 1"),
     ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
 ])
 def test_bad_arguments_are_refused_before_any_work(kwargs, message):

@@ -49,7 +49,8 @@ def evaluate(
     """Clean and AutoAttack accuracy on the first ``n_examples`` test images, RobustBench's way.
 
     ``model_or_name``: a model taking [0, 1] images, or a registry name (loaded with ``dkl_zoo.load``). A
-    model is moved to ``device`` (``nn.Module.to``, in place), as ``load`` puts its models there.
+    model that is not on ``device`` (or not in the layout asked for) is evaluated as a copy there; the caller's
+    module is never moved or changed.
     ``eps=None`` is the entry's eps (8/255 for the CIFAR entries). ``state_path`` makes the run resumable:
     run the same call again after an interruption. ``shard=(i, n)`` evaluates the i-th of n contiguous
     slices; under ``torchrun`` with a process group of n ranks the ranks share every attack and the merged
@@ -129,18 +130,29 @@ def evaluate(
 
 def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | None,
               device: torch.device | str, channels_last: bool) -> nn.Module:
-    """The registry's verified model, or the caller's moved to ``device`` (as ``load`` does), in channels-last
-    layout when asked and convolutional, warned about when it is in training mode."""
+    """The registry's verified model, or the caller's, on ``device`` and in channels-last layout when asked and
+    convolutional; warned about when it is in training mode. The caller's module is never changed: when it is
+    not already where and how the run needs it, the run uses a copy."""
+    import copy
+
     if entry is not None:
         from ..loading import load
 
-        model = load(entry, device=device)
-    else:
-        model = model_or_name  # type: ignore[assignment]
-        model.to(device)  # the attacks run where the model is
-    if channels_last and any(p.dim() == 4 for p in model.parameters()):
-        model.to(memory_format=torch.channels_last)  # in place, like .to(device): same values, faster kernels
+        return _in_layout(load(entry, device=device), channels_last)
+    model: nn.Module = model_or_name  # type: ignore[assignment]
     if model.training:
         warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
                       RuntimeWarning, stacklevel=3)
+    convolutional = [p for p in model.parameters() if p.dim() == 4]
+    wants_layout = channels_last and any(not p.is_contiguous(memory_format=torch.channels_last)
+                                         for p in convolutional)
+    elsewhere = any(p.device != torch.device(device) for p in model.parameters())
+    if wants_layout or elsewhere:
+        model = _in_layout(copy.deepcopy(model).to(device), channels_last)  # the attacks run on the copy
+    return model
+
+
+def _in_layout(model: nn.Module, channels_last: bool) -> nn.Module:
+    if channels_last and any(p.dim() == 4 for p in model.parameters()):
+        model.to(memory_format=torch.channels_last)  # same values, faster kernels
     return model

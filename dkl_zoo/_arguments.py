@@ -1,0 +1,52 @@
+"""Checks of the public functions' plain arguments (flags, counts, durations): one function per kind of argument,
+one wording, so every entry point refuses the same mistake in the same words before any slow work.
+
+A truthy string such as ``"no"`` is not ``True``, and ``True`` is not the count 1: both are refused, never
+guessed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import InvalidArgumentError
+
+__all__ = ["checked_bool", "checked_count", "checked_seconds"]
+
+
+def checked_bool(value: object, name: str) -> bool:
+    """``value`` when it is ``True`` or ``False`` (a numpy bool too); anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy.bool_, without importing numpy here
+        return bool(value)
+    raise InvalidArgumentError(f"{name} must be True or False, got {value!r}")
+
+
+def checked_count(value: object, name: str, minimum: int = 0, *, below: int | None = None) -> int:
+    """``value`` when it is an integer (not a bool) of at least ``minimum`` (and less than ``below``)."""
+    import operator
+
+    wanted = f"an integer >= {minimum}" if below is None else f"an integer in [{minimum}, {_power(below)})"
+    if isinstance(value, bool):
+        raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}")
+    try:
+        number = operator.index(value)  # int and numpy integers, not floats
+    except TypeError:
+        raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}") from None
+    if number < minimum or (below is not None and number >= below):
+        raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}")
+    return int(number)
+
+
+def _power(number: int) -> str:
+    """``2**63`` rather than 9223372036854775808."""
+    exponent = number.bit_length() - 1
+    return f"2**{exponent}" if number == 1 << exponent and exponent > 16 else str(number)
+
+
+def checked_seconds(value: object, name: str) -> float:
+    """``value`` when it is a positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
