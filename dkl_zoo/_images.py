@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from .errors import ImageReadError, InvalidArgumentError
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
-__all__ = ["IMAGE_EXTENSIONS", "iter_image_files", "open_image"]
+__all__ = ["IMAGE_EXTENSIONS", "iter_image_files", "open_image", "read_png_16bit"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 """File endings taken from a folder (case-insensitive); other files there are skipped."""
@@ -31,9 +32,12 @@ def _walk_sorted(folder: Path) -> Iterator[Path]:
     except OSError as error:
         raise ImageReadError(str(folder), f"cannot list this folder ({error.strerror or error})") from None
     for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk_sorted(Path(entry.path))
-        elif entry.is_file():
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk_sorted(Path(entry.path))
+            elif entry.is_file():
+                yield Path(entry.path)
+        except OSError:  # a symlink that loops: taken, so that reading it names the file and the cause
             yield Path(entry.path)
 
 
@@ -43,8 +47,13 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     Raises:
         InvalidArgumentError: a path that does not exist (checked for all of them before any is listed).
     """
+    from ._terminal import printable
+
     given = [Path(p) for p in paths]
-    missing = [str(p) for p in given if not p.exists()]
+    looping = [printable(str(p)) for p in given if not p.exists() and os.path.lexists(p)]
+    if looping:
+        raise InvalidArgumentError(f"a symbolic link that loops or points nowhere: {', '.join(looping)}")
+    missing = [printable(str(p)) for p in given if not p.exists()]
     if missing:
         raise InvalidArgumentError(f"no such file or folder: {', '.join(missing)}")
     for path in given:
@@ -63,6 +72,92 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
+def _check_regular_file(path: Path) -> None:
+    """Refuse what is not a regular file before a byte is read: a device such as /dev/zero never ends."""
+    import errno
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ImageReadError(str(path), "no such file") from None
+    except PermissionError:
+        raise ImageReadError(str(path), "cannot be read: permission denied") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ImageReadError(str(path), "a symbolic link that loops (too many levels of symbolic links)") from None
+        raise ImageReadError(str(path), f"cannot be read ({error.strerror or error})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageReadError(str(path), "is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageReadError(str(path), "not a regular file (a device, a pipe or a socket): only image files are read")
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_warned_8bit = False
+
+
+def read_png_16bit(path: str | os.PathLike[str]) -> "torch.Tensor | None":
+    """A PNG of 16 bits per sample in colour (48-bit RGB, 64-bit RGBA) or grey with alpha, as a float C×H×W tensor
+    at full depth (k / 65535), upright by EXIF; None for any other file, which PIL reads at its own depth.
+
+    Pillow reduces such files to 8 bits; torchvision's ``decode_png`` reads them whole. Without torchvision the
+    file is read by Pillow at 8 bits, and this is said once.
+    """
+    path = Path(path)
+    _check_regular_file(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        return None  # open_image says why
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    bit_depth, colour_type = head[24], head[25]
+    if bit_depth != 16 or colour_type not in (2, 4, 6):  # 16-bit grey alone PIL reads whole (mode I;16)
+        return None
+    from PIL import Image
+
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+        raise ImageReadError(str(path), f"too large to decode safely ({width}×{height} pixels, over the "
+                                        f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points at TorchCodec; it still decodes
+            import torchvision.io as tvio
+    except ImportError:
+        global _warned_8bit
+        if not _warned_8bit:
+            _warned_8bit = True
+            warnings.warn(f"{path} has 16 bits per sample, and is read reduced to 8 bits (Pillow's depth): install "
+                          "torchvision to keep the full depth (said once)", RuntimeWarning, stacklevel=3)
+        return None
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pixels = tvio.decode_png(tvio.read_file(str(path)), mode=tvio.ImageReadMode.UNCHANGED)
+    except RuntimeError as error:
+        raise ImageReadError(str(path), f"cannot be decoded ({str(error).splitlines()[0]})") from None
+    image = pixels.to(torch.float32) / 65535.0 if pixels.dtype != torch.uint8 else pixels.float() / 255.0
+    return _exif_upright(image, path)
+
+
+def _exif_upright(image: "torch.Tensor", path: Path) -> "torch.Tensor":
+    """``image`` (C×H×W) turned as PIL's ``ImageOps.exif_transpose`` turns the file's picture."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        orientation = picture.getexif().get(0x0112, 1)
+    turns = {2: lambda x: x.flip(-1), 3: lambda x: x.flip(-1, -2), 4: lambda x: x.flip(-2),
+             5: lambda x: x.transpose(-1, -2), 6: lambda x: x.rot90(-1, (-2, -1)),
+             7: lambda x: x.transpose(-1, -2).flip(-1, -2), 8: lambda x: x.rot90(1, (-2, -1))}
+    turn = turns.get(orientation)
+    return turn(image).contiguous() if turn is not None else image
+
+
 def open_image(path: str | os.PathLike[str]) -> "Image.Image":
     """The image in ``path``, decoded whole and turned upright (EXIF orientation).
 
@@ -73,6 +168,7 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
+    _check_regular_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -89,6 +89,9 @@ def _from_array(array: np.ndarray) -> torch.Tensor:
 
 def _from_tensor(tensor: torch.Tensor) -> torch.Tensor:
     """A C×H×W (or H×W) tensor, uint8 or float in [0, 1], as C×H×W float."""
+    if tensor.device.type == "meta":
+        raise InvalidArgumentError("the image tensor is on the meta device (a shape without values): pass an image "
+                                   "with pixels")
     tensor = tensor.detach().cpu()
     if tensor.dim() == 2:
         tensor = tensor[None]
@@ -112,8 +115,13 @@ def to_tensor_image(image: Any) -> torch.Tensor:
     from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
-        from ._images import open_image
+        from ._images import open_image, read_png_16bit
 
+        if os.fspath(image) in ("", b""):
+            raise InvalidArgumentError("the image path is empty: pass the path of an image file")
+        deep = read_png_16bit(image)
+        if deep is not None:
+            return deep
         image = open_image(image)
     if isinstance(image, Image.Image):
         return _from_pil(image)
@@ -142,17 +150,50 @@ def _to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return x.expand(channels, -1, -1).clone()
 
 
+def _axis_weights(in_size: int, out_size: int, start: int, count: int) -> tuple[int, torch.Tensor]:
+    """Rows ``start .. start + count`` of the antialiased bilinear resampling matrix from ``in_size`` to
+    ``out_size`` samples, over only the input samples they read: (first input sample, count × span weights).
+
+    The weights are PyTorch's (``interpolate(mode="bilinear", antialias=True, align_corners=False)``, which
+    follows Pillow's): a triangle filter widened by the scale when shrinking, normalised per output sample.
+    """
+    scale = in_size / out_size
+    support = scale if scale >= 1.0 else 1.0
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    centre = scale * (torch.arange(start, start + count, dtype=torch.float64) + 0.5)
+    low = (centre - support + 0.5).trunc().clamp(min=0).long()
+    high = (centre + support + 0.5).trunc().clamp(max=in_size).long()
+    first, last = int(low.min()), int(high.max())
+    samples = torch.arange(first, last, dtype=torch.float64)
+    weights = (1.0 - ((samples[None] - centre[:, None] + 0.5) * invscale).abs()).clamp(min=0.0)
+    inside = (samples[None] >= low[:, None]) & (samples[None] < high[:, None])
+    weights = weights * inside
+    weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-300)
+    return first, weights
+
+
 def _resize_cover(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Scale (aspect ratio kept, bilinear, antialiased) to cover height×width, then crop the centre."""
+    """Scale (aspect ratio kept, bilinear, antialiased) to cover height×width, then crop the centre.
+
+    When the scaled image would be larger than the input (an image enlarged to cover the size, such as a 1×200000
+    strip), only the kept centre is computed, from the input pixels it reads, so memory stays bounded by the input
+    and the output; the values are PyTorch's resize-then-crop to within float rounding.
+    """
     _, h, w = x.shape
     if (h, w) == (height, width):
         return x
     scale = max(height / h, width / w)
     new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
-    resized = torch.nn.functional.interpolate(x[None], size=(new_h, new_w), mode="bilinear", align_corners=False,
-                                              antialias=True)[0].clamp_(0.0, 1.0)
     top, left = (new_h - height) // 2, (new_w - width) // 2
-    return resized[:, top:top + height, left:left + width].contiguous()
+    if new_h * new_w <= h * w:
+        resized = torch.nn.functional.interpolate(x[None], size=(new_h, new_w), mode="bilinear",
+                                                  align_corners=False, antialias=True)[0].clamp_(0.0, 1.0)
+        return resized[:, top:top + height, left:left + width].contiguous()
+    row0, rows = _axis_weights(h, new_h, top, height)
+    col0, cols = _axis_weights(w, new_w, left, width)
+    region = x[:, row0:row0 + rows.shape[1], col0:col0 + cols.shape[1]].to(torch.float64)
+    out = torch.einsum("hi,cij,wj->chw", rows, region, cols)
+    return out.to(x.dtype).clamp_(0.0, 1.0).contiguous()
 
 
 class ImageTransform:
@@ -172,6 +213,9 @@ class ImageTransform:
 
     def __call__(self, image: Any) -> torch.Tensor:
         x = to_tensor_image(image)
+        if x.shape[1] == 0 or x.shape[2] == 0:
+            raise InvalidArgumentError(f"the image has no pixels ({x.shape[1]}×{x.shape[2]}): pass an image of at least "
+                                       "1×1 pixels")
         x = _composite(x, self.background)
         x = _to_channels(x, self.input_size[0])
         return _resize_cover(x, self.input_size[1], self.input_size[2]).to(torch.float32).contiguous()
