@@ -279,19 +279,21 @@ def route_timm_hub_configs(loader: Callable[[str], Any]) -> None:
 
 # ---- 5. Gradio -------------------------------------------------------------------------------------------
 
-def read_gradio_uploads(component: Any, read: Callable[[str, str | None], Any]) -> None:
-    """Make the ``gradio.Image`` input ``component`` pass an uploaded file to ``read(path, original_name)``
-    instead of opening it with PIL itself (whose failures on a text file or an empty one are foreign errors); a
-    pasted image (a data URL) is still decoded by Gradio. Only this instance's ``preprocess`` changes: a
-    subclass would make Gradio write a ``.pyi`` stub beside the module that defines it."""
+def read_gradio_uploads(component: Any, read: Callable[[str | None, str | None, str | None], Any]) -> None:
+    """Make the ``gradio.Image`` input ``component`` pass an uploaded file to ``read(path, original_name, None)``
+    and a pasted image to ``read(None, None, data_url)`` instead of decoding either with PIL itself (whose
+    failures on a text file or an empty one are foreign errors, and which would skip the limits a file gets).
+    Only this instance's ``preprocess`` changes: a subclass would make Gradio write a ``.pyi`` stub beside the
+    module that defines it."""
     check_version("gradio", "dkl_zoo's web demo")
-    decode = component.preprocess
 
     def preprocess(payload: Any) -> Any:
         if payload is None:
             return None
-        if payload.path is None or (payload.url or "").startswith("data:"):
-            return decode(payload)
-        return read(payload.path, payload.orig_name)
+        if (payload.url or "").startswith("data:"):
+            return read(None, None, payload.url)
+        if payload.path is None:
+            return read(None, None, "data:,")  # neither a file nor data: an empty paste
+        return read(payload.path, payload.orig_name, None)
 
     component.preprocess = preprocess

@@ -11,16 +11,22 @@ Safe to leave running: it binds to 127.0.0.1 unless told otherwise and makes a p
 ``share=True``; each model is loaded once and kept; every computation goes through one Gradio queue slot, so
 concurrent visitors wait their turn instead of racing on one model; an attack past ``time_limit`` stops with a
 message; uploads are read by ``dkl_zoo`` (a file that is not an image is a message in the page) and images
-larger than ``MAX_SIDE`` pixels are scaled down before any work. ``serve`` keeps Gradio's files in one temporary
-folder and removes it when the server stops (Ctrl-C included).
+of more than ``MAX_PIXELS`` pixels are refused before they are decoded. A pasted image (a data URL) goes through
+the same reader and limits as a file. The answers are the library's for the same file, to the last digit: the
+image is read as ``dkl_zoo.predict`` reads a path (16-bit files at full depth), never resized twice. An upload to
+the API endpoints is deleted as soon as it is read; the page keeps its ``KEPT_UPLOADS`` most recent uploads (a
+picture is predicted, then attacked) and deletes older ones. ``serve`` keeps Gradio's files in one temporary
+folder, sweeps its outputs every few minutes and removes the folder when the server stops (Ctrl-C included).
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import DklZooError, ImageReadError, InvalidArgumentError, MissingDependencyError, PortUnavailableError
@@ -32,14 +38,20 @@ if TYPE_CHECKING:
     from PIL import Image
     from torch import nn
 
-__all__ = ["DEFAULT_MODELS", "MAX_SIDE", "PAGE_CSS", "DemoModels", "build_app", "page_models", "serve"]
+__all__ = ["DEFAULT_MODELS", "MAX_PIXELS", "PAGE_CSS", "DemoModels", "build_app", "page_models", "serve"]
 
 DEFAULT_MODELS = ("ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1")
 """Preselected, since the shipped models load offline: the robust model and its non-robust contrast."""
-MAX_SIDE = 1024
-"""Images larger than this many pixels on a side are scaled down (aspect kept) before any work."""
+MAX_PIXELS = 16_000_000
+"""Larger images are refused before they are decoded: a 16-megapixel RGBA image takes 256 MB as float pixels,
+which bounds the memory one request can take."""
 MAX_UPLOAD = "25mb"
-"""Gradio refuses larger uploads before they reach the app."""
+"""Gradio refuses larger uploads before they reach the app; a pasted image (a data URL) is held to the same size."""
+MAX_UPLOAD_BYTES = 25 * 1000 * 1000
+KEPT_UPLOADS = 8
+"""The page's most recent uploads kept on disk (the picture shown is predicted, then attacked); older ones go."""
+OUTPUT_SWEEP = (300, 900)
+"""Gradio's own sweep of its cache (outputs included): every 300 s, files older than 900 s."""
 DISPLAY_SIDE = 224
 """Model-size images are shown enlarged to about this many pixels, by nearest neighbour."""
 PAGE_CSS = (".dkl-pixels img { image-rendering: pixelated; }\n"
@@ -114,16 +126,6 @@ def entry_summary(entry: ModelEntry) -> str:
             f"eps {provenance.eps_label}; {where}.\n\n| source | clean % | AutoAttack % |\n| --- | --- | --- |\n{rows}")
 
 
-def _within_max_side(image: "Image.Image") -> "Image.Image":
-    from PIL import Image as PILImage
-
-    if max(image.size) <= MAX_SIDE:
-        return image
-    smaller = image.copy()
-    smaller.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
-    return smaller
-
-
 def _enlarged(image_chw: "torch.Tensor") -> "Image.Image":
     """A C×H×W 8-bit [0, 1] image enlarged by nearest neighbour (what is shown is the image itself)."""
     from PIL import Image as PILImage
@@ -139,18 +141,120 @@ def _labels(prediction: Any) -> dict[str, float]:
     return dict(prediction.top_k)
 
 
-def _image_input(gradio: Any, **kwargs: Any) -> Any:
-    """A ``gradio.Image`` input whose uploads ``dkl_zoo`` reads as ``dkl_zoo.predict`` reads a path (upright by
-    EXIF, decompression bombs refused): a file that is not an image, an empty or a truncated one is a message
-    in the page, not a traceback."""
-    from ._compat import read_gradio_uploads
-    from ._images import open_image
+class _Uploads:
+    """Uploaded files read as ``dkl_zoo.predict`` reads a path, within the page's limits, then let go of: deleted at
+    once (``keep=0``, the API endpoints, where each upload serves one request) or once ``keep`` newer uploads
+    came (the page). Only files inside Gradio's upload folder are ever deleted; the shipped examples never."""
 
-    def read(path: str, original_name: str | None) -> "Image.Image":
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, gradio: Any, path: str, original_name: str | None) -> "torch.Tensor":
+        from PIL import Image
+
+        from ._images import open_image
+        from ._terminal import printable
+        from .transforms import to_tensor_image
+
+        name = printable(original_name or "the upload")
         try:
-            return open_image(path)
+            try:
+                with Image.open(path) as header:  # the size, from the header alone
+                    width, height = header.size
+            except Image.DecompressionBombError:
+                raise _message(gradio, f"{name}: far more pixels than this page takes ({MAX_PIXELS // 1_000_000} "
+                                       "megapixels; over the decompression-bomb limit)") from None
+            except (OSError, SyntaxError, ValueError):
+                width = height = 0  # not an image: open_image says exactly why
+            if width * height > MAX_PIXELS:
+                raise _message(gradio, f"{name}: {width}×{height} pixels is more than this page takes "
+                                       f"({MAX_PIXELS // 1_000_000} megapixels): scale it down, or use dkl_zoo.predict")
+            open_image(path).close()  # every check of a file read by dkl_zoo (decompression bombs, truncation)
+            return to_tensor_image(path)
+        except gradio.Error:
+            raise
         except ImageReadError as error:
-            raise _message(gradio, f"{original_name or 'the upload'}: {error.reason}") from None
+            raise _message(gradio, f"{name}: {error.reason}") from None
+        except DklZooError as error:
+            raise _message(gradio, f"{name}: {error}") from None
+        finally:
+            self._let_go(path)
+
+    def _let_go(self, path: str) -> None:
+        if not _inside(path, _upload_folder()) or _is_example(path):
+            return
+        with self._lock:
+            self._recent[path] = None
+            self._recent.move_to_end(path)
+            old = list(self._recent)[:max(0, len(self._recent) - self.keep)]
+            for stale in old:
+                del self._recent[stale]
+        for stale in old:
+            _delete_upload(stale)
+
+
+def _upload_folder() -> Path | None:
+    folder = os.environ.get("GRADIO_TEMP_DIR")
+    return Path(folder).resolve() if folder else None
+
+
+def _inside(path: str, folder: Path | None) -> bool:
+    return folder is not None and Path(path).resolve().is_relative_to(folder)
+
+
+def _is_example(path: str) -> bool:
+    from .examples import example_images
+
+    return Path(path).name in {example.path.name for example in example_images()}
+
+
+def _delete_upload(path: str) -> None:
+    """The file, and the folder Gradio made for it when that is left empty."""
+    target = Path(path)
+    try:
+        target.unlink(missing_ok=True)
+        target.parent.rmdir()
+    except OSError:
+        pass
+
+
+def _decode_data_url(gradio: Any, url: str) -> str:
+    """A pasted image (``data:image/...;base64,...``) written to a file in Gradio's upload folder, within the size an
+    uploaded file may have, so that it is read by the same reader with the same limits."""
+    import base64
+    import binascii
+    import urllib.parse
+
+    header, _, data = url.partition(",")
+    if len(data) * 3 // 4 > MAX_UPLOAD_BYTES:
+        raise _message(gradio, f"the pasted image is larger than this page takes ({MAX_UPLOAD})")
+    try:
+        raw = base64.b64decode(data, validate=True) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(data)
+    except (binascii.Error, ValueError):
+        raise _message(gradio, "the pasted data is not an image (its base64 does not decode)") from None
+    folder = _upload_folder() or Path(tempfile.gettempdir())
+    handle, name = tempfile.mkstemp(prefix="pasted-", suffix=".img", dir=folder)
+    with os.fdopen(handle, "wb") as out:
+        out.write(raw)
+    return name
+
+
+def _image_input(gradio: Any, *, keep: int, **kwargs: Any) -> Any:
+    """A ``gradio.Image`` input whose uploads ``dkl_zoo`` reads as ``dkl_zoo.predict`` reads a path (upright by
+    EXIF, decompression bombs refused, 16 bits kept): a file that is not an image, an empty or a truncated one is
+    a message in the page, not a traceback. A pasted image is read the same way. The value handed on is the image
+    as a float C×H×W tensor."""
+    from ._compat import read_gradio_uploads
+
+    uploads = _Uploads(keep)
+
+    def read(path: str | None, original_name: str | None, data_url: str | None) -> "torch.Tensor":
+        if data_url is not None:
+            return uploads.read(gradio, _decode_data_url(gradio, data_url), "the pasted image")
+        assert path is not None
+        return uploads.read(gradio, path, original_name)
 
     component = gradio.Image(type="pil", image_mode=None, format="png", **kwargs)
     read_gradio_uploads(component, read)
@@ -163,14 +267,14 @@ class _Handlers:
     def __init__(self, models: DemoModels, names: Sequence[str], time_limit: float) -> None:
         self.models, self.names, self.time_limit = models, list(names), time_limit
 
-    def _model_and_image(self, name: str, image: Any) -> tuple["nn.Module", "Image.Image"]:
+    def _model_and_image(self, name: str, image: Any) -> tuple["nn.Module", Any]:
         gradio = _gradio()
         if name not in self.names:
             raise _message(gradio, f"unknown model {name!r}; this page serves: {', '.join(self.names)}")
         if image is None:
             raise _message(gradio, "no image: upload, paste or drag one, or pick an example")
         try:
-            return self.models.get(name), _within_max_side(image)
+            return self.models.get(name), image
         except DklZooError as error:
             raise _message(gradio, f"{name}: {error}") from None
 
@@ -242,7 +346,8 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
     first = get_entry(names[0])
     from .examples import example_images
 
-    with gradio.Blocks(title="dkl_zoo: robustness you can see", analytics_enabled=False) as app:
+    with gradio.Blocks(title="dkl_zoo: robustness you can see", analytics_enabled=False,
+                       delete_cache=OUTPUT_SWEEP) as app:
         gradio.Markdown("# dkl_zoo: robustness you can see\nGive an image and see what two models answer. Then "
                         "attack it: the attack changes every pixel by at most eps and looks for an image the "
                         "model gets wrong. A robust model holds; a standard one flips.")
@@ -253,7 +358,8 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
             summary = gradio.Markdown(entry_summary(first))
             summary_other = gradio.Markdown(entry_summary(get_entry(comparison)))
         with gradio.Row():
-            image = _image_input(gradio, label="your image (upload, paste or drag)", sources=["upload", "clipboard"],
+            image = _image_input(gradio, keep=KEPT_UPLOADS, label="your image (upload, paste or drag)",
+                                 sources=["upload", "clipboard"],
                                  height=DISPLAY_SIDE + 60, elem_id="dkl-image", elem_classes=["dkl-pixels"])
             with gradio.Column():
                 top5 = gradio.Label(num_top_classes=5, label="model: top-5", elem_id="dkl-top5")
@@ -319,7 +425,7 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
                             api_name=False, **shared)
         with gradio.Row(visible=False):  # the endpoints for scripts, not drawn
             name_in = gradio.Textbox()
-            image_in = _image_input(gradio)
+            image_in = _image_input(gradio, keep=0)
             eps_in = gradio.Number()
             before_out, after_out = gradio.Label(), gradio.Label()
             adversarial_out = gradio.Image(type="pil", format="png")
@@ -328,6 +434,19 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
         attack_endpoint.click(api_attack, [name_in, image_in, eps_in], [adversarial_out, before_out, after_out],
                               api_name="attack", **shared)
     return app.queue(default_concurrency_limit=1)
+
+
+def _check_host(host: object) -> None:
+    """Refuse a host name that does not resolve here, before Gradio reports it as a port that is taken."""
+    import socket
+
+    if not isinstance(host, str) or not host:
+        raise InvalidArgumentError(f"host must be a host name or an address such as 127.0.0.1, got {host!r}")
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        raise InvalidArgumentError(f"host {host!r} does not resolve to an address on this machine: use 127.0.0.1 "
+                                   "(this machine only) or 0.0.0.0 (every interface)") from None
 
 
 def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
@@ -339,11 +458,12 @@ def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: 
 
     Raises:
         MissingDependencyError: Gradio is not installed (the ``demo`` extra).
-        InvalidArgumentError: as ``build_app``, or a port outside 1..65535.
+        InvalidArgumentError: as ``build_app``, a port outside 1..65535, or a host that does not resolve.
         PortUnavailableError: the port is taken or not allowed.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise InvalidArgumentError(f"port must be an integer in 1..65535, got {port!r}")
+    _check_host(host)
     folder = tempfile.mkdtemp(prefix="dkl-zoo-demo-")
     saved = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
     os.environ["GRADIO_TEMP_DIR"] = folder

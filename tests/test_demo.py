@@ -129,14 +129,76 @@ def test_a_bad_upload_is_a_message_and_the_server_keeps_serving(client, server, 
     assert server.process.poll() is None
 
 
-def test_a_6000_pixel_upload_is_scaled_down_first_and_answered(client, models, tmp_path):
-    big = Image.fromarray(np.tile(np.linspace(0, 255, 6000, dtype=np.uint8), (6000, 1)), mode="L")
-    path = tmp_path / "big.png"
-    big.save(path)
+def test_a_large_upload_gets_the_librarys_answer_to_1e_6_and_an_oversized_one_a_message(client, models, tmp_path):
+    gradient = np.tile(np.linspace(0, 255, 2000, dtype=np.uint8), (1500, 1))
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.stack([gradient, gradient[:, ::-1], gradient // 2], axis=-1)).save(path)
     answer = client.predict(ROBUST, gradio_client.handle_file(str(path)), api_name="/predict")
-    small = big.copy()
-    small.thumbnail((demo_module.MAX_SIDE, demo_module.MAX_SIDE), Image.Resampling.LANCZOS)
-    assert _pairs(answer) == list(dkl_zoo.predict(models[ROBUST], small, top_k=5, progress=False)[0].top_k)
+    expected = dkl_zoo.predict(models[ROBUST], path, top_k=5, progress=False)[0].top_k
+    assert [label for label, _ in _pairs(answer)] == [label for label, _ in expected]
+    assert np.allclose([p for _, p in _pairs(answer)], [p for _, p in expected], rtol=0, atol=1e-6)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (5000, 4000)).save(huge)  # 20 megapixels, a small file
+    with pytest.raises(gradio_client.exceptions.AppError, match="5000×4000 pixels is more than this page takes"):
+        client.predict(ROBUST, gradio_client.handle_file(str(huge)), api_name="/predict")
+
+
+def test_a_48_bit_png_gets_the_librarys_full_depth_answer(client, models, tmp_path):
+    from helpers.png16 import write_png16
+
+    pixels = (np.random.default_rng(3).random((40, 30, 3)) * 65535).astype(np.uint16)
+    path = write_png16(tmp_path / "deep.png", pixels)
+    answer = client.predict(ROBUST, gradio_client.handle_file(str(path)), api_name="/predict")
+    expected = dkl_zoo.predict(models[ROBUST], path, top_k=5, progress=False)[0].top_k
+    assert np.allclose([p for _, p in _pairs(answer)], [p for _, p in expected], rtol=0, atol=1e-6)
+
+
+def _data_url(data: bytes) -> dict:
+    import base64
+
+    return {"path": None, "url": "data:image/png;base64," + base64.b64encode(data).decode(), "meta": {"_type": "gradio.FileData"}}
+
+
+def test_a_pasted_image_is_read_with_the_limits_of_a_file(client, models, tmp_path):
+    example = EXAMPLES["trouser"]
+    answer = client.predict(ROBUST, _data_url(example.read_bytes()), api_name="/predict")
+    assert _pairs(answer) == list(dkl_zoo.predict(models[ROBUST], example, top_k=5, progress=False)[0].top_k)
+    bomb = io.BytesIO()
+    Image.new("L", (20000, 20000)).save(bomb, format="PNG")  # 400 megapixels in about 400 kB
+    with pytest.raises(gradio_client.exceptions.AppError, match="more pixels than this page takes"):
+        client.predict(ROBUST, _data_url(bomb.getvalue()), api_name="/predict")
+    for data, expected in ((b"plain words", "not an image"), (b"", "empty file")):
+        with pytest.raises(gradio_client.exceptions.AppError, match=expected) as caught:
+            client.predict(ROBUST, _data_url(data), api_name="/predict")
+        assert "/tmp" not in str(caught.value) and "pasted" in str(caught.value)
+
+
+def test_uploads_to_the_endpoints_are_deleted_once_answered(client, server, tmp_path):
+    def uploads() -> list[str]:
+        return [f for f in files_under(server.tmp) if f.endswith((".png", ".img")) and "matplotlib" not in f]
+
+    before = uploads()
+    for index in range(12):
+        image = tmp_path / f"upload-{index}.png"
+        Image.fromarray(np.full((28, 28), index * 20, dtype=np.uint8)).save(image)
+        client.predict(ROBUST, gradio_client.handle_file(str(image)), api_name="/predict")
+        assert not [f for f in uploads() if f"upload-{index}" in f], "the upload is still on disk once answered"
+    assert len(uploads()) <= len(before) + 1  # at most a cached output; the twelve uploads are gone
+
+
+def test_a_host_that_does_not_resolve_is_said_so(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "dkl_zoo", "demo", "--host", "no-such-host.invalid", "--port", "7999"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**_clean_env(), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    assert done.returncode == 2, done.stderr
+    assert "host 'no-such-host.invalid' does not resolve" in done.stderr and "port" not in done.stderr.split(":", 1)[1]
+    assert "Traceback" not in done.stderr
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
 
 
 def test_unknown_entries_and_missing_hub_weights_are_messages(client):
