@@ -52,7 +52,7 @@ from .registry import ModelEntry, list_models
 
 if TYPE_CHECKING:  # what the lazy attributes below are, for type checkers and IDEs
     from .adversarial import AttackResult, attack_image
-    from .attack_figure import attack_figure
+    from .figure import attack_figure
     from .evaluation import EvalResult, evaluate, merge_results, robustness_curve, write_robustbench_json
     from .exporting import ExportResult, export
     from .loading import build_model, load, model_info
@@ -65,7 +65,7 @@ _LAZY = {
     "evaluate": "evaluation", "merge_results": "evaluation", "EvalResult": "evaluation",
     "robustness_curve": "evaluation", "write_robustbench_json": "evaluation",
     "predict": "prediction", "predict_iter": "prediction", "Prediction": "prediction",
-    "attack_image": "adversarial", "AttackResult": "adversarial", "attack_figure": "attack_figure",
+    "attack_image": "adversarial", "AttackResult": "adversarial", "attack_figure": "figure",
     "export": "exporting", "ExportResult": "exporting",
 }
 """Public name → the module that defines it, imported on first use (torch is heavy; ``dkl-zoo --help`` is not)."""

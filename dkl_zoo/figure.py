@@ -1,5 +1,7 @@
-"""The figure of an attacked image, as papers show it: original | perturbation (magnified) | adversarial, each
-with the model's top predictions; one row per model, so a robust and a standard model can be compared.
+"""The figure of an attacked image (``dkl_zoo.attack_figure``), as papers show it: original | perturbation
+(magnified) | adversarial, each with the model's top predictions; one row per model, so a robust and a standard
+model can be compared. The module is not named after the function, so importing it cannot shadow the function on
+the package.
 
 A bare matplotlib ``Figure`` (no pyplot state, no backend switch); pixels are drawn by nearest neighbour only,
 so what is shown is the image itself, not a smoothed version of it.

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "_compat", "_atomic", "_integrity", "_devices", "_deadline", "losses", "_inputs", "settings",
-                    "_choices")),
+                    "_choices", "_arguments", "_terminal", "_figure_files")),
     ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
                   "registry._released", "registry._shipped", "registry", "_pins", "data", "cards", "categories",
                   "_images", "transforms", "examples")),
@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("use cases", ("loading", "evaluation.result", "evaluation.sharding", "evaluation.state", "evaluation.runner",
                    "evaluation.arguments", "evaluation.protocol", "evaluation.leaderboard", "evaluation.curve",
                    "evaluation", "release", "prediction", "prediction_output",
-                   "adversarial", "attack_figure", "exporting")),
+                   "_model_fit", "adversarial", "figure", "exporting")),
     ("applications", ("demo",)),
     ("interfaces", ("", "__main__", "cli._common", "cli.catalogue", "cli.download", "cli.evaluate", "cli.predict",
                     "cli.attack", "cli.export", "cli.demo", "cli.forget", "cli.maintainers", "cli.maintainers.convert",

@@ -68,7 +68,13 @@ class Trainer:
         self.config = config
         self.device = self._device()  # a device this machine lacks is refused before the run folder is made
         self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # under a regular file, a read-only folder, a full disk: one line, no traceback
+            reason = error.strerror or str(error)
+            if isinstance(error, FileExistsError) or (isinstance(error, NotADirectoryError)):
+                reason = "a file of that name is in the way (the run folder must be a folder)"
+            raise ConfigError(f"--out {self.out}: cannot create the run folder: {reason}") from None
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.lock = RunLock(self.out) if self.rank == 0 else None  # before anything reads or writes the folder

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     """Register this module's verbs on the ``dkl-zoo`` parser."""
     p = verbs.add_parser("forget-original", help="forget the original file trusted on first use for NAME")
@@ -20,7 +19,11 @@ def run_forget_original(args: argparse.Namespace) -> int:
     from ..original import forget_original
     from ..registry import get_entry
 
-    get_entry(args.name)
+    entry = get_entry(args.name)
+    if entry.weights.embedded_file is not None and entry.weights.repo is None:
+        print(f"{args.name} ships inside the dkl_zoo package (its weights are {entry.weights.embedded_file}): it has no "
+              "downloaded original file to forget, and nothing was changed")
+        return 0
     dropped = forget_original(args.name, Path(args.cache_dir) / "dkl_zoo" if args.cache_dir else None)
     print(f"{args.name}: forgot {len(dropped)} trusted original file(s) and the cached conversion; the next "
           "load downloads and trusts the current file, and says so")
