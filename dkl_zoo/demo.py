@@ -464,6 +464,9 @@ def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise InvalidArgumentError(f"port must be an integer in 1..65535, got {port!r}")
     _check_host(host)
+    from ._arguments import checked_bool
+
+    share = checked_bool(share, "share")
     folder = tempfile.mkdtemp(prefix="dkl-zoo-demo-")
     saved = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
     os.environ["GRADIO_TEMP_DIR"] = folder

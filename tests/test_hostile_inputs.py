@@ -302,6 +302,13 @@ def test_truthy_strings_are_not_booleans(model, tmp_path):
         dkl_zoo.predict(model, example_images()[0].path, progress="no")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="progress must be True or False"):
         dkl_zoo.load(NAME, progress=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="channels_last must be True or False"):
+        dkl_zoo.evaluate(model, channels_last="no", data=(torch.rand(2, 1, 28, 28), torch.tensor([0, 1])),  # type: ignore[arg-type]
+                         n_examples=2)
+    from dkl_zoo.demo import serve
+
+    with pytest.raises(InvalidArgumentError, match="share must be True or False"):
+        serve(share="no")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
 
 

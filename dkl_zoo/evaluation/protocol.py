@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .._arguments import checked_bool
 from .._autoattack import DEFAULT_SEED, make_adversary
 from .._choices import DATASETS
 from .._devices import checked_device
@@ -82,6 +83,8 @@ def evaluate(
     dataset, eps, attacks = checked_arguments(entry, dataset, threat_model, eps, version, attacks, batch_size,
                                                n_examples, data, shard)
     check_run_arguments(seed, data_dir, log_path, state_path, model_name)
+    progress = checked_bool(progress, "progress")
+    channels_last = checked_bool(channels_last, "channels_last")
     device = checked_device(device)
     x_all, y_all = checked_data(data, dataset, n_examples, data_dir, entry)  # before the model is loaded
     model = _model_on(model_or_name, entry, device, channels_last)
