@@ -307,7 +307,8 @@ def test_public_evaluate_is_the_function_whatever_was_imported_first():
 
 
 def test_channels_last_layout_gives_the_same_flags_and_is_applied_to_conv_models():
-    """evaluate stores a conv model's weights channels-last (faster on CPU) and the result does not change."""
+    """evaluate runs a conv model with channels-last weights (faster on CPU), on a copy, and the result does not
+    change; the caller's model keeps its layout."""
     from dkl_zoo.models import WideResNet
 
     torch.manual_seed(0)
@@ -317,11 +318,15 @@ def test_channels_last_layout_gives_the_same_flags_and_is_applied_to_conv_models
         torch.manual_seed(0)
         model = WideResNet(depth=10, widen_factor=1, num_classes=10).eval()
         y = model(x).argmax(1)  # every image starts correct: the attack decides every flag
+        seen: list[bool] = []
+        model.conv1.register_forward_pre_hook(
+            lambda module, args: seen.append(module.weight.is_contiguous(memory_format=torch.channels_last)))
         kwargs = dict(data=(x, y), n_examples=12, version="custom", attacks=["apgd-ce"], eps=0.03,
                       batch_size=6, progress=False, channels_last=channels_last)
         results.append(evaluate(model, **kwargs))
-        layouts.append(model.conv1.weight.is_contiguous(memory_format=torch.channels_last))
-    assert layouts == [False, True]
+        layouts.append(set(seen))
+        assert not model.conv1.weight.is_contiguous(memory_format=torch.channels_last)  # the caller's model as it was
+    assert layouts == [{False}, {True}]
     plain, fast = results
     assert plain.n_clean_correct == fast.n_clean_correct == 12
     assert (plain.n_robust, plain.robust_after_counts) == (fast.n_robust, fast.robust_after_counts)

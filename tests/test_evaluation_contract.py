@@ -270,12 +270,16 @@ def test_the_test_set_read_from_data_dir_gives_what_the_same_tensors_give(data, 
     assert (from_disk.n_clean_correct, from_disk.n_robust) == (given.n_clean_correct, given.n_robust)
 
 
-def test_a_convolutional_model_without_any_other_parameter_is_made_channels_last(data):
+def test_a_convolutional_model_without_any_other_parameter_is_run_channels_last_and_left_as_it_was(data):
     _, x, y = data
     torch.manual_seed(0)
     convolution_only = torch.nn.Sequential(torch.nn.Conv2d(3, 10, 32, bias=False), torch.nn.Flatten()).eval()
+    seen: list[bool] = []  # the layout of the weights each forward pass ran with (the hook travels with a copy)
+    convolution_only[0].register_forward_pre_hook(
+        lambda module, args: seen.append(module.weight.is_contiguous(memory_format=torch.channels_last)))
     evaluate(convolution_only, data=(x, y), n_examples=4, batch_size=4, **ONE)
-    assert convolution_only[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert seen and all(seen)
+    assert not convolution_only[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 # ---- the writers: RobustBench's JSON, the curve's CSV and figure ------------------------------------------
