@@ -36,6 +36,8 @@ class Pin:
     sha256: str
     original_sha256: str | None = None
     original_source: str | None = None
+    reference_sha256: str | None = None
+    """sha256 of the reference record published beside the weights (``dkl-zoo reference``), once there is one."""
 
     def problems(self) -> list[str]:
         """What is wrong with this pin (empty when it is well formed)."""
@@ -49,6 +51,9 @@ class Pin:
         if self.original_sha256 is not None and not (isinstance(self.original_sha256, str)
                                                      and SHA256_HEX.match(self.original_sha256)):
             found.append("original_sha256 must be 64 lowercase hex digits or null")
+        if self.reference_sha256 is not None and not (isinstance(self.reference_sha256, str)
+                                                      and SHA256_HEX.match(self.reference_sha256)):
+            found.append("reference_sha256 must be 64 lowercase hex digits or null")
         return found
 
 
@@ -135,7 +140,8 @@ def update_pins(path: str | os.PathLike[str], changes: Mapping[str, Pin]) -> dic
 
 
 def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]
-    """``entry`` with its pin applied (repo, revision, sha256, original_sha256); unchanged when unpinned."""
+    """``entry`` with its pin applied (repo, revision, sha256, original_sha256, reference_sha256); unchanged when
+    unpinned."""
     pin = pins.get(entry.name)
     if pin is None or entry.weights.embedded_file is not None:
         return entry
@@ -143,6 +149,7 @@ def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]
     if namespace and namespace != pin.repo_id.split("/")[0]:
         # a mirror these pins do not describe: its commits are unknown, its bytes must still be the pinned ones
         return entry.with_weights(sha256=pin.sha256, original_sha256=pin.original_sha256,
-                                  original_source=pin.original_source)
+                                  original_source=pin.original_source, reference_sha256=pin.reference_sha256)
     return entry.with_weights(repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
-                              original_sha256=pin.original_sha256, original_source=pin.original_source)
+                              original_sha256=pin.original_sha256, original_source=pin.original_source,
+                              reference_sha256=pin.reference_sha256)

@@ -127,6 +127,13 @@ class WeightsSpec:
     """sha256 of the original (pickled) file the pinned weights were converted from (``dkl_zoo/pins.json``)."""
     original_source: str | None = None
     """Which original file that was: ``"<kind> <google drive id>"``."""
+    reference_sha256: str | None = None
+    """sha256 of the entry's reference record (``dkl_zoo.verify``): shipped in the package, or published beside the
+    weights in the Hub repo and pinned by ``dkl-zoo release``; None while the entry has none."""
+    reference_filename: str = "reference.safetensors"
+    """The reference record's file name in the Hub repo."""
+    embedded_reference: str | None = None
+    """The reference record inside the package (the shipped models)."""
 
 
 @dataclass(frozen=True)
