@@ -4,7 +4,8 @@
 >>> model = dkl_zoo.load("ikl-at-cifar10-wrn34")   # eval mode, takes [0, 1] images
 
 The public API is what this module exports (``__all__``): loading (``load``, ``model_info``, ``list_models``),
-evaluation (``evaluate`` and its writers), inference (``predict``, ``attack_image``, ``export``) and the error
+evaluation (``evaluate`` and its writers), verification (``verify``: behaviour against a reference in
+minutes), inference (``predict``, ``attack_image``, ``export``) and the error
 classes. Modules whose names start with an underscore are internal. Heavy parts load on first use, so
 ``import dkl_zoo`` imports neither torch nor timm; a type checker sees the real signatures.
 """
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # what the lazy attributes below are, for type checkers and I
     from .exporting import ExportResult, export
     from .loading import build_model, load, model_info
     from .prediction import Prediction, predict, predict_iter
+    from .verification import Verification, verify
 
 __version__ = "0.1.0"
 
@@ -67,6 +69,7 @@ _LAZY = {
     "predict": "prediction", "predict_iter": "prediction", "Prediction": "prediction",
     "attack_image": "adversarial", "AttackResult": "adversarial", "attack_figure": "figure",
     "export": "exporting", "ExportResult": "exporting",
+    "verify": "verification", "Verification": "verification",
 }
 """Public name → the module that defines it, imported on first use (torch is heavy; ``dkl-zoo --help`` is not)."""
 
@@ -129,6 +132,7 @@ __all__ = [
     "UnknownModelError",
     "UnpinnedWeightsError",
     "UnsafeCheckpointError",
+    "Verification",
     "WeightsFormatError",
     "attack_figure",
     "attack_image",
@@ -142,5 +146,6 @@ __all__ = [
     "predict",
     "predict_iter",
     "robustness_curve",
+    "verify",
     "write_robustbench_json",
 ]

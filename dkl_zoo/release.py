@@ -51,9 +51,15 @@ def release(
     token: str | bool | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    references: Sequence[str | os.PathLike[str]] = (),
 ) -> list[ReleaseRow]:
     """Release ``names`` (None: every released entry) under ``namespace``; returns the summary rows. Each step is
     said through ``echo`` (default: the ``dkl_zoo.release`` logger).
+
+    ``references``: reference records (``dkl-zoo reference``) to publish as ``reference.safetensors`` beside the
+    weights of the entry each names, in a commit of its own; the pin then moves to that commit and records the
+    record's sha256 (``reference_sha256``), so ``verify`` fetches and checks it like the weights. A record must be of
+    the pinned weights.
 
     Raises:
         InvalidArgumentError: unknown or packaged names, a bad namespace or check size (before any work).
@@ -70,12 +76,18 @@ def release(
         check_writable(pins_file)  # before anything is fetched or uploaded
     pins = load_pins(pins_file)
     work = Path(work_dir) if work_dir is not None else _default_work_dir()
+    records = _references(references, {entry.name for entry in entries})  # all checked before any work
     api = None if dry_run else _api(endpoint, token)
     rows = []
     for entry in entries:
         repo_id = f"{namespace}/{entry.name}"
         pin = pins.get(entry.name)
         if pin is not None and pin.repo_id == repo_id and (dry_run or _hub_has(api, pin, repo_id)):
+            if entry.name in records and not dry_run:
+                pin = _publish_reference(api, pin, records[entry.name], echo)
+                pins = update_pins(pins_file, {entry.name: pin})
+                rows.append(ReleaseRow(entry.name, "reference published", repo_id, pin.revision, pin.sha256))
+                continue
             rows.append(ReleaseRow(entry.name, "up to date" if not dry_run else "pinned: skip", repo_id,
                                    pin.revision, pin.sha256))
             continue
@@ -89,6 +101,10 @@ def release(
         row, new_pin = _release_one(entry, repo_id, pin, api, work / entry.name, check_data, check_n, progress,
                                     echo)
         pins = update_pins(pins_file, {entry.name: new_pin})  # after every entry, merged under a lock
+        if entry.name in records:
+            new_pin = _publish_reference(api, new_pin, records[entry.name], echo)
+            pins = update_pins(pins_file, {entry.name: new_pin})
+            row.revision = new_pin.revision
         rows.append(row)
     echo(_summary(rows))
     return rows
@@ -118,6 +134,46 @@ def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Pa
     new_pin = Pin(repo_id=repo_id, revision=commit, sha256=weights_sha256, original_sha256=raw_sha256,
                   original_source=source.key)
     return ReleaseRow(entry.name, action, repo_id, commit, weights_sha256), new_pin
+
+
+def _references(paths: Sequence[str | os.PathLike[str]], names: set[str]) -> dict[str, Path]:
+    """Each record by the entry it names; refused before any work when it is not a record or names no entry
+    being released."""
+    from .verification.reference import read_reference
+
+    found: dict[str, Path] = {}
+    for path in map(Path, paths):
+        record = read_reference(path)
+        if record.entry not in names:
+            raise InvalidArgumentError(f"{path} is the reference of {record.entry}, which is not being released here")
+        if record.entry in found:
+            raise InvalidArgumentError(f"two references of {record.entry}: {found[record.entry]} and {path}")
+        found[record.entry] = path
+    return found
+
+
+def _publish_reference(api, pin: Pin, path: Path, echo: Callable[[str], None]) -> Pin:  # type: ignore[no-untyped-def]
+    """``path`` committed as reference.safetensors beside the pinned weights; the pin moved to that commit."""
+    import dataclasses
+
+    from ._hub import api_errors
+    from ._integrity import file_digest
+    from .verification.reference import read_reference
+
+    record = read_reference(path)
+    if record.weights_sha256 != pin.sha256:
+        raise IntegrityError(str(path), pin.sha256, record.weights_sha256, algorithm="weights sha256 of the record",
+                             hint="The reference was made from other weights than the pinned ones; not published.")
+    sha256 = file_digest(path)
+    if pin.reference_sha256 == sha256:
+        echo(f"{record.entry}: reference already published (sha256 {sha256})")
+        return pin
+    with api_errors(f"publishing the reference of {record.entry}", pin.repo_id, api.endpoint):
+        info = api.upload_file(path_or_fileobj=str(path), path_in_repo="reference.safetensors", repo_id=pin.repo_id,
+                               commit_message=f"dkl-zoo release: reference record of {record.entry}")
+    commit = getattr(info, "oid", None) or str(info).rsplit("/", 1)[-1]
+    echo(f"{record.entry}: reference published {pin.repo_id}@{commit} (sha256 {sha256})")
+    return dataclasses.replace(pin, revision=commit, reference_sha256=sha256)
 
 
 def _entries(names: Sequence[str | ModelEntry] | None) -> list[ModelEntry]:

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("applications", ("demo",)),
     ("interfaces", ("", "__main__", "cli._common", "cli.catalogue", "cli.download", "cli.evaluate", "cli.predict",
                     "cli.attack", "cli.export", "cli.demo", "cli.forget", "cli.maintainers", "cli.maintainers.convert",
-                    "cli.maintainers.publish", "cli.maintainers.release", "cli.maintainers.cards", "cli",
+                    "cli.maintainers.publish", "cli.maintainers.release", "cli.maintainers.cards", "cli.maintainers.reference", "cli.verify", "cli",
                     "integrations", "integrations.timm",
                     "integrations.robustbench")),
 )

@@ -18,13 +18,14 @@ import sys
 import threading
 from typing import Callable, Iterator, Sequence
 
-from . import attack, catalogue, demo, download, evaluate, export, forget, predict
+from . import attack, catalogue, demo, download, evaluate, export, forget, predict, verify
 from ._common import UsageError
-from .maintainers import cards, convert, publish, release
+from .maintainers import cards, convert, publish, reference, release
 
 __all__ = ["main", "build_parser"]
 
-_VERBS = (catalogue, download, evaluate, predict, attack, export, demo, convert, publish, release, forget, cards)
+_VERBS = (catalogue, download, evaluate, verify, predict, attack, export, demo, convert, publish, release, reference,
+          forget, cards)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,9 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--work-dir", default=None, help="where originals are kept between runs (default ~/.cache/dkl_zoo/release)")
     p.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / the saved login)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--reference", action="append", default=[], metavar="FILE",
+                   help="a reference record (dkl-zoo reference) to publish beside the weights of the entry it names "
+                        "and pin (repeat for several)")
     p.set_defaults(func=run_release)
 
 
@@ -37,5 +40,6 @@ def run_release(args: argparse.Namespace) -> int:
         raise UsageError("--check-n needs --check-data")
     release(None if args.all else args.names, namespace=args.namespace, pins_path=args.pins or str(DEFAULT_PINS),
             dry_run=args.dry_run, check_data=args.check_data, check_n=args.check_n, work_dir=args.work_dir,
-            token=args.token, progress=not args.quiet, echo=lambda line: print(line, file=sys.stdout, flush=True))
+            token=args.token, progress=not args.quiet, echo=lambda line: print(line, file=sys.stdout, flush=True),
+            references=args.reference)
     return 0
