@@ -52,7 +52,7 @@ def readme_hub(tmp_path_factory):
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"{name}-{i}" for i, (name, _) in enumerate(BLOCKS)])
 def test_docs_python_block_runs(index, readme_hub, tmp_path):
     name, block = BLOCKS[index]
-    if "fmnist" in block and "evaluate" in block:
+    if "fmnist" in block and ("evaluate" in block or "verify" in block):
         fashion_mnist_or_skip()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": readme_hub.url,
            "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "DKL_ZOO_CACHE": str(tmp_path / "zoo-cache"),
@@ -78,6 +78,10 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
         assert done.stdout.startswith("Trouser\nTrouser -> Shirt\n")
     if "model_info" in block:
         assert "RobustBench 65.76 31.91" in done.stdout
+    if "verify(" in block:  # the words beside the example are what it prints
+        assert done.stdout.startswith("consistent")
+        assert ("('fingerprint', 'consistent')" in done.stdout if "Pipeline" not in block else
+                "inconsistent 16\nthe pipeline maps [0, 1] images to [-1, 1]" in done.stdout)
 
 
 def test_the_api_page_lists_exactly_what_the_package_exports_with_each_errors_bases():
