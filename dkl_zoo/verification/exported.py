@@ -47,9 +47,9 @@ def checkpoint_kind(path: str | os.PathLike[str]) -> str:
                 names = archive.namelist()
         except zipfile.BadZipFile:
             names = []
-        if any(n.endswith(("archive_format", "serialized_exported_program.json")) or "/models/" in n for n in names):
+        if any(n.split("/")[-1] == "archive_format" for n in names):  # torch.export.save's archive
             return "exported-program"
-        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+        if any(n.split("/")[-1] in ("data.pkl", "constants.pkl") for n in names):  # torch.jit.save's archive
             return "torchscript"
     elif head[:1] == b"\x08":  # an ONNX ModelProto starts with its ir_version field
         return "onnx"
