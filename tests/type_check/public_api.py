@@ -32,5 +32,9 @@ def usage() -> None:
     assert_type(attacked, dkl_zoo.AttackResult)
     exported = dkl_zoo.export(model, "model.onnx", format="onnx")
     assert_type(exported.sha256, str)
+    verification = dkl_zoo.verify(model, entry="ikl-at-fmnist-wrn10-1", time_limit=60.0, n_robust=0)
+    assert_type(verification, dkl_zoo.Verification)
+    assert_type(verification.verdict, str)
+    assert_type(verification.to_json(), str)
     dkl_zoo.load("x", device="cpu", dtype=3.5)  # type: ignore[arg-type]
     dkl_zoo.evaluate(model, n_examples="all")  # type: ignore[arg-type]
