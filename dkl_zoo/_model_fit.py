@@ -17,10 +17,17 @@ from torch import nn
 from .errors import InvalidArgumentError, ModelOutputError
 from .registry import REGISTRY, ModelEntry
 
-__all__ = ["check_model_fits", "model_dtype"]
+__all__ = ["check_model_fits", "model_dtype", "has_training_layers"]
 
 _FITTED: "weakref.WeakKeyDictionary[nn.Module, set[str]]" = weakref.WeakKeyDictionary()
 """The entries each live model was found to fit (forgotten with the model)."""
+
+
+def has_training_layers(module: nn.Module) -> bool:
+    """Whether a layer that behaves differently in training (batch norm, dropout) is in training mode: its forward
+    passes then change the module (batch norm's running statistics). A wrapper's own flag says nothing."""
+    kinds = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+    return any(m.training for m in module.modules() if isinstance(m, kinds))
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:

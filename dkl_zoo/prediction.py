@@ -53,11 +53,11 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
                   warn_training: bool = True) -> tuple[nn.Module, ModelEntry, torch.device]:
     """The model, its entry and the device to run on: a name is loaded (verified); a model from ``load``
     knows its entry; any other model needs ``entry=`` (class names, input size) and is checked to fit it.
-    The caller's model is never changed: given another ``device`` than its own, a copy runs there; otherwise it
-    runs where its weights are."""
+    The caller's model is never changed: given another ``device`` than its own, a copy runs there, as does a model
+    in training mode (each forward pass would move its batch-norm statistics); otherwise it runs where it is."""
     import copy
 
-    from ._model_fit import check_model_fits
+    from ._model_fit import check_model_fits, has_training_layers
     from .loading import entry_of, load
 
     if isinstance(model_or_name, (str, ModelEntry)):
@@ -92,6 +92,8 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
     check_model_fits(model, known, known_entry=own)
     if target != here and not (target.type == here.type == "cuda" and target.index is None):
         model = copy.deepcopy(model).to(target)  # the caller's module stays where it is
+    elif has_training_layers(model):
+        model = copy.deepcopy(model)  # its batch-norm statistics would move with every forward pass
     return model, known, target
 
 

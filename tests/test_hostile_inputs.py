@@ -230,6 +230,15 @@ def test_no_public_function_changes_the_callers_model(model, tmp_path):
     snapshot = _fingerprint(training)
     dkl_zoo.export(training, tmp_path / "t.pt", format="torchscript", entry=NAME)
     assert _same(snapshot, _fingerprint(training)) and training.training  # exported in eval mode, from a copy
+    with pytest.warns(RuntimeWarning, match="training mode"):  # each forward pass would move its batch-norm statistics
+        dkl_zoo.predict(training, [image, image], progress=False)
+    with pytest.warns(RuntimeWarning, match="training mode"):
+        dkl_zoo.attack_image(training, image, attack="pgd", steps=1)
+    with pytest.warns(RuntimeWarning, match="training mode"):
+        dkl_zoo.evaluate(training, dataset="fashion-mnist", eps=0.1, n_examples=2, version="custom",
+                         attacks=["apgd-ce"], batch_size=2, progress=False, channels_last=False,
+                         data=(torch.rand(2, 1, 28, 28), torch.tensor([0, 1])))
+    assert _same(snapshot, _fingerprint(training))
 
 
 # 6. Memory is bounded by the input and the output, not by the image's shape.

@@ -150,7 +150,9 @@ def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | N
     wants_layout = channels_last and any(not p.is_contiguous(memory_format=torch.channels_last)
                                          for p in convolutional)
     elsewhere = any(p.device != torch.device(device) for p in model.parameters())
-    if wants_layout or elsewhere:
+    from .._model_fit import has_training_layers
+
+    if wants_layout or elsewhere or has_training_layers(model):  # training mode: its statistics would move
         model = _in_layout(copy.deepcopy(model).to(device), channels_last)  # the attacks run on the copy
     return model
 

@@ -11,6 +11,11 @@ __all__ = ["SHIPPED_ENTRIES", "FMNIST_SHA256", "STANDARD_FMNIST_SHA256"]
 
 FMNIST_SHA256 = "af520466d9591d133373f568f10e0650d1517b67e5d8ac1eb619af8d8800d4d3"
 STANDARD_FMNIST_SHA256 = "f597cea820bb5d9b314cdb4fc0c0982020b2c49ff6fdbb6c5ebebef5013c3e31"
+FMNIST_REFERENCE_SHA256 = "e595c3d833f58d20ca9888db4ac366102e3391d2e72b839fdcfa63e0dfbda6d0"
+STANDARD_FMNIST_REFERENCE_SHA256 = "91fdf2139a0224175c11591d1178347393adcf3c86fa332f72a9996d5d8a176e"
+"""The shipped reference records (``dkl_zoo.verify``): AutoAttack standard, Linf eps 0.1, seed 0, batch 250, on the
+first 1000 Fashion-MNIST test images (as the reported numbers), made here with ``dkl-zoo eval --state`` and
+``dkl-zoo reference``; each record holds the commands and environment that made it."""
 _IKL_CONFIG = "training/configs/ikl-at-fmnist-wrn10-1.yaml"
 _STANDARD_CONFIG = "training/configs/standard-fmnist-wrn10-1.yaml"
 _OURS = "dkl_zoo (trained by this project)"
@@ -22,7 +27,9 @@ SHIPPED_ENTRIES: tuple[ModelEntry, ...] = (
         name="ikl-at-fmnist-wrn10-1",
         arch=wrn10_1_fashion(),
         weights=WeightsSpec(revision="packaged", sha256=FMNIST_SHA256,
-                            embedded_file="weights/ikl-at-fmnist-wrn10-1.safetensors"),
+                            embedded_file="weights/ikl-at-fmnist-wrn10-1.safetensors",
+                            embedded_reference="references/ikl-at-fmnist-wrn10-1.safetensors",
+                            reference_sha256=FMNIST_REFERENCE_SHA256),
         provenance=Provenance(
             dataset="fashion-mnist", threat_model="Linf", eps=0.1, eps_label="0.1",
             reported=(ReportedResult(SOURCE_OURS, 80.4, 59.7, _IKL_CONFIG, note=_MEASURED),),
@@ -45,7 +52,9 @@ SHIPPED_ENTRIES: tuple[ModelEntry, ...] = (
         name="standard-fmnist-wrn10-1",
         arch=wrn10_1_fashion(),
         weights=WeightsSpec(revision="packaged", sha256=STANDARD_FMNIST_SHA256,
-                            embedded_file="weights/standard-fmnist-wrn10-1.safetensors"),
+                            embedded_file="weights/standard-fmnist-wrn10-1.safetensors",
+                            embedded_reference="references/standard-fmnist-wrn10-1.safetensors",
+                            reference_sha256=STANDARD_FMNIST_REFERENCE_SHA256),
         provenance=Provenance(
             dataset="fashion-mnist", threat_model="Linf", eps=0.1, eps_label="0.1",
             reported=(ReportedResult(SOURCE_OURS, 91.6, 0.0, _STANDARD_CONFIG,

@@ -99,9 +99,13 @@ def make_reference(
                         batch_size=int(config["batch_size"]), dataset=str(config["dataset"]))
     environment = {**library_versions(), "device": str(target), "threads": str(torch.get_num_threads()),
                    "python": platform.python_version(), "platform": platform.platform(terse=True),
-                   "seconds": f"{state.seconds:.0f}"}
+                   "attack_run_seconds": f"{state.seconds:.0f}"}
+    attacks = f" --attacks {' '.join(protocol.attacks)}" if protocol.version == "custom" else ""
+    evaluation = (f"dkl-zoo eval {known.name} --n-examples {n} --batch-size {protocol.batch_size} --seed "
+                  f"{protocol.seed} --eps {protocol.eps:.10g} --threat-model {protocol.norm} --version "
+                  f"{protocol.version}{attacks} --state {path.name}")
     return Reference(entry=known.name, weights_sha256=sha256, dataset=protocol.dataset, protocol=protocol,
                      fingerprint_logits=logits[:n_fingerprint], clean_correct=clean,
                      robust_correct=torch.tensor(state.flags, dtype=torch.bool), environment=environment,
-                     command=command or " ".join(sys.argv), made_by="dkl-zoo reference",
+                     command=f"{evaluation}; then {command or ' '.join(sys.argv)}", made_by="dkl-zoo reference",
                      data_sha256=str(config.get("data_sha256", "")))

@@ -303,13 +303,6 @@ def _finish(known: ModelEntry, checks: list[Check], subject: _Subject, reference
                         seconds=time.monotonic() - started)
 
 
-def _in_training_mode(module: nn.Module) -> bool:
-    """A layer that behaves differently in training (batch norm, dropout) is in training mode; a wrapper's own flag
-    says nothing when its layers are in eval mode."""
-    kinds = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d)
-    return any(m.training for m in module.modules() if isinstance(m, kinds))
-
-
 def _close(a: torch.Tensor, b: torch.Tensor, tolerance: Tolerance) -> bool:
     return a.shape == b.shape and float((a - b).abs().max()) <= tolerance.relative * max(1.0, float(b.abs().max()))
 
@@ -317,6 +310,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, tolerance: Tolerance) -> bool:
 def _causes(subject: _Subject, known: ModelEntry, reference: Reference | None, x: torch.Tensor,
             logits: torch.Tensor | None, *, clean_only: bool = False, robust_only: bool = False) -> list[str]:
     """The likely causes of an inconsistent verdict, most specific first, each tried where it can be."""
+    from .._model_fit import has_training_layers
     from ..registry import REGISTRY
 
     causes: list[str] = []
@@ -326,7 +320,7 @@ def _causes(subject: _Subject, known: ModelEntry, reference: Reference | None, x
                 "wrapper that is not differentiable as the network, a non-deterministic or randomised layer), or the "
                 "attack runs at another eps or norm than the reference protocol " + (
                     reference.protocol.describe() if reference else "")]
-    if module is not None and _in_training_mode(module):
+    if module is not None and has_training_layers(module):
         causes.append("the model is in training mode (batch norm uses each batch's statistics): call model.eval()")
     if subject.dtype != torch.float32:
         causes.append(f"the model computes in {str(subject.dtype).removeprefix('torch.')}, the reference in float32")
