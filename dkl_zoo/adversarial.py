@@ -136,22 +136,6 @@ def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, step
     return best
 
 
-class _WithDeadline(nn.Module):
-    """The model, refusing to run past a deadline: the attack (ours or AutoAttack's) stops at its next forward."""
-
-    def __init__(self, model: nn.Module, seconds: float) -> None:
-        super().__init__()
-        self.model, self.seconds, self.stop_at = model, seconds, time.monotonic() + seconds
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if time.monotonic() > self.stop_at:
-            from .errors import AttackTimeoutError
-
-            raise AttackTimeoutError(f"the attack ran past its time limit of {self.seconds:g} s and was stopped; use "
-                                     "fewer steps, a smaller model, or a GPU")
-        return self.model(x)
-
-
 def _round_into_ball(adversarial: torch.Tensor, original: torch.Tensor, eps: float) -> torch.Tensor:
     """8-bit values within ``floor(eps·255)`` levels of the 8-bit ``original``: Linf ≤ eps after rounding."""
     levels = math.floor(eps * 255 + 1e-6)
@@ -221,7 +205,14 @@ def attack_image(
                                    "target, or leave target out")
     y = torch.tensor([before.index], device=device)
     target_tensor = torch.tensor([goal], device=device) if goal is not None else None
-    attacked = _WithDeadline(model, time_limit) if time_limit is not None else model
+    if time_limit is not None:
+        from ._forward_deadline import ForwardDeadline
+
+        attacked: nn.Module = ForwardDeadline(model, time.monotonic() + time_limit,
+                                              f"the attack ran past its time limit of {time_limit:g} s and was "
+                                              "stopped; use fewer steps, a smaller model, or a GPU")
+    else:
+        attacked = model
     if attack == "apgd-ce":
         from ._compat import apgd_single_run
 

@@ -25,6 +25,12 @@ __all__ = ["Tolerance", "tolerance_for", "fingerprint_check", "clean_check", "ro
 
 FINGERPRINT_CHUNK = 16
 """Fingerprint images per forward pass: a failing model is stopped at the first chunk beyond tolerance."""
+FIRST_CHUNK = 8
+"""Images of the robust check's first batch, which measures the time per image."""
+BUDGET_SHARE = 0.5
+"""The share of the remaining time a batch is planned to take (from the slowest time per image seen): a batch of
+robust images takes longer than one of images that the first attack breaks, and a batch that the time limit cuts
+off is not counted, so batches shrink as the limit nears."""
 MIN_CLEAN = 100
 MIN_ROBUST = 20
 """Fewer paired images than these, without a decisive difference, is inconclusive rather than consistent."""
@@ -146,6 +152,7 @@ def robust_check(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, refer
     """The reference's attack protocol on ``sample`` (indices into the attacked images), chunk by chunk until
     the sample is done or ``budget`` seconds would be exceeded; flags paired with the reference's."""
     from .._autoattack import make_adversary
+    from ..errors import AttackTimeoutError
     from ..evaluation.runner import run_autoattack
 
     from tqdm.auto import tqdm
@@ -153,28 +160,38 @@ def robust_check(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, refer
     started = time.monotonic()
     flags: list[bool] = []
     used: list[int] = []
-    chunk = 4
+    chunk = FIRST_CHUNK if budget is not None else min(len(sample), protocol.batch_size)
     bar = tqdm(total=len(sample), unit="img", desc="robust check", disable=not progress, leave=False,
                dynamic_ncols=True)
+    attacked: torch.nn.Module = model
+    if budget is not None:
+        from .._forward_deadline import ForwardDeadline
+
+        attacked = ForwardDeadline(model, started + budget, "the robust check reached its time limit")
     per_image: float | None = None
     position = 0
     while position < len(sample):
         if budget is not None and per_image is not None:
+            # the largest batch that fits in what is left (AutoAttack is cheaper per image in larger batches, so the
+            # estimate from a smaller one errs on the safe side), at most the reference's batch size
             left = budget - (time.monotonic() - started)
-            chunk = max(0, min(16, int(left / per_image)))
-            if chunk == 0:
+            chunk = min(protocol.batch_size, int(BUDGET_SHARE * left / per_image))
+            if chunk < 1:
                 break
         indices = list(sample[position:position + chunk])
-        adversary = make_adversary(model, eps=protocol.eps, norm=protocol.norm, version=protocol.version,
+        adversary = make_adversary(attacked, eps=protocol.eps, norm=protocol.norm, version=protocol.version,
                                    attacks=list(protocol.attacks) if protocol.version == "custom" else None,
                                    device=device, seed=protocol.seed)
         chunk_started = time.monotonic()
-        outcome = run_autoattack(adversary, model, x[indices], y[indices], batch_size=len(indices),
-                                 config={"eps": protocol.eps, "norm": protocol.norm, "version": protocol.version,
-                                         "seed": protocol.seed, "dataset": protocol.dataset, "range": [0, len(indices)]},
-                                 device=device, progress=False)
-        elapsed = time.monotonic() - chunk_started
-        per_image = elapsed / len(indices) if per_image is None else 0.5 * per_image + 0.5 * elapsed / len(indices)
+        try:
+            outcome = run_autoattack(adversary, attacked, x[indices], y[indices], batch_size=len(indices),
+                                     config={"eps": protocol.eps, "norm": protocol.norm, "version": protocol.version,
+                                             "seed": protocol.seed, "dataset": protocol.dataset,
+                                             "range": [0, len(indices)]},
+                                     device=device, progress=False)
+        except AttackTimeoutError:
+            break  # the time limit came in the middle of this batch: its images are not counted
+        per_image = max(per_image or 0.0, (time.monotonic() - chunk_started) / len(indices))
         flags += outcome.flags.tolist()
         used += indices
         position += len(indices)
