@@ -59,7 +59,8 @@ def make_reference(
     n_fingerprint = checked_count(n_fingerprint, "n_fingerprint", 1)
     path = Path(state_path)
     if not path.is_file():
-        raise InvalidArgumentError(f"{path}: no such state file (run `dkl-zoo eval ... --state {path}` first)")
+        raise InvalidArgumentError(f"{path}: no such state file (evaluate the model with state_path={str(path)!r} "
+                                   "first)")
     state = RunState.load(path)
     config = state.config
     if not state.finished or state.flags is None or state.clean_flags is None:

@@ -81,7 +81,9 @@ class Paired:
 def paired_flags(mine: list[bool], reference: list[bool]) -> Paired:
     """The exact McNemar test of two flag lists over the same images."""
     if len(mine) != len(reference):
-        raise ValueError("paired flags must cover the same images")
+        from ..errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"paired flags must cover the same images, got {len(mine)} and {len(reference)}")
     lost = sum(1 for m, r in zip(mine, reference) if r and not m)
     gained = sum(1 for m, r in zip(mine, reference) if m and not r)
     p_value = 1.0 if lost + gained == 0 else float(scipy_stats().binomtest(lost, lost + gained, 0.5).pvalue)
