@@ -102,7 +102,8 @@ def main() -> None:
                                for c in v.checks}} for limit, v, seconds in verifications],
         "detection": rows,
     }
-    print(f"\nthe full AutoAttack run on the reference's {protocol.n_examples} images: {full_seconds:.0f} s (measured on "
+    print(f"\nthe full AutoAttack run on the reference's {protocol.n_examples} images: {full_seconds:.0f} s "
+          f"(measured on "
           f"{args.baseline_images})")
     for row in report["verify"]:
         robust = row["checks"].get("robust", {})

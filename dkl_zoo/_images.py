@@ -124,7 +124,8 @@ def read_png_16bit(path: str | os.PathLike[str]) -> "torch.Tensor | None":
                                         f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS})")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points at TorchCodec; it still decodes
+            # torchvision 0.29 points at TorchCodec; it still decodes
+            warnings.simplefilter("ignore", DeprecationWarning)
             import torchvision.io as tvio
     except ImportError:
         global _warned_8bit

@@ -231,7 +231,8 @@ def _decode_data_url(gradio: Any, url: str) -> str:
     if len(data) * 3 // 4 > MAX_UPLOAD_BYTES:
         raise _message(gradio, f"the pasted image is larger than this page takes ({MAX_UPLOAD})")
     try:
-        raw = base64.b64decode(data, validate=True) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(data)
+        raw = (base64.b64decode(data, validate=True) if header.endswith(";base64")
+               else urllib.parse.unquote_to_bytes(data))
     except (binascii.Error, ValueError):
         raise _message(gradio, "the pasted data is not an image (its base64 does not decode)") from None
     folder = _upload_folder() or Path(tempfile.gettempdir())

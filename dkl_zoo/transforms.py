@@ -214,8 +214,8 @@ class ImageTransform:
     def __call__(self, image: Any) -> torch.Tensor:
         x = to_tensor_image(image)
         if x.shape[1] == 0 or x.shape[2] == 0:
-            raise InvalidArgumentError(f"the image has no pixels ({x.shape[1]}×{x.shape[2]}): pass an image of at least "
-                                       "1×1 pixels")
+            raise InvalidArgumentError(f"the image has no pixels ({x.shape[1]}×{x.shape[2]}): pass an image of at "
+                                       "least 1×1 pixels")
         x = _composite(x, self.background)
         x = _to_channels(x, self.input_size[0])
         return _resize_cover(x, self.input_size[1], self.input_size[2]).to(torch.float32).contiguous()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["UsageError", "parse_eps", "positive_int", "non_negative_int", "prepare_outputs"]
@@ -54,8 +53,9 @@ non_negative_int.__doc__ = "argparse type: an integer of at least 0."
 def prepare_outputs(outputs: Mapping[str, str | None], *, inputs: Iterable[str] = ()) -> None:
     """Check the output files now, so a bad path fails before hours of work and no run writes over what it
     reads: each output a file that may be replaced (not a device, a pipe or a read-only file) in a folder that can
-    be written or created (created only when the output is written, so a failed command leaves no folder), no two outputs the same file, no output one
-    of the ``inputs`` or an image file inside an input folder. ``outputs`` maps each option to its path."""
+    be written or created (created only when the output is written, so a failed command leaves no folder), no two
+    outputs the same file, no output one of the ``inputs`` or an image file inside an input folder. ``outputs``
+    maps each option to its path."""
     from pathlib import Path
 
     from .._atomic import checked_output

@@ -21,8 +21,8 @@ def run_forget_original(args: argparse.Namespace) -> int:
 
     entry = get_entry(args.name)
     if entry.weights.embedded_file is not None and entry.weights.repo is None:
-        print(f"{args.name} ships inside the dkl_zoo package (its weights are {entry.weights.embedded_file}): it has no "
-              "downloaded original file to forget, and nothing was changed")
+        print(f"{args.name} ships inside the dkl_zoo package (its weights are {entry.weights.embedded_file}): it "
+              "has no downloaded original file to forget, and nothing was changed")
         return 0
     dropped = forget_original(args.name, Path(args.cache_dir) / "dkl_zoo" if args.cache_dir else None)
     print(f"{args.name}: forgot {len(dropped)} trusted original file(s) and the cached conversion; the next "

@@ -17,7 +17,8 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     """Register this module's verbs on the ``dkl-zoo`` parser."""
     p = verbs.add_parser("verify", help="check a model's behaviour against its entry's reference, in minutes",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                         description="Exit codes: 0 consistent, 3 inconsistent, 4 inconclusive, 1 error, 2 usage error.")
+                         description="Exit codes: 0 consistent, 3 inconsistent, 4 inconclusive, 1 error, 2 usage "
+                                     "error.")
     p.add_argument("name", help="registry name, e.g. ikl-at-fmnist-wrn10-1")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="check this file against NAME: a safetensors weights file, or an ONNX / TorchScript / "
@@ -54,8 +55,8 @@ def run_verify(args: argparse.Namespace) -> int:
         if not os.path.isfile(args.checkpoint):
             raise UsageError(f"--checkpoint {printable(args.checkpoint)}: no such file")
         subject: object = open_checkpoint(args.checkpoint, entry)
-        result = verify(subject, entry=entry, time_limit=args.time_limit, n_clean=args.n_clean,  # type: ignore[arg-type]
-                        n_robust=args.n_robust, device=args.device, data_dir=args.data_dir, seed=args.seed,
+        result = verify(subject, entry=entry, time_limit=args.time_limit,  # type: ignore[arg-type]
+                        n_clean=args.n_clean, n_robust=args.n_robust, device=args.device, data_dir=args.data_dir, seed=args.seed,
                         progress=not args.quiet)
     else:
         result = verify(args.name, time_limit=args.time_limit, n_clean=args.n_clean, n_robust=args.n_robust,

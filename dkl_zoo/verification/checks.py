@@ -109,8 +109,8 @@ def _reported(entry: ModelEntry | None, which: str, interval: Any) -> list[dict[
     """Each number the sources report (paper, AutoAttack log, RobustBench, ...), marked inside the interval or not."""
     if entry is None:
         return []
-    return [{"source": r.source, "percent": getattr(r, which), "inside_95_interval": interval.contains(getattr(r, which))}
-            for r in entry.provenance.reported]
+    return [{"source": r.source, "percent": getattr(r, which),
+             "inside_95_interval": interval.contains(getattr(r, which))} for r in entry.provenance.reported]
 
 
 def clean_check(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -198,7 +198,8 @@ def robust_check(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, refer
         bar.update(len(indices))
     bar.close()
     interval = accuracy_interval(sum(flags), len(flags))
-    numbers: dict[str, Any] = {"accuracy": interval.value if flags else None, "interval_95": [interval.low, interval.high],
+    numbers: dict[str, Any] = {"accuracy": interval.value if flags else None,
+                               "interval_95": [interval.low, interval.high],
                                "reported": _reported(entry, "robust_acc", interval), "protocol": protocol.describe(),
                                "indices": used, "seconds_per_image": per_image}
     if reference is None:

@@ -136,7 +136,8 @@ def _open_onnx(path: Path) -> ExportedModel:
     def run(x: torch.Tensor) -> torch.Tensor:
         array = x.detach().cpu().float().numpy()
         if static:
-            return torch.cat([torch.from_numpy(session.run(None, {name: array[i:i + 1]})[0]) for i in range(len(array))])
+            return torch.cat([torch.from_numpy(session.run(None, {name: array[i:i + 1]})[0])
+                              for i in range(len(array))])
         return torch.from_numpy(session.run(None, {name: array})[0])
 
     return ExportedModel(run, path=path, format="onnx", metadata=metadata, module=None)

@@ -31,7 +31,8 @@ def run_reference(args: argparse.Namespace) -> int:
     reference = make_reference(args.name, args.state, data_dir=args.data_dir, n_clean=args.n_clean,
                                device=args.device, command="dkl-zoo " + shlex.join(sys.argv[1:]))
     path = write_reference(reference, args.out)
-    print(f"{path}  sha256 {file_digest(path)}: {args.name}, fingerprint of {reference.fingerprint_logits.shape[0]} images, "
+    print(f"{path}  sha256 {file_digest(path)}: {args.name}, fingerprint of "
+          f"{reference.fingerprint_logits.shape[0]} images, "
           f"{reference.clean_correct.numel()} clean flags ({100 * reference.clean_accuracy:.2f} %), "
           f"{reference.robust_correct.numel()} robust flags ({100 * reference.robust_accuracy:.2f} %) under "
           f"{reference.protocol.describe()}")
