@@ -148,7 +148,7 @@ def _unpaired_verdict(reported: Sequence[dict[str, Any]], n: int, minimum: int) 
 
 def robust_check(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, reference: Reference | None,
                  protocol: Any, entry: ModelEntry | None, device: torch.device, *, sample: Sequence[int],
-                 budget: float | None, seed: int, progress: bool) -> Check:
+                 budget: float | None, progress: bool) -> Check:
     """The reference's attack protocol on ``sample`` (indices into the attacked images), chunk by chunk until
     the sample is done or ``budget`` seconds would be exceeded; flags paired with the reference's."""
     from .._autoattack import make_adversary

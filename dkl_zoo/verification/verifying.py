@@ -241,7 +241,7 @@ def _robust(subject: _Subject, known: ModelEntry, reference: Reference | None, x
     sample = order[:n_robust] if n_robust is not None else order
     budget = None if n_robust is not None else max(0.0, time_limit - (time.monotonic() - started))
     check = robust_check(subject.module, x, y, reference, protocol, known, subject.device, sample=sample,
-                         budget=budget, seed=seed, progress=progress)
+                         budget=budget, progress=progress)
     if n_robust is None and check.images < population:
         per_image = check.numbers.get("seconds_per_image") or 0.0
         notes.append(f"the robust check attacked {check.images} of the reference's {population} images in the time "
