@@ -16,42 +16,30 @@ import copy
 import json
 import time
 
+import sys
+from pathlib import Path
+
 import torch
 
-import dkl_zoo
-from dkl_zoo.verification import reference_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from helpers.planted import Wrapped, noisy  # noqa: E402
+
+import dkl_zoo  # noqa: E402
+from dkl_zoo.verification import reference_for  # noqa: E402
 
 NAME, STANDARD = "ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"
-
-
-class _Wrapped(torch.nn.Module):
-    def __init__(self, net: torch.nn.Module, transform) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.net, self.transform = net, transform
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.transform(x))
-
-
-def _noisy(model: torch.nn.Module, scale: float) -> torch.nn.Module:
-    noisy = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in noisy.parameters():
-            p.add_(torch.randn(p.shape, generator=generator) * scale * p.abs().mean())
-    return noisy
 
 
 def detection_table(model: torch.nn.Module) -> list[dict[str, object]]:
     """Each planted fault (and each harmless change) through ``verify`` without the robust check."""
     cases = {
         "the standard model's weights": dkl_zoo.load(STANDARD),
-        "a wrapper feeding [-1, 1]": _Wrapped(copy.deepcopy(model), lambda x: 2 * x - 1).eval(),
-        "a wrapper feeding 0-255": _Wrapped(copy.deepcopy(model), lambda x: 255 * x).eval(),
-        "contrast x 0.98 in front": _Wrapped(copy.deepcopy(model), lambda x: (x - 0.5) * 0.98 + 0.5).eval(),
-        "weights with noise (1e-3 of |w|)": _noisy(model, 1e-3),
+        "a wrapper feeding [-1, 1]": Wrapped(copy.deepcopy(model), lambda x: 2 * x - 1).eval(),
+        "a wrapper feeding 0-255": Wrapped(copy.deepcopy(model), lambda x: 255 * x).eval(),
+        "contrast x 0.98 in front": Wrapped(copy.deepcopy(model), lambda x: (x - 0.5) * 0.98 + 0.5).eval(),
+        "weights with noise (1e-3 of |w|)": noisy(model, 1e-3),
         "train mode": copy.deepcopy(model).train(),
-        "no fault: weights x (1 + 1e-7)": _noisy(model, 0.0),
+        "no fault: weights x (1 + 1e-7)": noisy(model, 0.0),
         "no fault: channels-last": copy.deepcopy(model).to(memory_format=torch.channels_last),
     }
     with torch.no_grad():

@@ -194,19 +194,10 @@ def export(
                     f"{worst:.3g} > {atol:g}); no file was written"
                 )
     except Exception as error:
-        if _caused_by_interrupt(error):  # torch.export wraps a Ctrl-C in its own error: it stays an interrupt
+        from ._interrupts import interrupt_in_chain
+
+        if interrupt_in_chain(error):  # torch.export wraps a Ctrl-C in its own error: it stays an interrupt
             raise KeyboardInterrupt from None
         raise
     return ExportResult(path=Path(path), format=format, sha256=file_digest(checked_output(path)), max_abs_diff=worst,
                         checked_batches=batches, metadata=metadata)
-
-
-def _caused_by_interrupt(error: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False

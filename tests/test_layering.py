@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "_compat", "_atomic", "_integrity", "_devices", "_deadline", "losses", "_inputs", "settings",
-                    "_choices", "_arguments", "_terminal", "_figure_files", "_forward_deadline")),
+                    "_choices", "_arguments", "_terminal", "_figure_files", "_forward_deadline",
+                    "_interrupts")),
     ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
                   "registry._released", "registry._shipped", "registry", "_pins", "data", "cards", "categories",
                   "_images", "transforms", "examples")),

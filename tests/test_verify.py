@@ -30,6 +30,7 @@ from dkl_zoo.verification import (
     write_reference,
 )
 from helpers import ROOT, fashion_mnist_or_skip, safetensors_bytes
+from helpers.planted import Wrapped, noisy
 from test_cli import in_process
 
 ROBUST, STANDARD = "ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"
@@ -45,26 +46,6 @@ def _fashion_mnist() -> None:
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     return dkl_zoo.load(ROBUST)
-
-
-class _Wrapped(torch.nn.Module):
-    """A user's pipeline in front of the network: ``transform`` applied to the [0, 1] images first."""
-
-    def __init__(self, net: torch.nn.Module, transform) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.net, self.transform = net, transform
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.transform(x))
-
-
-def _noisy(model: torch.nn.Module, scale: float) -> torch.nn.Module:
-    noisy = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in noisy.parameters():
-            p.add_(torch.randn(p.shape, generator=generator) * scale * p.abs().mean())
-    return noisy
 
 
 def test_the_shipped_references_are_real_records_of_the_shipped_weights():
@@ -109,10 +90,10 @@ def test_the_robust_check_pairs_the_attack_with_the_reference_flags():
 def test_each_planted_fault_is_caught_at_the_fingerprint_in_seconds(model, fault, cause):
     planted = {
         "standard-weights": lambda: dkl_zoo.load(STANDARD),
-        "minus-one-to-one": lambda: _Wrapped(copy.deepcopy(model), lambda x: 2 * x - 1).eval(),
-        "zero-to-255": lambda: _Wrapped(copy.deepcopy(model), lambda x: 255 * x).eval(),
-        "contrast": lambda: _Wrapped(copy.deepcopy(model), lambda x: (x - 0.5) * 0.98 + 0.5).eval(),
-        "noisy-weights": lambda: _noisy(model, 1e-3),
+        "minus-one-to-one": lambda: Wrapped(copy.deepcopy(model), lambda x: 2 * x - 1).eval(),
+        "zero-to-255": lambda: Wrapped(copy.deepcopy(model), lambda x: 255 * x).eval(),
+        "contrast": lambda: Wrapped(copy.deepcopy(model), lambda x: (x - 0.5) * 0.98 + 0.5).eval(),
+        "noisy-weights": lambda: noisy(model, 1e-3),
         "train-mode": lambda: copy.deepcopy(model).train(),
     }[fault]()
     started = time.monotonic()
@@ -223,9 +204,9 @@ def test_checkpoints_are_told_apart_by_content_not_ending(model, tmp_path):
 
 def test_exit_codes_consistent_inconsistent_inconclusive_usage_and_error(model, tmp_path, capsys):
     assert in_process(capsys, "verify", ROBUST, "--n-robust", "0", "--quiet").returncode == 0
-    noisy = tmp_path / "noisy.safetensors"
-    noisy.write_bytes(safetensors_bytes(_noisy(model, 1e-3)))
-    done = in_process(capsys, "verify", ROBUST, "--checkpoint", str(noisy), "--quiet", "--json-out",
+    changed = tmp_path / "noisy.safetensors"
+    changed.write_bytes(safetensors_bytes(noisy(model, 1e-3)))
+    done = in_process(capsys, "verify", ROBUST, "--checkpoint", str(changed), "--quiet", "--json-out",
                       str(tmp_path / "v.json"))
     assert done.returncode == 3 and "INCONSISTENT" in done.stdout and "likely cause" in done.stdout
     assert json.loads((tmp_path / "v.json").read_text())["verdict"] == "inconsistent"

@@ -64,19 +64,6 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted_by(error: BaseException) -> type[BaseException] | None:
-    """``KeyboardInterrupt`` or ``Terminated`` when ``error`` is one or was raised because of one (torch.export
-    wraps an interrupt in its own error), else None."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (KeyboardInterrupt, Terminated)):
-            return type(current)
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; returns the exit code (0 ok, 1 failure with a one-line message, 2 usage error, 130
     interrupted, 143 terminated)."""
@@ -98,7 +85,9 @@ def _run(args: argparse.Namespace) -> int:
     except Terminated:
         raise
     except BaseException as error:
-        cause = _interrupted_by(error)
+        from .._interrupts import interrupt_in_chain
+
+        cause = interrupt_in_chain(error, (KeyboardInterrupt, Terminated))
         if cause is Terminated:
             raise Terminated() from None
         if cause is KeyboardInterrupt:
