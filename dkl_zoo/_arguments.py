@@ -11,7 +11,7 @@ import math
 
 from .errors import InvalidArgumentError
 
-__all__ = ["checked_bool", "checked_count", "checked_seconds"]
+__all__ = ["checked_bool", "checked_count", "checked_seconds", "checked_eps"]
 
 
 def checked_bool(value: object, name: str) -> bool:
@@ -24,10 +24,14 @@ def checked_bool(value: object, name: str) -> bool:
 
 
 def checked_count(value: object, name: str, minimum: int = 0, *, below: int | None = None) -> int:
-    """``value`` when it is an integer (not a bool) of at least ``minimum`` (and less than ``below``)."""
+    """``value`` when it is an integer (not a bool, not a float) of at least ``minimum`` (and less than ``below``),
+    refused as "a positive integer", "a non-negative integer" or "an integer in [minimum, below)"."""
     import operator
 
-    wanted = f"an integer >= {minimum}" if below is None else f"an integer in [{minimum}, {_power(below)})"
+    if below is not None:
+        wanted = f"an integer in [{minimum}, {_power(below)})"
+    else:
+        wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
     if isinstance(value, bool):
         raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}")
     try:
@@ -50,3 +54,15 @@ def checked_seconds(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def checked_eps(eps: object, threat_model: str = "Linf") -> float:
+    """A positive, finite eps; for Linf at most 1: inputs are [0, 1] images, so a larger one was given in pixels."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise InvalidArgumentError(f"eps must be a positive number, got {eps!r}")
+    if threat_model == "Linf" and eps > 1:
+        raise InvalidArgumentError(
+            f"eps={eps} is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the pixel "
+            f"range. Did you give it in pixels? Use eps={eps}/255 = {eps / 255:.5f}."
+        )
+    return float(eps)

@@ -85,15 +85,6 @@ class AttackResult:
         return "\n".join(lines)
 
 
-def _checked_eps(eps: object) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise InvalidArgumentError(f"eps must be a positive number, got {eps!r}")
-    if eps > 1:
-        raise InvalidArgumentError(f"eps={eps} is larger than 1, but images are in [0, 1]: an Linf eps is a fraction "
-                                   f"of the pixel range. In pixels? Use eps={eps}/255 = {eps / 255:.5f}")
-    return float(eps)
-
-
 def _checked_target(target: object, categories: tuple[str, ...]) -> int | None:
     if target is None:
         return None
@@ -176,7 +167,7 @@ def attack_image(
         MissingDependencyError: "apgd-ce" without pyautoattack (``pip install 'dkl-zoo[eval]'``).
         AttackTimeoutError: the attack ran past ``time_limit``.
     """
-    from ._arguments import checked_count, checked_seconds
+    from ._arguments import checked_count, checked_eps, checked_seconds
 
     if not isinstance(attack, str) or attack not in ATTACKS:
         raise InvalidArgumentError(f"unknown attack {attack!r}; known: {', '.join(ATTACKS)}")
@@ -184,7 +175,7 @@ def attack_image(
     seed = checked_count(seed, "seed", 0, below=2**63)
     top_k = checked_count(top_k, "top_k", 1)
     if eps is not None:
-        eps = _checked_eps(eps)
+        eps = checked_eps(eps)
     if time_limit is not None:
         time_limit = checked_seconds(time_limit, "time_limit")
     if target is not None and (isinstance(target, bool) or not isinstance(target, (int, str))):

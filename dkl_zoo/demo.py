@@ -339,8 +339,9 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
         comparison = DEFAULT_MODELS[1] if DEFAULT_MODELS[1] in names else names[-1]
     elif comparison not in names:
         raise InvalidArgumentError(f"comparison model {comparison!r} is not among the page's models")
-    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0:
-        raise InvalidArgumentError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    from ._arguments import checked_seconds
+
+    time_limit = checked_seconds(time_limit, "time_limit")
     handlers = _Handlers(models or DemoModels(), names, float(time_limit))
     first = get_entry(names[0])
     from .examples import example_images
@@ -460,11 +461,10 @@ def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: 
         InvalidArgumentError: as ``build_app``, a port outside 1..65535, or a host that does not resolve.
         PortUnavailableError: the port is taken or not allowed.
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InvalidArgumentError(f"port must be an integer in 1..65535, got {port!r}")
-    _check_host(host)
-    from ._arguments import checked_bool
+    from ._arguments import checked_bool, checked_count
 
+    port = checked_count(port, "port", 1, below=65536)
+    _check_host(host)
     share = checked_bool(share, "share")
     folder = tempfile.mkdtemp(prefix="dkl-zoo-demo-")
     saved = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}

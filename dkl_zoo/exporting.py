@@ -164,7 +164,7 @@ def export(
 
     if format not in FORMATS:
         raise InvalidArgumentError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
-    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 < atol < 1:
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 < atol < 1:  # a tolerance, not a count
         raise InvalidArgumentError(f"atol must be a number in (0, 1), got {atol!r}")
     dynamic_batch = checked_bool(dynamic_batch, "dynamic_batch")
     checked_output(path)

@@ -69,8 +69,10 @@ def release(
     echo = echo or _LOGGER.info  # a library logs; the command passes print
     entries = _entries(names)
     _check_namespace(namespace)
-    if check_data is not None and (isinstance(check_n, bool) or not isinstance(check_n, int) or check_n < 1):
-        raise InvalidArgumentError(f"check_n must be a positive integer, got {check_n!r}")
+    if check_data is not None:
+        from ._arguments import checked_count
+
+        checked_count(check_n, "check_n", 1)
     pins_file = Path(pins_path)
     if not dry_run:
         check_writable(pins_file)  # before anything is fetched or uploaded

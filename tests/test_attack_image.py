@@ -112,7 +112,7 @@ def test_rounding_that_undoes_the_attack_is_said():
     ({"eps": 8}, r"eps=8 is larger than 1.*eps=8/255"),
     ({"eps": 0}, "eps must be a positive number"),
     ({"attack": "fgsm"}, "unknown attack 'fgsm'; known: apgd-ce, pgd"),
-    ({"steps": 0}, "steps must be an integer >= 1"),
+    ({"steps": 0}, "steps must be a positive integer"),
     ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
 ])
 def test_bad_arguments_are_refused_before_any_work(kwargs, message):

@@ -394,8 +394,8 @@ def test_a_model_of_another_entry_is_refused_with_the_entry_it_fits(model, tmp_p
 
 @pytest.mark.parametrize("kwargs, words", [
     ({"target": "²"}, "unknown target class"),
-    ({"top_k": 0}, "top_k must be an integer >= 1"),
-    ({"top_k": -1}, "top_k must be an integer >= 1"),
+    ({"top_k": 0}, "top_k must be a positive integer"),
+    ({"top_k": -1}, "top_k must be a positive integer"),
     ({"target": 1.5}, "target must be a class name or an index"),
     ({"device": "xpu"}, "'xpu' is not available here"),
     ({"device": "hpu"}, "'hpu' is not available here"),

@@ -99,9 +99,9 @@ def test_arguments_are_checked_before_the_model_is_loaded(tmp_path, monkeypatch)
         raise AssertionError("loaded")
 
     monkeypatch.setattr(loading, "load", fail)
-    for kwargs, message in (({"top_k": 0}, "top_k must be an integer >= 1"),
-                            ({"batch_size": True}, "batch_size must be an integer >= 1"),
-                            ({"workers": -1}, "workers must be an integer >= 0")):
+    for kwargs, message in (({"top_k": 0}, "top_k must be a positive integer"),
+                            ({"batch_size": True}, "batch_size must be a positive integer"),
+                            ({"workers": -1}, "workers must be a non-negative integer")):
         with pytest.raises(InvalidArgumentError, match=message):
             predict(NAME, example_images()[0].path, **kwargs)
     with pytest.raises(InvalidArgumentError, match="no such file or folder"):

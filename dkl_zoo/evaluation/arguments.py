@@ -3,7 +3,6 @@ attacks): what cannot work is refused with what to do, never evaluated silently 
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Sequence
 
@@ -12,6 +11,7 @@ from torch import nn
 
 from .._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, DATASETS, TEST_SIZES, THREAT_MODELS
 from ..data import load_test_set
+from .._arguments import checked_count, checked_eps
 from ..errors import InvalidArgumentError, ModelOutputError
 from .._inputs import checked_images, checked_labels
 from ..registry import ModelEntry
@@ -23,13 +23,7 @@ __all__ = ["check_eps", "check_attacks", "checked_arguments", "check_run_argumen
 
 def check_eps(eps: float, threat_model: str) -> None:
     """A positive eps; for Linf at most 1 (inputs are [0, 1] images: a larger one was given in pixels)."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise InvalidArgumentError(f"eps must be a positive number, got {eps!r}")
-    if threat_model == "Linf" and eps > 1:
-        raise InvalidArgumentError(
-            f"eps={eps} is larger than 1, but inputs are [0, 1] images: an Linf eps is a fraction of the pixel "
-            f"range. Did you give it in pixels? Use eps={eps}/255 = {eps / 255:.5f}."
-        )
+    checked_eps(eps, threat_model)
 
 def check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | None:
     """The attacks of a ``custom`` run (known names, at least one); None for the versions that fix their own."""
@@ -67,11 +61,9 @@ def checked_arguments(entry: ModelEntry | None, dataset: str | None, threat_mode
         eps = entry.provenance.eps if entry is not None else (8 / 255 if threat_model == "Linf" else 0.5)
     check_eps(eps, threat_model)
     checked_attacks = check_attacks(version, attacks)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+    checked_count(batch_size, "batch_size", 1)
     available = len(data[1]) if data is not None else TEST_SIZES[dataset]
-    if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
-        raise InvalidArgumentError(f"n_examples must be a positive integer, got {n_examples!r}")
+    checked_count(n_examples, "n_examples", 1)
     if n_examples > available:
         where = "the data given" if data is not None else f"the {dataset} test set"
         raise InvalidArgumentError(f"n_examples={n_examples} is larger than {where} ({available} images)")
@@ -81,8 +73,7 @@ def checked_arguments(entry: ModelEntry | None, dataset: str | None, threat_mode
 def check_run_arguments(seed: object, data_dir: object, log_path: object, state_path: object,
                          model_name: object) -> None:
     """The arguments the protocol does not decide, refused before any data or model is loaded."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidArgumentError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    checked_count(seed, "seed", 0, below=2**63)
     for name, value in (("data_dir", data_dir), ("log_path", log_path), ("state_path", state_path)):
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise InvalidArgumentError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
