@@ -187,9 +187,9 @@ def attack_image(
     categories = known.categories
     goal = _checked_target(target, categories)
     x = (known.transforms()(image) * 255).round().div(255)[None].to(device)
-    from .prediction import _Forward
+    from .prediction import TopKForward
 
-    forward = _Forward(model, device, categories, min(top_k, len(categories)), known.name)
+    forward = TopKForward(model, device, categories, min(top_k, len(categories)), known.name)
     before = next(forward(x, [None]))
     if goal is not None and goal == before.index:
         raise InvalidArgumentError(f"the model already answers {categories[goal]!r} for this image: choose another "

@@ -23,7 +23,7 @@ from .errors import ImageReadError, InvalidArgumentError, ModelOutputError
 from ._inputs import check_logits, checked_images
 from .registry import ModelEntry, get_entry
 
-__all__ = ["Prediction", "predict", "predict_iter", "resolve_model", "predicted_classes"]
+__all__ = ["Prediction", "TopKForward", "predict", "predict_iter", "resolve_model", "predicted_classes"]
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def predict_iter(
     channels, height, width = known.arch.input_size
     categories = known.categories
     k = min(top_k, len(categories))
-    run = _Forward(model, target, categories, k, known.name)
+    run = TopKForward(model, target, categories, k, known.name)
     if batch is not None:
         x = checked_images(batch, channels=channels, size=(height, width), allow_uint8=True)
         for start in range(0, len(x), batch_size):
@@ -220,8 +220,9 @@ def predict_iter(
             bar.update(len(answers))
 
 
-class _Forward:
-    """One batch through the model: logits checked, softmax, top-k with names."""
+class TopKForward:
+    """One batch through the model: logits checked, softmax, top-k with names (``predict``'s and
+    ``attack_image``'s answers, computed one way)."""
 
     def __init__(self, model: nn.Module, device: torch.device, categories: Sequence[str], k: int, name: str) -> None:
         from ._model_fit import model_dtype
