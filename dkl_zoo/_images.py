@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 
 from .errors import ImageReadError, InvalidArgumentError
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["IMAGE_EXTENSIONS", "iter_image_files", "open_image", "read_png_16bit"]
+__all__ = ["IMAGE_EXTENSIONS", "iter_image_files", "open_image", "read_image", "read_png_16bit"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 """File endings taken from a folder (case-insensitive); other files there are skipped."""
@@ -107,10 +107,16 @@ def read_png_16bit(path: str | os.PathLike[str]) -> "torch.Tensor | None":
     path = Path(path)
     _check_regular_file(path)
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(26)
+        handle = open(path, "rb")
     except OSError:
         return None  # open_image says why
+    with handle:
+        return _deep_png(path, handle)
+
+
+def _deep_png(path: Path, handle: BinaryIO) -> "torch.Tensor | None":
+    """The rest of ``read_png_16bit`` on an open file at its start: reads the whole file only when it is one."""
+    head = handle.read(26)
     if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
         return None
     bit_depth, colour_type = head[24], head[25]
@@ -132,25 +138,29 @@ def read_png_16bit(path: str | os.PathLike[str]) -> "torch.Tensor | None":
         if not _warned_8bit:
             _warned_8bit = True
             warnings.warn(f"{path} has 16 bits per sample, and is read reduced to 8 bits (Pillow's depth): install "
-                          "torchvision to keep the full depth (said once)", RuntimeWarning, stacklevel=3)
+                          "torchvision to keep the full depth (said once)", RuntimeWarning, stacklevel=4)
         return None
+    import io
+
     import torch
 
+    data = head + handle.read()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            pixels = tvio.decode_png(tvio.read_file(str(path)), mode=tvio.ImageReadMode.UNCHANGED)
+            pixels = tvio.decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8),
+                                     mode=tvio.ImageReadMode.UNCHANGED)
     except RuntimeError as error:
         raise ImageReadError(str(path), f"cannot be decoded ({str(error).splitlines()[0]})") from None
     image = pixels.to(torch.float32) / 65535.0 if pixels.dtype != torch.uint8 else pixels.float() / 255.0
-    return _exif_upright(image, path)
+    return _exif_upright(image, io.BytesIO(data))
 
 
-def _exif_upright(image: "torch.Tensor", path: Path) -> "torch.Tensor":
+def _exif_upright(image: "torch.Tensor", source: Path | BinaryIO) -> "torch.Tensor":
     """``image`` (C×H×W) turned as PIL's ``ImageOps.exif_transpose`` turns the file's picture."""
     from PIL import Image
 
-    with Image.open(path) as picture:
+    with Image.open(source) as picture:
         orientation = picture.getexif().get(0x0112, 1)
     turns = {2: lambda x: x.flip(-1), 3: lambda x: x.flip(-1, -2), 4: lambda x: x.flip(-2),
              5: lambda x: x.transpose(-1, -2), 6: lambda x: x.rot90(-1, (-2, -1)),
@@ -166,27 +176,48 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":
         ImageReadError: the file is empty, truncated, not an image, over the decompression-bomb limit, or
             cannot be read (``reason`` says which).
     """
+    return _read(Path(path), deep=False)  # type: ignore[return-value]  # deep=False: never a tensor
+
+
+def read_image(path: str | os.PathLike[str]) -> "torch.Tensor | Image.Image":
+    """What the transforms read from a file, opening it once: a 16-bit colour PNG at full depth as a C×H×W
+    tensor (``read_png_16bit``), anything else as ``open_image`` gives it.
+
+    Raises:
+        ImageReadError: as ``open_image``.
+    """
+    return _read(Path(path), deep=True)
+
+
+def _read(path: Path, *, deep: bool) -> "torch.Tensor | Image.Image":
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
     _check_regular_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-        try:
-            image.load()
-            if image.getexif().get(0x0112, 1) != 1:
-                result = ImageOps.exif_transpose(image)
-            elif image.fp is None:  # one frame, read whole: PIL has closed the file already
-                return image
-            else:
-                result = image.copy()  # more frames (GIF, TIFF): keep the first, let go of the file
-        except BaseException:
+        with open(path, "rb") as handle:
+            if deep:
+                tensor = _deep_png(path, handle)
+                if tensor is not None:
+                    return tensor
+                handle.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(handle)
+            try:
+                image.load()
+                if image.getexif().get(0x0112, 1) != 1:
+                    result = ImageOps.exif_transpose(image)
+                elif getattr(image, "n_frames", 1) == 1:
+                    return image  # one frame, decoded whole: the file is not read again
+                else:
+                    result = image.copy()  # more frames (GIF, TIFF): keep the first, let go of the file
+            except BaseException:
+                image.close()
+                raise
             image.close()
-            raise
-        image.close()
-        return result
+            return result
+    except ImageReadError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageReadError(str(path), f"too large to decode safely ({error})") from None
     except UnidentifiedImageError:

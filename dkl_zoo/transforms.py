@@ -115,14 +115,13 @@ def to_tensor_image(image: Any) -> torch.Tensor:
     from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
-        from ._images import open_image, read_png_16bit
+        from ._images import read_image
 
         if os.fspath(image) in ("", b""):
             raise InvalidArgumentError("the image path is empty: pass the path of an image file")
-        deep = read_png_16bit(image)
-        if deep is not None:
-            return deep
-        image = open_image(image)
+        image = read_image(image)  # a 16-bit colour PNG comes back as a tensor at full depth
+        if isinstance(image, torch.Tensor):
+            return image
     if isinstance(image, Image.Image):
         return _from_pil(image)
     if isinstance(image, np.ndarray):
