@@ -50,19 +50,33 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     from ._terminal import printable
 
     given = [Path(p) for p in paths]
-    looping = [printable(str(p)) for p in given if not p.exists() and os.path.lexists(p)]
+    kinds = [_kind(p) for p in given]  # one stat per path: predict(model, [file]) runs this on every call
+    looping = [printable(str(p)) for p, kind in zip(given, kinds) if kind == "dangling"]
     if looping:
         raise InvalidArgumentError(f"a symbolic link that loops or points nowhere: {', '.join(looping)}")
-    missing = [printable(str(p)) for p in given if not p.exists()]
+    missing = [printable(str(p)) for p, kind in zip(given, kinds) if kind == "missing"]
     if missing:
         raise InvalidArgumentError(f"no such file or folder: {', '.join(missing)}")
-    for path in given:
-        if path.is_dir():
+    for path, kind in zip(given, kinds):
+        if kind == "folder":
             for file in _walk_sorted(path):
                 if file.suffix.lower() in IMAGE_EXTENSIONS:
                     yield file
         else:
             yield path
+
+
+def _kind(path: Path) -> str:
+    """"folder", "other" (a file, or something reading will name), "dangling" (a symlink to nothing or a loop)
+    or "missing"."""
+    import stat
+
+    try:
+        return "folder" if stat.S_ISDIR(os.stat(path).st_mode) else "other"
+    except (FileNotFoundError, NotADirectoryError):
+        return "dangling" if os.path.lexists(path) else "missing"
+    except OSError:
+        return "dangling" if os.path.islink(path) else "other"  # a loop (ELOOP); others are said when read
 
 
 def _is_empty(path: Path) -> bool:
