@@ -42,7 +42,7 @@ MUTANTS = [
      "xb, yb = x[:batch_size].to(device), y[:batch_size].to(None)"),
     ("evaluation/runner.py", "autoattack_sanity_checks(adversary, model, x, y, batch_size, device, logger,",
      "autoattack_sanity_checks(adversary, model, x, y, batch_size, None, logger,"),
-    ("prediction.py", "logits = model(x[start:start + batch_size].to(device))",
+    ("_classes.py", "logits = model(x[start:start + batch_size].to(device))",
      "logits = model(x[start:start + batch_size].to(None))"),
     ("evaluation/runner.py", "self.model(self.x_adv[b:b + self.batch_size].to(self.device))",
      "self.model(self.x_adv[b:b + self.batch_size].to(None))"),

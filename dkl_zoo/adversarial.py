@@ -21,7 +21,8 @@ from torch import nn
 
 from ._choices import IMAGE_ATTACKS
 from .errors import InvalidArgumentError
-from .prediction import Prediction, resolve_model
+from ._resolve import resolve_model
+from .prediction import Prediction
 from .registry import ModelEntry
 
 if TYPE_CHECKING:

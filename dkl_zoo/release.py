@@ -250,7 +250,7 @@ def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.Pat
     """
     from .data import load_test_set
     from .models import model_from_file
-    from .prediction import predicted_classes
+    from ._classes import predicted_classes
 
     model = model_from_file(entry, weights).eval()
     x, y = load_test_set(entry.dataset, n, data_dir)

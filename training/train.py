@@ -24,7 +24,7 @@ from torch import nn
 from dkl_zoo.errors import CheckpointError, DklZooError, InvalidArgumentError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
-from dkl_zoo.prediction import predicted_classes
+from dkl_zoo._classes import predicted_classes
 
 from .checkpoint import CHECKPOINT, read_checkpoint, rng_state, save_checkpoint_file, set_rng_state
 from .config import ConfigError, load_config

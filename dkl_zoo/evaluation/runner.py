@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .._compat import autoattack_attack_batch, autoattack_sanity_checks
-from ..prediction import predicted_classes
+from .._classes import predicted_classes
 from .sharding import RankShare
 from .state import RunState, fingerprint, initial_state, model_fingerprint
 

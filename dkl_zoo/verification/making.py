@@ -54,7 +54,8 @@ def make_reference(
     from ..evaluation.result import library_versions
     from ..evaluation.state import RunState, fingerprint, model_fingerprint
     from ..loading import weights_sha256_of
-    from ..prediction import predicted_classes, resolve_model
+    from .._classes import predicted_classes
+    from .._resolve import resolve_model
 
     n_fingerprint = checked_count(n_fingerprint, "n_fingerprint", 1)
     path = Path(state_path)

@@ -107,7 +107,7 @@ def _subject(model_or_name: Any, entry: str | ModelEntry | None, device: Any) ->
         return _Subject(model_or_name, module=module, device=target if module is not None else torch.device("cpu"),
                         dtype=torch.float32, label=model_or_name.describe(),
                         no_gradients_reason=model_or_name.no_gradients_reason), known
-    from ..prediction import resolve_model
+    from .._resolve import resolve_model
 
     if isinstance(model_or_name, nn.Module) and model_or_name.training:  # the fingerprint must see it as it is
         import warnings
