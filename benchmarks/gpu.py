@@ -1,6 +1,6 @@
 """The accelerator benchmark: one prepared script, one process on the GPU, one JSON.
 
-    python benchmarks/gpu.py --out gpu.json [--data-dir DIR] [--sections step,eval,fmnist,trades] [--smoke]
+    python benchmarks/gpu.py --out gpu.json [--data-dir DIR] [--sections step,eval,predict,fmnist,trades] [--smoke]
 
 Sections (each written to the JSON as soon as it is done, so a run stopped by its time limit keeps what it
 measured):
@@ -10,6 +10,9 @@ measured):
   in fp32, fp32 + channels_last, bf16 autocast + channels_last, and the same compiled (``compile: true``);
   then the IKL-AT step against the TRADES step on WRN-10-1 (same budget).
 - ``eval``: WRN-34-10 fp32, batch 500: clean forward and APGD-CE (AutoAttack's, 100 iterations) images/s.
+- ``predict``: ``dkl_zoo.predict`` on a batch of WRN-34-10 (random weights) against a plain fp32
+  ``inference_mode`` loop over the same model, at batch 1 and 256, and the plain loop on a channels-last copy:
+  whether predict's PyTorch path on an accelerator should run a channels-last copy (it does not today).
 - ``fmnist``: the shipped model on the whole Fashion-MNIST test set, AutoAttack standard, eps 0.1, batch 2500
   (``dkl_zoo.evaluate``), with the time it took.
 - ``trades``: IKL-AT and TRADES trained on Fashion-MNIST for 3600 steps each (the shipped model's recipe and
@@ -46,7 +49,7 @@ from dkl_zoo.models import WideResNet  # noqa: E402
 from training.config import load_config  # noqa: E402
 from training.ikl_at import AdversarialWeightPerturbation, IKLATStep  # noqa: E402
 
-SECTIONS = ("step", "eval", "fmnist", "trades")
+SECTIONS = ("step", "eval", "predict", "fmnist", "trades")
 
 
 def _sync(device: torch.device) -> None:
@@ -157,6 +160,33 @@ def section_eval(device: torch.device, smoke: bool) -> dict:
             "apgd_ce_iterations": adversary.apgd.n_iter}
 
 
+def section_predict(device: torch.device, smoke: bool) -> dict:
+    depth, width = (10, 1) if smoke else (34, 10)
+    torch.manual_seed(0)
+    model = WideResNet(depth=depth, widen_factor=width, num_classes=10).to(device).eval()
+    entry = dkl_zoo.model_info("ikl-at-cifar10-wrn34")
+    laid_out = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    rows = []
+    for batch in (1, 8 if smoke else 256):
+        x = torch.rand(batch, 3, 32, 32, device=device)
+
+        def plain(module: torch.nn.Module = model) -> None:
+            with torch.inference_mode():
+                torch.softmax(module(x), dim=1).topk(5, dim=1)
+
+        def ours() -> None:
+            dkl_zoo.predict(model, x, entry=entry, batch_size=batch, backend="torch", progress=False)
+
+        steps = 3 if smoke else (50 if batch == 1 else 10)
+        rates = {"plain_fp32": _images_per_second(plain, batch, device, steps),
+                 "plain_fp32_channels_last": _images_per_second(lambda: plain(laid_out), batch, device, steps),
+                 "predict_torch": _images_per_second(ours, batch, device, steps)}
+        rows.append({"batch": batch, **{k: round(v, 1) for k, v in rates.items()},
+                     "predict_vs_plain": round(rates["predict_torch"] / rates["plain_fp32"], 3),
+                     "channels_last_vs_plain": round(rates["plain_fp32_channels_last"] / rates["plain_fp32"], 3)})
+    return {"model": f"WRN-{depth}-{width}", "dtype": "float32", "table": rows}
+
+
 def section_fmnist(device: torch.device, smoke: bool, data_dir: str) -> dict:
     n, batch = (20, 20) if smoke else (10_000, 2500)
     version = "custom" if smoke else "standard"
@@ -218,6 +248,8 @@ def main() -> None:
             result = section_step(device, args.smoke)
         elif name == "eval":
             result = section_eval(device, args.smoke)
+        elif name == "predict":
+            result = section_predict(device, args.smoke)
         elif name == "fmnist":
             result = section_fmnist(device, args.smoke, args.data_dir)
         else:

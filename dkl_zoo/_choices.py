@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 __all__ = ["DATASETS", "TEST_SIZES", "THREAT_MODELS", "AUTOATTACK_VERSIONS", "AUTOATTACK_ATTACKS", "IMAGE_ATTACKS",
-           "EXPORT_FORMATS", "PREDICTION_FORMATS"]
+           "EXPORT_FORMATS", "PREDICTION_FORMATS", "PREDICTION_BACKENDS"]
 
 DATASETS: Mapping[str, int] = {"cifar10": 10, "cifar100": 100, "fashion-mnist": 10}
 """Test sets the zoo evaluates on, and their number of classes."""
@@ -22,3 +22,6 @@ IMAGE_ATTACKS = ("apgd-ce", "pgd")
 """Attacks of ``attack_image``: AutoAttack's APGD on cross-entropy, or PGD (no AutoAttack needed)."""
 EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")
 PREDICTION_FORMATS = ("table", "json", "csv")
+PREDICTION_BACKENDS = ("auto", "torch", "onnxruntime")
+"""What computes ``predict``'s logits: ``auto`` (onnxruntime on the CPU when the ``export`` extra is installed,
+PyTorch otherwise), or one of the two."""

@@ -23,11 +23,22 @@ _FITTED: "weakref.WeakKeyDictionary[nn.Module, set[str]]" = weakref.WeakKeyDicti
 """The entries each live model was found to fit (forgotten with the model)."""
 
 
+_MODE_LAYERS: "weakref.WeakKeyDictionary[nn.Module, tuple[int, list[nn.Module]]]" = weakref.WeakKeyDictionary()
+"""Each live model's layers that behave differently in training, found by a walk that is repeated only when
+some module registered a submodule since (``predict`` asks on every call)."""
+
+
 def has_training_layers(module: nn.Module) -> bool:
     """Whether a layer that behaves differently in training (batch norm, dropout) is in training mode: its forward
     passes then change the module (batch norm's running statistics). A wrapper's own flag says nothing."""
-    kinds = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
-    return any(m.training for m in module.modules() if isinstance(m, kinds))
+    from ._module_changes import structure_version
+
+    version = structure_version()
+    known = _MODE_LAYERS.get(module)
+    if known is None or known[0] != version:
+        kinds = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+        known = _MODE_LAYERS[module] = (version, [m for m in module.modules() if isinstance(m, kinds)])
+    return any(m.training for m in known[1])
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:

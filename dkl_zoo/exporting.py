@@ -58,7 +58,7 @@ def export_metadata(entry: ModelEntry, weights_sha256: str | None, dynamic_batch
             "normalisation": entry.arch.normalization}
     return {
         "dkl_zoo.name": entry.name,
-        "dkl_zoo.weights_sha256": weights_sha256 or "unknown (weights not from a verified file)",
+        "dkl_zoo.weights_sha256": weights_sha256 or "unknown (weights not from a verified file, or changed since)",
         "dkl_zoo.categories": json.dumps(list(entry.categories)),
         "dkl_zoo.input": json.dumps(spec),
         "dkl_zoo.output": json.dumps({"name": "logits", "shape": ["batch" if dynamic_batch else 1,
@@ -159,8 +159,9 @@ def export(
     from ._arguments import checked_bool
     from ._atomic import atomic_file, checked_output
     from ._integrity import file_digest
+    from ._weights_watch import unchanged_since_load
     from .loading import weights_sha256_of
-    from .prediction import resolve_model
+    from ._resolve import resolve_model
 
     if format not in FORMATS:
         raise InvalidArgumentError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
@@ -172,7 +173,8 @@ def export(
         for module in ("onnx", "onnxscript", "onnxruntime"):
             _need(module, "ONNX export")
     model, known, device = resolve_model(model_or_name, entry=entry, warn_training=False)  # exported in eval mode
-    sha256 = weights_sha256_of(model)
+    given = model_or_name if isinstance(model_or_name, nn.Module) else model  # resolve_model may run a copy
+    sha256 = weights_sha256_of(given) if unchanged_since_load(given) else None  # not the file's, once edited
     if device.type != "cpu" or model.training:  # the caller's module keeps its device and mode
         model = copy.deepcopy(model).cpu().eval()
     metadata = export_metadata(known, sha256, dynamic_batch)

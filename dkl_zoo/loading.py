@@ -27,6 +27,10 @@ def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | No
     # models carry their pretrained_cfg: predict, attack_image and export read them back
     setattr(model, _ENTRY_ATTR, entry)
     setattr(model, _SHA256_ATTR, sha256)
+    if sha256 is not None:
+        from ._weights_watch import remember_loaded
+
+        remember_loaded(model)  # predict's cached ONNX export serves these weights only while they stay as loaded
     return model.eval()
 
 

@@ -9,21 +9,20 @@ whole; every image goes through its entry's ``transforms()`` and every batch thr
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from ._arguments import checked_bool, checked_count
-from ._devices import checked_device
-from .errors import ImageReadError, InvalidArgumentError, ModelOutputError
+from .errors import ImageReadError, InvalidArgumentError, MissingDependencyError, ModelOutputError
 from ._inputs import check_logits, checked_images
-from .registry import ModelEntry, get_entry
+from ._resolve import resolve_model
+from .registry import ModelEntry
 
-__all__ = ["Prediction", "TopKForward", "predict", "predict_iter", "resolve_model", "predicted_classes"]
+__all__ = ["Prediction", "TopKForward", "predict", "predict_iter"]
 
 
 @dataclass(frozen=True)
@@ -46,74 +45,6 @@ class Prediction:
 
     def __str__(self) -> str:
         return f"{self.label} ({100 * self.probability:.1f} %)"
-
-
-def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | ModelEntry | None = None,
-                  device: str | torch.device | None = None,
-                  warn_training: bool = True) -> tuple[nn.Module, ModelEntry, torch.device]:
-    """The model, its entry and the device to run on: a name is loaded (verified); a model from ``load``
-    knows its entry; any other model needs ``entry=`` (class names, input size) and is checked to fit it.
-    The caller's model is never changed: given another ``device`` than its own, a copy runs there, as does a model
-    in training mode (each forward pass would move its batch-norm statistics); otherwise it runs where it is."""
-    import copy
-
-    from ._model_fit import check_model_fits, has_training_layers
-    from .loading import entry_of, load
-
-    if isinstance(model_or_name, (str, ModelEntry)):
-        if entry is not None:
-            raise InvalidArgumentError("entry=... is for a model object; a registry name already names its entry")
-        target = checked_device(device if device is not None else "cpu")
-        model = load(model_or_name, device=target)
-        return model, entry_of(model) or (get_entry(model_or_name) if isinstance(model_or_name, str)
-                                          else model_or_name), target
-    if not isinstance(model_or_name, nn.Module):
-        raise InvalidArgumentError(f"model_or_name must be a registry name, a ModelEntry or a torch nn.Module, got "
-                                   f"{type(model_or_name).__name__}")
-    if entry is not None and not isinstance(entry, (str, ModelEntry)):
-        raise InvalidArgumentError(f"entry must be a registry name or a ModelEntry, got {type(entry).__name__}")
-    model = model_or_name
-    own = entry_of(model)
-    known = get_entry(entry) if isinstance(entry, str) else entry if entry is not None else own
-    if known is None:
-        raise InvalidArgumentError(
-            "this model does not know which entry it is (its class names and input size): pass a registry name, "
-            "a model from dkl_zoo.load, or entry='<registry name>' for a model with an entry's architecture"
-        )
-    parameter = next(model.parameters(), None)
-    here = parameter.device if parameter is not None else torch.device("cpu")
-    if here.type == "meta":
-        raise InvalidArgumentError("the model's weights are on the meta device (shapes without values): load "
-                                   "them first, e.g. with dkl_zoo.load or model.to_empty() and load_state_dict")
-    target = checked_device(device) if device is not None else here
-    if model.training and warn_training:
-        warnings.warn("the model is in training mode (batch norm then uses batch statistics); call model.eval()",
-                      RuntimeWarning, stacklevel=3)
-    check_model_fits(model, known, known_entry=own)
-    if target != here and not (target.type == here.type == "cuda" and target.index is None):
-        model = copy.deepcopy(model).to(target)  # the caller's module stays where it is
-    elif has_training_layers(model):
-        model = copy.deepcopy(model)  # its batch-norm statistics would move with every forward pass
-    return model, known, target
-
-
-def predicted_classes(model: nn.Module, x: torch.Tensor, *, batch_size: int, device: Any = None,
-                      on_batch: Callable[[], None] | None = None) -> torch.Tensor:
-    """The model's class for each image of ``x`` (int64, on the CPU), batch by batch without gradients, every
-    batch's logits checked: NaN logits would be class 0, a silently wrong answer. The one clean-accuracy loop of
-    ``evaluate``, the release check and the training's final check."""
-    if device is None:
-        parameter = next(model.parameters(), None)
-        device = parameter.device if parameter is not None else "cpu"
-    classes = torch.empty(len(x), dtype=torch.long)
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            logits = model(x[start:start + batch_size].to(device))
-            check_logits(logits, "the model (on clean images)")
-            classes[start:start + batch_size] = logits.argmax(dim=1).cpu()
-            if on_batch is not None:
-                on_batch()
-    return classes
 
 
 class _Items(torch.utils.data.Dataset):
@@ -187,6 +118,7 @@ def predict_iter(
     workers: int = 0,
     progress: bool = True,
     entry: str | ModelEntry | None = None,
+    backend: str = "auto",
 ) -> Iterator[Prediction | ImageReadError]:
     """Like ``predict``, one result at a time in input order; a file that cannot be read is yielded as its
     ``ImageReadError`` (not raised), and the others are still predicted: what ``dkl-zoo predict`` streams."""
@@ -194,45 +126,100 @@ def predict_iter(
     batch_size = checked_count(batch_size, "batch_size", 1)
     workers = checked_count(workers, "workers", 0)
     progress = checked_bool(progress, "progress")
+    _check_backend(backend)
     items, batch = _expand(inputs)  # paths are checked before any model is loaded
     model, known, target = resolve_model(model_or_name, entry=entry, device=device)
     channels, height, width = known.arch.input_size
     categories = known.categories
     k = min(top_k, len(categories))
-    run = TopKForward(model, target, categories, k, known.name)
+    forward = _forward_of(model, known, target, backend, share_cores=batch is None and workers > 0)
+    run = TopKForward(model, target, categories, k, known.name, forward=forward)
     if batch is not None:
         x = checked_images(batch, channels=channels, size=(height, width), allow_uint8=True)
         for start in range(0, len(x), batch_size):
             yield from run(x[start:start + batch_size], [None] * len(x[start:start + batch_size]))
         return
-    from tqdm.auto import tqdm
-
-    loader = torch.utils.data.DataLoader(_Items(items, known.transforms()), batch_size=batch_size,
-                                         num_workers=workers, collate_fn=_collate, shuffle=False)
-    with tqdm(total=len(items), unit="img", desc=f"predict {known.name}", disable=not progress, delay=1.0,
-              leave=False, dynamic_ncols=True) as bar:
+    dataset = _Items(items, known.transforms())
+    if workers == 0:  # read here, batch by batch: a DataLoader costs about 1 ms per call for nothing
+        loader: Iterable[Any] = (_collate([dataset[i] for i in range(start, min(start + batch_size, len(items)))])
+                                 for start in range(0, len(items), batch_size))
+    else:  # the workers decode and stack their own batches
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+                                             shuffle=False)
+    bar = _progress_bar(len(items), known.name, progress and len(items) > batch_size)
+    try:
         for positions, xb, errors in loader:
             answers: dict[int, Prediction | ImageReadError] = dict(errors)
             if xb is not None:
                 answers.update(zip(positions, run(xb, [_source(items[i]) for i in positions])))
             for i in sorted(answers):
                 yield answers[i]
-            bar.update(len(answers))
+            if bar is not None:
+                bar.update(len(answers))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress_bar(total: int, name: str, shown: bool) -> Any:
+    """A bar for runs of more than one batch (it appears after a second); none for one batch, where making it
+    would cost more than onnxruntime's forward pass."""
+    if not shown:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc=f"predict {name}", delay=1.0, leave=False, dynamic_ncols=True)
+
+
+def _check_backend(backend: Any) -> None:
+    from ._onnx_cache import BACKENDS, runtime_installed
+
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise InvalidArgumentError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if backend == "onnxruntime" and not runtime_installed():  # said before any model is loaded
+        raise MissingDependencyError("backend='onnxruntime' needs onnxruntime, onnx and onnxscript: "
+                                     "pip install 'dkl-zoo[export]'")
+
+
+def _forward_of(model: nn.Module, entry: ModelEntry, device: torch.device, backend: str, *,
+                share_cores: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What computes the logits: the model, or onnxruntime over its cached, checked export (the same answers)."""
+    from ._model_fit import has_training_layers, model_dtype
+
+    if backend == "torch":
+        return model
+    explicit = backend == "onnxruntime"
+    if device.type != "cpu":
+        if explicit:
+            raise InvalidArgumentError(f"backend='onnxruntime' runs on the CPU, not on {device}: use device='cpu', "
+                                       "or backend='torch' on an accelerator")
+        return model
+    if model_dtype(model) != torch.float32 or has_training_layers(model):
+        if explicit:
+            raise InvalidArgumentError("backend='onnxruntime' runs the float32 eval-mode model: call model.float() "
+                                       "and model.eval(), or use backend='torch'")
+        return model
+    from ._onnx_cache import onnx_forward
+
+    fast = onnx_forward(model, entry, backend, share_cores=share_cores)
+    return fast if fast is not None else model
 
 
 class TopKForward:
     """One batch through the model: logits checked, softmax, top-k with names (``predict``'s and
     ``attack_image``'s answers, computed one way)."""
 
-    def __init__(self, model: nn.Module, device: torch.device, categories: Sequence[str], k: int, name: str) -> None:
+    def __init__(self, model: nn.Module, device: torch.device, categories: Sequence[str], k: int, name: str, *,
+                 forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         from ._model_fit import model_dtype
 
         self.model, self.device, self.categories, self.k, self.name = model, device, categories, k, name
+        self.forward = forward if forward is not None else model
         self.dtype = model_dtype(model)
 
     def __call__(self, x: torch.Tensor, sources: Sequence[str | None]) -> Iterator[Prediction]:
         with torch.inference_mode():
-            logits = self.model(x.to(device=self.device, dtype=self.dtype))  # any float batch, in the model's dtype
+            logits = self.forward(x.to(device=self.device, dtype=self.dtype))  # any float batch, in the model's dtype
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] != len(self.categories):
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ModelOutputError(f"the model returned {shape}, not B×{len(self.categories)} logits for "
@@ -258,6 +245,7 @@ def predict(
     workers: int = 0,
     progress: bool = True,
     entry: str | ModelEntry | None = None,
+    backend: str = "auto",
 ) -> list[Prediction]:
     """Class names and probabilities for a user's images: one ``Prediction`` per input image, in order.
 
@@ -268,17 +256,24 @@ def predict(
     and files go through the entry's ``transforms()``; a batch is used as it is. ``top_k`` classes per image
     (at most the number of classes), ``batch_size`` images per forward pass, ``device`` (default: where the
     model is; a registry name loads on the CPU), ``workers`` DataLoader processes reading files,
-    ``progress`` a progress bar on runs longer than a second.
+    ``progress`` a progress bar on runs longer than a second. ``backend``: "auto" (default) computes on the CPU
+    through onnxruntime when the ``export`` extra is installed, over the model's ONNX export (made once per
+    verified weights by ``dkl_zoo.export``, checked against PyTorch, cached; the same top-1, probabilities within
+    1e-4), and with PyTorch otherwise, on accelerators, and for weights changed after ``load``; "torch" or
+    "onnxruntime" choose one. A registry name is loaded again on every call: call ``load`` once for repeated
+    calls.
 
     Raises:
         InvalidArgumentError: a batch outside [0, 1] (e.g. 0–255 floats or normalised images) or of the wrong
             shape or channel count, a path that does not exist, a model without an entry, a bad argument.
         ImageReadError: a file that cannot be read as an image (``predict_iter`` reports it and goes on).
         ModelOutputError: the model returns something that is not finite logits for the entry's classes.
+        MissingDependencyError: ``backend="onnxruntime"`` without the ``export`` extra.
+        CacheError: ``backend="onnxruntime"`` and the cache cannot hold the export (``auto`` uses PyTorch then).
     """
     results = []
     for result in predict_iter(model_or_name, inputs, top_k=top_k, batch_size=batch_size, device=device,
-                               workers=workers, progress=progress, entry=entry):
+                               workers=workers, progress=progress, entry=entry, backend=backend):
         if isinstance(result, ImageReadError):
             raise result
         results.append(result)

@@ -61,11 +61,29 @@ def colour_data():
 
 def pytest_configure(config) -> None:
     """Under pytest-xdist each worker computes on one core (torch and the processes it starts alike): two
-    workers with two threads each on two cores spin-wait on each other and run slower than one."""
+    workers with two threads each on two cores spin-wait on each other and run slower than one.
+
+    The package's cache (``DKL_ZOO_CACHE``: original files, predict's ONNX exports) is one temporary folder for
+    the whole run, made before the workers start so that they share it: an export that ``predict`` makes is made
+    once per run, under its file lock, never in the user's home."""
+    if not hasattr(config, "workerinput") and not os.environ.get(settings.CACHE_ENV):
+        import tempfile
+
+        config._dkl_zoo_cache = tempfile.mkdtemp(prefix="dkl-zoo-test-cache-")
+        os.environ[settings.CACHE_ENV] = config._dkl_zoo_cache
     if os.environ.get("PYTEST_XDIST_WORKER"):
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[variable] = "1"
         torch.set_num_threads(1)
+
+
+def pytest_unconfigure(config) -> None:
+    folder = getattr(config, "_dkl_zoo_cache", None)
+    if folder is not None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(settings.CACHE_ENV, None)
 
 
 def _fail_in_ci(report) -> None:

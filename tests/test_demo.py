@@ -321,3 +321,16 @@ def test_a_slow_attack_stops_at_the_time_limit_with_a_message(models):
     handlers = demo_module._Handlers(demo_module.DemoModels(), [ROBUST], time_limit=1e-6)
     with pytest.raises(gradio.Error, match=f"{ROBUST}: .*time"):
         handlers.attack(ROBUST, Image.open(EXAMPLES["trouser"]), 0.1)
+
+
+def test_the_page_predicts_through_the_fast_path_and_attacks_with_pytorch(models):
+    from dkl_zoo import _onnx_cache
+
+    loaded = demo_module.DemoModels()
+    handlers = demo_module._Handlers(loaded, [ROBUST], time_limit=60)
+    labels = handlers.predict(ROBUST, Image.open(EXAMPLES["trouser"]))
+    model = loaded.get(ROBUST)
+    assert _onnx_cache._SERVED.get(model), "the page's /predict runs what predict(model, image) runs"
+    expected = dkl_zoo.predict(model, Image.open(EXAMPLES["trouser"]), top_k=5, backend="torch", progress=False)[0]
+    assert max(labels, key=labels.get) == expected.label
+    assert abs(labels[expected.label] - expected.probability) < 1e-4

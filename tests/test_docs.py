@@ -69,8 +69,11 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
         assert "before: Trouser (88.9 %)   after: Trouser (77.4 %)" in done.stdout
         assert "before: Trouser (99.9 %)   after: Shirt (99.9 %)" in done.stdout
         assert (tmp_path / "trouser-attack.png").stat().st_size > 10_000
-    if "dkl_zoo.predict(" in block:
+    if "dkl_zoo.predict(" in block and "backend=" not in block:
         assert "fashion-mnist-00002-trouser.png Trouser (88.9 %)" in done.stdout
+    if "backend=" in block:
+        assert done.stdout == "same top-1: True\n"
+        assert list((tmp_path / "zoo-cache" / "onnx" / "ikl-at-fmnist-wrn10-1").glob("*.onnx"))  # auto made it
     if "export(" in block:
         sha256, diff = done.stdout.split()
         assert len(sha256) == 64 and float(diff) <= 1e-4 and (tmp_path / "fmnist.onnx").exists()

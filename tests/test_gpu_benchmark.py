@@ -24,7 +24,7 @@ def test_gpu_benchmark_runs_every_section_in_smoke_mode(tmp_path):
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert report["smoke"] is True and set(report["sections"]) == {"step", "eval", "fmnist", "trades"}
+    assert report["smoke"] is True and set(report["sections"]) == {"step", "eval", "predict", "fmnist", "trades"}
     step = report["sections"]["step"]
     assert [row["step"] for row in step["table"]][:3] == [
         "port of the released step, fp32", "ours, fp32", "ours, fp32 + channels_last"]
@@ -32,6 +32,9 @@ def test_gpu_benchmark_runs_every_section_in_smoke_mode(tmp_path):
     assert step["ikl_vs_trades_wrn10_1"]["ikl_step_time_over_trades"] > 0
     evaluation = report["sections"]["eval"]
     assert evaluation["clean_images_per_s"] > evaluation["apgd_ce_images_per_s"] > 0
+    predicting = report["sections"]["predict"]["table"]
+    assert [row["batch"] for row in predicting] == [1, 8]
+    assert all(row["predict_torch"] > 0 and row["plain_fp32_channels_last"] > 0 for row in predicting)
     fmnist = report["sections"]["fmnist"]
     assert fmnist["n_examples"] == 20 and 0 <= fmnist["robust_acc"] <= fmnist["clean_acc"] <= 1
     trades = report["sections"]["trades"]

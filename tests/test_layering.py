@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "_compat", "_atomic", "_integrity", "_devices", "_deadline", "losses", "_inputs", "settings",
                     "_choices", "_arguments", "_terminal", "_figure_files", "_forward_deadline",
-                    "_interrupts")),
+                    "_interrupts", "_module_changes", "_weights_watch")),
     ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
                   "registry._released", "registry._shipped", "registry", "_pins", "data", "cards", "categories",
                   "_images", "transforms", "examples")),
@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("io", ("_hub", "_drive", "_original_cache", "_trust", "original", "convert", "publish", "_autoattack")),
     ("use cases", ("loading", "evaluation.result", "evaluation.sharding", "evaluation.state", "evaluation.runner",
                    "evaluation.arguments", "evaluation.protocol", "evaluation.leaderboard", "evaluation.curve",
-                   "evaluation", "release", "prediction", "prediction_output",
+                   "evaluation", "_resolve", "_classes", "release", "prediction", "prediction_output", "_onnx_cache",
                    "_model_fit", "adversarial", "figure", "exporting", "verification.reference",
                    "verification.statistics", "verification.result", "verification.checks", "verification.exported",
                    "verification.making", "verification.verifying", "verification")),

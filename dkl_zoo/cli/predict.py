@@ -21,6 +21,9 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--workers", type=non_negative_int, default=0, help="processes reading the files")
+    p.add_argument("--backend", default="auto", choices=choices.PREDICTION_BACKENDS,
+                   help="auto: onnxruntime on the CPU when the 'export' extra is installed (the model's checked ONNX "
+                        "export, cached; the same answers), PyTorch otherwise")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_predict)
 
@@ -38,7 +41,7 @@ def run_predict(args: argparse.Namespace) -> int:
     def stream(out) -> None:  # type: ignore[no-untyped-def]
         writer = WRITERS[args.format](out, args.top_k)
         for result in predict_iter(args.name, args.paths, top_k=args.top_k, batch_size=args.batch_size,
-                                   device=args.device, workers=args.workers,
+                                   device=args.device, workers=args.workers, backend=args.backend,
                                    progress=not args.quiet and not to_terminal):
             counts["failed" if isinstance(result, ImageReadError) else "predicted"] += 1
             writer.write(result)
