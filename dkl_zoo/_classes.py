@@ -19,8 +19,9 @@ def predicted_classes(model: nn.Module, x: torch.Tensor, *, batch_size: int, dev
     batch's logits checked: NaN logits would be class 0, a silently wrong answer. The one clean-accuracy loop of
     ``evaluate``, the release check and the training's final check."""
     if device is None:
-        parameter = next(model.parameters(), None)
-        device = parameter.device if parameter is not None else "cpu"
+        from ._devices import weights_device
+
+        device = weights_device(model)
     classes = torch.empty(len(x), dtype=torch.long)
     with torch.no_grad():
         for start in range(0, len(x), batch_size):

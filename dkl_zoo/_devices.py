@@ -1,4 +1,9 @@
-"""Device names checked before any slow work: a missing GPU is one clear error, not a driver traceback."""
+"""Device names checked before any slow work, and the package's one device rule.
+
+The rule, for every use case (``predict``, ``attack_image``, ``evaluate``, ``verify``; ``export`` runs on the
+CPU by nature): ``device=None`` means where the model's weights already are, and the CPU for a registry name,
+which ``load`` builds there. A caller's model is never moved: another device runs a copy there.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import torch
 
 from .errors import InvalidArgumentError
 
-__all__ = ["checked_device", "parsed_device"]
+__all__ = ["checked_device", "parsed_device", "weights_device", "run_device"]
 
 
 def parsed_device(device: str | torch.device, *, allow_auto: bool = False) -> torch.device | str:
@@ -49,3 +54,28 @@ def checked_device(device: str | torch.device, *, local_rank: int = 0) -> torch.
             raise InvalidArgumentError(f"device {str(device)!r} is not available here (this PyTorch has no working "
                                        f"{parsed.type} backend); use 'cpu' or 'cuda'")
     return parsed
+
+
+def weights_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's weights are: its first parameter's device, else its first buffer's, else the CPU."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def run_device(model: torch.nn.Module | None, device: str | torch.device | None) -> torch.device:
+    """The device a use case runs on: ``device`` checked, or (None) where ``model``'s weights are, or the CPU
+    when there is no model object yet (a registry name).
+
+    Raises:
+        InvalidArgumentError: a device name this PyTorch cannot use, or weights on the meta device.
+    """
+    if device is not None:
+        return checked_device(device)
+    here = weights_device(model) if model is not None else torch.device("cpu")
+    if here.type == "meta":
+        raise InvalidArgumentError("the model's weights are on the meta device (shapes without values): load "
+                                   "them first, e.g. with dkl_zoo.load or model.to_empty() and load_state_dict")
+    return here

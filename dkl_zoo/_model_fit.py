@@ -14,6 +14,7 @@ import weakref
 import torch
 from torch import nn
 
+from ._devices import weights_device
 from .errors import InvalidArgumentError, ModelOutputError
 from .registry import REGISTRY, ModelEntry
 
@@ -49,14 +50,9 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
 def _output(model: nn.Module, input_size: tuple[int, ...]) -> torch.Tensor | None:
     """The model's output on one blank image of ``input_size``, or None when it fails on that shape."""
-    probe = torch.zeros((1, *input_size), dtype=model_dtype(model), device=_model_device(model))
+    probe = torch.zeros((1, *input_size), dtype=model_dtype(model), device=weights_device(model))
     try:
         with torch.inference_mode():
             out = model(probe)

@@ -9,7 +9,7 @@ import warnings
 import torch
 from torch import nn
 
-from ._devices import checked_device
+from ._devices import run_device
 from .errors import InvalidArgumentError
 from .registry import ModelEntry, get_entry
 
@@ -31,7 +31,7 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
     if isinstance(model_or_name, (str, ModelEntry)):
         if entry is not None:
             raise InvalidArgumentError("entry=... is for a model object; a registry name already names its entry")
-        target = checked_device(device if device is not None else "cpu")
+        target = run_device(None, device)
         model = load(model_or_name, device=target)
         return model, entry_of(model) or (get_entry(model_or_name) if isinstance(model_or_name, str)
                                           else model_or_name), target
@@ -48,12 +48,8 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
             "this model does not know which entry it is (its class names and input size): pass a registry name, "
             "a model from dkl_zoo.load, or entry='<registry name>' for a model with an entry's architecture"
         )
-    parameter = next(model.parameters(), None)
-    here = parameter.device if parameter is not None else torch.device("cpu")
-    if here.type == "meta":
-        raise InvalidArgumentError("the model's weights are on the meta device (shapes without values): load "
-                                   "them first, e.g. with dkl_zoo.load or model.to_empty() and load_state_dict")
-    target = checked_device(device) if device is not None else here
+    here = run_device(model, None)
+    target = run_device(model, device)
     if model.training and warn_training:
         warnings.warn("the model is in training mode (batch norm then uses batch statistics); call model.eval()",
                       RuntimeWarning, stacklevel=3)

@@ -453,3 +453,21 @@ def test_errors_are_all_ours_for_a_sample_of_bad_arguments(model):
                  lambda: dkl_zoo.predict(model, example_images()[0].path, device="xpu", progress=False)):
         with pytest.raises(DklZooError):
             call()
+
+
+def test_one_device_rule_for_every_function():
+    """device=None: where the model's weights are (a registry name: the CPU), for every use case alike."""
+    import inspect
+
+    from dkl_zoo._devices import run_device
+
+    for function in (dkl_zoo.predict, dkl_zoo.predict_iter, dkl_zoo.attack_image, dkl_zoo.evaluate, dkl_zoo.verify):
+        assert inspect.signature(function).parameters["device"].default is None, function.__name__
+    buffers_only = torch.nn.BatchNorm2d(3, affine=False).to(torch.float64)
+    assert run_device(buffers_only, None) == torch.device("cpu") == run_device(None, None)
+    assert run_device(torch.nn.Linear(2, 2), "cpu") == torch.device("cpu")
+    with pytest.raises(InvalidArgumentError, match="meta device"):
+        run_device(torch.nn.Linear(2, 2, device="meta"), None)
+    with pytest.raises(InvalidArgumentError, match="meta device"):
+        dkl_zoo.evaluate(torch.nn.Linear(2, 2, device="meta"), data=(torch.rand(2, 3, 4, 4), torch.zeros(2).long()),
+                         n_examples=2, eps=0.1)

@@ -15,7 +15,7 @@ from torch import nn
 from .._arguments import checked_bool
 from .._autoattack import DEFAULT_SEED, make_adversary
 from .._choices import DATASETS
-from .._devices import checked_device
+from .._devices import run_device
 from ..errors import InvalidArgumentError
 from ..registry import ModelEntry, get_entry
 from .arguments import check_model_output, check_run_arguments, checked_arguments, checked_data
@@ -36,7 +36,7 @@ def evaluate(
     version: str = "standard",
     attacks: Sequence[str] | None = None,
     batch_size: int = 500,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     data_dir: str | os.PathLike[str] = "./data",
     seed: int = DEFAULT_SEED,
     log_path: str | os.PathLike[str] | None = None,
@@ -49,9 +49,10 @@ def evaluate(
 ) -> EvalResult:
     """Clean and AutoAttack accuracy on the first ``n_examples`` test images, RobustBench's way.
 
-    ``model_or_name``: a model taking [0, 1] images, or a registry name (loaded with ``dkl_zoo.load``). A
-    model that is not on ``device`` (or not in the layout asked for) is evaluated as a copy there; the caller's
-    module is never moved or changed.
+    ``model_or_name``: a model taking [0, 1] images, or a registry name (loaded with ``dkl_zoo.load``).
+    ``device``: None (default) runs where the model's weights are (a registry name: the CPU); a model that is
+    not on ``device`` (or not in the layout asked for) is evaluated as a copy there; the caller's module is never
+    moved or changed.
     ``eps=None`` is the entry's eps (8/255 for the CIFAR entries). ``state_path`` makes the run resumable:
     run the same call again after an interruption. ``shard=(i, n)`` evaluates the i-th of n contiguous
     slices; under ``torchrun`` with a process group of n ranks the ranks share every attack and the merged
@@ -85,7 +86,7 @@ def evaluate(
     check_run_arguments(seed, data_dir, log_path, state_path, model_name)
     progress = checked_bool(progress, "progress")
     channels_last = checked_bool(channels_last, "channels_last")
-    device = checked_device(device)
+    device = run_device(model_or_name if isinstance(model_or_name, nn.Module) else None, device)
     x_all, y_all = checked_data(data, dataset, n_examples, data_dir, entry)  # before the model is loaded
     model = _model_on(model_or_name, entry, device, channels_last)
     lo, hi = shard_range(len(y_all), shard)

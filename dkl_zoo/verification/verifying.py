@@ -94,7 +94,7 @@ class _Subject:
 
 
 def _subject(model_or_name: Any, entry: str | ModelEntry | None, device: Any) -> tuple[_Subject, ModelEntry]:
-    from .._devices import checked_device
+    from .._devices import run_device
     from .._model_fit import model_dtype
     from .exported import ExportedModel
 
@@ -102,8 +102,8 @@ def _subject(model_or_name: Any, entry: str | ModelEntry | None, device: Any) ->
         known = get_entry(entry) if isinstance(entry, str) else entry or model_or_name.entry
         if known is None:
             raise InvalidArgumentError("this exported file does not name its entry: pass entry='<registry name>'")
-        target = checked_device(device) if device is not None else torch.device("cpu")
         module = model_or_name.module
+        target = run_device(module, device)  # an exported file's module is on the CPU
         return _Subject(model_or_name, module=module, device=target if module is not None else torch.device("cpu"),
                         dtype=torch.float32, label=model_or_name.describe(),
                         no_gradients_reason=model_or_name.no_gradients_reason), known
