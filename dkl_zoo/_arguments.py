@@ -11,7 +11,12 @@ import math
 
 from .errors import InvalidArgumentError
 
-__all__ = ["checked_bool", "checked_count", "checked_seconds", "checked_eps"]
+__all__ = ["checked_bool", "checked_count", "checked_seconds", "checked_eps", "is_real"]
+
+
+def is_real(value: object) -> bool:
+    """A finite int or float, and not a bool: the one test behind every numeric argument and setting."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def checked_bool(value: object, name: str) -> bool:
@@ -51,14 +56,14 @@ def _power(number: int) -> str:
 
 def checked_seconds(value: object, name: str) -> float:
     """``value`` when it is a positive, finite number of seconds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not is_real(value) or value <= 0:  # type: ignore[operator]
         raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
 def checked_eps(eps: object, threat_model: str = "Linf") -> float:
     """A positive, finite eps; for Linf at most 1: inputs are [0, 1] images, so a larger one was given in pixels."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+    if not is_real(eps) or eps <= 0:  # type: ignore[operator]
         raise InvalidArgumentError(f"eps must be a positive number, got {eps!r}")
     if threat_model == "Linf" and eps > 1:
         raise InvalidArgumentError(

@@ -156,7 +156,7 @@ def export(
         MissingDependencyError: ONNX without onnx / onnxscript / onnxruntime (``pip install 'dkl-zoo[export]'``).
         ExportCheckError: the written file computes other logits than PyTorch; nothing was kept.
     """
-    from ._arguments import checked_bool
+    from ._arguments import checked_bool, is_real
     from ._atomic import atomic_file, checked_output
     from ._integrity import file_digest
     from ._weights_watch import unchanged_since_load
@@ -165,7 +165,7 @@ def export(
 
     if format not in FORMATS:
         raise InvalidArgumentError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
-    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 < atol < 1:  # a tolerance, not a count
+    if not is_real(atol) or not 0 < atol < 1:  # a tolerance, not a count
         raise InvalidArgumentError(f"atol must be a number in (0, 1), got {atol!r}")
     dynamic_batch = checked_bool(dynamic_batch, "dynamic_batch")
     checked_output(path)

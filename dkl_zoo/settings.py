@@ -23,6 +23,7 @@ import math
 import os
 from pathlib import Path
 
+from ._arguments import is_real
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -94,7 +95,7 @@ def download_timeout(keyword: float | None = None) -> float:
         except ValueError:
             value = math.nan
         where = f"{TIMEOUT_ENV}={text!r}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not is_real(value) or value <= 0:
         raise InvalidArgumentError(f"{where} is not a positive number of seconds; set it to e.g. 3600 or unset it "
                                    f"(default {DEFAULT_TIMEOUT:.0f} s)")
     return float(value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_write_text
+from .._arguments import is_real
 from ..errors import EvaluationStateError
 
 __all__ = ["RunState", "fingerprint", "model_fingerprint", "initial_state"]
@@ -116,7 +116,7 @@ class RunState:
             found.append("a finished state must hold its flags")
         for name in ("seconds", "max_perturbation"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if not is_real(value) or value < 0:
                 found.append(f"{name} must be a non-negative number")
         if type(self.finished) is not bool:
             found.append("finished must be true or false")
