@@ -5,8 +5,9 @@
 
 The public API is what this module exports (``__all__``): loading (``load``, ``model_info``, ``list_models``),
 evaluation (``evaluate`` and its writers), verification (``verify``: behaviour against a reference in
-minutes), inference (``predict``, ``attack_image``, ``export``) and the error
-classes. Modules whose names start with an underscore are internal. Heavy parts load on first use, so
+minutes), inference (``predict``, ``attack_image``, ``export``) and the errors that their callers catch; every
+error class is in ``dkl_zoo.errors`` (as huggingface_hub keeps its own in ``huggingface_hub.errors``). Modules
+whose names start with an underscore are internal. Heavy parts load on first use, so
 ``import dkl_zoo`` imports neither torch nor timm; a type checker sees the real signatures.
 """
 
@@ -16,38 +17,19 @@ from typing import TYPE_CHECKING
 
 from ._compat import install_timm_import_hook as _install_timm_import_hook
 from .errors import (
-    AttackTimeoutError,
-    PortUnavailableError,
-    CacheError,
-    CheckpointError,
-    DataFormatError,
     DatasetNotFoundError,
     DklZooError,
-    DownloadError,
-    DownloadTimeoutError,
-    EntryNotFoundError,
     EvaluationStateError,
-    ExportCheckError,
     HubAccessError,
     ImageReadError,
-    IncompatibleDependencyError,
     IntegrityError,
     InvalidArgumentError,
     MissingDependencyError,
     ModelOutputError,
-    NoRecordedHashError,
     OfflineError,
-    OriginalReleaseError,
-    ReleaseCheckError,
     RemoteNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-    RunInUseError,
-    StateDictMismatchError,
     UnknownModelError,
     UnpinnedWeightsError,
-    UnsafeCheckpointError,
-    WeightsFormatError,
 )
 from .registry import ModelEntry, list_models
 
@@ -74,13 +56,29 @@ _LAZY = {
 """Public name → the module that defines it, imported on first use (torch is heavy; ``dkl-zoo --help`` is not)."""
 
 
+_MOVED_ERRORS = frozenset({
+    "AttackTimeoutError", "CacheError", "CheckpointError", "DataFormatError", "DownloadError", "DownloadTimeoutError",
+    "EntryNotFoundError", "ExportCheckError", "IncompatibleDependencyError", "NoRecordedHashError",
+    "OriginalReleaseError", "PortUnavailableError", "ReleaseCheckError", "RepositoryNotFoundError",
+    "RevisionNotFoundError", "RunInUseError", "StateDictMismatchError", "UnsafeCheckpointError", "WeightsFormatError",
+})
+"""Errors that were top-level names up to 0.1.0 and live in ``dkl_zoo.errors`` (every error does): still found here,
+with a ``DeprecationWarning``, until 0.2.0."""
+
+
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f".{module}", __name__), name)
+    if name in _MOVED_ERRORS:
+        import warnings
+
+        warnings.warn(f"dkl_zoo.{name} is dkl_zoo.errors.{name}; the top-level name goes in 0.2.0",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(".errors", __name__), name)
+    raise AttributeError(f"module 'dkl_zoo' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
@@ -96,56 +94,14 @@ def _register_in_timm() -> None:
 _install_timm_import_hook(_register_in_timm)  # timm models appear when (and if) timm is imported; not imported here
 
 __all__ = [
-    "AttackResult",
-    "AttackTimeoutError",
-    "PortUnavailableError",
-    "CacheError",
-    "CheckpointError",
-    "DataFormatError",
-    "DatasetNotFoundError",
-    "DklZooError",
-    "DownloadError",
-    "DownloadTimeoutError",
-    "EntryNotFoundError",
-    "EvalResult",
-    "EvaluationStateError",
-    "ExportCheckError",
-    "ExportResult",
-    "HubAccessError",
-    "ImageReadError",
-    "IncompatibleDependencyError",
-    "IntegrityError",
-    "InvalidArgumentError",
-    "MissingDependencyError",
-    "ModelEntry",
-    "ModelOutputError",
-    "NoRecordedHashError",
-    "OfflineError",
-    "OriginalReleaseError",
-    "Prediction",
-    "ReleaseCheckError",
-    "RemoteNotFoundError",
-    "RepositoryNotFoundError",
-    "RevisionNotFoundError",
-    "RunInUseError",
-    "StateDictMismatchError",
-    "UnknownModelError",
-    "UnpinnedWeightsError",
-    "UnsafeCheckpointError",
-    "Verification",
-    "WeightsFormatError",
-    "attack_figure",
-    "attack_image",
-    "build_model",
-    "evaluate",
-    "export",
-    "list_models",
-    "load",
-    "merge_results",
-    "model_info",
-    "predict",
-    "predict_iter",
-    "robustness_curve",
-    "verify",
-    "write_robustbench_json",
+    # models
+    "load", "model_info", "list_models", "build_model", "ModelEntry",
+    # inference
+    "predict", "predict_iter", "Prediction", "attack_image", "AttackResult", "attack_figure", "export", "ExportResult",
+    # evaluation and verification
+    "evaluate", "EvalResult", "merge_results", "robustness_curve", "write_robustbench_json", "verify", "Verification",
+    # the errors callers of load, predict, evaluate and verify catch; every error is in dkl_zoo.errors
+    "DklZooError", "InvalidArgumentError", "MissingDependencyError", "UnknownModelError", "RemoteNotFoundError",
+    "OfflineError", "HubAccessError", "IntegrityError", "UnpinnedWeightsError", "ImageReadError", "ModelOutputError",
+    "DatasetNotFoundError", "EvaluationStateError",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ._atomic import atomic_write_text
 from ._drive import source_url
-from .errors import IntegrityError, OriginalReleaseError
+from .errors import IntegrityError, OriginalReleaseError, Remedy
 from ._original_cache import cache_root, local_cache
 from .registry import ModelEntry, OriginalSource
 
@@ -75,12 +75,15 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
             write_known_originals(known, root)
         return
     if known[key] != sha256:
+        forget = Remedy(f"dkl_zoo.original.forget_original({entry.name!r}"
+                        + (f", {str(root)!r}" if root is not None else "") + ")",
+                        f"dkl-zoo forget-original {entry.name}" + (f" --cache-dir {root.parent}" if root is not None
+                                                                    else ""))
         raise IntegrityError(
             source_url(source), known[key], sha256,
             hint=f"The original file differs from the one first downloaded on this machine; it was not used. If "
-                 f"you trust the new file, forget the old one (dkl_zoo.original.forget_original({entry.name!r}"
-                 + (f", {str(root)!r}" if root is not None else "") + ")) and load again.",
-        )
+                 f"you trust the new file, forget the old one ({forget.python}) and load again.",
+        ).with_remedy(forget)
 
 
 def write_known_originals(known: dict[str, str], root: Path | None = None) -> None:

@@ -29,7 +29,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import DklZooError, ImageReadError, InvalidArgumentError, MissingDependencyError, PortUnavailableError
+from .errors import (LIST_MODELS, DklZooError, ImageReadError, InvalidArgumentError, MissingDependencyError,
+                     PortUnavailableError)
 from .registry import REGISTRY, ModelEntry, get_entry
 
 if TYPE_CHECKING:
@@ -84,9 +85,11 @@ def page_models(names: Sequence[str] | None = None) -> list[str]:
         names = list(dict.fromkeys(names))
         unknown = [name for name in names if name not in REGISTRY]
         if unknown:
-            raise InvalidArgumentError(f"unknown model(s) {', '.join(unknown)}; see dkl_zoo.list_models()")
+            raise InvalidArgumentError(f"unknown model(s) {', '.join(unknown)}; see {LIST_MODELS.python}"
+                                       ).with_remedy(LIST_MODELS)
         if not names:
-            raise InvalidArgumentError("no models to show; name at least one (see dkl_zoo.list_models())")
+            raise InvalidArgumentError(f"no models to show; name at least one (see {LIST_MODELS.python})"
+                                       ).with_remedy(LIST_MODELS)
         return names
     shipped = [name for name in DEFAULT_MODELS if name in REGISTRY]
     return shipped + [name for name in sorted(REGISTRY) if name not in shipped]

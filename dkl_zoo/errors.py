@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = [
+    "Remedy",
     "DklZooError",
     "UnknownModelError",
     "RemoteNotFoundError",
@@ -54,8 +56,35 @@ def _rebuild(cls: type, args: tuple, kwargs: dict, state: dict) -> "DklZooError"
     return error
 
 
+@dataclass(frozen=True)
+class Remedy:
+    """What to do about an error, in both languages of the package: the Python call its message names, and the
+    ``dkl-zoo`` command that does the same (``dkl-zoo`` prints the command in its place)."""
+
+    python: str
+    command: str
+
+
+LIST_MODELS = Remedy("dkl_zoo.list_models()", "dkl-zoo list")
+"""The remedy of a name that is not in the registry."""
+
+
 class DklZooError(Exception):
-    """Base class of every error raised by dkl_zoo."""
+    """Base class of every error raised by dkl_zoo. ``remedy``: the fix, when a call (and a command) does it."""
+
+    remedy: Remedy | None = None
+
+    def with_remedy(self, remedy: Remedy) -> "DklZooError":
+        """This error, its message's remedy named in a structured form (the message already says it in Python)."""
+        self.remedy = remedy
+        return self
+
+    def command_message(self) -> str:
+        """The message with its remedy said as the ``dkl-zoo`` command that does it."""
+        text = str(self)
+        if self.remedy is not None and self.remedy.python in text:
+            text = text.replace(self.remedy.python, f"`{self.remedy.command}`")
+        return text
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass with its own ``__init__`` remembers the arguments it was built with, so that pickling (which
@@ -93,8 +122,9 @@ class UnknownModelError(DklZooError, LookupError):
         )
         super().__init__(
             f"Unknown model {name!r}.{hint} Known models: {', '.join(known)} "
-            "(see dkl_zoo.list_models())."
+            f"(see {LIST_MODELS.python})."
         )
+        self.remedy = LIST_MODELS
 
 
 class RemoteNotFoundError(DklZooError, FileNotFoundError):

@@ -9,7 +9,7 @@ from torch import nn
 
 from . import settings
 from ._devices import checked_device
-from .errors import InvalidArgumentError
+from .errors import LIST_MODELS, InvalidArgumentError
 from ._integrity import LocatedFile, VerifiedFile, verify_or_discard
 from .models import build_model, model_from_file, read_weights
 from .registry import ModelEntry, get_entry
@@ -194,8 +194,8 @@ def _check_load_arguments(name: object, *, revision: object, cache_dir: object, 
                           flags: dict[str, object]) -> None:
     """Each argument of ``load`` of the right kind, before any file or server is touched."""
     if not isinstance(name, (str, ModelEntry)):
-        raise InvalidArgumentError(f"name must be a registry name (see dkl_zoo.list_models()) or a ModelEntry, got "
-                                   f"{type(name).__name__}")
+        raise InvalidArgumentError(f"name must be a registry name (see {LIST_MODELS.python}) or a ModelEntry, got "
+                                   f"{type(name).__name__}").with_remedy(LIST_MODELS)
     if revision is not None and (not isinstance(revision, str) or not revision.strip()):
         raise InvalidArgumentError(f"revision must be a branch, tag or commit id (a non-empty string), got {revision!r}")
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):

@@ -202,13 +202,21 @@ def test_combinations_that_would_be_ignored_and_missing_paths_are_usage_errors(c
     assert publish.returncode == 2 and "is not a folder (it does not exist)" in publish.stderr
 
 
-def test_the_librarys_remedies_are_said_as_commands():
-    from dkl_zoo.cli import _in_command_words
+def test_the_librarys_remedies_are_said_as_commands(capsys, tmp_path):
+    """Errors carry their remedy in both languages; the command prints the command, the library the call."""
+    import pickle
 
-    assert _in_command_words("forget it (dkl_zoo.original.forget_original('x', '/c/hf/dkl_zoo')) and load") == (
-        "forget it (`dkl-zoo forget-original x --cache-dir /c/hf`) and load")
-    assert _in_command_words("(dkl_zoo.original.forget_original('x'))") == "(`dkl-zoo forget-original x`)"
-    assert _in_command_words("see dkl_zoo.list_models()") == "see `dkl-zoo list`"
+    from dkl_zoo.errors import IntegrityError, Remedy, UnknownModelError
+
+    unknown = UnknownModelError("ikl-at-cifar10", dkl_zoo.list_models())
+    assert "see dkl_zoo.list_models()" in str(unknown)
+    assert "see `dkl-zoo list`" in unknown.command_message() and "dkl_zoo." not in unknown.command_message()
+    assert pickle.loads(pickle.dumps(unknown)).remedy == unknown.remedy  # it crosses processes with the error
+    forget = Remedy("dkl_zoo.original.forget_original('x', '/c/hf/dkl_zoo')", "dkl-zoo forget-original x --cache-dir /c/hf")
+    error = IntegrityError("u", "a" * 64, "b" * 64, hint=f"forget it ({forget.python}) and load").with_remedy(forget)
+    assert "forget it (`dkl-zoo forget-original x --cache-dir /c/hf`) and load" in error.command_message()
+    done = in_process(capsys, "info", "ikl-at-cifar10")
+    assert done.returncode == 2 and "see `dkl-zoo list`" in done.stderr and "list_models" not in done.stderr
 
 
 # ---- eval's usage errors ---------------------------------------------------------------------------------

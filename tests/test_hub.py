@@ -331,7 +331,7 @@ def test_a_cache_path_that_is_a_file_names_the_setting_not_the_server(hub, publi
     done = run_python(f"import dkl_zoo\nfrom dkl_zoo.registry import get_entry\n"
                       f"try:\n    dkl_zoo.load(get_entry('ikl-at-cifar10-wrn34').with_weights(repo='{entry.repo_id}'), "
                       f"pretrained=True, allow_original=False)\n"
-                      f"except dkl_zoo.CacheError as e:\n    print('CACHE', e)\n",
+                      f"except dkl_zoo.errors.CacheError as e:\n    print('CACHE', e)\n",
                       {"HF_HUB_CACHE": str(tmp_path / "file"), "HF_ENDPOINT": hub.url})
     assert "CACHE" in done.stdout and "HF_HUB_CACHE" in done.stdout and "server" not in done.stdout.split("CACHE")[1][:40]
 

@@ -220,8 +220,9 @@ def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_diffe
 
     shutil.rmtree(tmp_path / "hf" / "dkl_zoo" / "original")  # cache_dir holds the fallback's files too
     _serve(drive, entry, trained_like(dkl_zoo.build_model(entry), seed=8))
-    with pytest.raises(IntegrityError, match=r"forget_original\('ikl-at-cifar10-wrn34', '.*hf/dkl_zoo'\)"):
+    with pytest.raises(IntegrityError, match=r"forget_original\('ikl-at-cifar10-wrn34', '.*hf/dkl_zoo'\)") as caught:
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "hf", progress=False)
+    assert caught.value.remedy.command == f"dkl-zoo forget-original {entry.name} --cache-dir {tmp_path / 'hf'}"
     assert cli_main(["forget-original", entry.name]) == 0  # DKL_ZOO_CACHE: nothing trusted there
     assert "forgot 0 trusted original" in capsys.readouterr().out
     assert cli_main(["forget-original", entry.name, "--cache-dir", str(tmp_path / "hf")]) == 0

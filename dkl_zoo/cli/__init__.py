@@ -102,7 +102,7 @@ def _report(args: argparse.Namespace, error: Exception) -> int:
     """The exit code of a failed verb, its one-line message printed (the traceback with ``--debug``). Messages
     are printed with their control characters escaped: a file name in one must not drive the terminal."""
     from .._terminal import printable
-    from ..errors import InvalidArgumentError, UnknownModelError
+    from ..errors import DklZooError, InvalidArgumentError, UnknownModelError
 
     def say(text: str) -> None:
         print(f"dkl-zoo {args.verb}: {printable(text, quote=False)}", file=sys.stderr)
@@ -113,10 +113,10 @@ def _report(args: argparse.Namespace, error: Exception) -> int:
     if args.debug and not isinstance(error, BrokenPipeError):
         raise error
     if isinstance(error, InvalidArgumentError):
-        say(f"usage error: {error}")
+        say(f"usage error: {error.command_message()}")
         return 2
     if isinstance(error, UnknownModelError):
-        say(_in_command_words(str(error)))
+        say(error.command_message())
         return 2
     if isinstance(error, BrokenPipeError):  # `dkl-zoo list | head -1`: the reader has what it wanted; exit quietly
         _silence_stdout()
@@ -125,18 +125,9 @@ def _report(args: argparse.Namespace, error: Exception) -> int:
         _silence_stdout()
         say(f"cannot write the output: {error.strerror}")
         return 1
-    say(f"{type(error).__name__}: {_in_command_words(str(error))}")  # one line for users, the traceback on request
+    text = error.command_message() if isinstance(error, DklZooError) else str(error)  # remedies as commands
+    say(f"{type(error).__name__}: {text}")  # one line for users, the traceback on request
     return 1
-
-
-def _in_command_words(message: str) -> str:
-    """The library's remedies, said as the commands that do the same."""
-    import re
-
-    message = message.replace("dkl_zoo.list_models()", "`dkl-zoo list`")
-    return re.sub(r"dkl_zoo\.original\.forget_original\('([^']+)'(?:, '([^']+)/dkl_zoo')?\)",
-                  lambda m: f"`dkl-zoo forget-original {m.group(1)}" + (f" --cache-dir {m.group(2)}" if m.group(2)
-                                                                         else "") + "`", message)
 
 
 def _is_ours(error: BaseException) -> bool:

@@ -99,12 +99,13 @@ def _checked_pins(pins: Mapping[str, Any]) -> Mapping[str, Any]:
     if unknown:
         import difflib
 
-        from ..errors import InvalidArgumentError
+        from ..errors import LIST_MODELS, InvalidArgumentError
         from .._pins import pins_path
 
         closest = {name: difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.5) for name in unknown}
         shown = ", ".join(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                           for name, close in closest.items())
         raise InvalidArgumentError(f"{pins_path()} pins {shown}, which the registry does not have; a pins file names "
-                                   "registry entries only (see dkl_zoo.list_models()): correct or remove them")
+                                   f"registry entries only (see {LIST_MODELS.python}): correct or remove them"
+                                   ).with_remedy(LIST_MODELS)
     return pins
