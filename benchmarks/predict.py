@@ -88,7 +88,7 @@ def where_time_goes(root: Path, batch_size: int, workers: int) -> dict:
     import dkl_zoo
     from dkl_zoo._onnx_cache import onnx_forward
     from dkl_zoo.prediction import TopKForward, _collate, _expand, _Items
-    from dkl_zoo.prediction_output import WRITERS
+    from dkl_zoo.cli._prediction_output import WRITERS
 
     entry = dkl_zoo.model_info(NAME)
     model = dkl_zoo.load(NAME)

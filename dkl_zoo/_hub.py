@@ -7,12 +7,9 @@ also names the cached blob: the sha256 for LFS files, the git blob sha1 for smal
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 from pathlib import Path
-from typing import Iterator, NamedTuple
 
 from huggingface_hub import HfFileMetadata, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub import constants as hf_constants
@@ -23,25 +20,14 @@ from ._deadline import deadline, download_timeout, install_hub_hook
 from ._atomic import atomic_write_text
 from .errors import (
     CacheError,
-    DklZooError,
-    DownloadError,
-    EntryNotFoundError,
-    HubAccessError,
     InvalidArgumentError,
-    OfflineError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
 )
+from ._hub_errors import Target, cache_fix, endpoint_of, hub_errors, is_local_error, transport_errors
 from ._integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
 from .registry import ModelEntry
 
-__all__ = ["locate", "resolve", "repo_id_of", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash", "fetch_file",
-           "api_errors"]
-
-
-
-def _endpoint(endpoint: str | None) -> str:
-    return (endpoint or hf_constants.ENDPOINT).rstrip("/")
+__all__ = ["locate", "resolve", "repo_id_of", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash",
+           "fetch_file"]
 
 
 def resolve(entry: ModelEntry, **kwargs: object) -> VerifiedFile:
@@ -108,14 +94,14 @@ def locate(
     download_timeout()  # a bad DKL_ZOO_DOWNLOAD_TIMEOUT is refused before any request
     # Always name the endpoint explicitly: some huggingface_hub URL templates are fixed at import time,
     # and our messages must name the server that was actually asked.
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_of(endpoint)
     cache = Path(cache_dir) if cache_dir is not None else Path(hf_constants.HF_HUB_CACHE)
     offline = local_files_only or hf_constants.HF_HUB_OFFLINE
     if force_download and offline:
         raise InvalidArgumentError("force_download=True needs the Hub: it cannot be combined with offline mode "
                                    "(local_files_only=True or HF_HUB_OFFLINE=1)")
     _check_cache_folder(cache, entry.name, cache_dir is not None)
-    with _hub_errors(_Target(entry.name, repo_id, rev, entry.weights.filename, cache, cache_dir is not None),
+    with hub_errors(Target(entry.name, repo_id, rev, entry.weights.filename, cache, cache_dir is not None),
                      endpoint, local_files_only):
         cached = try_to_load_from_cache(repo_id, entry.weights.filename, cache_dir=cache, revision=rev)
         cached = cached if isinstance(cached, str) else None
@@ -175,13 +161,8 @@ def _check_cache_folder(cache: Path, label: str, from_argument: bool) -> None:
         if folder.exists():
             if not folder.is_dir():
                 raise CacheError(f"{label}: the Hugging Face cache {cache} cannot be used: {folder} is a file, not a "
-                                 f"folder. {_cache_fix(from_argument)}")
+                                 f"folder. {cache_fix(from_argument)}")
             return
-
-
-def _cache_fix(from_argument: bool) -> str:
-    return ("Pass cache_dir= a writable folder." if from_argument
-            else "Point HF_HUB_CACHE (or HF_HOME) at a writable folder, or pass cache_dir=.")
 
 
 def _record_if_possible(cache: Path, repo_id: str, metadata: HfFileMetadata, filename: str) -> None:
@@ -192,7 +173,7 @@ def _record_if_possible(cache: Path, repo_id: str, metadata: HfFileMetadata, fil
     try:
         record_hash(cache, repo_id, str(metadata.commit_hash), filename, str(metadata.etag), metadata.size)
     except OSError as error:
-        if not _is_local_error(error):
+        if not is_local_error(error):
             raise
         warnings.warn(f"the Hub's hash of {repo_id}/{filename} could not be recorded in the cache {cache} "
                       f"({error.strerror or error}): this load is checked against the hash the Hub just reported, "
@@ -200,49 +181,14 @@ def _record_if_possible(cache: Path, repo_id: str, metadata: HfFileMetadata, fil
                       stacklevel=4)
 
 
-_LOCAL_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,
-                 errno.EEXIST}
-
-
-def _is_local_error(error: BaseException) -> bool:
-    """A file-system problem on this machine (permissions, read-only, full, a file where a folder belongs), not
-    something the server did."""
-    return (isinstance(error, OSError) and not isinstance(error, (ConnectionError, TimeoutError))
-            and error.errno in _LOCAL_ERRNOS)
-
-
-@contextlib.contextmanager
-def api_errors(what: str, repo_id: str, endpoint: str | None = None) -> Iterator[None]:
-    """huggingface_hub's errors of an API call (creating a repo, a commit, an upload) raised as the zoo's."""
-    from huggingface_hub.errors import HFValidationError
-
-    where = _endpoint(endpoint)
-    try:
-        yield
-    except DklZooError:
-        raise
-    except HFValidationError as error:
-        raise InvalidArgumentError(f"{what}: {repo_id!r} is not a valid Hub repo id ({str(error).splitlines()[0]}); "
-                                   "use namespace/name with letters, digits, '-', '_' and '.'") from None
-    except hf_errors.HfHubHTTPError as error:
-        status = error.response.status_code if error.response is not None else None
-        fix = ("Check your token (HF_TOKEN, `hf auth login`) and that you may write to this repo."
-               if status in (401, 403) else "The Hub failed; try again later (nothing was lost: run it again).")
-        raise HubAccessError(f"{what}: the Hub at {where} answered HTTP {status if status is not None else '?'} for "
-                             f"{repo_id}. {fix}", status) from None
-    except _transport_errors() as error:
-        raise OfflineError(f"{what}: the Hub at {where} could not be reached ({type(error).__name__}); check your "
-                           "connection or HF_ENDPOINT") from None
-
-
 def fetch_file(repo_id: str, filename: str, *, revision: str | None = None,
                endpoint: str | None = None) -> str:
     """A small file of any Hub repo (a ``config.json``), from the cache when it is there, and failing at once
     with ``OfflineError`` / ``RemoteNotFoundError`` when the Hub cannot give it (no 25 s of retries)."""
     rev = revision or "main"
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_of(endpoint)
     offline = bool(hf_constants.HF_HUB_OFFLINE)
-    with _hub_errors(_Target(repo_id, repo_id, rev, filename), endpoint, False):
+    with hub_errors(Target(repo_id, repo_id, rev, filename), endpoint, False):
         cached = try_to_load_from_cache(repo_id, filename, revision=rev)
         if isinstance(cached, str):
             return cached
@@ -308,107 +254,16 @@ def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | boo
     """One HEAD without retries: the file's commit and hash, or None to use the cache when the Hub fails.
 
     huggingface_hub retries for ~25 s when nothing is cached; a zoo user whose Hub is down should hear so
-    at once. Not-found answers raise huggingface_hub's errors, which ``_hub_errors`` maps to ours.
+    at once. Not-found answers raise huggingface_hub's errors, which ``hub_errors`` maps to ours.
     """
     url = hf_hub_url(repo_id, filename, revision=rev, endpoint=endpoint)
     try:
         return get_hf_file_metadata(url, token=token, endpoint=endpoint, retry_on_errors=False)
     except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError):
         raise  # includes GatedRepoError
-    except (hf_errors.HfHubHTTPError, *_transport_errors()):
+    except (hf_errors.HfHubHTTPError, *transport_errors()):
         if fall_back_to_cache:
             return None
         raise
 
 
-class _Target(NamedTuple):
-    """What was asked of the Hub, for the messages: who asked (an entry's name), which file where, and the cache
-    it goes into (and whether an argument chose it, or the environment)."""
-
-    label: str
-    repo_id: str
-    revision: str
-    filename: str
-    cache: Path | None = None
-    cache_from_argument: bool = False
-
-
-@contextlib.contextmanager
-def _hub_errors(target: _Target, where: str, local_only: bool) -> Iterator[None]:
-    """Raise huggingface_hub's exceptions (and transport errors) as the zoo's, one class per remedy."""
-    try:
-        yield
-    except DklZooError:
-        raise  # already ours (a download deadline is a TimeoutError: not to be taken for "unreachable")
-    except (hf_errors.HfHubHTTPError, hf_errors.LocalEntryNotFoundError, *_transport_errors(), OSError) as error:
-        raise _zoo_error(error, target, where, local_only) from None
-
-
-def _zoo_error(error: BaseException, target: _Target, where: str, local_only: bool) -> DklZooError:
-    """The zoo's exception for one of huggingface_hub's (the order matters: subclasses first)."""
-    label, repo_id, rev, filename, cache, from_argument = target
-    weights = f"{repo_id}@{rev}/{filename}"
-    if _is_local_error(error):  # before the transport check: the disk, not the server
-        reason = getattr(error, "strerror", None) or str(error)
-        return CacheError(f"{label}: the weights {weights} cannot be stored in the cache {cache or 'folder'} "
-                          f"({reason}{': ' + str(error.filename) if getattr(error, 'filename', None) else ''}). "
-                          f"Nothing is wrong with the server. {_cache_fix(from_argument)}")
-    if isinstance(error, hf_errors.RevisionNotFoundError):
-        return RevisionNotFoundError(
-            f"Revision {rev!r} not found", repo_id, where,
-            "Check the revision (a branch, tag or full commit sha), or leave it out to use the pinned one.")
-    if isinstance(error, hf_errors.RepositoryNotFoundError) and not isinstance(error, hf_errors.GatedRepoError):
-        return RepositoryNotFoundError(
-            "Repository not found", repo_id, where,
-            f"The repo may not be published yet, be private (a token: HF_TOKEN), or {where} is not the Hub you "
-            "meant (HF_ENDPOINT); dkl_zoo.load falls back to the original release when it can.")
-    if isinstance(error, hf_errors.LocalEntryNotFoundError):
-        return OfflineError(_offline_message(label, weights, where, error, local_only))
-    if isinstance(error, hf_errors.EntryNotFoundError):
-        return EntryNotFoundError(
-            f"File {filename!r} not found at revision {rev!r}", repo_id, where,
-            "The repo exists but has no weights at this revision; publish them (dkl-zoo publish) or pick "
-            "another revision.")
-    if isinstance(error, hf_errors.HfHubHTTPError):  # 401/403 (token, gated repo), 5xx (the server)
-        status = error.response.status_code if error.response is not None else None
-        fix = ("Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."
-               if status in (401, 403) else "The Hub failed; try again later, or point HF_ENDPOINT at a mirror.")
-        return HubAccessError(f"{label}: weights {weights} are not in the local cache and the Hub at {where} "
-                              f"answered HTTP {status if status is not None else '?'}. {fix}", status)
-    if isinstance(error, _transport_errors()):
-        return OfflineError(
-            f"{label}: weights {weights} are not in the local cache and the Hub at {where} could not be "
-            f"reached ({type(error).__name__}). Check your connection or HF_ENDPOINT, or pre-fetch the weights "
-            "on a machine that is online (`dkl-zoo download NAME`).")
-    # huggingface_hub's "Consistency check failed": the body was not the announced file (a proxy's or
-    # captive portal's HTML page, a truncated answer). Its temporary file is already gone.
-    first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return DownloadError(f"{label}: {where} did not send the file {weights} ({first}). Nothing was kept; "
-                         "try again, or check HF_ENDPOINT / your proxy (an HTML page instead of the file?).")
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module_name in ("httpx2", "httpx"):
-        try:
-            module = __import__(module_name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)
-
-
-def _offline_message(label: str, weights: str, where: str, error: Exception, local_only: bool) -> str:
-    """Offline mode, or (rarely: the Hub failed between our HEAD and huggingface_hub's) the Hub failing."""
-    cause = error.__cause__
-    if local_only or hf_constants.HF_HUB_OFFLINE or isinstance(cause, hf_errors.OfflineModeIsEnabled):
-        why = "offline mode is on (local_files_only=True or HF_HUB_OFFLINE=1)"
-        fix = ("Load it once while online (`dkl-zoo download NAME` on a machine that is online, then copy its "
-               "HF_HUB_CACHE here), or unset HF_HUB_OFFLINE.")
-    else:
-        why = f"the Hub at {where} could not be asked ({type(cause).__name__ if cause else 'no answer'})"
-        fix = "Try again later, or point HF_ENDPOINT at a working mirror."
-    return (
-        f"{label}: weights {weights} are not in the local cache and {why}. "
-        f"{fix}"
-    )

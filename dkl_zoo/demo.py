@@ -21,6 +21,7 @@ folder, sweeps its outputs every few minutes and removes the folder when the ser
 
 from __future__ import annotations
 
+import contextlib
 import collections
 import os
 import shutil
@@ -197,8 +198,9 @@ class _Uploads:
 
 
 def _upload_folder() -> Path | None:
-    folder = os.environ.get("GRADIO_TEMP_DIR")
-    return Path(folder).resolve() if folder else None
+    from .settings import gradio_temp_dir
+
+    return gradio_temp_dir()
 
 
 def _inside(path: str, folder: Path | None) -> bool:
@@ -470,10 +472,11 @@ def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: 
     _check_host(host)
     share = checked_bool(share, "share")
     folder = tempfile.mkdtemp(prefix="dkl-zoo-demo-")
-    saved = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
-    os.environ["GRADIO_TEMP_DIR"] = folder
-    os.environ.setdefault("MPLCONFIGDIR", os.path.join(folder, "matplotlib"))
-    try:
+    from .settings import demo_folders
+
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        cleanup.enter_context(demo_folders(folder))
         _gradio()
         app = build_app(names, time_limit=time_limit)
         try:
@@ -488,10 +491,3 @@ def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: 
             threading.Event().wait()
         finally:
             app.close()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(folder, ignore_errors=True)

@@ -218,7 +218,7 @@ class StateDictMismatchError(DklZooError, ValueError):
         if not hint and any(k.startswith("module.") for k in self.unexpected):
             hint = (
                 "The keys carry a 'module.' prefix (a DataParallel / Sequential wrapper): convert the file with "
-                "dkl_zoo.convert.convert_checkpoint (or `dkl-zoo convert`), which strips it."
+                "dkl_zoo.original.convert.convert_checkpoint (or `dkl-zoo convert`), which strips it."
             )
         super().__init__("State dict does not match the architecture; " + "; ".join(parts) + (f". {hint}" if hint else "."))
 

@@ -14,14 +14,18 @@ are needed, not at import, so a variable set by a test or a notebook after ``imp
 | ``DKL_ZOO_VERIFIED_ONLY`` | ``0`` | ``1``: only weights with a pinned sha256 load (fail closed) |
 
 huggingface_hub's own variables (``HF_ENDPOINT``, ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_TOKEN``) work as
-huggingface_hub documents them.
+huggingface_hub documents them. The web demo sets Gradio's ``GRADIO_TEMP_DIR`` (and Matplotlib's ``MPLCONFIGDIR``
+when unset) for as long as it serves, through ``demo_folders`` here, and reads the first back with
+``gradio_temp_dir``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
+from typing import Iterator
 
 from ._arguments import is_real
 from .errors import InvalidArgumentError
@@ -33,6 +37,7 @@ __all__ = [
     "ORIGINAL_URL_ENV", "DRIVE_DOWNLOAD_URL", "original_url_template",
     "CACHE_ENV", "cache_root",
     "VERIFIED_ONLY_ENV", "verified_only",
+    "GRADIO_TEMP_ENV", "MATPLOTLIB_CONFIG_ENV", "gradio_temp_dir", "demo_folders",
 ]
 
 NAMESPACE_ENV = "DKL_ZOO_NAMESPACE"
@@ -45,6 +50,8 @@ DRIVE_DOWNLOAD_URL = "https://drive.google.com/uc?export=download&id={id}"
 """Google Drive's download address of a file id."""
 CACHE_ENV = "DKL_ZOO_CACHE"
 VERIFIED_ONLY_ENV = "DKL_ZOO_VERIFIED_ONLY"
+GRADIO_TEMP_ENV = "GRADIO_TEMP_DIR"
+MATPLOTLIB_CONFIG_ENV = "MPLCONFIGDIR"
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
@@ -132,3 +139,26 @@ def verified_only(keyword: bool | None = None) -> bool:
         return False
     raise InvalidArgumentError(f"{VERIFIED_ONLY_ENV}={os.environ[VERIFIED_ONLY_ENV]!r} is not a yes/no value; set it "
                                "to 1 or 0")
+
+
+def gradio_temp_dir() -> Path | None:
+    """Gradio's folder for uploads and outputs (``GRADIO_TEMP_DIR``), resolved; None when unset."""
+    text = _text(GRADIO_TEMP_ENV)
+    return Path(text).resolve() if text else None
+
+
+@contextlib.contextmanager
+def demo_folders(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Gradio's files (and Matplotlib's cache, unless ``MPLCONFIGDIR`` is set) in ``folder`` while the demo serves;
+    both variables as they were afterwards."""
+    saved = {key: os.environ.get(key) for key in (GRADIO_TEMP_ENV, MATPLOTLIB_CONFIG_ENV)}
+    os.environ[GRADIO_TEMP_ENV] = str(folder)
+    os.environ.setdefault(MATPLOTLIB_CONFIG_ENV, os.path.join(folder, "matplotlib"))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

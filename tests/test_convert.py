@@ -13,8 +13,8 @@ import torch
 from huggingface_hub import ModelCard
 
 import dkl_zoo
-from dkl_zoo.cards import checkout_cards_dir, render_card, stale_cards
-from dkl_zoo.convert import convert_checkpoint, load_original
+from dkl_zoo.maintainers.cards import checkout_cards_dir, render_card, stale_cards
+from dkl_zoo.original.convert import convert_checkpoint, load_original
 from dkl_zoo.errors import (
     IntegrityError,
     InvalidArgumentError,
@@ -23,7 +23,7 @@ from dkl_zoo.errors import (
     StateDictMismatchError,
     UnsafeCheckpointError,
 )
-from dkl_zoo.publish import publish
+from dkl_zoo.maintainers.publish import publish
 from dkl_zoo.registry import REGISTRY, SOURCE_LOG, SOURCE_README, SOURCE_ROBUSTBENCH
 
 from helpers import ROOT, tiny_entry, trained_like
@@ -71,7 +71,7 @@ def test_conversion_is_deterministic_and_records_provenance(tmp_path, capsys, ca
     model = trained_like(dkl_zoo.build_model(entry))
     src = tmp_path / "release.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, src)
-    with caplog.at_level("INFO", logger="dkl_zoo.convert"):
+    with caplog.at_level("INFO", logger="dkl_zoo.original.convert"):
         first = convert_checkpoint(src, entry, tmp_path / "a")
     printed = caplog.text
     assert capsys.readouterr().out == ""  # a library logs; the command decides what to show
@@ -276,7 +276,7 @@ def test_publishing_to_a_failing_hub_is_a_hub_access_error(tmp_path, hub):
 # ---- a zip bomb ------------------------------------------------------------------------------------------
 
 def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
-    from dkl_zoo.convert import load_original
+    from dkl_zoo.original.convert import load_original
 
     bomb = tmp_path / "bomb.pt"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -292,7 +292,7 @@ def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
 # ---- conversion never runs pickled code ------------------------------------------------------------------
 
 def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
-    from dkl_zoo.convert import load_original
+    from dkl_zoo.original.convert import load_original
 
     marker = tmp_path / "pwned"
 

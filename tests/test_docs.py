@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo.convert import write_repo_folder
+from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.registry import get_entry
 
 from helpers import ROOT, fashion_mnist_or_skip, trained_like

@@ -305,7 +305,7 @@ def test_snapshot_paths_name_their_commit_and_cache_entries(tmp_path):
 
 def test_endpoint_with_a_trailing_slash_is_the_same_server(hub, published, cache_dir):
     entry, reference, _ = published
-    assert zoo_hub._endpoint(hub.url + "/") == hub.url
+    assert zoo_hub.endpoint_of(hub.url + "/") == hub.url
     model = dkl_zoo.load(entry, endpoint=hub.url + "/", cache_dir=cache_dir)
     assert torch.equal(model(X), reference(X))
 

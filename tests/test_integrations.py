@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo.convert import write_repo_folder
+from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.integrations.timm import ROBUSTBENCH_ALIASES, robustbench_timm_name
-from dkl_zoo.publish import publish
+from dkl_zoo.maintainers.publish import publish
 from dkl_zoo.registry import REGISTRY
 
 from helpers import run_python, trained_like

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dkl_zoo
-from dkl_zoo.cards import lab_notes, render_card
+from dkl_zoo.maintainers.cards import lab_notes, render_card
 from dkl_zoo.errors import InvalidArgumentError, UnknownModelError
 from dkl_zoo.registry import (
     REGISTRY,

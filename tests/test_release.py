@@ -20,7 +20,7 @@ import dkl_zoo
 from dkl_zoo._pins import Pin, load_pins, save_pins
 from dkl_zoo.errors import IntegrityError, InvalidArgumentError
 from dkl_zoo.registry import get_entry
-from dkl_zoo.release import ReleaseCheckError, release
+from dkl_zoo.maintainers.release import ReleaseCheckError, release
 
 from helpers import ROOT, safetensors_bytes, tiny_entry, trained_like
 from helpers.drive_server import DriveServer
@@ -148,7 +148,7 @@ KILLED_RELEASE = """
 import sys
 sys.path.insert(0, {tests!r})
 from helpers import tiny_entry
-from dkl_zoo.release import release
+from dkl_zoo.maintainers.release import release
 entries = [tiny_entry("ikl-at-cifar10-wrn34"), tiny_entry("ikl-at-cifar100-wrn34")]
 release(entries, namespace="zoo-test", pins_path={pins!r}, endpoint={endpoint!r}, work_dir={work!r},
         progress=False)

@@ -4,6 +4,7 @@ its variable."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -41,12 +42,21 @@ def test_the_source_check_finds_a_planted_reader(tmp_path):
     assert _environment_readers(tmp_path) == ["bad.py:3", "bad.py:4"]
 
 
-def test_the_demo_reads_no_setting_of_ours():
+def test_the_demo_reads_no_setting_of_ours_and_names_no_variable(monkeypatch, tmp_path):
     source = (PACKAGE / "demo.py").read_text()
     assert "DKL_ZOO_" not in source
-    assert {node.value for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Constant) and str(node.value).isupper() and str(node.value).endswith("DIR")} \
-        == {"GRADIO_TEMP_DIR", "MPLCONFIGDIR"}
+    assert not {node.value for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.Constant) and str(node.value).isupper() and str(node.value).endswith("DIR")}
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setenv("MPLCONFIGDIR", "/mine")
+    with settings.demo_folders(tmp_path):  # what serve() sets while it serves, through settings
+        assert settings.gradio_temp_dir() == tmp_path.resolve()
+        assert os.environ["MPLCONFIGDIR"] == "/mine"  # the user's own is kept
+    assert "GRADIO_TEMP_DIR" not in os.environ and settings.gradio_temp_dir() is None
+    monkeypatch.delenv("MPLCONFIGDIR")
+    with settings.demo_folders(tmp_path):
+        assert os.environ["MPLCONFIGDIR"] == str(tmp_path / "matplotlib")
+    assert "MPLCONFIGDIR" not in os.environ
 
 
 @pytest.mark.parametrize("read, variable, keyword, from_environment", [

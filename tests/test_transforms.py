@@ -182,7 +182,7 @@ def test_transforms_describe_their_policy_and_config_json_carries_the_names():
     for part in ("first", "EXIF", "black", "luma", "aspect ratio kept", "1×28×28", "not resampled"):
         assert part in text
     assert "white" in CIFAR.transforms().describe() and "RGB" in CIFAR.transforms().describe()
-    from dkl_zoo.convert import config_for
+    from dkl_zoo.original.convert import config_for
 
     config = json.loads(json.dumps(config_for(CIFAR)))
     assert config["label_names"] == list(CIFAR.categories)

@@ -256,7 +256,7 @@ def test_a_reference_is_made_from_a_finished_state_and_refused_for_other_weights
 def test_release_publishes_and_pins_a_reference_and_verify_fetches_and_checks_it(drive, hub, tmp_path, monkeypatch):
     from dkl_zoo._pins import apply_pin, load_pins
     from dkl_zoo.registry import ModelEntry
-    from dkl_zoo.release import release
+    from dkl_zoo.maintainers.release import release
     from helpers import tiny_entry, trained_like
     from helpers.colour_data import colour_images, point_torchvision_at, write_cifar
     from test_release import _serve

@@ -330,7 +330,7 @@ class Trainer:
         summary["final_weights"] = str(final)
         name = self.config["name"]
         if self.config["export"] and name:
-            from dkl_zoo.convert import write_repo_folder
+            from dkl_zoo.original.convert import write_repo_folder
             from dkl_zoo.registry import REGISTRY
 
             if name in REGISTRY:

@@ -31,7 +31,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 def run_predict(args: argparse.Namespace) -> int:
     from ..errors import ImageReadError
     from ..prediction import predict_iter
-    from ..prediction_output import WRITERS
+    from ._prediction_output import WRITERS
 
     if args.out:
         prepare_outputs({"--out": args.out}, inputs=args.paths)
@@ -48,7 +48,7 @@ def run_predict(args: argparse.Namespace) -> int:
         writer.close()
 
     if args.out:
-        from ..prediction_output import write_atomically
+        from ._prediction_output import write_atomically
 
         write_atomically(args.out, stream)
     else:

@@ -17,7 +17,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 
 def run_cards(args: argparse.Namespace) -> int:
-    from ...cards import checkout_cards_dir, stale_cards, write_cards
+    from ...maintainers.cards import checkout_cards_dir, stale_cards, write_cards
     from ...registry import list_models
 
     folder = args.dir or checkout_cards_dir()

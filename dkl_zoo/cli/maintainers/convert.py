@@ -16,7 +16,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from ...convert import convert_checkpoint
+    from ...original.convert import convert_checkpoint
     from ..._integrity import file_digest
 
     out = convert_checkpoint(args.src, args.name, args.out)

@@ -17,7 +17,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from ...publish import publish
+    from ...maintainers.publish import publish
 
     commit = publish(args.folder, args.repo_id, revision=args.revision, token=args.token)
     print(f"published {args.folder} to {args.repo_id}@{args.revision}: commit {commit}")

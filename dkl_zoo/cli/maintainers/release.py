@@ -30,7 +30,7 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 def run_release(args: argparse.Namespace) -> int:
     from ..._pins import DEFAULT_PINS
-    from ...release import release
+    from ...maintainers.release import release
 
     if args.all and args.names:
         raise UsageError("give NAMEs or --all, not both")

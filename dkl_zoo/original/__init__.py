@@ -1,9 +1,9 @@
 """Fallback to the authors' original release while a Hub repo does not exist yet.
 
-The original files live on Google Drive (the README's link first, RobustBench's copy second; ``dkl_zoo._drive``).
-They are downloaded, checked against their pin or trusted on first use (``dkl_zoo._trust``), converted with
-``dkl_zoo.convert`` in a temporary folder (no pickle code ever runs), verified, and moved into the cache
-(``dkl_zoo._original_cache``), where later loads find them without network. When the registry pins a sha256,
+The original files live on Google Drive (the README's link first, RobustBench's copy second; ``.drive``).
+They are downloaded, checked against their pin or trusted on first use (``.trust``), converted with
+``.convert`` in a temporary folder (no pickle code ever runs), verified, and moved into the cache
+(``.cache``), where later loads find them without network. When the registry pins a sha256,
 a converted README file must match it (the conversion is deterministic); a mismatch means the Drive file
 changed and is an ``IntegrityError``.
 """
@@ -18,14 +18,14 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from . import settings
-from ._atomic import atomic_write_text
-from ._drive import SourceDownloads
-from .errors import IntegrityError, OriginalReleaseError
-from ._integrity import SHA256_HEX
-from ._original_cache import entry_folder, local_cache
-from .registry import ModelEntry
-from ._trust import check_original, known_originals, known_originals_path, write_known_originals
+from .. import settings
+from .._atomic import atomic_write_text
+from .drive import SourceDownloads
+from ..errors import IntegrityError, OriginalReleaseError
+from .._integrity import SHA256_HEX
+from .cache import entry_folder, local_cache
+from ..registry import ModelEntry
+from .trust import check_original, known_originals, known_originals_path, write_known_originals
 
 __all__ = ["OriginalFile", "cached_original", "fetch_original", "forget_original", "cache_files",
            "known_originals_path"]
@@ -97,7 +97,7 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
 
 def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> OriginalFile:
     from .convert import convert_checkpoint
-    from ._integrity import file_digest
+    from .._integrity import file_digest
 
     folder = entry_folder(entry.name, root)
     downloads = SourceDownloads(entry, folder, progress=progress)

@@ -11,11 +11,11 @@ import json
 import warnings
 from pathlib import Path
 
-from ._atomic import atomic_write_text
-from ._drive import source_url
-from .errors import IntegrityError, OriginalReleaseError, Remedy
-from ._original_cache import cache_root, local_cache
-from .registry import ModelEntry, OriginalSource
+from .._atomic import atomic_write_text
+from .drive import source_url
+from ..errors import IntegrityError, OriginalReleaseError, Remedy
+from .cache import cache_root, local_cache
+from ..registry import ModelEntry, OriginalSource
 
 __all__ = ["known_originals_path", "known_originals", "write_known_originals", "check_original"]
 

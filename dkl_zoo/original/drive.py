@@ -17,11 +17,11 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Iterator
 
-from . import settings
-from ._deadline import check as check_deadline
-from ._deadline import deadline
-from .errors import InvalidArgumentError, OriginalReleaseError
-from .registry import ModelEntry, OriginalSource
+from .. import settings
+from .._deadline import check as check_deadline
+from .._deadline import deadline
+from ..errors import InvalidArgumentError, OriginalReleaseError
+from ..registry import ModelEntry, OriginalSource
 
 __all__ = ["source_url", "check_url_template", "download_drive", "SourceDownloads"]
 

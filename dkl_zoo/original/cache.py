@@ -13,8 +13,8 @@ import errno
 from pathlib import Path
 from typing import Iterator
 
-from . import settings
-from .errors import CacheError
+from .. import settings
+from ..errors import CacheError
 
 __all__ = ["cache_root", "entry_folder", "local_cache"]
 
