@@ -14,38 +14,76 @@ point: they are equivalent there), which is what ``--device cpu`` shows.
 from __future__ import annotations
 
 import argparse
+import ast
+import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (file, original text, mutant text): each original occurs exactly once in its file
+@dataclass(frozen=True)
+class Mutant:
+    """One device argument dropped: in ``function`` of ``file``, the call to ``call`` (its callee as
+    ``ast.unparse`` writes it) gets ``None`` for its argument ``argument`` (a position or a keyword), or loses the
+    keyword (``drop``). Anchored on the syntax tree, not on text, so reformatting or moving code around inside the
+    module does not lose it; renaming the function or the call does, and the test says which."""
+
+    file: str
+    function: str
+    call: str
+    argument: int | str
+    drop: bool = False
+
+    def plant(self, source: str) -> str:
+        """``source`` with this mutant in place. Raises ValueError unless the call occurs exactly once."""
+        tree = ast.parse(source)
+        functions = [node for node in ast.walk(tree)
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == self.function]
+        calls = [node for function in functions for node in ast.walk(function)
+                 if isinstance(node, ast.Call) and ast.unparse(node.func) == self.call]
+        if len(calls) != 1:
+            raise ValueError(f"{self.file}: {self.function}() calls {self.call}(...) {len(calls)} times, not once")
+        (call,) = calls
+        mutant = copy.deepcopy(call)
+        if isinstance(self.argument, int):
+            mutant.args[self.argument] = ast.Constant(None)
+        elif self.drop:
+            mutant.keywords = [k for k in mutant.keywords if k.arg != self.argument]
+        else:
+            for keyword in mutant.keywords:
+                if keyword.arg == self.argument:
+                    keyword.value = ast.Constant(None)
+        if ast.unparse(mutant) == ast.unparse(call):
+            raise ValueError(f"{self.file}: {self.call}(...) has no argument {self.argument!r}")
+        lines = source.splitlines(keepends=True)
+        start = sum(len(line) for line in lines[:call.lineno - 1]) + len(
+            lines[call.lineno - 1].encode()[:call.col_offset].decode())
+        end = sum(len(line) for line in lines[:call.end_lineno - 1]) + len(
+            lines[call.end_lineno - 1].encode()[:call.end_col_offset].decode())
+        return source[:start] + "(" + ast.unparse(mutant) + ")" + source[end:]
+
+    def describe(self) -> str:
+        return f"{self.function}: {self.call}(..., {self.argument}={'dropped' if self.drop else 'None'})"
+
+
 MUTANTS = [
-    ("evaluation/protocol.py", "model = _in_layout(copy.deepcopy(model).to(device), channels_last)",
-     "model = _in_layout(copy.deepcopy(model).to(None), channels_last)"),
-    ("evaluation/arguments.py", "out = model(x[:2].to(device))", "out = model(x[:2].to(None))"),
-    ("evaluation/protocol.py", "check_model_output(model, x, DATASETS[dataset], device)",
-     "check_model_output(model, x, DATASETS[dataset], None)"),
-    ("evaluation/protocol.py", "device=device, seed=seed)", "device=None, seed=seed)"),
-    ("evaluation/protocol.py", "_in_layout(load(entry, device=device), channels_last)",
-     "_in_layout(load(entry, ), channels_last)"),
-    ("evaluation/runner.py", "xb, yb = x[chunk].contiguous().to(self.device), y[chunk].clone().to(self.device)",
-     "xb, yb = x[chunk].contiguous().to(None), y[chunk].clone().to(self.device)"),
-    ("evaluation/runner.py", "run = _Run(adversary, model, x, y, batch_size=batch_size, device=device,",
-     "run = _Run(adversary, model, x, y, batch_size=batch_size, device=None,"),
-    ("_compat.py", "xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)",
-     "xb, yb = x[:batch_size].to(device), y[:batch_size].to(None)"),
-    ("evaluation/runner.py", "autoattack_sanity_checks(adversary, model, x, y, batch_size, device, logger,",
-     "autoattack_sanity_checks(adversary, model, x, y, batch_size, None, logger,"),
-    ("_classes.py", "logits = model(x[start:start + batch_size].to(device))",
-     "logits = model(x[start:start + batch_size].to(None))"),
-    ("evaluation/runner.py", "self.model(self.x_adv[b:b + self.batch_size].to(self.device))",
-     "self.model(self.x_adv[b:b + self.batch_size].to(None))"),
+    Mutant("evaluation/protocol.py", "_model_on", "copy.deepcopy(model).to", 0),
+    Mutant("evaluation/arguments.py", "check_model_output", "x[:2].to", 0),
+    Mutant("evaluation/protocol.py", "evaluate", "check_model_output", 3),
+    Mutant("evaluation/protocol.py", "evaluate", "make_adversary", "device"),
+    Mutant("evaluation/protocol.py", "_model_on", "load", "device", drop=True),
+    Mutant("evaluation/runner.py", "_attack", "x[chunk].contiguous().to", 0),
+    Mutant("evaluation/runner.py", "run_autoattack", "_Run", "device"),
+    Mutant("_compat.py", "autoattack_sanity_checks", "y[:batch_size].to", 0),
+    Mutant("evaluation/runner.py", "run_autoattack", "autoattack_sanity_checks", 5),
+    Mutant("_classes.py", "predicted_classes", "x[start:start + batch_size].to", 0),
+    Mutant("evaluation/runner.py", "outcome", "self.x_adv[b:b + self.batch_size].to", 0),
 ]
 
 PROBE = r"""
@@ -96,20 +134,21 @@ def main() -> None:
         if code != 0:
             raise SystemExit(f"the unmutated probe failed on {args.device}: {baseline}")
         report["baseline"] = json.loads(baseline)
-        for file, original, mutant in MUTANTS:
-            path = copy / file
+        for mutant in MUTANTS:
+            path = copy / mutant.file
             text = path.read_text()
-            if text.count(original) != 1:
-                raise SystemExit(f"{file}: {original!r} occurs {text.count(original)} times; update MUTANTS")
-            path.write_text(text.replace(original, mutant))
+            try:
+                path.write_text(mutant.plant(text))
+            except ValueError as error:
+                raise SystemExit(f"{error}; update MUTANTS") from None
             try:
                 code, output = _run(Path(scratch), args.device)
             finally:
                 path.write_text(text)
             caught = code != 0 or json.loads(output) != report["baseline"]
-            report["mutants"].append({"file": file, "mutant": mutant, "caught": caught,
+            report["mutants"].append({"file": mutant.file, "mutant": mutant.describe(), "caught": caught,
                                       "how": output[:200] if code != 0 else ("other numbers" if caught else "")})
-            print(f"{'CAUGHT  ' if caught else 'SURVIVED'} {file}: {mutant}", flush=True)
+            print(f"{'CAUGHT  ' if caught else 'SURVIVED'} {mutant.file}: {mutant.describe()}", flush=True)
             if args.out:
                 Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     caught = sum(m["caught"] for m in report["mutants"])
