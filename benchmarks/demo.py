@@ -35,8 +35,9 @@ def screenshot(url: str, image: Path, out: Path) -> int:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(url)
         page.locator("#dkl-image input[type=file]").set_input_files(str(image))
@@ -62,10 +63,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from gradio_client import Client, handle_file
-    from helpers.demo_server import DemoServer
 
     import dkl_zoo
     from dkl_zoo.examples import example_images
+    from helpers.demo_server import DemoServer
 
     image = next(e.path for e in example_images() if e.path.stem.endswith("trouser"))
     report: dict[str, object] = {"threads": args.threads, "repeats": args.repeats, "image": image.name}
@@ -84,11 +85,16 @@ def main() -> None:
                     started = time.perf_counter()
                     client.predict(name, handle_file(str(image)), 0.1, api_name="/attack")
                     served.append(time.perf_counter() - started)
-                report[name] = {"library_s": statistics.median(library), "server_s": statistics.median(served),
-                                "server_over_library": statistics.median(served) / statistics.median(library)}
-                print(f"{name}: attack {statistics.median(library):.2f} s in the library, "
-                      f"{statistics.median(served):.2f} s through /attack "
-                      f"({statistics.median(served) / statistics.median(library):.2f}x)")
+                report[name] = {
+                    "library_s": statistics.median(library),
+                    "server_s": statistics.median(served),
+                    "server_over_library": statistics.median(served) / statistics.median(library),
+                }
+                print(
+                    f"{name}: attack {statistics.median(library):.2f} s in the library, "
+                    f"{statistics.median(served):.2f} s through /attack "
+                    f"({statistics.median(served) / statistics.median(library):.2f}x)"
+                )
             if args.screenshot:
                 size = screenshot(server.url, image, args.screenshot)
                 report["screenshot_bytes"] = size

@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 @dataclass(frozen=True)
 class Mutant:
     """One device argument dropped: in ``function`` of ``file``, the call to ``call`` (its callee as
@@ -43,10 +44,17 @@ class Mutant:
     def plant(self, source: str) -> str:
         """``source`` with this mutant in place. Raises ValueError unless the call occurs exactly once."""
         tree = ast.parse(source)
-        functions = [node for node in ast.walk(tree)
-                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == self.function]
-        calls = [node for function in functions for node in ast.walk(function)
-                 if isinstance(node, ast.Call) and ast.unparse(node.func) == self.call]
+        functions = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == self.function
+        ]
+        calls = [
+            node
+            for function in functions
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == self.call
+        ]
         if len(calls) != 1:
             raise ValueError(f"{self.file}: {self.function}() calls {self.call}(...) {len(calls)} times, not once")
         (call,) = calls
@@ -62,10 +70,12 @@ class Mutant:
         if ast.unparse(mutant) == ast.unparse(call):
             raise ValueError(f"{self.file}: {self.call}(...) has no argument {self.argument!r}")
         lines = source.splitlines(keepends=True)
-        start = sum(len(line) for line in lines[:call.lineno - 1]) + len(
-            lines[call.lineno - 1].encode()[:call.col_offset].decode())
-        end = sum(len(line) for line in lines[:call.end_lineno - 1]) + len(
-            lines[call.end_lineno - 1].encode()[:call.end_col_offset].decode())
+        start = sum(len(line) for line in lines[: call.lineno - 1]) + len(
+            lines[call.lineno - 1].encode()[: call.col_offset].decode()
+        )
+        end = sum(len(line) for line in lines[: call.end_lineno - 1]) + len(
+            lines[call.end_lineno - 1].encode()[: call.end_col_offset].decode()
+        )
         return source[:start] + "(" + ast.unparse(mutant) + ")" + source[end:]
 
     def describe(self) -> str:
@@ -115,8 +125,14 @@ print(json.dumps({"colour": [result.n_clean_correct, result.robust_after_counts]
 def _run(package_parent: Path, device: str) -> tuple[int, str]:
     paths = [str(package_parent), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    done = subprocess.run([sys.executable, "-c", PROBE, device, str(package_parent)], env=env, cwd=package_parent,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, device, str(package_parent)],
+        env=env,
+        cwd=package_parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     last_lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     return done.returncode, last_lines[-1] if last_lines else ""
 
@@ -146,8 +162,14 @@ def main() -> None:
             finally:
                 path.write_text(text)
             caught = code != 0 or json.loads(output) != report["baseline"]
-            report["mutants"].append({"file": mutant.file, "mutant": mutant.describe(), "caught": caught,
-                                      "how": output[:200] if code != 0 else ("other numbers" if caught else "")})
+            report["mutants"].append(
+                {
+                    "file": mutant.file,
+                    "mutant": mutant.describe(),
+                    "caught": caught,
+                    "how": output[:200] if code != 0 else ("other numbers" if caught else ""),
+                }
+            )
             print(f"{'CAUGHT  ' if caught else 'SURVIVED'} {mutant.file}: {mutant.describe()}", flush=True)
             if args.out:
                 Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

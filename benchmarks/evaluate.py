@@ -18,10 +18,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from helpers.colour_data import ColourClassifier, colour_images, labels_for, write_cifar  # noqa: E402
-
-from dkl_zoo.integrations.robustbench import enable_robustbench  # noqa: E402
 from dkl_zoo.evaluation import evaluate  # noqa: E402
+from dkl_zoo.integrations.robustbench import enable_robustbench  # noqa: E402
+from helpers.colour_data import ColourClassifier, colour_images, labels_for, write_cifar  # noqa: E402
 
 
 def main() -> None:
@@ -46,8 +45,9 @@ def main() -> None:
             ours = evaluate(model, dataset="cifar10", data_dir=tmp, progress=False, **common)
             ours_times.append(time.perf_counter() - started)
             started = time.perf_counter()
-            rb = benchmark(model, dataset="cifar10", threat_model="Linf", data_dir=tmp,
-                           device=torch.device("cpu"), **common)
+            rb = benchmark(
+                model, dataset="cifar10", threat_model="Linf", data_dir=tmp, device=torch.device("cpu"), **common
+            )
             rb_times.append(time.perf_counter() - started)
             results.add(((ours.clean_acc, ours.robust_acc), rb))
     t_ours, t_rb = statistics.median(ours_times), statistics.median(rb_times)

@@ -33,19 +33,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from helpers.released_port import released_step  # noqa: E402
-
 import dkl_zoo  # noqa: E402
 from dkl_zoo._autoattack import make_adversary  # noqa: E402
 from dkl_zoo.losses import ClassPrior  # noqa: E402
 from dkl_zoo.models import WideResNet  # noqa: E402
+from helpers.released_port import released_step  # noqa: E402
 from training.config import load_config  # noqa: E402
 from training.ikl_at import AdversarialWeightPerturbation, IKLATStep  # noqa: E402
 
@@ -70,9 +70,19 @@ def _images_per_second(fn: Callable[[], Any], images: int, device: torch.device,
     return images / statistics.median(times)
 
 
-def _step_runner(config: dict, base: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prior: torch.Tensor, *,
-                 epoch: int, method: str = "ikl", channels_last: bool = False, bf16: bool = False,
-                 compiled: bool = False) -> Callable[[], Any]:
+def _step_runner(
+    config: dict,
+    base: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    prior: torch.Tensor,
+    *,
+    epoch: int,
+    method: str = "ikl",
+    channels_last: bool = False,
+    bf16: bool = False,
+    compiled: bool = False,
+) -> Callable[[], Any]:
     model = copy.deepcopy(base)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -102,7 +112,10 @@ def section_step(device: torch.device, smoke: bool) -> dict:
     rows: dict[str, float] = {}
     rows["port of the released step, fp32"] = _images_per_second(
         lambda: released_step(theirs, their_proxy, their_proxy_opt, their_opt, x, y, prior, epoch, config),
-        batch, device, steps)
+        batch,
+        device,
+        steps,
+    )
     variants = {"ours, fp32": {}, "ours, fp32 + channels_last": {"channels_last": True}}
     if device.type == "cuda":
         variants["ours, bf16 + channels_last"] = {"channels_last": True, "bf16": True}
@@ -124,15 +137,28 @@ def section_step(device: torch.device, smoke: bool) -> dict:
 
     small = WideResNet(depth=10, widen_factor=1, num_classes=classes).to(device)
     small_x, small_y = x[: min(batch, 128)], y[: min(batch, 128)]
-    ikl = _images_per_second(_step_runner(config, small, small_x, small_y, prior, epoch=epoch), len(small_y),
-                             device, steps)
-    trades = _images_per_second(_step_runner(config, small, small_x, small_y, prior, epoch=epoch, method="trades"),
-                                len(small_y), device, steps)
-    return {"model": f"WRN-{depth}-{width}", "batch": batch, "classes": classes, "epoch": epoch,
-            "attack_steps": 5, "awp": True, "median_of": steps, "table": table,
-            "compile_and_warmup_s": compile_seconds,
-            "ikl_vs_trades_wrn10_1": {"ikl_images_per_s": round(ikl, 1), "trades_images_per_s": round(trades, 1),
-                                      "ikl_step_time_over_trades": round(trades / ikl, 3)}}
+    ikl = _images_per_second(
+        _step_runner(config, small, small_x, small_y, prior, epoch=epoch), len(small_y), device, steps
+    )
+    trades = _images_per_second(
+        _step_runner(config, small, small_x, small_y, prior, epoch=epoch, method="trades"), len(small_y), device, steps
+    )
+    return {
+        "model": f"WRN-{depth}-{width}",
+        "batch": batch,
+        "classes": classes,
+        "epoch": epoch,
+        "attack_steps": 5,
+        "awp": True,
+        "median_of": steps,
+        "table": table,
+        "compile_and_warmup_s": compile_seconds,
+        "ikl_vs_trades_wrn10_1": {
+            "ikl_images_per_s": round(ikl, 1),
+            "trades_images_per_s": round(trades, 1),
+            "ikl_step_time_over_trades": round(trades / ikl, 3),
+        },
+    }
 
 
 def section_eval(device: torch.device, smoke: bool) -> dict:
@@ -154,10 +180,14 @@ def section_eval(device: torch.device, smoke: bool) -> dict:
         adversary.apgd.loss = "ce"
         adversary.apgd.perturb(x, y)
 
-    return {"model": f"WRN-{depth}-{width}", "batch": batch, "dtype": "float32",
-            "clean_images_per_s": round(_images_per_second(clean, batch, device, 5), 1),
-            "apgd_ce_images_per_s": round(_images_per_second(apgd, batch, device, 1 if smoke else 2, warmup=1), 1),
-            "apgd_ce_iterations": adversary.apgd.n_iter}
+    return {
+        "model": f"WRN-{depth}-{width}",
+        "batch": batch,
+        "dtype": "float32",
+        "clean_images_per_s": round(_images_per_second(clean, batch, device, 5), 1),
+        "apgd_ce_images_per_s": round(_images_per_second(apgd, batch, device, 1 if smoke else 2, warmup=1), 1),
+        "apgd_ce_iterations": adversary.apgd.n_iter,
+    }
 
 
 def section_predict(device: torch.device, smoke: bool) -> dict:
@@ -170,20 +200,27 @@ def section_predict(device: torch.device, smoke: bool) -> dict:
     for batch in (1, 8 if smoke else 256):
         x = torch.rand(batch, 3, 32, 32, device=device)
 
-        def plain(module: torch.nn.Module = model) -> None:
+        def plain(module: torch.nn.Module = model, x: torch.Tensor = x) -> None:
             with torch.inference_mode():
                 torch.softmax(module(x), dim=1).topk(5, dim=1)
 
-        def ours() -> None:
+        def ours(x: torch.Tensor = x, batch: int = batch) -> None:
             dkl_zoo.predict(model, x, entry=entry, batch_size=batch, backend="torch", progress=False)
 
         steps = 3 if smoke else (50 if batch == 1 else 10)
-        rates = {"plain_fp32": _images_per_second(plain, batch, device, steps),
-                 "plain_fp32_channels_last": _images_per_second(lambda: plain(laid_out), batch, device, steps),
-                 "predict_torch": _images_per_second(ours, batch, device, steps)}
-        rows.append({"batch": batch, **{k: round(v, 1) for k, v in rates.items()},
-                     "predict_vs_plain": round(rates["predict_torch"] / rates["plain_fp32"], 3),
-                     "channels_last_vs_plain": round(rates["plain_fp32_channels_last"] / rates["plain_fp32"], 3)})
+        rates = {
+            "plain_fp32": _images_per_second(plain, batch, device, steps),
+            "plain_fp32_channels_last": _images_per_second(lambda: plain(laid_out), batch, device, steps),
+            "predict_torch": _images_per_second(ours, batch, device, steps),
+        }
+        rows.append(
+            {
+                "batch": batch,
+                **{k: round(v, 1) for k, v in rates.items()},
+                "predict_vs_plain": round(rates["predict_torch"] / rates["plain_fp32"], 3),
+                "channels_last_vs_plain": round(rates["plain_fp32_channels_last"] / rates["plain_fp32"], 3),
+            }
+        )
     return {"model": f"WRN-{depth}-{width}", "dtype": "float32", "table": rows}
 
 
@@ -192,11 +229,25 @@ def section_fmnist(device: torch.device, smoke: bool, data_dir: str) -> dict:
     version = "custom" if smoke else "standard"
     attacks = ["apgd-ce"] if smoke else None
     started = time.perf_counter()
-    result = dkl_zoo.evaluate("ikl-at-fmnist-wrn10-1", n_examples=n, batch_size=batch, device=device,
-                              data_dir=data_dir, version=version, attacks=attacks, progress=False)
-    return {"n_examples": n, "batch": batch, "version": version, "clean_acc": result.clean_acc,
-            "robust_acc": result.robust_acc, "robust_acc_after": result.robust_acc_after,
-            "seconds": round(time.perf_counter() - started, 1)}
+    result = dkl_zoo.evaluate(
+        "ikl-at-fmnist-wrn10-1",
+        n_examples=n,
+        batch_size=batch,
+        device=device,
+        data_dir=data_dir,
+        version=version,
+        attacks=attacks,
+        progress=False,
+    )
+    return {
+        "n_examples": n,
+        "batch": batch,
+        "version": version,
+        "clean_acc": result.clean_acc,
+        "robust_acc": result.robust_acc,
+        "robust_acc_after": result.robust_acc_after,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def section_trades(device: torch.device, smoke: bool, data_dir: str) -> dict:
@@ -205,8 +256,15 @@ def section_trades(device: torch.device, smoke: bool, data_dir: str) -> dict:
     steps, n_eval = (2, 8) if smoke else (3600, 1000)
     out: dict[str, Any] = {"steps": steps, "n_eval": n_eval}
     for name in ("ikl-at-fmnist-wrn10-1", "trades-fmnist-wrn10-1"):
-        overrides = [f"data_dir={data_dir}", f"device={device}", "progress=false", "export=false",
-                     "final_eval.n_examples=0", "epochs=1", f"max_steps_per_epoch={steps}"]
+        overrides = [
+            f"data_dir={data_dir}",
+            f"device={device}",
+            "progress=false",
+            "export=false",
+            "final_eval.n_examples=0",
+            "epochs=1",
+            f"max_steps_per_epoch={steps}",
+        ]
         config = load_config(ROOT / "training/configs" / f"{name}.yaml", overrides)
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -216,11 +274,24 @@ def section_trades(device: torch.device, smoke: bool, data_dir: str) -> dict:
             model = copy.deepcopy(trainer.net)
             model.load_state_dict(trainer.final_weights())
         model.eval()
-        result = dkl_zoo.evaluate(model, dataset="fashion-mnist", eps=0.1, n_examples=n_eval, device=device,
-                                  data_dir=data_dir, batch_size=250 if not smoke else 8, progress=False,
-                                  version="custom" if smoke else "standard", attacks=["apgd-ce"] if smoke else None)
-        out[name] = {"train_seconds": round(seconds, 1), "clean_acc": result.clean_acc,
-                     "robust_acc": result.robust_acc, "robust_acc_after": result.robust_acc_after}
+        result = dkl_zoo.evaluate(
+            model,
+            dataset="fashion-mnist",
+            eps=0.1,
+            n_examples=n_eval,
+            device=device,
+            data_dir=data_dir,
+            batch_size=250 if not smoke else 8,
+            progress=False,
+            version="custom" if smoke else "standard",
+            attacks=["apgd-ce"] if smoke else None,
+        )
+        out[name] = {
+            "train_seconds": round(seconds, 1),
+            "clean_acc": result.clean_acc,
+            "robust_acc": result.robust_acc,
+            "robust_acc_after": result.robust_acc_after,
+        }
     return out
 
 
@@ -239,7 +310,11 @@ def main() -> None:
     device = torch.device(args.device)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__, "dkl_zoo": dkl_zoo.__version__, "smoke": args.smoke, "sections": {}}
+        "torch": torch.__version__,
+        "dkl_zoo": dkl_zoo.__version__,
+        "smoke": args.smoke,
+        "sections": {},
+    }
     out = Path(args.out)
     for name in sections:
         started = time.perf_counter()

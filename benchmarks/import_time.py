@@ -1,6 +1,6 @@
 """Median wall time of ``python -c "import dkl_zoo"`` vs ``python -c "import torch"`` (fresh interpreters).
 
-    python benchmarks/import_time.py [--runs 9]
+python benchmarks/import_time.py [--runs 9]
 """
 
 from __future__ import annotations

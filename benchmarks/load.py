@@ -97,9 +97,7 @@ def main() -> None:
             net.load_state_dict(torch.load(pickle_path, map_location="cpu"))
             net.eval()
 
-        first_ours = statistics.median(
-            first_load_seconds("ours", name, hub.url, cache, pickle_path) for _ in range(3)
-        )
+        first_ours = statistics.median(first_load_seconds("ours", name, hub.url, cache, pickle_path) for _ in range(3))
         first_rb = statistics.median(
             first_load_seconds("robustbench", name, hub.url, cache, pickle_path) for _ in range(3)
         )
@@ -118,10 +116,14 @@ def main() -> None:
     print(f"dkl_zoo.load, cached, pinned (no network):       {t_pinned:.3f} s")
     print(f"construct + torch.load + load_state_dict:        {t_rb:.3f} s")
     print(f"ratio, revision main: {t_rb / t_ours:.2f}x; pinned: {t_rb / t_pinned:.2f}x  (target >= 5x)")
-    print(f"bound while every load hashes the file (baseline / floor): {t_rb / t_hash:.2f}x; "
-          f"ours / floor: {t_pinned / t_hash:.2f}x")
-    print(f"first load in a fresh process, after import torch (median of 3): ours {first_ours:.2f} s, "
-          f"RobustBench's way {first_rb:.2f} s, ratio {first_rb / first_ours:.2f}x")
+    print(
+        f"bound while every load hashes the file (baseline / floor): {t_rb / t_hash:.2f}x; "
+        f"ours / floor: {t_pinned / t_hash:.2f}x"
+    )
+    print(
+        f"first load in a fresh process, after import torch (median of 3): ours {first_ours:.2f} s, "
+        f"RobustBench's way {first_rb:.2f} s, ratio {first_rb / first_ours:.2f}x"
+    )
 
 
 if __name__ == "__main__":

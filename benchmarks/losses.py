@@ -71,8 +71,9 @@ def peak(impl: str, b: int, c: int) -> int:
     s, t, w = inputs(b, c)
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         IMPLS[impl](s, t, w, **KW).backward()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
+    )
     current = highest = 0
     for event in events:
         current += event.nbytes()
@@ -82,15 +83,19 @@ def peak(impl: str, b: int, c: int) -> int:
 
 def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, forward+backward")
-    print(f"{'B':>5} {'C':>5} | {'ours ms':>9} {'direct ms':>10} {'speed-up':>9} | "
-          f"{'ours MB':>8} {'direct MB':>10} {'memory ratio':>13}")
+    print(
+        f"{'B':>5} {'C':>5} | {'ours ms':>9} {'direct ms':>10} {'speed-up':>9} | "
+        f"{'ours MB':>8} {'direct MB':>10} {'memory ratio':>13}"
+    )
     for b, c in CONFIGS:
         direct_runs = 1 if c >= 1000 else 9
         m_ours, m_direct = peak("ours", b, c), peak("direct", b, c)
         t_ours = time_it(ours, b, c, 30)
         t_direct = time_it(direct, b, c, direct_runs)
-        print(f"{b:>5} {c:>5} | {t_ours * 1e3:>9.3f} {t_direct * 1e3:>10.1f} {t_direct / t_ours:>8.0f}x | "
-              f"{m_ours / 1e6:>8.2f} {m_direct / 1e6:>10.1f} {m_direct / m_ours:>12.0f}x")
+        print(
+            f"{b:>5} {c:>5} | {t_ours * 1e3:>9.3f} {t_direct * 1e3:>10.1f} {t_direct / t_ours:>8.0f}x | "
+            f"{m_ours / 1e6:>8.2f} {m_direct / 1e6:>10.1f} {m_direct / m_ours:>12.0f}x"
+        )
     print("targets: >= 30x faster at (512, 100); >= 1000x faster and >= 100x less peak memory at (256, 1000)")
 
 

@@ -55,8 +55,9 @@ def baseline(root: Path, batch_size: int, workers: int) -> float:
     import dkl_zoo
 
     model = dkl_zoo.load(NAME)
-    data = datasets.ImageFolder(str(root), transform=transforms.ToTensor(),
-                                loader=lambda path: Image.open(path).convert("L"))
+    data = datasets.ImageFolder(
+        str(root), transform=transforms.ToTensor(), loader=lambda path: Image.open(path).convert("L")
+    )
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers)
     started = time.perf_counter()
     count = 0
@@ -74,8 +75,24 @@ def ours(root: Path, batch_size: int, workers: int, out: Path, backend: str = "a
 
     n = sum(1 for _ in root.rglob("*.png"))
     started = time.perf_counter()
-    code = main(["predict", NAME, str(root), "--format", "json", "--out", str(out), "--quiet",
-                 "--batch-size", str(batch_size), "--workers", str(workers), "--backend", backend])
+    code = main(
+        [
+            "predict",
+            NAME,
+            str(root),
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "--quiet",
+            "--batch-size",
+            str(batch_size),
+            "--workers",
+            str(workers),
+            "--backend",
+            backend,
+        ]
+    )
     assert code == 0
     return n / (time.perf_counter() - started)
 
@@ -87,16 +104,17 @@ def where_time_goes(root: Path, batch_size: int, workers: int) -> dict:
 
     import dkl_zoo
     from dkl_zoo._onnx_cache import onnx_forward
-    from dkl_zoo.prediction import TopKForward, _collate, _expand, _Items
     from dkl_zoo.cli._prediction_output import WRITERS
+    from dkl_zoo.prediction import TopKForward, _collate, _expand, _Items
 
     entry = dkl_zoo.model_info(NAME)
     model = dkl_zoo.load(NAME)
     items, _ = _expand([root])
     started = time.perf_counter()
     count = 0
-    for positions, _, _ in torch.utils.data.DataLoader(_Items(items, entry.transforms()), batch_size=batch_size,
-                                                       num_workers=workers, collate_fn=_collate):
+    for positions, _, _ in torch.utils.data.DataLoader(
+        _Items(items, entry.transforms()), batch_size=batch_size, num_workers=workers, collate_fn=_collate
+    ):
         count += len(positions)
     read = count / (time.perf_counter() - started)
     x = torch.rand(batch_size, *entry.arch.input_size)
@@ -118,8 +136,12 @@ def where_time_goes(root: Path, batch_size: int, workers: int) -> dict:
         for result in run(x, [str(items[0])] * batch_size):
             writer.write(result)
     own = 5 * batch_size / (time.perf_counter() - started)
-    return {"files_read_images_per_s": round(read, 1), "onnxruntime_images_per_s": round(rates["onnxruntime"], 1),
-            "eager_images_per_s": round(rates["eager"], 1), "results_written_images_per_s": round(own, 1)}
+    return {
+        "files_read_images_per_s": round(read, 1),
+        "onnxruntime_images_per_s": round(rates["onnxruntime"], 1),
+        "eager_images_per_s": round(rates["eager"], 1),
+        "results_written_images_per_s": round(own, 1),
+    }
 
 
 def single_image_latency(file: Path, repeats: int) -> dict:
@@ -151,9 +173,11 @@ def single_image_latency(file: Path, repeats: int) -> dict:
                 fn()
             times[label].append((time.perf_counter() - started) / rounds)
     medians = {label: statistics.median(values) for label, values in times.items()}
-    return {**{f"{label}_ms": round(1000 * value, 4) for label, value in medians.items()},
-            "predict_model_speedup": round(medians["transform_plus_eager"] / medians["predict_model"], 3),
-            "predict_name_speedup": round(medians["transform_plus_eager"] / medians["predict_name"], 3)}
+    return {
+        **{f"{label}_ms": round(1000 * value, 4) for label, value in medians.items()},
+        "predict_model_speedup": round(medians["transform_plus_eager"] / medians["predict_model"], 3),
+        "predict_name_speedup": round(medians["transform_plus_eager"] / medians["predict_name"], 3),
+    }
 
 
 def first_call_seconds(file: Path) -> dict:
@@ -241,8 +265,14 @@ def main() -> None:
     parser.add_argument("--skip-onnx", action="store_true")
     parser.add_argument("--out", default=None, help="write the results as JSON")
     args = parser.parse_args()
-    report: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                    "n": args.n, "batch_size": args.batch_size, "workers": args.workers}
+    report: dict = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "n": args.n,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("DKL_ZOO_CACHE", str(Path(tmp) / "cache"))  # a cache of the run's own
         root = Path(tmp) / "images"
@@ -261,8 +291,9 @@ def main() -> None:
         report["predict_backend_torch_images_per_s"] = round(torch_rate, 1)
         fast, slow = (json.loads((Path(tmp) / f).read_text()) for f in ("p.json", "t.json"))
         report["top1_identical_to_torch"] = f"{sum(a['index'] == b['index'] for a, b in zip(fast, slow))}/{len(slow)}"
-        report["largest_probability_difference"] = max(abs(a["probability"] - b["probability"])
-                                                       for a, b in zip(fast, slow))
+        report["largest_probability_difference"] = max(
+            abs(a["probability"] - b["probability"]) for a, b in zip(fast, slow)
+        )
         report["where_time_goes"] = where_time_goes(root, args.batch_size, args.workers)
         report["single_image"] = single_image_latency(next(root.rglob("*.png")), args.repeats)
         small = Path(tmp) / "small"

@@ -21,10 +21,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from helpers.released_port import released_step, released_weight_average  # noqa: E402
-
 from dkl_zoo.losses import ClassPrior  # noqa: E402
 from dkl_zoo.models import WideResNet  # noqa: E402
+from helpers.released_port import released_step, released_weight_average  # noqa: E402
 from training.config import load_config  # noqa: E402
 from training.ikl_at import AdversarialWeightPerturbation, IKLATStep, StepEMA  # noqa: E402
 
@@ -64,14 +63,21 @@ def main() -> None:
         opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, weight_decay=5e-4)
         prior = ClassPrior(args.classes, temperature=4.0)
         prior.prior = prior_matrix.double()  # on the model's device, as the trainer keeps it
-        step = IKLATStep({**config, "method": method}, net, opt, prior,
-                         AdversarialWeightPerturbation(model, copy.deepcopy(base), 0.2, 5e-3), attack_model=net)
+        step = IKLATStep(
+            {**config, "method": method},
+            net,
+            opt,
+            prior,
+            AdversarialWeightPerturbation(model, copy.deepcopy(base), 0.2, 5e-3),
+            attack_model=net,
+        )
         ema = StepEMA(0.9996, warmup=False) if with_ema else None
 
         def run() -> None:
             step(x, y, args.epoch)
             if ema is not None:
                 ema.update(model)
+
         return run
 
     def rate(fn) -> float:
@@ -89,8 +95,10 @@ def main() -> None:
 
     ours, ours_ema, trades = make_ours(False), make_ours(True), make_ours(False, "trades")
     r_released, r_ours, r_ours_ema, r_trades = rate(released), rate(ours), rate(ours_ema), rate(trades)
-    print(f"WRN-{args.depth}-{args.width}, C={args.classes}, batch {args.batch}, epoch {args.epoch} "
-          f"(5-step attack, AWP on), {device}, {torch.get_num_threads()} threads, median of {args.steps} steps")
+    print(
+        f"WRN-{args.depth}-{args.width}, C={args.classes}, batch {args.batch}, epoch {args.epoch} "
+        f"(5-step attack, AWP on), {device}, {torch.get_num_threads()} threads, median of {args.steps} steps"
+    )
     print(f"released step (port):          {r_released:8.1f} images/s")
     print(f"ours:                          {r_ours:8.1f} images/s   ratio {r_ours / r_released:.2f}x (target >= 1.3x)")
     print(f"ours + per-step weight average:{r_ours_ema:8.1f} images/s   ratio {r_ours_ema / r_released:.2f}x")
@@ -101,10 +109,14 @@ def main() -> None:
         compiled()
         warm = time.perf_counter() - warm
         r_compiled = rate(compiled)
-        print(f"ours compiled (compile: true):  {r_compiled:8.1f} images/s   vs eager ours {r_compiled / r_ours:.2f}x "
-              f"({warm:.0f} s to compile and warm up)")
-    print(f"TRADES step, same model/budget:{r_trades:8.1f} images/s   IKL-AT step time / TRADES step time "
-          f"{r_trades / r_ours:.2f}x (target <= 1.2x)")
+        print(
+            f"ours compiled (compile: true):  {r_compiled:8.1f} images/s   vs eager ours {r_compiled / r_ours:.2f}x "
+            f"({warm:.0f} s to compile and warm up)"
+        )
+    print(
+        f"TRADES step, same model/budget:{r_trades:8.1f} images/s   IKL-AT step time / TRADES step time "
+        f"{r_trades / r_ours:.2f}x (target <= 1.2x)"
+    )
 
 
 if __name__ == "__main__":

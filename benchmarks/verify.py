@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import time
-
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from helpers.planted import Wrapped, noisy  # noqa: E402
-
 import dkl_zoo  # noqa: E402
 from dkl_zoo.verification import reference_for  # noqa: E402
+from helpers.planted import Wrapped, noisy  # noqa: E402
 
 NAME, STANDARD = "ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"
 
@@ -49,9 +47,15 @@ def detection_table(model: torch.nn.Module) -> list[dict[str, object]]:
     for label, subject in cases.items():
         started = time.monotonic()
         result = dkl_zoo.verify(subject, entry=NAME, n_robust=0, progress=False)
-        rows.append({"case": label, "verdict": result.verdict, "seconds": round(time.monotonic() - started, 2),
-                     "checks": {c.name: {"verdict": c.verdict, "images": c.images} for c in result.checks},
-                     "cause": result.causes[0] if result.causes else ""})
+        rows.append(
+            {
+                "case": label,
+                "verdict": result.verdict,
+                "seconds": round(time.monotonic() - started, 2),
+                "checks": {c.name: {"verdict": c.verdict, "images": c.images} for c in result.checks},
+                "cause": result.causes[0] if result.causes else "",
+            }
+        )
     return rows
 
 
@@ -74,29 +78,52 @@ def main() -> None:
         print(verification.summary())
 
     started = time.monotonic()
-    baseline = dkl_zoo.evaluate(model, dataset=protocol.dataset, eps=protocol.eps, n_examples=args.baseline_images,
-                                version=protocol.version, seed=protocol.seed, batch_size=protocol.batch_size,
-                                progress=False)
+    baseline = dkl_zoo.evaluate(
+        model,
+        dataset=protocol.dataset,
+        eps=protocol.eps,
+        n_examples=args.baseline_images,
+        version=protocol.version,
+        seed=protocol.seed,
+        batch_size=protocol.batch_size,
+        progress=False,
+    )
     baseline_seconds = time.monotonic() - started
     full_seconds = baseline_seconds * protocol.n_examples / args.baseline_images
     rows = detection_table(model)
     report = {
         "threads": torch.get_num_threads(),
-        "full_autoattack": {"images_measured": args.baseline_images, "seconds_measured": round(baseline_seconds, 1),
-                            "seconds_for_all": round(full_seconds, 1), "robust_acc": baseline.robust_acc},
-        "verify": [{"time_limit": limit, "verdict": v.verdict, "seconds": round(seconds, 1),
-                    "speedup": round(full_seconds / seconds, 1),
-                    "checks": {c.name: {"verdict": c.verdict, "images": c.images, "seconds": round(c.seconds, 1)}
-                               for c in v.checks}} for limit, v, seconds in verifications],
+        "full_autoattack": {
+            "images_measured": args.baseline_images,
+            "seconds_measured": round(baseline_seconds, 1),
+            "seconds_for_all": round(full_seconds, 1),
+            "robust_acc": baseline.robust_acc,
+        },
+        "verify": [
+            {
+                "time_limit": limit,
+                "verdict": v.verdict,
+                "seconds": round(seconds, 1),
+                "speedup": round(full_seconds / seconds, 1),
+                "checks": {
+                    c.name: {"verdict": c.verdict, "images": c.images, "seconds": round(c.seconds, 1)} for c in v.checks
+                },
+            }
+            for limit, v, seconds in verifications
+        ],
         "detection": rows,
     }
-    print(f"\nthe full AutoAttack run on the reference's {protocol.n_examples} images: {full_seconds:.0f} s "
-          f"(measured on "
-          f"{args.baseline_images})")
+    print(
+        f"\nthe full AutoAttack run on the reference's {protocol.n_examples} images: {full_seconds:.0f} s "
+        f"(measured on "
+        f"{args.baseline_images})"
+    )
     for row in report["verify"]:
         robust = row["checks"].get("robust", {})
-        print(f"verify, time limit {row['time_limit']:.0f} s: {row['verdict']} in {row['seconds']:.0f} s "
-              f"({robust.get('images', 0)} images attacked): {row['speedup']}x faster")
+        print(
+            f"verify, time limit {row['time_limit']:.0f} s: {row['verdict']} in {row['seconds']:.0f} s "
+            f"({robust.get('images', 0)} images attacked): {row['speedup']}x faster"
+        )
     print()
     print(f"{'case':<36} {'verdict':<13} {'fingerprint':>12} {'clean':>8}  cause")
     for row in rows:

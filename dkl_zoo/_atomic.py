@@ -12,13 +12,13 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from .errors import InvalidArgumentError
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_file", "checked_output", "remove_quietly",
-           "default_file_mode"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_file", "checked_output", "remove_quietly", "default_file_mode"]
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -50,11 +50,13 @@ def checked_output(path: str | os.PathLike[str], *, writable: bool = True) -> Pa
         if stat.S_ISDIR(info.st_mode):
             raise InvalidArgumentError(f"{given} is a folder; give a file name")
         if not stat.S_ISREG(info.st_mode):
-            raise InvalidArgumentError(f"{given} is not a regular file (a device, a pipe or a socket): it would be "
-                                       "replaced; give a file name")
+            raise InvalidArgumentError(
+                f"{given} is not a regular file (a device, a pipe or a socket): it would be replaced; give a file name"
+            )
         if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
-            raise InvalidArgumentError(f"{given} is read-only: it is not replaced (make it writable, or choose "
-                                       "another file name)")
+            raise InvalidArgumentError(
+                f"{given} is read-only: it is not replaced (make it writable, or choose another file name)"
+            )
     ancestor = _existing_ancestor(target)
     if not ancestor.is_dir():
         raise InvalidArgumentError(f"cannot create the folder of {given}: {ancestor} is not a folder")

@@ -7,13 +7,14 @@ whichever is installed and ``make_adversary`` builds an ``AutoAttack`` with eith
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from ._compat import autoattack_module, is_pypi_api, reset_autoattack_checks
 from ._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS
+from ._compat import autoattack_module, is_pypi_api, reset_autoattack_checks
 
 __all__ = [
     "ATTACKS",
@@ -32,10 +33,6 @@ DEFAULT_SEED = 0
 runs are reproducible (RobustBench's ``benchmark`` passes none: through our adapter it gets this one)."""
 
 
-
-
-
-
 def make_adversary(
     model: nn.Module,
     *,
@@ -51,14 +48,15 @@ def make_adversary(
     attacks = list(attacks) if attacks is not None else None
     if is_pypi_api(module):
         return module.AutoAttack(
-            model, attacks=attacks if version == "custom" else None, device=device, eps=eps, norm=norm,
-            seed=seed, version=version,
+            model,
+            attacks=attacks if version == "custom" else None,
+            device=device,
+            eps=eps,
+            norm=norm,
+            seed=seed,
+            version=version,
         )
     kwargs: dict[str, Any] = dict(norm=norm, eps=eps, seed=seed, version=version, device=device, verbose=False)
     if version == "custom":
         kwargs["attacks_to_run"] = attacks or []
     return module.AutoAttack(model, **kwargs)
-
-
-
-

@@ -3,10 +3,19 @@ checks and the training configs all read them here (torch-free, so ``dkl-zoo --h
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
-__all__ = ["DATASETS", "TEST_SIZES", "THREAT_MODELS", "AUTOATTACK_VERSIONS", "AUTOATTACK_ATTACKS", "IMAGE_ATTACKS",
-           "EXPORT_FORMATS", "PREDICTION_FORMATS", "PREDICTION_BACKENDS"]
+__all__ = [
+    "DATASETS",
+    "TEST_SIZES",
+    "THREAT_MODELS",
+    "AUTOATTACK_VERSIONS",
+    "AUTOATTACK_ATTACKS",
+    "IMAGE_ATTACKS",
+    "EXPORT_FORMATS",
+    "PREDICTION_FORMATS",
+    "PREDICTION_BACKENDS",
+]
 
 DATASETS: Mapping[str, int] = {"cifar10": 10, "cifar100": 100, "fashion-mnist": 10}
 """Test sets the zoo evaluates on, and their number of classes."""

@@ -22,7 +22,8 @@ import importlib.util
 import logging
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import DklZooError, IncompatibleDependencyError, MissingDependencyError
 
@@ -31,9 +32,19 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = [
-    "CHECKED", "check_version", "autoattack_module", "is_pypi_api", "autoattack_attack_batch", "autoattack_sanity_checks", "reset_autoattack_checks",
-    "apgd_single_run", "install_autoattack_module", "add_hub_response_hook", "install_timm_import_hook",
-    "route_timm_hub_configs", "read_gradio_uploads",
+    "CHECKED",
+    "check_version",
+    "autoattack_module",
+    "is_pypi_api",
+    "autoattack_attack_batch",
+    "autoattack_sanity_checks",
+    "reset_autoattack_checks",
+    "apgd_single_run",
+    "install_autoattack_module",
+    "add_hub_response_hook",
+    "install_timm_import_hook",
+    "route_timm_hub_configs",
+    "read_gradio_uploads",
 ]
 
 CHECKED = {
@@ -73,6 +84,7 @@ def _check_autoattack() -> None:
 
 
 # ---- 1. AutoAttack's attack objects ------------------------------------------------------------------------
+
 
 def autoattack_module() -> types.ModuleType:
     """The installed AutoAttack: pyautoattack (PyPI) first, else the git package ``autoattack``."""
@@ -128,8 +140,17 @@ def autoattack_attack_batch(adversary: Any, attack: str, x: torch.Tensor, y: tor
 
     raise InvalidArgumentError(f"unknown attack {attack!r}")
 
-def autoattack_sanity_checks(adversary: Any, model: "nn.Module", x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                             device: Any, logger: logging.Logger, version: str) -> None:
+
+def autoattack_sanity_checks(
+    adversary: Any,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    device: Any,
+    logger: logging.Logger,
+    version: str,
+) -> None:
     """AutoAttack's sanity checks on the first batch (randomness, output range, dynamic defences, class count),
     its module-global counters reset first and the caller's trace function given back after."""
     _check_autoattack()
@@ -144,8 +165,13 @@ def autoattack_sanity_checks(adversary: Any, model: "nn.Module", x: torch.Tensor
         checks.check_dynamic(model, xb, False, logger=logger)
     finally:  # the check ends with sys.settrace(None): a debugger or coverage measurement would stop silently
         sys.settrace(tracer)
-    checks.check_n_classes(n_classes, adversary.attacks_to_run, adversary.apgd_targeted.n_target_classes,
-                           adversary.fab.n_target_classes, logger=logger)
+    checks.check_n_classes(
+        n_classes,
+        adversary.attacks_to_run,
+        adversary.apgd_targeted.n_target_classes,
+        adversary.fab.n_target_classes,
+        logger=logger,
+    )
 
 
 def reset_autoattack_checks() -> None:
@@ -159,8 +185,18 @@ def reset_autoattack_checks() -> None:
         for key in funcs:
             funcs[key] = 0
 
-def apgd_single_run(model: "nn.Module", x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, seed: int,
-            target: torch.Tensor | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+
+def apgd_single_run(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    seed: int,
+    target: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
     """One run of AutoAttack's APGD on cross-entropy, Linf, from a seeded random start, without restarts.
 
     Untargeted (``target=None``): the adversarial image of each example it fools, else the point of highest
@@ -176,11 +212,13 @@ def apgd_single_run(model: "nn.Module", x: torch.Tensor, y: torch.Tensor, *, eps
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if target is None:
-            attack = apgd_module.APGDAttack(model, n_iter=steps, norm="Linf", eps=eps, seed=seed, loss="ce",
-                                            device=device)
+            attack = apgd_module.APGDAttack(
+                model, n_iter=steps, norm="Linf", eps=eps, seed=seed, loss="ce", device=device
+            )
         else:
-            attack = apgd_module.APGDAttack_targeted(model, n_iter=steps, norm="Linf", eps=eps, seed=seed,
-                                                     device=device)
+            attack = apgd_module.APGDAttack_targeted(
+                model, n_iter=steps, norm="Linf", eps=eps, seed=seed, device=device
+            )
             attack.loss = "ce-targeted"
             attack.y_target = target.to(device)
         attack.init_hyperparam(x)
@@ -193,6 +231,7 @@ def apgd_single_run(model: "nn.Module", x: torch.Tensor, y: torch.Tensor, *, eps
 
 # ---- 2. the module robustbench imports -------------------------------------------------------------------
 
+
 def install_autoattack_module(auto_attack: type, evaluation_state: type) -> None:
     """Register a module ``autoattack`` (with ``autoattack.state``) offering ``auto_attack`` and
     ``evaluation_state``, unless the git package is installed, which robustbench then uses as intended."""
@@ -203,8 +242,11 @@ def install_autoattack_module(auto_attack: type, evaluation_state: type) -> None
     except ImportError:
         pass
     shim = types.ModuleType("autoattack")
-    shim.__dict__.update(__dkl_zoo_shim__=True, AutoAttack=auto_attack,
-                         __doc__="git-API AutoAttack over pyautoattack, provided by dkl_zoo.integrations.robustbench")
+    shim.__dict__.update(
+        __dkl_zoo_shim__=True,
+        AutoAttack=auto_attack,
+        __doc__="git-API AutoAttack over pyautoattack, provided by dkl_zoo.integrations.robustbench",
+    )
     state = types.ModuleType("autoattack.state")
     state.EvaluationState = evaluation_state  # type: ignore[attr-defined]
     shim.state = state  # type: ignore[attr-defined]
@@ -214,6 +256,7 @@ def install_autoattack_module(auto_attack: type, evaluation_state: type) -> None
 
 
 # ---- 3. huggingface_hub's HTTP client --------------------------------------------------------------------
+
 
 def add_hub_response_hook(hook: Callable[[Any], None]) -> None:
     """Put ``hook`` on huggingface_hub's current shared httpx client (idempotent): it sees every response."""
@@ -228,6 +271,7 @@ def add_hub_response_hook(hook: Callable[[Any], None]) -> None:
 
 
 # ---- 4. timm ---------------------------------------------------------------------------------------------
+
 
 class _TimmImportHook(importlib.abc.MetaPathFinder):
     """Runs a registration right after ``import timm`` finishes, wherever that import happens."""
@@ -254,7 +298,7 @@ class _TimmImportHook(importlib.abc.MetaPathFinder):
             except Exception as error:  # never break `import timm` for its other users
                 import warnings
 
-                warnings.warn(f"dkl_zoo could not register its timm models: {error}", RuntimeWarning)
+                warnings.warn(f"dkl_zoo could not register its timm models: {error}", RuntimeWarning, stacklevel=2)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -278,6 +322,7 @@ def route_timm_hub_configs(loader: Callable[[str], Any]) -> None:
 
 
 # ---- 5. Gradio -------------------------------------------------------------------------------------------
+
 
 def read_gradio_uploads(component: Any, read: Callable[[str | None, str | None, str | None], Any]) -> None:
     """Make the ``gradio.Image`` input ``component`` pass an uploaded file to ``read(path, original_name, None)``

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import settings
 from .errors import DownloadTimeoutError

@@ -45,14 +45,17 @@ def checked_device(device: str | torch.device, *, local_rank: int = 0) -> torch.
     if parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise InvalidArgumentError(f"device {str(device)!r} was asked for, but MPS is not available here")
     if parsed.type == "meta":
-        raise InvalidArgumentError(f"device {str(device)!r} holds shapes, not values: nothing can be computed on it; "
-                                   "use 'cpu' or a GPU")
+        raise InvalidArgumentError(
+            f"device {str(device)!r} holds shapes, not values: nothing can be computed on it; use 'cpu' or a GPU"
+        )
     if parsed.type not in ("cpu", "cuda", "mps"):
         backend = getattr(torch, parsed.type, None)
         available = getattr(backend, "is_available", None)
         if not callable(available) or not available():
-            raise InvalidArgumentError(f"device {str(device)!r} is not available here (this PyTorch has no working "
-                                       f"{parsed.type} backend); use 'cpu' or 'cuda'")
+            raise InvalidArgumentError(
+                f"device {str(device)!r} is not available here (this PyTorch has no working "
+                f"{parsed.type} backend); use 'cpu' or 'cuda'"
+            )
     return parsed
 
 
@@ -76,6 +79,8 @@ def run_device(model: torch.nn.Module | None, device: str | torch.device | None)
         return checked_device(device)
     here = weights_device(model) if model is not None else torch.device("cpu")
     if here.type == "meta":
-        raise InvalidArgumentError("the model's weights are on the meta device (shapes without values): load "
-                                   "them first, e.g. with dkl_zoo.load or model.to_empty() and load_state_dict")
+        raise InvalidArgumentError(
+            "the model's weights are on the meta device (shapes without values): load "
+            "them first, e.g. with dkl_zoo.load or model.to_empty() and load_state_dict"
+        )
     return here

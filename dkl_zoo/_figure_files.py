@@ -25,12 +25,14 @@ def figure_format(path: str | os.PathLike[str]) -> str:
     known = FigureCanvasBase.get_supported_filetypes()
     suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     if suffix not in known:
-        raise InvalidArgumentError(f"cannot write a figure as {os.fspath(path)!r}: its ending names no image format; "
-                                   f"use one of {', '.join('.' + k for k in sorted(known))}")
+        raise InvalidArgumentError(
+            f"cannot write a figure as {os.fspath(path)!r}: its ending names no image format; "
+            f"use one of {', '.join('.' + k for k in sorted(known))}"
+        )
     return suffix
 
 
-def save_figure(figure: "matplotlib.figure.Figure", path: str | os.PathLike[str]) -> None:
+def save_figure(figure: matplotlib.figure.Figure, path: str | os.PathLike[str]) -> None:
     """``figure`` written to ``path`` in the format its ending names, whole or not at all."""
     from ._atomic import atomic_write
 

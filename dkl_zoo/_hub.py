@@ -16,18 +16,26 @@ from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 
 from . import settings
-from ._deadline import deadline, download_timeout, install_hub_hook
 from ._atomic import atomic_write_text
+from ._deadline import deadline, download_timeout, install_hub_hook
+from ._hub_errors import Target, cache_fix, endpoint_of, hub_errors, is_local_error, transport_errors
+from ._integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
 from .errors import (
     CacheError,
     InvalidArgumentError,
 )
-from ._hub_errors import Target, cache_fix, endpoint_of, hub_errors, is_local_error, transport_errors
-from ._integrity import SHA1_HEX, SHA256_HEX, LocatedFile, VerifiedFile, verify_or_discard
 from .registry import ModelEntry
 
-__all__ = ["locate", "resolve", "repo_id_of", "checked_repo_id", "hash_record_path", "record_hash", "recorded_hash",
-           "fetch_file"]
+__all__ = [
+    "locate",
+    "resolve",
+    "repo_id_of",
+    "checked_repo_id",
+    "hash_record_path",
+    "record_hash",
+    "recorded_hash",
+    "fetch_file",
+]
 
 
 def resolve(entry: ModelEntry, **kwargs: object) -> VerifiedFile:
@@ -98,19 +106,36 @@ def locate(
     cache = Path(cache_dir) if cache_dir is not None else Path(hf_constants.HF_HUB_CACHE)
     offline = local_files_only or hf_constants.HF_HUB_OFFLINE
     if force_download and offline:
-        raise InvalidArgumentError("force_download=True needs the Hub: it cannot be combined with offline mode "
-                                   "(local_files_only=True or HF_HUB_OFFLINE=1)")
+        raise InvalidArgumentError(
+            "force_download=True needs the Hub: it cannot be combined with offline mode "
+            "(local_files_only=True or HF_HUB_OFFLINE=1)"
+        )
     _check_cache_folder(cache, entry.name, cache_dir is not None)
-    with hub_errors(Target(entry.name, repo_id, rev, entry.weights.filename, cache, cache_dir is not None),
-                     endpoint, local_files_only):
+    with hub_errors(
+        Target(entry.name, repo_id, rev, entry.weights.filename, cache, cache_dir is not None),
+        endpoint,
+        local_files_only,
+    ):
         cached = try_to_load_from_cache(repo_id, entry.weights.filename, cache_dir=cache, revision=rev)
         cached = cached if isinstance(cached, str) else None
-        metadata = None if offline else _head(repo_id, entry.weights.filename, rev, endpoint, token,
-                                              fall_back_to_cache=cached is not None and not force_download)
+        metadata = (
+            None
+            if offline
+            else _head(
+                repo_id,
+                entry.weights.filename,
+                rev,
+                endpoint,
+                token,
+                fall_back_to_cache=cached is not None and not force_download,
+            )
+        )
         if metadata is not None and metadata.commit_hash and metadata.etag:
             _record_if_possible(cache, repo_id, metadata, entry.weights.filename)
-        if (metadata is None or not force_download) and cached is not None and (
-            metadata is None or _commit_of(cached) == metadata.commit_hash
+        if (
+            (metadata is None or not force_download)
+            and cached is not None
+            and (metadata is None or _commit_of(cached) == metadata.commit_hash)
         ):
             local = cached  # current (or the Hub cannot be asked): no second request
         else:
@@ -128,8 +153,11 @@ def locate(
                     tqdm_class=None if progress else _SilentBar,
                 )
     commit = _commit_of(local)
-    said_now = (metadata.etag.strip('"').lower() if metadata is not None and metadata.etag
-                and metadata.commit_hash == commit else None)  # what the Hub said a moment ago, for this commit
+    said_now = (
+        metadata.etag.strip('"').lower()
+        if metadata is not None and metadata.etag and metadata.commit_hash == commit
+        else None
+    )  # what the Hub said a moment ago, for this commit
     return LocatedFile(
         path=Path(local),
         revision=rev,
@@ -160,8 +188,10 @@ def _check_cache_folder(cache: Path, label: str, from_argument: bool) -> None:
     for folder in (cache, *cache.parents):
         if folder.exists():
             if not folder.is_dir():
-                raise CacheError(f"{label}: the Hugging Face cache {cache} cannot be used: {folder} is a file, not a "
-                                 f"folder. {cache_fix(from_argument)}")
+                raise CacheError(
+                    f"{label}: the Hugging Face cache {cache} cannot be used: {folder} is a file, not a "
+                    f"folder. {cache_fix(from_argument)}"
+                )
             return
 
 
@@ -175,14 +205,16 @@ def _record_if_possible(cache: Path, repo_id: str, metadata: HfFileMetadata, fil
     except OSError as error:
         if not is_local_error(error):
             raise
-        warnings.warn(f"the Hub's hash of {repo_id}/{filename} could not be recorded in the cache {cache} "
-                      f"({error.strerror or error}): this load is checked against the hash the Hub just reported, "
-                      "but offline loads of this file will be refused until it can be recorded", UserWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"the Hub's hash of {repo_id}/{filename} could not be recorded in the cache {cache} "
+            f"({error.strerror or error}): this load is checked against the hash the Hub just reported, "
+            "but offline loads of this file will be refused until it can be recorded",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
-def fetch_file(repo_id: str, filename: str, *, revision: str | None = None,
-               endpoint: str | None = None) -> str:
+def fetch_file(repo_id: str, filename: str, *, revision: str | None = None, endpoint: str | None = None) -> str:
     """A small file of any Hub repo (a ``config.json``), from the cache when it is there, and failing at once
     with ``OfflineError`` / ``RemoteNotFoundError`` when the Hub cannot give it (no 25 s of retries)."""
     rev = revision or "main"
@@ -249,8 +281,9 @@ def _cache_files(snapshot_path: str) -> tuple[Path, ...]:
     return (pointer, blob) if blob != pointer else (pointer,)
 
 
-def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | bool | None, *,
-          fall_back_to_cache: bool) -> HfFileMetadata | None:
+def _head(
+    repo_id: str, filename: str, rev: str, endpoint: str, token: str | bool | None, *, fall_back_to_cache: bool
+) -> HfFileMetadata | None:
     """One HEAD without retries: the file's commit and hash, or None to use the cache when the Hub fails.
 
     huggingface_hub retries for ~25 s when nothing is cached; a zoo user whose Hub is down should hear so
@@ -265,5 +298,3 @@ def _head(repo_id: str, filename: str, rev: str, endpoint: str, token: str | boo
         if fall_back_to_cache:
             return None
         raise
-
-

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import ImageReadError, InvalidArgumentError
 
@@ -67,7 +68,7 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def _kind(path: Path) -> str:
-    """"folder", "other" (a file, or something reading will name), "dangling" (a symlink to nothing or a loop)
+    """ "folder", "other" (a file, or something reading will name), "dangling" (a symlink to nothing or a loop)
     or "missing"."""
     import stat
 
@@ -111,7 +112,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _warned_8bit = False
 
 
-def read_png_16bit(path: str | os.PathLike[str]) -> "torch.Tensor | None":
+def read_png_16bit(path: str | os.PathLike[str]) -> torch.Tensor | None:
     """A PNG of 16 bits per sample in colour (48-bit RGB, 64-bit RGBA) or grey with alpha, as a float C×H×W tensor
     at full depth (k / 65535), upright by EXIF; None for any other file, which PIL reads at its own depth.
 
@@ -128,7 +129,7 @@ def read_png_16bit(path: str | os.PathLike[str]) -> "torch.Tensor | None":
         return _deep_png(path, handle)
 
 
-def _deep_png(path: Path, handle: BinaryIO) -> "torch.Tensor | None":
+def _deep_png(path: Path, handle: BinaryIO) -> torch.Tensor | None:
     """The rest of ``read_png_16bit`` on an open file at its start: reads the whole file only when it is one."""
     head = handle.read(26)
     if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
@@ -140,8 +141,11 @@ def _deep_png(path: Path, handle: BinaryIO) -> "torch.Tensor | None":
 
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
-        raise ImageReadError(str(path), f"too large to decode safely ({width}×{height} pixels, over the "
-                                        f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS})")
+        raise ImageReadError(
+            str(path),
+            f"too large to decode safely ({width}×{height} pixels, over the "
+            f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS})",
+        )
     try:
         with warnings.catch_warnings():
             # torchvision 0.29 points at TorchCodec; it still decodes
@@ -151,8 +155,12 @@ def _deep_png(path: Path, handle: BinaryIO) -> "torch.Tensor | None":
         global _warned_8bit
         if not _warned_8bit:
             _warned_8bit = True
-            warnings.warn(f"{path} has 16 bits per sample, and is read reduced to 8 bits (Pillow's depth): install "
-                          "torchvision to keep the full depth (said once)", RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"{path} has 16 bits per sample, and is read reduced to 8 bits (Pillow's depth): install "
+                "torchvision to keep the full depth (said once)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         return None
     import io
 
@@ -162,28 +170,35 @@ def _deep_png(path: Path, handle: BinaryIO) -> "torch.Tensor | None":
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            pixels = tvio.decode_png(torch.frombuffer(bytearray(data), dtype=torch.uint8),
-                                     mode=tvio.ImageReadMode.UNCHANGED)
+            pixels = tvio.decode_png(
+                torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=tvio.ImageReadMode.UNCHANGED
+            )
     except RuntimeError as error:
         raise ImageReadError(str(path), f"cannot be decoded ({str(error).splitlines()[0]})") from None
     image = pixels.to(torch.float32) / 65535.0 if pixels.dtype != torch.uint8 else pixels.float() / 255.0
     return _exif_upright(image, io.BytesIO(data))
 
 
-def _exif_upright(image: "torch.Tensor", source: Path | BinaryIO) -> "torch.Tensor":
+def _exif_upright(image: torch.Tensor, source: Path | BinaryIO) -> torch.Tensor:
     """``image`` (C×H×W) turned as PIL's ``ImageOps.exif_transpose`` turns the file's picture."""
     from PIL import Image
 
     with Image.open(source) as picture:
         orientation = picture.getexif().get(0x0112, 1)
-    turns = {2: lambda x: x.flip(-1), 3: lambda x: x.flip(-1, -2), 4: lambda x: x.flip(-2),
-             5: lambda x: x.transpose(-1, -2), 6: lambda x: x.rot90(-1, (-2, -1)),
-             7: lambda x: x.transpose(-1, -2).flip(-1, -2), 8: lambda x: x.rot90(1, (-2, -1))}
+    turns = {
+        2: lambda x: x.flip(-1),
+        3: lambda x: x.flip(-1, -2),
+        4: lambda x: x.flip(-2),
+        5: lambda x: x.transpose(-1, -2),
+        6: lambda x: x.rot90(-1, (-2, -1)),
+        7: lambda x: x.transpose(-1, -2).flip(-1, -2),
+        8: lambda x: x.rot90(1, (-2, -1)),
+    }
     turn = turns.get(orientation)
     return turn(image).contiguous() if turn is not None else image
 
 
-def open_image(path: str | os.PathLike[str]) -> "Image.Image":
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
     """The image in ``path``, decoded whole and turned upright (EXIF orientation).
 
     Raises:
@@ -193,7 +208,7 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":
     return _read(Path(path), deep=False)  # type: ignore[return-value]  # deep=False: never a tensor
 
 
-def read_image(path: str | os.PathLike[str]) -> "torch.Tensor | Image.Image":
+def read_image(path: str | os.PathLike[str]) -> torch.Tensor | Image.Image:
     """What the transforms read from a file, opening it once: a 16-bit colour PNG at full depth as a C×H×W
     tensor (``read_png_16bit``), anything else as ``open_image`` gives it.
 
@@ -203,7 +218,7 @@ def read_image(path: str | os.PathLike[str]) -> "torch.Tensor | Image.Image":
     return _read(Path(path), deep=True)
 
 
-def _read(path: Path, *, deep: bool) -> "torch.Tensor | Image.Image":
+def _read(path: Path, *, deep: bool) -> torch.Tensor | Image.Image:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     _check_regular_file(path)

@@ -8,7 +8,7 @@ a label out of range is silently counted as a mistake. Every user-facing path (`
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -44,13 +44,20 @@ def check_value_range(x: torch.Tensor, what: str = "images") -> None:
             "(pixels / 255); any normalisation happens inside the model"
         )
     if high > 1.0:
-        hint = ("values up to 255: pass uint8 images or divide by 255" if high <= 255.0
-                else "pass float images in [0, 1]")
+        hint = (
+            "values up to 255: pass uint8 images or divide by 255" if high <= 255.0 else "pass float images in [0, 1]"
+        )
         raise InvalidArgumentError(f"{what} have values up to {high:.4g}, but the models take [0, 1] images ({hint})")
 
 
-def checked_images(x: object, *, channels: int | None = None, size: Sequence[int] | None = None,
-                   allow_uint8: bool = False, what: str = "images") -> torch.Tensor:
+def checked_images(
+    x: object,
+    *,
+    channels: int | None = None,
+    size: Sequence[int] | None = None,
+    allow_uint8: bool = False,
+    what: str = "images",
+) -> torch.Tensor:
     """``x`` as a float N×C×H×W batch in [0, 1]; refused with ``InvalidArgumentError`` saying how to fix it.
 
     ``channels`` and ``size`` (H, W) are what the model takes; ``allow_uint8`` accepts 0–255 uint8 batches
@@ -69,16 +76,23 @@ def checked_images(x: object, *, channels: int | None = None, size: Sequence[int
             )
         x = x.float().div_(255.0)
     elif not x.is_floating_point():
-        raise InvalidArgumentError(f"{what} must be float images in [0, 1]"
-                                   + (" or uint8 images" if allow_uint8 else "") + f", got dtype {x.dtype}")
+        raise InvalidArgumentError(
+            f"{what} must be float images in [0, 1]"
+            + (" or uint8 images" if allow_uint8 else "")
+            + f", got dtype {x.dtype}"
+        )
     if channels is not None and x.shape[1] != channels:
         if x.shape[-1] == channels and x.shape[1] not in (1, 3):
-            raise InvalidArgumentError(f"{what} look channels-last (shape {_shape(x)}); the models take N×C×H×W: "
-                                       "pass x.permute(0, 3, 1, 2)")
+            raise InvalidArgumentError(
+                f"{what} look channels-last (shape {_shape(x)}); the models take N×C×H×W: pass x.permute(0, 3, 1, 2)"
+            )
         raise InvalidArgumentError(
             f"{what} have {x.shape[1]} channel(s), the model takes {channels} (shape {_shape(x)}); "
-            + ("convert them to grayscale, or use the entry's transforms()" if channels == 1
-               else "repeat a grayscale channel, or use the entry's transforms()")
+            + (
+                "convert them to grayscale, or use the entry's transforms()"
+                if channels == 1
+                else "repeat a grayscale channel, or use the entry's transforms()"
+            )
         )
     if size is not None and tuple(x.shape[2:]) != tuple(size):
         raise InvalidArgumentError(
@@ -97,8 +111,9 @@ def checked_labels(y: object, *, n: int, num_classes: int, what: str = "labels")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise InvalidArgumentError(f"{what} must be integer class indices, got dtype {y.dtype}")
     if y.dim() != 1 or y.shape[0] != n:
-        raise InvalidArgumentError(f"{what} must be a 1-d tensor of {n} class indices (one per image), got shape "
-                                   f"{_shape(y)}")
+        raise InvalidArgumentError(
+            f"{what} must be a 1-d tensor of {n} class indices (one per image), got shape {_shape(y)}"
+        )
     y = y.long()
     if n:
         low, high = int(y.min()), int(y.max())
@@ -114,5 +129,7 @@ def checked_labels(y: object, *, n: int, num_classes: int, what: str = "labels")
 def check_logits(logits: torch.Tensor, what: str = "the model") -> None:
     """Refuse NaN or infinite logits: argmax of NaN is class 0, a silently wrong answer."""
     if not bool(torch.isfinite(logits).all()):
-        raise ModelOutputError(f"{what} returned NaN or infinite logits; its weights or inputs are broken "
-                                   "(no prediction or accuracy can be computed from them)")
+        raise ModelOutputError(
+            f"{what} returned NaN or infinite logits; its weights or inputs are broken "
+            "(no prediction or accuracy can be computed from them)"
+        )

@@ -15,8 +15,16 @@ from pathlib import Path
 
 from .errors import IntegrityError, NoRecordedHashError
 
-__all__ = ["LocatedFile", "VerifiedFile", "file_digest", "git_blob_sha1", "verify_file", "verify",
-           "verify_or_discard", "discard"]
+__all__ = [
+    "LocatedFile",
+    "VerifiedFile",
+    "file_digest",
+    "git_blob_sha1",
+    "verify_file",
+    "verify",
+    "verify_or_discard",
+    "discard",
+]
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 """A sha256 as this package writes and compares it: 64 lowercase hex digits."""
@@ -93,9 +101,7 @@ def verify_file(path: Path, *, expected_sha256: str | None, hub_etag: str | None
 
 def verify(located: LocatedFile) -> VerifiedFile:
     """Hash the located file and compare; raises ``IntegrityError`` (the file must then not be used)."""
-    sha256, against = verify_file(
-        located.path, expected_sha256=located.expected_sha256, hub_etag=located.hub_etag
-    )
+    sha256, against = verify_file(located.path, expected_sha256=located.expected_sha256, hub_etag=located.hub_etag)
     return VerifiedFile(path=located.path, sha256=sha256, revision=located.revision, checked_against=against)
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 __all__ = ["interrupt_in_chain"]
 
 
-def interrupt_in_chain(error: BaseException, kinds: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
-                       ) -> type[BaseException] | None:
+def interrupt_in_chain(
+    error: BaseException, kinds: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
+) -> type[BaseException] | None:
     """The first of ``kinds`` that ``error`` is, or was raised because of (its ``__cause__`` / ``__context__``
     chain), else None."""
     seen: set[int] = set()

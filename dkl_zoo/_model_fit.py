@@ -20,11 +20,11 @@ from .registry import REGISTRY, ModelEntry
 
 __all__ = ["check_model_fits", "model_dtype", "has_training_layers"]
 
-_FITTED: "weakref.WeakKeyDictionary[nn.Module, set[str]]" = weakref.WeakKeyDictionary()
+_FITTED: weakref.WeakKeyDictionary[nn.Module, set[str]] = weakref.WeakKeyDictionary()
 """The entries each live model was found to fit (forgotten with the model)."""
 
 
-_MODE_LAYERS: "weakref.WeakKeyDictionary[nn.Module, tuple[int, list[nn.Module]]]" = weakref.WeakKeyDictionary()
+_MODE_LAYERS: weakref.WeakKeyDictionary[nn.Module, tuple[int, list[nn.Module]]] = weakref.WeakKeyDictionary()
 """Each live model's layers that behave differently in training, found by a walk that is repeated only when
 some module registered a submodule since (``predict`` asks on every call)."""
 
@@ -68,8 +68,11 @@ def _entries_it_fits(model: nn.Module) -> list[str]:
         out = _output(model, size)
         if out is None or out.dim() != 2:
             continue
-        fits += [name for name, entry in sorted(REGISTRY.items())
-                 if entry.arch.input_size == size and entry.num_classes == out.shape[1]]
+        fits += [
+            name
+            for name, entry in sorted(REGISTRY.items())
+            if entry.arch.input_size == size and entry.num_classes == out.shape[1]
+        ]
     return fits
 
 
@@ -91,11 +94,17 @@ def check_model_fits(model: nn.Module, entry: ModelEntry, *, known_entry: ModelE
         _FITTED.setdefault(model, set()).add(entry.name)
         return
     fits = _entries_it_fits(model)
-    hint = (f"; it fits {', '.join(fits)}: pass entry={fits[0]!r}" if fits
-            else "; it fits no registry entry: pass the entry whose architecture it has")
+    hint = (
+        f"; it fits {', '.join(fits)}: pass entry={fits[0]!r}"
+        if fits
+        else "; it fits no registry entry: pass the entry whose architecture it has"
+    )
     if out is None:
-        raise InvalidArgumentError(f"the model does not take {entry.name}'s input ({channels}×{height}×{width} "
-                                   f"images){hint}")
+        raise InvalidArgumentError(
+            f"the model does not take {entry.name}'s input ({channels}×{height}×{width} images){hint}"
+        )
     shape = "×".join(map(str, out.shape))
-    raise ModelOutputError(f"the model returned {shape} for one image, not B×{entry.num_classes} logits for "
-                           f"{entry.name}'s {entry.num_classes} classes{hint}")
+    raise ModelOutputError(
+        f"the model returned {shape} for one image, not B×{entry.num_classes} logits for "
+        f"{entry.name}'s {entry.num_classes} classes{hint}"
+    )

@@ -25,9 +25,10 @@ import threading
 import warnings
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,8 +37,16 @@ from ._choices import PREDICTION_BACKENDS
 from .errors import CacheError, InvalidArgumentError, MissingDependencyError
 from .registry import ModelEntry
 
-__all__ = ["BACKENDS", "OnnxForward", "onnx_forward", "onnx_cache_folder", "runtime_installed", "content_sha256",
-           "forget_exports", "forget_sessions"]
+__all__ = [
+    "BACKENDS",
+    "OnnxForward",
+    "onnx_forward",
+    "onnx_cache_folder",
+    "runtime_installed",
+    "content_sha256",
+    "forget_exports",
+    "forget_sessions",
+]
 
 BACKENDS = PREDICTION_BACKENDS
 _LOCK_TIMEOUT = 900.0
@@ -65,8 +74,15 @@ def _settings_digest(entry: ModelEntry) -> str:
     from .exporting import CHECK_BATCH
 
     versions = _versions()
-    settings = {"format": "onnx", "dynamic_batch": True, "atol": 1e-4, "check_batch": CHECK_BATCH,
-                "input_size": list(entry.arch.input_size), "architecture": entry.arch.name, **versions}
+    settings = {
+        "format": "onnx",
+        "dynamic_batch": True,
+        "atol": 1e-4,
+        "check_batch": CHECK_BATCH,
+        "input_size": list(entry.arch.input_size),
+        "architecture": entry.arch.name,
+        **versions,
+    }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -113,8 +129,9 @@ def _say_once(key: str, text: str) -> None:
     warnings.warn(text, RuntimeWarning, stacklevel=4)
 
 
-def onnx_forward(model: nn.Module, entry: ModelEntry, backend: str, *,
-                 share_cores: bool = False) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def onnx_forward(
+    model: nn.Module, entry: ModelEntry, backend: str, *, share_cores: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """onnxruntime's forward of ``model`` (an eval-mode float32 CPU model fitting ``entry``), or None where
     ``backend="auto"`` uses torch: no ``export`` extra (said once), weights changed after ``load`` (an export per
     edit would cost seconds each), or a cache that cannot be written (said once).
@@ -133,11 +150,15 @@ def onnx_forward(model: nn.Module, entry: ModelEntry, backend: str, *,
     explicit = backend == "onnxruntime"
     if not runtime_installed():
         if explicit:
-            raise MissingDependencyError("backend='onnxruntime' needs onnxruntime, onnx and onnxscript: "
-                                         "pip install 'dkl-zoo[export]'")
-        _say_once("runtime", "predictions run on PyTorch; pip install 'dkl-zoo[export]' runs them faster on the CPU "
-                             "through onnxruntime, with the same answers (backend='torch' keeps PyTorch and silences "
-                             "this)")
+            raise MissingDependencyError(
+                "backend='onnxruntime' needs onnxruntime, onnx and onnxscript: pip install 'dkl-zoo[export]'"
+            )
+        _say_once(
+            "runtime",
+            "predictions run on PyTorch; pip install 'dkl-zoo[export]' runs them faster on the CPU "
+            "through onnxruntime, with the same answers (backend='torch' keeps PyTorch and silences "
+            "this)",
+        )
         return None
     spinning = not share_cores
     now = fingerprint(model)
@@ -226,16 +247,20 @@ def _writable_folder(folder: Path) -> None:
             break
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
-        raise CacheError(f"the ONNX cache {folder} cannot be made: {existing} is a file (set DKL_ZOO_CACHE to a "
-                         "folder, or run dkl-zoo forget-exports)")
+        raise CacheError(
+            f"the ONNX cache {folder} cannot be made: {existing} is a file (set DKL_ZOO_CACHE to a "
+            "folder, or run dkl-zoo forget-exports)"
+        )
     info = existing.stat()
     if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(existing, os.W_OK):
-        raise CacheError(f"the ONNX cache {existing} is read-only (make it writable, or set DKL_ZOO_CACHE to a "
-                         "writable folder)")
+        raise CacheError(
+            f"the ONNX cache {existing} is read-only (make it writable, or set DKL_ZOO_CACHE to a writable folder)"
+        )
 
 
-def _build(model: nn.Module, entry: ModelEntry, key: str, onnx_path: Path, record_path: Path,
-           lock_path: Path, spinning: bool) -> tuple[Any, str]:
+def _build(
+    model: nn.Module, entry: ModelEntry, key: str, onnx_path: Path, record_path: Path, lock_path: Path, spinning: bool
+) -> tuple[Any, str]:
     """Export under the file lock (a process that waited finds the file built and checks it), then record."""
     from filelock import FileLock, Timeout
 
@@ -253,21 +278,30 @@ def _build(model: nn.Module, entry: ModelEntry, key: str, onnx_path: Path, recor
             remove_quietly(record_path)  # the record goes first: a file without one is never trusted
             remove_quietly(onnx_path)
             result = export(model, onnx_path, entry=entry)
-            record = {"weights": key, "onnx_sha256": result.sha256, "entry": entry.name,
-                      "max_abs_diff": result.max_abs_diff, "checked_batches": list(result.checked_batches),
-                      "metadata": result.metadata}
+            record = {
+                "weights": key,
+                "onnx_sha256": result.sha256,
+                "entry": entry.name,
+                "max_abs_diff": result.max_abs_diff,
+                "checked_batches": list(result.checked_batches),
+                "metadata": result.metadata,
+            }
             atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     except Timeout:
-        raise CacheError(f"another process has held {lock_path} for {_LOCK_TIMEOUT:.0f} s while building the same "
-                         "export; if none is running, delete the lock file") from None
+        raise CacheError(
+            f"another process has held {lock_path} for {_LOCK_TIMEOUT:.0f} s while building the same "
+            "export; if none is running, delete the lock file"
+        ) from None
     except OSError as error:
         raise CacheError(f"the ONNX cache {onnx_path.parent} cannot be written: {error.strerror or error}") from None
     except InvalidArgumentError as error:  # the export's own output check: a path that cannot be written
         raise CacheError(f"the ONNX cache cannot hold {onnx_path.name}: {error}") from None
     opened = _open_checked(onnx_path, record_path, key, spinning)
     if opened is None:
-        raise CacheError(f"{onnx_path} was written and checked, but changed before it could be read back; run "
-                         "again (another program writing to the cache?)")
+        raise CacheError(
+            f"{onnx_path} was written and checked, but changed before it could be read back; run "
+            "again (another program writing to the cache?)"
+        )
     return opened
 
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from . import settings
-from .errors import InvalidArgumentError
 from ._integrity import SHA1_HEX, SHA256_HEX
+from .errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "update_pins", "check_writable",
-           "apply_pin"]
+__all__ = ["DEFAULT_PINS", "Pin", "pins_path", "load_pins", "save_pins", "update_pins", "check_writable", "apply_pin"]
 
 DEFAULT_PINS = Path(__file__).resolve().parent / "pins.json"
 FORMAT = 1
@@ -48,11 +47,13 @@ class Pin:
             found.append("revision must be a full 40-hex commit id")
         if not isinstance(self.sha256, str) or not SHA256_HEX.match(self.sha256):
             found.append("sha256 must be 64 lowercase hex digits")
-        if self.original_sha256 is not None and not (isinstance(self.original_sha256, str)
-                                                     and SHA256_HEX.match(self.original_sha256)):
+        if self.original_sha256 is not None and not (
+            isinstance(self.original_sha256, str) and SHA256_HEX.match(self.original_sha256)
+        ):
             found.append("original_sha256 must be 64 lowercase hex digits or null")
-        if self.reference_sha256 is not None and not (isinstance(self.reference_sha256, str)
-                                                      and SHA256_HEX.match(self.reference_sha256)):
+        if self.reference_sha256 is not None and not (
+            isinstance(self.reference_sha256, str) and SHA256_HEX.match(self.reference_sha256)
+        ):
             found.append("reference_sha256 must be 64 lowercase hex digits or null")
         return found
 
@@ -71,8 +72,10 @@ def load_pins(path: str | os.PathLike[str] | None = None) -> dict[str, Pin]:
     target = Path(path) if path is not None else pins_path()
     if not target.exists():
         if path is None and target != DEFAULT_PINS:
-            raise InvalidArgumentError(f"{settings.PINS_ENV}={str(target)!r}: no such file; point it at a pins file "
-                                       "written by dkl-zoo release, or unset it")
+            raise InvalidArgumentError(
+                f"{settings.PINS_ENV}={str(target)!r}: no such file; point it at a pins file "
+                "written by dkl-zoo release, or unset it"
+            )
         return {}
     return _parse(target)
 
@@ -84,11 +87,14 @@ def _parse(path: Path) -> dict[str, Pin]:
         shaped = isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("pins"), dict)
         pins = {str(name): Pin(**fields) for name, fields in data["pins"].items()} if shaped else None
     except (OSError, ValueError, TypeError) as error:
-        raise InvalidArgumentError(f"{where} is not a dkl_zoo pins file ({error}); regenerate it with "
-                                   "dkl-zoo release") from None
+        raise InvalidArgumentError(
+            f"{where} is not a dkl_zoo pins file ({error}); regenerate it with dkl-zoo release"
+        ) from None
     if pins is None:
-        raise InvalidArgumentError(f"{where} is not a dkl_zoo pins file (expected {{\"format\": {FORMAT}, \"pins\": "
-                                   "{...}}); regenerate it with dkl-zoo release")
+        raise InvalidArgumentError(
+            f'{where} is not a dkl_zoo pins file (expected {{"format": {FORMAT}, "pins": '
+            "{...}}); regenerate it with dkl-zoo release"
+        )
     for name, pin in pins.items():
         problems = pin.problems()
         if problems:
@@ -100,8 +106,7 @@ def save_pins(pins: Mapping[str, Pin], path: str | os.PathLike[str]) -> None:
     """Write ``pins`` (sorted, atomic: a reader never sees half a file)."""
     from ._atomic import atomic_write_text
 
-    data = {"format": FORMAT,
-            "pins": {name: dataclasses.asdict(pins[name]) for name in sorted(pins)}}
+    data = {"format": FORMAT, "pins": {name: dataclasses.asdict(pins[name]) for name in sorted(pins)}}
     atomic_write_text(Path(path), json.dumps(data, indent=2) + "\n")
 
 
@@ -122,8 +127,10 @@ def check_writable(path: str | os.PathLike[str]) -> None:
     if not folder.is_dir():
         raise InvalidArgumentError(f"cannot write the pins file {target}: {folder} is not a folder")
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise InvalidArgumentError(f"cannot write the pins file {target}: not writable here (choose another pins "
-                                   "file, or run where you may write it)")
+        raise InvalidArgumentError(
+            f"cannot write the pins file {target}: not writable here (choose another pins "
+            "file, or run where you may write it)"
+        )
 
 
 def update_pins(path: str | os.PathLike[str], changes: Mapping[str, Pin]) -> dict[str, Pin]:
@@ -148,8 +155,17 @@ def apply_pin(entry, pins: Mapping[str, Pin]):  # type: ignore[no-untyped-def]
     namespace = settings.namespace_override()
     if namespace and namespace != pin.repo_id.split("/")[0]:
         # a mirror these pins do not describe: its commits are unknown, its bytes must still be the pinned ones
-        return entry.with_weights(sha256=pin.sha256, original_sha256=pin.original_sha256,
-                                  original_source=pin.original_source, reference_sha256=pin.reference_sha256)
-    return entry.with_weights(repo=pin.repo_id, revision=pin.revision, sha256=pin.sha256,
-                              original_sha256=pin.original_sha256, original_source=pin.original_source,
-                              reference_sha256=pin.reference_sha256)
+        return entry.with_weights(
+            sha256=pin.sha256,
+            original_sha256=pin.original_sha256,
+            original_source=pin.original_source,
+            reference_sha256=pin.reference_sha256,
+        )
+    return entry.with_weights(
+        repo=pin.repo_id,
+        revision=pin.revision,
+        sha256=pin.sha256,
+        original_sha256=pin.original_sha256,
+        original_source=pin.original_source,
+        reference_sha256=pin.reference_sha256,
+    )

@@ -16,9 +16,13 @@ from .registry import ModelEntry, get_entry
 __all__ = ["resolve_model"]
 
 
-def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | ModelEntry | None = None,
-                  device: str | torch.device | None = None,
-                  warn_training: bool = True) -> tuple[nn.Module, ModelEntry, torch.device]:
+def resolve_model(
+    model_or_name: nn.Module | str | ModelEntry,
+    *,
+    entry: str | ModelEntry | None = None,
+    device: str | torch.device | None = None,
+    warn_training: bool = True,
+) -> tuple[nn.Module, ModelEntry, torch.device]:
     """The model, its entry and the device to run on: a name is loaded (verified); a model from ``load``
     knows its entry; any other model needs ``entry=`` (class names, input size) and is checked to fit it.
     The caller's model is never changed: given another ``device`` than its own, a copy runs there, as does a model
@@ -33,11 +37,16 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
             raise InvalidArgumentError("entry=... is for a model object; a registry name already names its entry")
         target = run_device(None, device)
         model = load(model_or_name, device=target)
-        return model, entry_of(model) or (get_entry(model_or_name) if isinstance(model_or_name, str)
-                                          else model_or_name), target
+        return (
+            model,
+            entry_of(model) or (get_entry(model_or_name) if isinstance(model_or_name, str) else model_or_name),
+            target,
+        )
     if not isinstance(model_or_name, nn.Module):
-        raise InvalidArgumentError(f"model_or_name must be a registry name, a ModelEntry or a torch nn.Module, got "
-                                   f"{type(model_or_name).__name__}")
+        raise InvalidArgumentError(
+            f"model_or_name must be a registry name, a ModelEntry or a torch nn.Module, got "
+            f"{type(model_or_name).__name__}"
+        )
     if entry is not None and not isinstance(entry, (str, ModelEntry)):
         raise InvalidArgumentError(f"entry must be a registry name or a ModelEntry, got {type(entry).__name__}")
     model = model_or_name
@@ -51,8 +60,11 @@ def resolve_model(model_or_name: nn.Module | str | ModelEntry, *, entry: str | M
     here = run_device(model, None)
     target = run_device(model, device)
     if model.training and warn_training:
-        warnings.warn("the model is in training mode (batch norm then uses batch statistics); call model.eval()",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "the model is in training mode (batch norm then uses batch statistics); call model.eval()",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     check_model_fits(model, known, known_entry=own)
     if target != here and not (target.type == here.type == "cuda" and target.index is None):
         model = copy.deepcopy(model).to(target)  # the caller's module stays where it is

@@ -31,8 +31,10 @@ def printable(text: str, *, quote: bool = True) -> str:
             parts.append("\\" + c)
         elif _unsafe(c):
             code = ord(c)
-            parts.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c) or
-                         (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
+            parts.append(
+                {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c)
+                or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+            )
         else:
             parts.append(c)
     return "'" + "".join(parts) + "'" if quote else "".join(parts)

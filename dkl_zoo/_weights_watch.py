@@ -65,13 +65,14 @@ class _Projection:
             count = full // _WIDTH
             self.row_weights = (row[:count] if count <= _ROWS else np.resize(row, count)).astype(values.dtype)
             self.column = column.astype(values.dtype)
-            self.buffer, self.weights = values[full:], self.column[:values.size - full]
+            self.buffer, self.weights = values[full:], self.column[: values.size - full]
         else:
             self.rows = None
             total = sum(view.size for view in views)
             self.buffer = np.empty(total, dtype=views[0].dtype)
             self.weights = np.resize(column, total).astype(views[0].dtype) * np.resize(row, total).astype(
-                views[0].dtype)  # a new coefficient for every value: no two places weigh alike
+                views[0].dtype
+            )  # a new coefficient for every value: no two places weigh alike
 
     def __call__(self) -> float:
         if self.rows is None:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ._choices import IMAGE_ATTACKS
-from .errors import InvalidArgumentError
 from ._resolve import resolve_model
+from .errors import InvalidArgumentError
 from .prediction import Prediction
 from .registry import ModelEntry
 
@@ -69,19 +69,26 @@ class AttackResult:
     @property
     def rounding_undid_attack(self) -> bool:
         """The float adversarial image fooled the model, its 8-bit rounding does not."""
-        fooled_float = (self.after_float.index == self.target if self.target is not None
-                        else self.after_float.index != self.before.index)
+        fooled_float = (
+            self.after_float.index == self.target
+            if self.target is not None
+            else self.after_float.index != self.before.index
+        )
         return fooled_float and not self.succeeded
 
     def summary(self) -> str:
         """Two or three lines: the attack, the answer before and after, and what rounding did."""
         eps_text = f"{self.eps:.4g} ({self.eps * 255:.3g}/255)"
         goal = f", target {self.categories[self.target]!r}" if self.target is not None and self.categories else ""
-        lines = [f"{self.model_name}: {self.attack}, {self.steps} steps, Linf eps {eps_text}{goal}, seed {self.seed}",
-                 f"  before: {self.before}   after: {self.after}   (Linf {self.linf:.4f} = {self.linf * 255:.1f}/255)"]
+        lines = [
+            f"{self.model_name}: {self.attack}, {self.steps} steps, Linf eps {eps_text}{goal}, seed {self.seed}",
+            f"  before: {self.before}   after: {self.after}   (Linf {self.linf:.4f} = {self.linf * 255:.1f}/255)",
+        ]
         if self.rounding_undid_attack:
-            lines.append(f"  rounding the adversarial image to 8 bits undid the attack: the float image was "
-                         f"{self.after_float}, the 8-bit image is {self.after}")
+            lines.append(
+                f"  rounding the adversarial image to 8 bits undid the attack: the float image was "
+                f"{self.after_float}, the 8-bit image is {self.after}"
+            )
         lines.append("  the attack " + ("succeeded" if self.succeeded else "did not change the answer"))
         return "\n".join(lines)
 
@@ -98,13 +105,20 @@ def _checked_target(target: object, categories: tuple[str, ...]) -> int | None:
         else:
             raise InvalidArgumentError(f"unknown target class {target!r}; the classes are: {', '.join(categories)}")
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < len(categories):
-        raise InvalidArgumentError(f"target must be a class name or an index in [0, {len(categories)}), got "
-                                   f"{target!r}")
+        raise InvalidArgumentError(f"target must be a class name or an index in [0, {len(categories)}), got {target!r}")
     return target
 
 
-def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int, seed: int,
-         target: torch.Tensor | None) -> torch.Tensor:
+def _pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    seed: int,
+    target: torch.Tensor | None,
+) -> torch.Tensor:
     """Linf PGD from a seeded uniform start; returns the iterate of highest (untargeted) or lowest (targeted)
     cross-entropy, checked after every step."""
     generator = torch.Generator().manual_seed(seed)
@@ -116,10 +130,11 @@ def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, step
         x_adv.requires_grad_(True)
         with torch.enable_grad():
             logits = model(x_adv)
-            per_example = torch.nn.functional.cross_entropy(logits, target if target is not None else y,
-                                                            reduction="none")
+            per_example = torch.nn.functional.cross_entropy(
+                logits, target if target is not None else y, reduction="none"
+            )
             score = -per_example if target is not None else per_example
-            grad, = torch.autograd.grad(score.sum(), x_adv)
+            (grad,) = torch.autograd.grad(score.sum(), x_adv)
         improved = score.detach() > best_score
         best[improved] = x_adv.detach()[improved]
         best_score = torch.where(improved, score.detach(), best_score)
@@ -193,31 +208,47 @@ def attack_image(
     forward = TopKForward(model, device, categories, min(top_k, len(categories)), known.name)
     before = next(forward(x, [None]))
     if goal is not None and goal == before.index:
-        raise InvalidArgumentError(f"the model already answers {categories[goal]!r} for this image: choose another "
-                                   "target, or leave target out")
+        raise InvalidArgumentError(
+            f"the model already answers {categories[goal]!r} for this image: choose another target, or leave target out"
+        )
     y = torch.tensor([before.index], device=device)
     target_tensor = torch.tensor([goal], device=device) if goal is not None else None
     if time_limit is not None:
         from ._forward_deadline import ForwardDeadline
 
-        attacked: nn.Module = ForwardDeadline(model, time.monotonic() + time_limit,
-                                              f"the attack ran past its time limit of {time_limit:g} s and was "
-                                              "stopped; use fewer steps, a smaller model, or a GPU")
+        attacked: nn.Module = ForwardDeadline(
+            model,
+            time.monotonic() + time_limit,
+            f"the attack ran past its time limit of {time_limit:g} s and was "
+            "stopped; use fewer steps, a smaller model, or a GPU",
+        )
     else:
         attacked = model
     if attack == "apgd-ce":
         from ._compat import apgd_single_run
 
-        adv_float = apgd_single_run(attacked, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor,
-                                    device=device)
+        adv_float = apgd_single_run(
+            attacked, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor, device=device
+        )
     else:
         adv_float = _pgd(attacked, x, y, eps=eps, steps=steps, seed=seed, target=target_tensor)
     adv = _round_into_ball(adv_float, x, eps)
     after = next(forward(adv, [None]))
     after_float = next(forward(adv_float.clamp(0, 1), [None]))
-    return AttackResult(model_name=known.name, eps=eps, attack=attack, steps=steps, seed=seed, target=goal,
-                        original=x[0].cpu(), adversarial=adv[0].cpu(), before=before, after=after,
-                        after_float=after_float, categories=categories)
+    return AttackResult(
+        model_name=known.name,
+        eps=eps,
+        attack=attack,
+        steps=steps,
+        seed=seed,
+        target=goal,
+        original=x[0].cpu(),
+        adversarial=adv[0].cpu(),
+        before=before,
+        after=after,
+        after_float=after_float,
+        categories=categories,
+    )
 
 
 def _require_autoattack() -> None:
@@ -227,11 +258,13 @@ def _require_autoattack() -> None:
     try:
         autoattack_module()
     except ImportError:
-        raise MissingDependencyError("attack='apgd-ce' needs AutoAttack: pip install 'dkl-zoo[eval]' (or use "
-                                     "attack='pgd', which needs nothing more)") from None
+        raise MissingDependencyError(
+            "attack='apgd-ce' needs AutoAttack: pip install 'dkl-zoo[eval]' (or use "
+            "attack='pgd', which needs nothing more)"
+        ) from None
 
 
-def to_pil_image(image: torch.Tensor) -> "Image.Image":
+def to_pil_image(image: torch.Tensor) -> Image.Image:
     """A C×H×W image of 8-bit values (k / 255) as a PIL image with exactly those pixels (grayscale or RGB).
 
     Raises:
@@ -267,8 +300,13 @@ def save_png(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     if not torch.equal(read_png(path), (image.detach().cpu().float() * 255).round().to(torch.uint8)):
         from .errors import IntegrityError
 
-        raise IntegrityError(str(path), "the pixels written", "other pixels", algorithm="pixel comparison",
-                             hint="The file does not read back as the image written; write it elsewhere.")
+        raise IntegrityError(
+            str(path),
+            "the pixels written",
+            "other pixels",
+            algorithm="pixel comparison",
+            hint="The file does not read back as the image written; write it elsewhere.",
+        )
     return path
 
 

@@ -28,12 +28,15 @@ def _check_n(dataset: str, n_examples: int | None, available: int) -> int:
     if n_examples < 1:
         raise InvalidArgumentError(f"n_examples must be >= 1, got {n_examples}")
     if n_examples > available:
-        raise InvalidArgumentError(f"n_examples={n_examples} is larger than the {dataset} test set ({available} images)")
+        raise InvalidArgumentError(
+            f"n_examples={n_examples} is larger than the {dataset} test set ({available} images)"
+        )
     return n_examples
 
 
-def load_test_set(dataset: str, n_examples: int | None = None, data_dir: str | os.PathLike[str] = "./data",
-                  *, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_test_set(
+    dataset: str, n_examples: int | None = None, data_dir: str | os.PathLike[str] = "./data", *, download: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n_examples`` test images (float32, [0, 1], NCHW) and labels (int64), in order."""
     if dataset not in DATASETS:
         raise InvalidArgumentError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
@@ -46,8 +49,9 @@ def load_test_set(dataset: str, n_examples: int | None = None, data_dir: str | o
     return x[:n], y[:n]
 
 
-def load_cifar(dataset: str, data_dir: str | os.PathLike[str], *, train: bool = False,
-               download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_cifar(
+    dataset: str, data_dir: str | os.PathLike[str], *, train: bool = False, download: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10/100 in torchvision's layout under ``data_dir`` as uint8 N×3×32×32 images and int64 labels, in the
     files' order; downloaded when missing and ``download`` (torchvision checks the official checksums). The one
     CIFAR reader: the test sets of ``evaluate`` and the training sets of ``training/``.
@@ -86,16 +90,20 @@ def _read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as handle:
         raw = handle.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataFormatError(f"{path} is not an IDX file (it does not start with two zero bytes); replace it with "
-                              "the data set's own file")
+        raise DataFormatError(
+            f"{path} is not an IDX file (it does not start with two zero bytes); replace it with "
+            "the data set's own file"
+        )
     dtype_code, ndim = raw[2], raw[3]
     if dtype_code != 0x08:
         raise DataFormatError(f"{path}: only unsigned-byte IDX files are supported, got type 0x{dtype_code:02x}")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise DataFormatError(f"{path}: expected {int(np.prod(shape))} values for shape {shape}, found {data.size} "
-                              "(a truncated download?); replace it with the data set's own file")
+        raise DataFormatError(
+            f"{path}: expected {int(np.prod(shape))} values for shape {shape}, found {data.size} "
+            "(a truncated download?); replace it with the data set's own file"
+        )
     return data.reshape(shape)
 
 
@@ -107,8 +115,9 @@ def _find_idx(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None, *, train: bool = False,
-                       download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_fashion_mnist(
+    data_dir: str | os.PathLike[str] | None = None, *, train: bool = False, download: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST as float [0, 1] N×1×28×28 images and int64 labels.
 
     Looks in ``data_dir`` (also its torchvision layout ``FashionMNIST/raw``), then the Debian package's
@@ -123,8 +132,9 @@ def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None, *, train:
             x = torch.from_numpy(_read_idx(images).copy()).unsqueeze(1).float().div_(255.0)
             y = torch.from_numpy(_read_idx(labels).astype(np.int64))
             if len(x) != len(y):
-                raise DataFormatError(f"{images} and {labels} hold different numbers of items; they are not "
-                                      "one data set's files")
+                raise DataFormatError(
+                    f"{images} and {labels} hold different numbers of items; they are not one data set's files"
+                )
             return x, y
     if download and data_dir is not None:
         try:

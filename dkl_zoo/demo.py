@@ -21,17 +21,24 @@ folder, sweeps its outputs every few minutes and removes the folder when the ser
 
 from __future__ import annotations
 
-import contextlib
 import collections
+import contextlib
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .errors import (LIST_MODELS, DklZooError, ImageReadError, InvalidArgumentError, MissingDependencyError,
-                     PortUnavailableError)
+from .errors import (
+    LIST_MODELS,
+    DklZooError,
+    ImageReadError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    PortUnavailableError,
+)
 from .registry import REGISTRY, ModelEntry, get_entry
 
 if TYPE_CHECKING:
@@ -56,8 +63,10 @@ OUTPUT_SWEEP = (300, 900)
 """Gradio's own sweep of its cache (outputs included): every 300 s, files older than 900 s."""
 DISPLAY_SIDE = 224
 """Model-size images are shown enlarged to about this many pixels, by nearest neighbour."""
-PAGE_CSS = (".dkl-pixels img { image-rendering: pixelated; }\n"
-            f"#dkl-image img {{ height: {DISPLAY_SIDE}px; width: auto; object-fit: contain; }}")
+PAGE_CSS = (
+    ".dkl-pixels img { image-rendering: pixelated; }\n"
+    f"#dkl-image img {{ height: {DISPLAY_SIDE}px; width: auto; object-fit: contain; }}"
+)
 """The browser must not smooth the enlarged pixels either, and shows a small upload at the size of the rest."""
 _QUEUE = "dkl-zoo-models"
 """One concurrency group for every event that runs a model: one computation at a time."""
@@ -86,11 +95,13 @@ def page_models(names: Sequence[str] | None = None) -> list[str]:
         names = list(dict.fromkeys(names))
         unknown = [name for name in names if name not in REGISTRY]
         if unknown:
-            raise InvalidArgumentError(f"unknown model(s) {', '.join(unknown)}; see {LIST_MODELS.python}"
-                                       ).with_remedy(LIST_MODELS)
+            raise InvalidArgumentError(f"unknown model(s) {', '.join(unknown)}; see {LIST_MODELS.python}").with_remedy(
+                LIST_MODELS
+            )
         if not names:
-            raise InvalidArgumentError(f"no models to show; name at least one (see {LIST_MODELS.python})"
-                                       ).with_remedy(LIST_MODELS)
+            raise InvalidArgumentError(f"no models to show; name at least one (see {LIST_MODELS.python})").with_remedy(
+                LIST_MODELS
+            )
         return names
     shipped = [name for name in DEFAULT_MODELS if name in REGISTRY]
     return shipped + [name for name in sorted(REGISTRY) if name not in shipped]
@@ -105,7 +116,7 @@ class DemoModels:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, name: str) -> "nn.Module":
+    def get(self, name: str) -> nn.Module:
         """The verified model of entry ``name`` (``dkl_zoo.load`` the first time, the same object afterwards)."""
         from .loading import load
 
@@ -124,13 +135,17 @@ def entry_summary(entry: ModelEntry) -> str:
         kind = "standard training, **not robust** (the contrast)"
     else:
         kind = " / ".join(dict.fromkeys(label.label for label in provenance.method_labels)) or "adversarial training"
-    where = "shipped in the package (offline)" if entry.weights.embedded_file else "downloaded from the Hub on first use"
+    where = (
+        "shipped in the package (offline)" if entry.weights.embedded_file else "downloaded from the Hub on first use"
+    )
     rows = "\n".join(f"| {r.source} | {r.clean_acc:.2f} | {r.robust_acc:.2f} |" for r in provenance.reported)
-    return (f"**{entry.name}**: {entry.arch.label} on {entry.dataset}, {kind}; {provenance.threat_model} "
-            f"eps {provenance.eps_label}; {where}.\n\n| source | clean % | AutoAttack % |\n| --- | --- | --- |\n{rows}")
+    return (
+        f"**{entry.name}**: {entry.arch.label} on {entry.dataset}, {kind}; {provenance.threat_model} "
+        f"eps {provenance.eps_label}; {where}.\n\n| source | clean % | AutoAttack % |\n| --- | --- | --- |\n{rows}"
+    )
 
 
-def _enlarged(image_chw: "torch.Tensor") -> "Image.Image":
+def _enlarged(image_chw: torch.Tensor) -> Image.Image:
     """A C×H×W 8-bit [0, 1] image enlarged by nearest neighbour (what is shown is the image itself)."""
     from PIL import Image as PILImage
 
@@ -155,7 +170,7 @@ class _Uploads:
         self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def read(self, gradio: Any, path: str, original_name: str | None) -> "torch.Tensor":
+    def read(self, gradio: Any, path: str, original_name: str | None) -> torch.Tensor:
         from PIL import Image
 
         from ._terminal import printable
@@ -167,13 +182,19 @@ class _Uploads:
                 with Image.open(path) as header:  # the size, from the header alone
                     width, height = header.size
             except Image.DecompressionBombError:
-                raise _message(gradio, f"{name}: far more pixels than this page takes ({MAX_PIXELS // 1_000_000} "
-                                       "megapixels; over the decompression-bomb limit)") from None
+                raise _message(
+                    gradio,
+                    f"{name}: far more pixels than this page takes ({MAX_PIXELS // 1_000_000} "
+                    "megapixels; over the decompression-bomb limit)",
+                ) from None
             except (OSError, SyntaxError, ValueError):
                 width = height = 0  # not an image: open_image says exactly why
             if width * height > MAX_PIXELS:
-                raise _message(gradio, f"{name}: {width}×{height} pixels is more than this page takes "
-                                       f"({MAX_PIXELS // 1_000_000} megapixels): scale it down, or use dkl_zoo.predict")
+                raise _message(
+                    gradio,
+                    f"{name}: {width}×{height} pixels is more than this page takes "
+                    f"({MAX_PIXELS // 1_000_000} megapixels): scale it down, or use dkl_zoo.predict",
+                )
             return to_tensor_image(path)  # read as predict reads a path: every check, 16 bits kept
         except gradio.Error:
             raise
@@ -190,7 +211,7 @@ class _Uploads:
         with self._lock:
             self._recent[path] = None
             self._recent.move_to_end(path)
-            old = list(self._recent)[:max(0, len(self._recent) - self.keep)]
+            old = list(self._recent)[: max(0, len(self._recent) - self.keep)]
             for stale in old:
                 del self._recent[stale]
         for stale in old:
@@ -234,8 +255,9 @@ def _decode_data_url(gradio: Any, url: str) -> str:
     if len(data) * 3 // 4 > MAX_UPLOAD_BYTES:
         raise _message(gradio, f"the pasted image is larger than this page takes ({MAX_UPLOAD})")
     try:
-        raw = (base64.b64decode(data, validate=True) if header.endswith(";base64")
-               else urllib.parse.unquote_to_bytes(data))
+        raw = (
+            base64.b64decode(data, validate=True) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(data)
+        )
     except (binascii.Error, ValueError):
         raise _message(gradio, "the pasted data is not an image (its base64 does not decode)") from None
     folder = _upload_folder() or Path(tempfile.gettempdir())
@@ -254,7 +276,7 @@ def _image_input(gradio: Any, *, keep: int, **kwargs: Any) -> Any:
 
     uploads = _Uploads(keep)
 
-    def read(path: str | None, original_name: str | None, data_url: str | None) -> "torch.Tensor":
+    def read(path: str | None, original_name: str | None, data_url: str | None) -> torch.Tensor:
         if data_url is not None:
             return uploads.read(gradio, _decode_data_url(gradio, data_url), "the pasted image")
         assert path is not None
@@ -271,7 +293,7 @@ class _Handlers:
     def __init__(self, models: DemoModels, names: Sequence[str], time_limit: float) -> None:
         self.models, self.names, self.time_limit = models, list(names), time_limit
 
-    def _model_and_image(self, name: str, image: Any) -> tuple["nn.Module", Any]:
+    def _model_and_image(self, name: str, image: Any) -> tuple[nn.Module, Any]:
         gradio = _gradio()
         if name not in self.names:
             raise _message(gradio, f"unknown model {name!r}; this page serves: {', '.join(self.names)}")
@@ -299,7 +321,7 @@ class _Handlers:
         except DklZooError as error:
             raise _message(gradio, f"{name}: {error}") from None
 
-    def attack(self, name: str, image: Any, eps: Any) -> tuple["Image.Image", dict[str, float], dict[str, float]]:
+    def attack(self, name: str, image: Any, eps: Any) -> tuple[Image.Image, dict[str, float], dict[str, float]]:
         """The adversarial image (8 bits, the model's size, served as PNG) and the top-5 before and after, as
         ``dkl_zoo.attack_image`` answers (APGD-CE, 100 steps, seed 0)."""
         from .adversarial import to_pil_image
@@ -313,22 +335,40 @@ class _Handlers:
         result = self._attack(name, image, eps)
         change = result.adversarial - result.original
         magnified = ((change / (2 * result.eps) + 0.5) * 255).round().clamp(0, 255) / 255
-        verdict = (f"**{name}**: {result.before.label} ({100 * result.before.probability:.1f} %) → "
-                   f"**{result.after.label}** ({100 * result.after.probability:.1f} %): "
-                   f"**{'fooled' if result.succeeded else 'held'}**; Linf {255 * result.linf:.0f}/255"
-                   + (" (rounding to 8 bits undid the attack)" if result.rounding_undid_attack else ""))
-        return (_enlarged(result.adversarial), _enlarged(magnified), _labels(result.before), _labels(result.after),
-                verdict)
+        verdict = (
+            f"**{name}**: {result.before.label} ({100 * result.before.probability:.1f} %) → "
+            f"**{result.after.label}** ({100 * result.after.probability:.1f} %): "
+            f"**{'fooled' if result.succeeded else 'held'}**; Linf {255 * result.linf:.0f}/255"
+            + (" (rounding to 8 bits undid the attack)" if result.rounding_undid_attack else "")
+        )
+        return (
+            _enlarged(result.adversarial),
+            _enlarged(magnified),
+            _labels(result.before),
+            _labels(result.after),
+            verdict,
+        )
 
 
 def _eps_slider(gradio: Any, entry: ModelEntry, **kwargs: Any) -> Any:
     eps = entry.provenance.eps
-    return gradio.Slider(minimum=0.0, maximum=min(1.0, 4 * eps), value=eps, step=1 / 255,
-                         label=f"eps (Linf), the model's own: {entry.provenance.eps_label}", **kwargs)
+    return gradio.Slider(
+        minimum=0.0,
+        maximum=min(1.0, 4 * eps),
+        value=eps,
+        step=1 / 255,
+        label=f"eps (Linf), the model's own: {entry.provenance.eps_label}",
+        **kwargs,
+    )
 
 
-def build_app(names: Sequence[str] | None = None, *, comparison: str | None = None, time_limit: float = 30.0,
-              models: DemoModels | None = None) -> "gradio.Blocks":
+def build_app(
+    names: Sequence[str] | None = None,
+    *,
+    comparison: str | None = None,
+    time_limit: float = 30.0,
+    models: DemoModels | None = None,
+) -> gradio.Blocks:
     """The Gradio app: pick a model (``names``; default every entry, the shipped ones first) and a model to
     compare with (default the standard contrast), give an image and see both top-5s, attack it at a chosen eps
     and see both adversarial images and answers. API endpoints ``/predict`` (entry name, image) and ``/attack``
@@ -351,11 +391,14 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
     first = get_entry(names[0])
     from .examples import example_images
 
-    with gradio.Blocks(title="dkl_zoo: robustness you can see", analytics_enabled=False,
-                       delete_cache=OUTPUT_SWEEP) as app:
-        gradio.Markdown("# dkl_zoo: robustness you can see\nGive an image and see what two models answer. Then "
-                        "attack it: the attack changes every pixel by at most eps and looks for an image the "
-                        "model gets wrong. A robust model holds; a standard one flips.")
+    with gradio.Blocks(
+        title="dkl_zoo: robustness you can see", analytics_enabled=False, delete_cache=OUTPUT_SWEEP
+    ) as app:
+        gradio.Markdown(
+            "# dkl_zoo: robustness you can see\nGive an image and see what two models answer. Then "
+            "attack it: the attack changes every pixel by at most eps and looks for an image the "
+            "model gets wrong. A robust model holds; a standard one flips."
+        )
         with gradio.Row():
             model = gradio.Dropdown(names, value=names[0], label="model")
             other = gradio.Dropdown(names, value=comparison, label="compared with")
@@ -363,15 +406,23 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
             summary = gradio.Markdown(entry_summary(first))
             summary_other = gradio.Markdown(entry_summary(get_entry(comparison)))
         with gradio.Row():
-            image = _image_input(gradio, keep=KEPT_UPLOADS, label="your image (upload, paste or drag)",
-                                 sources=["upload", "clipboard"],
-                                 height=DISPLAY_SIDE + 60, elem_id="dkl-image", elem_classes=["dkl-pixels"])
+            image = _image_input(
+                gradio,
+                keep=KEPT_UPLOADS,
+                label="your image (upload, paste or drag)",
+                sources=["upload", "clipboard"],
+                height=DISPLAY_SIDE + 60,
+                elem_id="dkl-image",
+                elem_classes=["dkl-pixels"],
+            )
             with gradio.Column():
                 top5 = gradio.Label(num_top_classes=5, label="model: top-5", elem_id="dkl-top5")
-                top5_other = gradio.Label(num_top_classes=5, label="compared model: top-5",
-                                          elem_id="dkl-top5-other")
-        gradio.Examples([[str(example.path)] for example in example_images()], inputs=[image],
-                        label="Fashion-MNIST test images (click one)")
+                top5_other = gradio.Label(num_top_classes=5, label="compared model: top-5", elem_id="dkl-top5-other")
+        gradio.Examples(
+            [[str(example.path)] for example in example_images()],
+            inputs=[image],
+            label="Fashion-MNIST test images (click one)",
+        )
         with gradio.Row():
             eps = _eps_slider(gradio, first, elem_id="dkl-eps")
             attack_button = gradio.Button("Attack", variant="stop", elem_id="dkl-attack")
@@ -381,17 +432,28 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
                 with gradio.Column():
                     verdict = gradio.Markdown(elem_id=f"dkl-verdict-{key}")
                     with gradio.Row():
-                        adversarial = gradio.Image(label=f"adversarial image ({title})", format="png",
-                                                   interactive=False, elem_classes=["dkl-pixels"],
-                                                   elem_id=f"dkl-adversarial-{key}")
-                        perturbation = gradio.Image(label="perturbation, magnified (grey: unchanged)",
-                                                    format="png", interactive=False, elem_classes=["dkl-pixels"])
-                    after = gradio.Label(num_top_classes=5, label=f"{title}: top-5 after the attack",
-                                         elem_id=f"dkl-after-{key}")
+                        adversarial = gradio.Image(
+                            label=f"adversarial image ({title})",
+                            format="png",
+                            interactive=False,
+                            elem_classes=["dkl-pixels"],
+                            elem_id=f"dkl-adversarial-{key}",
+                        )
+                        perturbation = gradio.Image(
+                            label="perturbation, magnified (grey: unchanged)",
+                            format="png",
+                            interactive=False,
+                            elem_classes=["dkl-pixels"],
+                        )
+                    after = gradio.Label(
+                        num_top_classes=5, label=f"{title}: top-5 after the attack", elem_id=f"dkl-after-{key}"
+                    )
                     views.append((adversarial, perturbation, after, verdict))
-        gradio.Markdown("APGD-CE (AutoAttack's first attack), 100 steps, seed 0, on the image as the model sees it "
-                        "(its own size, 8 bits); the adversarial image is rounded to 8 bits inside the eps ball "
-                        "and the answers shown are the model's on that image.")
+        gradio.Markdown(
+            "APGD-CE (AutoAttack's first attack), 100 steps, seed 0, on the image as the model sees it "
+            "(its own size, 8 bits); the adversarial image is rounded to 8 bits inside the eps ball "
+            "and the answers shown are the model's on that image."
+        )
 
         def on_model(name: str) -> tuple[str, Any]:
             entry = get_entry(name)
@@ -400,24 +462,29 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
         def on_other(name: str) -> str:
             return entry_summary(get_entry(name))
 
-        def on_image(name: str, compared: str, picture: Any,
-                     progress: Any = gradio.Progress(track_tqdm=True)) -> tuple[Any, Any]:
+        def on_image(
+            name: str, compared: str, picture: Any, progress: Any = gradio.Progress(track_tqdm=True)
+        ) -> tuple[Any, Any]:
             if picture is None:
                 return None, None
             return handlers.predict(name, picture), handlers.predict(compared, picture)
 
-        def on_attack(name: str, compared: str, picture: Any, budget: float,
-                      progress: Any = gradio.Progress(track_tqdm=True)) -> tuple[Any, ...]:
+        def on_attack(
+            name: str, compared: str, picture: Any, budget: float, progress: Any = gradio.Progress(track_tqdm=True)
+        ) -> tuple[Any, ...]:
             mine = handlers.attack_view(name, picture, budget)
             theirs = handlers.attack_view(compared, picture, budget)
-            return (mine[2], theirs[2], *(mine[0], mine[1], mine[3], mine[4]), *(theirs[0], theirs[1], theirs[3],
-                                                                                  theirs[4]))
+            return (
+                mine[2],
+                theirs[2],
+                *(mine[0], mine[1], mine[3], mine[4]),
+                *(theirs[0], theirs[1], theirs[3], theirs[4]),
+            )
 
         def api_predict(name: str, picture: Any, progress: Any = gradio.Progress(track_tqdm=True)) -> Any:
             return handlers.predict(name, picture)
 
-        def api_attack(name: str, picture: Any, budget: float,
-                       progress: Any = gradio.Progress(track_tqdm=True)) -> Any:
+        def api_attack(name: str, picture: Any, budget: float, progress: Any = gradio.Progress(track_tqdm=True)) -> Any:
             return handlers.attack(name, picture, budget)
 
         shared = {"concurrency_limit": 1, "concurrency_id": _QUEUE}
@@ -425,9 +492,13 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
         other.change(on_other, [other], [summary_other], api_name=False)
         for trigger in (image.change, model.change, other.change):
             trigger(on_image, [model, other, image], [top5, top5_other], api_name=False, **shared)
-        attack_button.click(on_attack, [model, other, image, eps],
-                            [top5, top5_other, *(component for view in views for component in view)],
-                            api_name=False, **shared)
+        attack_button.click(
+            on_attack,
+            [model, other, image, eps],
+            [top5, top5_other, *(component for view in views for component in view)],
+            api_name=False,
+            **shared,
+        )
         with gradio.Row(visible=False):  # the endpoints for scripts, not drawn
             name_in = gradio.Textbox()
             image_in = _image_input(gradio, keep=0)
@@ -436,8 +507,13 @@ def build_app(names: Sequence[str] | None = None, *, comparison: str | None = No
             adversarial_out = gradio.Image(type="pil", format="png")
             predict_endpoint, attack_endpoint = gradio.Button(), gradio.Button()
         predict_endpoint.click(api_predict, [name_in, image_in], [after_out], api_name="predict", **shared)
-        attack_endpoint.click(api_attack, [name_in, image_in, eps_in], [adversarial_out, before_out, after_out],
-                              api_name="attack", **shared)
+        attack_endpoint.click(
+            api_attack,
+            [name_in, image_in, eps_in],
+            [adversarial_out, before_out, after_out],
+            api_name="attack",
+            **shared,
+        )
     return app.queue(default_concurrency_limit=1)
 
 
@@ -450,12 +526,21 @@ def _check_host(host: object) -> None:
     try:
         socket.getaddrinfo(host, None)
     except (socket.gaierror, UnicodeError):
-        raise InvalidArgumentError(f"host {host!r} does not resolve to an address on this machine: use 127.0.0.1 "
-                                   "(this machine only) or 0.0.0.0 (every interface)") from None
+        raise InvalidArgumentError(
+            f"host {host!r} does not resolve to an address on this machine: use 127.0.0.1 "
+            "(this machine only) or 0.0.0.0 (every interface)"
+        ) from None
 
 
-def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-          time_limit: float = 30.0, on_ready: Any = None) -> None:
+def serve(
+    names: Sequence[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    time_limit: float = 30.0,
+    on_ready: Any = None,
+) -> None:
     """Serve the app at ``host``:``port`` until interrupted (a public link only with ``share``). Gradio's uploads
     and outputs (and Matplotlib's cache, which Gradio touches on every call, unless ``MPLCONFIGDIR`` is set) live
     in one temporary folder, removed when the server stops. ``on_ready(url)`` is called once the page answers.
@@ -480,11 +565,22 @@ def serve(names: Sequence[str] | None = None, *, host: str = "127.0.0.1", port: 
         _gradio()
         app = build_app(names, time_limit=time_limit)
         try:
-            app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
-                       show_error=True, max_file_size=MAX_UPLOAD, css=PAGE_CSS, footer_links=["api"])
+            app.launch(
+                server_name=host,
+                server_port=port,
+                share=share,
+                prevent_thread_lock=True,
+                quiet=True,
+                show_error=True,
+                max_file_size=MAX_UPLOAD,
+                css=PAGE_CSS,
+                footer_links=["api"],
+            )
         except OSError:
-            raise PortUnavailableError(f"cannot serve on {host}:{port}: the port is taken or not allowed; choose another "
-                                       "port (or stop the program that holds it)") from None
+            raise PortUnavailableError(
+                f"cannot serve on {host}:{port}: the port is taken or not allowed; choose another "
+                "port (or stop the program that holds it)"
+            ) from None
         try:
             if on_ready is not None:
                 on_ready(app.share_url or app.local_url)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "Remedy",
@@ -46,11 +47,12 @@ __all__ = [
     "RunInUseError",
     "UnpinnedWeightsError",
     "IncompatibleDependencyError",
-    "AttackTimeoutError", "PortUnavailableError",
+    "AttackTimeoutError",
+    "PortUnavailableError",
 ]
 
 
-def _rebuild(cls: type, args: tuple, kwargs: dict, state: dict) -> "DklZooError":
+def _rebuild(cls: type, args: tuple, kwargs: dict, state: dict) -> DklZooError:
     error = cls(*args, **kwargs)
     error.__dict__.update(state)
     return error
@@ -74,7 +76,7 @@ class DklZooError(Exception):
 
     remedy: Remedy | None = None
 
-    def with_remedy(self, remedy: Remedy) -> "DklZooError":
+    def with_remedy(self, remedy: Remedy) -> DklZooError:
         """This error, its message's remedy named in a structured form (the message already says it in Python)."""
         self.remedy = remedy
         return self
@@ -95,14 +97,14 @@ class DklZooError(Exception):
             return
 
         @functools.wraps(init)
-        def remembering(self: "DklZooError", *args: Any, **kw: Any) -> None:
+        def remembering(self: DklZooError, *args: Any, **kw: Any) -> None:
             if "_init_arguments" not in self.__dict__:  # the outermost __init__ is the one to replay
                 self.__dict__["_init_arguments"] = (args, kw)
             init(self, *args, **kw)
 
         cls.__init__ = remembering  # type: ignore[method-assign]
 
-    def __reduce__(self) -> tuple[Callable[..., "DklZooError"], tuple]:
+    def __reduce__(self) -> tuple[Callable[..., DklZooError], tuple]:
         args, kwargs = self.__dict__.get("_init_arguments", (self.args, {}))
         state = {k: v for k, v in self.__dict__.items() if k != "_init_arguments"}
         return _rebuild, (type(self), tuple(args), dict(kwargs), state)
@@ -115,15 +117,8 @@ class UnknownModelError(DklZooError, LookupError):
         known = sorted(known)
         self.name = name
         self.suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = (
-            f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?"
-            if self.suggestions
-            else ""
-        )
-        super().__init__(
-            f"Unknown model {name!r}.{hint} Known models: {', '.join(known)} "
-            f"(see {LIST_MODELS.python})."
-        )
+        hint = f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"Unknown model {name!r}.{hint} Known models: {', '.join(known)} (see {LIST_MODELS.python}).")
         self.remedy = LIST_MODELS
 
 
@@ -189,10 +184,13 @@ class NoRecordedHashError(IntegrityError):
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            path, "a hash reported by the Hub", "none available", hint=(
+            path,
+            "a hash reported by the Hub",
+            "none available",
+            hint=(
                 "No hash reported by the Hub was recorded for this cached file (it was downloaded by another tool, "
                 "or the Hub changed the revision meanwhile). Load once while online, or pin the sha256."
-            )
+            ),
         )
 
 
@@ -210,8 +208,11 @@ class StateDictMismatchError(DklZooError, ValueError):
         self.unexpected = list(unexpected)
         self.mismatched = list(mismatched)
         parts = []
-        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected),
-                            ("wrong shape", self.mismatched)):
+        for label, keys in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("wrong shape", self.mismatched),
+        ):
             if keys:
                 shown = ", ".join(keys[:5]) + (f", … ({len(keys)} in all)" if len(keys) > 5 else "")
                 parts.append(f"{label}: {shown}")
@@ -220,7 +221,9 @@ class StateDictMismatchError(DklZooError, ValueError):
                 "The keys carry a 'module.' prefix (a DataParallel / Sequential wrapper): convert the file with "
                 "dkl_zoo.original.convert.convert_checkpoint (or `dkl-zoo convert`), which strips it."
             )
-        super().__init__("State dict does not match the architecture; " + "; ".join(parts) + (f". {hint}" if hint else "."))
+        super().__init__(
+            "State dict does not match the architecture; " + "; ".join(parts) + (f". {hint}" if hint else ".")
+        )
 
 
 class UnsafeCheckpointError(DklZooError, ValueError):

@@ -38,6 +38,6 @@ def example_images(dataset: str = "fashion-mnist") -> list[ExampleImage]:
     labels = {_slug(name): index for index, name in enumerate(categories)}
     found = []
     for path in sorted(EXAMPLES_DIR.glob(f"{dataset}-*.png")):
-        index, slug = path.stem[len(dataset) + 1:].split("-", 1)
+        index, slug = path.stem[len(dataset) + 1 :].split("-", 1)
         found.append(ExampleImage(path=path, dataset=dataset, label=labels[slug], test_index=int(index)))
     return found

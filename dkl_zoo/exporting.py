@@ -16,9 +16,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,17 +53,21 @@ def export_metadata(entry: ModelEntry, weights_sha256: str | None, dynamic_batch
     from importlib import metadata
 
     channels, height, width = entry.arch.input_size
-    spec = {"name": "images", "dtype": "float32", "layout": "NCHW",
-            "shape": ["batch" if dynamic_batch else 1, channels, height, width], "range": [0.0, 1.0],
-            "colour": "grayscale" if channels == 1 else "RGB",
-            "normalisation": entry.arch.normalization}
+    spec = {
+        "name": "images",
+        "dtype": "float32",
+        "layout": "NCHW",
+        "shape": ["batch" if dynamic_batch else 1, channels, height, width],
+        "range": [0.0, 1.0],
+        "colour": "grayscale" if channels == 1 else "RGB",
+        "normalisation": entry.arch.normalization,
+    }
     return {
         "dkl_zoo.name": entry.name,
         "dkl_zoo.weights_sha256": weights_sha256 or "unknown (weights not from a verified file, or changed since)",
         "dkl_zoo.categories": json.dumps(list(entry.categories)),
         "dkl_zoo.input": json.dumps(spec),
-        "dkl_zoo.output": json.dumps({"name": "logits", "shape": ["batch" if dynamic_batch else 1,
-                                                                   entry.num_classes]}),
+        "dkl_zoo.output": json.dumps({"name": "logits", "shape": ["batch" if dynamic_batch else 1, entry.num_classes]}),
         "dkl_zoo.dataset": entry.dataset,
         "dkl_zoo.threat_model": f"{entry.provenance.threat_model} eps {entry.provenance.eps_label}",
         "dkl_zoo.version": metadata.version("dkl-zoo"),
@@ -89,8 +94,9 @@ def _check_inputs(entry: ModelEntry, batch: int) -> list[torch.Tensor]:
     return [real, torch.rand((batch, *entry.arch.input_size), generator=generator)]
 
 
-def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str],
-                dynamic_batch: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _write_onnx(
+    model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str], dynamic_batch: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
     _need("onnxscript", "ONNX export")
     onnx = _need("onnx", "ONNX export")
     ort = _need("onnxruntime", "checking an ONNX export")
@@ -99,8 +105,15 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, metadata: d
     dynamic = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's own chatter; a failure still raises
-        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["images"],
-                                    output_names=["logits"], dynamic_shapes=dynamic, verbose=False)
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_shapes=dynamic,
+            verbose=False,
+        )
     program.save(str(path))
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, metadata)
@@ -109,8 +122,9 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, metadata: d
     return lambda x: torch.from_numpy(session.run(["logits"], {"images": x.numpy()})[0])
 
 
-def _write_torchscript(model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str],
-                       dynamic_batch: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _write_torchscript(
+    model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str], dynamic_batch: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
     import warnings
 
     with warnings.catch_warnings():
@@ -121,8 +135,9 @@ def _write_torchscript(model: nn.Module, example: torch.Tensor, path: Path, meta
     return lambda x: loaded(x)
 
 
-def _write_exported_program(model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str],
-                            dynamic_batch: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _write_exported_program(
+    model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str], dynamic_batch: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
     dynamic = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
     program = torch.export.export(model, (example,), dynamic_shapes=dynamic)
     torch.export.save(program, str(path), extra_files={"dkl_zoo.json": json.dumps(metadata)})
@@ -147,7 +162,8 @@ def export(
     and (with ``dynamic_batch``, a free batch dimension) at batch ``CHECK_BATCH``. Returns the file's sha256.
 
     ``model_or_name`` and ``entry`` as for ``predict``; the export runs on the CPU (a model elsewhere is
-    copied there, not moved; the caller's model is never changed). The input is float32 N×C×H×W in [0, 1] named "images", the output "logits".
+    copied there, not moved; the caller's model is never changed). The input is float32 N×C×H×W in [0, 1] named
+    "images", the output "logits".
 
     Raises:
         InvalidArgumentError: an unknown format; a path that must not be replaced (a folder, a device such as
@@ -159,9 +175,9 @@ def export(
     from ._arguments import checked_bool, is_real
     from ._atomic import atomic_file, checked_output
     from ._integrity import file_digest
+    from ._resolve import resolve_model
     from ._weights_watch import unchanged_since_load
     from .loading import weights_sha256_of
-    from ._resolve import resolve_model
 
     if format not in FORMATS:
         raise InvalidArgumentError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
@@ -181,8 +197,9 @@ def export(
     batches = (1, CHECK_BATCH) if dynamic_batch else (1,)
     try:
         with atomic_file(path, suffix=_SUFFIXES[format]) as tmp:
-            run = _WRITERS[format](model, _check_inputs(known, 2 if dynamic_batch else 1)[0], tmp, metadata,
-                                   dynamic_batch)
+            run = _WRITERS[format](
+                model, _check_inputs(known, 2 if dynamic_batch else 1)[0], tmp, metadata, dynamic_batch
+            )
             worst = 0.0
             for batch in batches:
                 for x in _check_inputs(known, batch):
@@ -201,5 +218,11 @@ def export(
         if interrupt_in_chain(error):  # torch.export wraps a Ctrl-C in its own error: it stays an interrupt
             raise KeyboardInterrupt from None
         raise
-    return ExportResult(path=Path(path), format=format, sha256=file_digest(checked_output(path)), max_abs_diff=worst,
-                        checked_batches=batches, metadata=metadata)
+    return ExportResult(
+        path=Path(path),
+        format=format,
+        sha256=file_digest(checked_output(path)),
+        max_abs_diff=worst,
+        checked_batches=batches,
+        metadata=metadata,
+    )

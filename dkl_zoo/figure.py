@@ -9,7 +9,8 @@ so what is shown is the image itself, not a smoothed version of it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -35,7 +36,7 @@ def _top(prediction) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(f"{i + 1}. {label} {100 * p:.1f} %" for i, (label, p) in enumerate(prediction.top_k[:3]))
 
 
-def attack_figure(results: Sequence[AttackResult]) -> "matplotlib.figure.Figure":
+def attack_figure(results: Sequence[AttackResult]) -> matplotlib.figure.Figure:
     """One row per result: original with its top-3, the perturbation magnified to the full grey range (its
     Linf norm in the title), and the adversarial image with its top-3."""
     from matplotlib.figure import Figure
@@ -52,12 +53,16 @@ def attack_figure(results: Sequence[AttackResult]) -> "matplotlib.figure.Figure"
         row[0].set_title(f"{result.model_name}\noriginal", fontsize=9)
         row[0].set_xlabel(_top(result.before), fontsize=8, loc="left")
         _show(row[1], magnified)
-        row[1].set_title(f"perturbation (x{0.5 / scale:.1f})\nLinf {result.linf:.4f} = {255 * result.linf:.1f}/255",
-                         fontsize=9)
-        verdict = ("fooled" if result.succeeded else "held") + (" (8-bit rounding undid it)"
-                                                                if result.rounding_undid_attack else "")
-        row[1].set_xlabel(f"{result.attack}, {result.steps} steps\neps {result.eps:.4g} = "
-                          f"{255 * result.eps:.3g}/255\n{verdict}", fontsize=8)
+        row[1].set_title(
+            f"perturbation (x{0.5 / scale:.1f})\nLinf {result.linf:.4f} = {255 * result.linf:.1f}/255", fontsize=9
+        )
+        verdict = ("fooled" if result.succeeded else "held") + (
+            " (8-bit rounding undid it)" if result.rounding_undid_attack else ""
+        )
+        row[1].set_xlabel(
+            f"{result.attack}, {result.steps} steps\neps {result.eps:.4g} = {255 * result.eps:.3g}/255\n{verdict}",
+            fontsize=8,
+        )
         _show(row[2], result.adversarial)
         row[2].set_title("adversarial", fontsize=9)
         row[2].set_xlabel(_top(result.after), fontsize=8, loc="left")

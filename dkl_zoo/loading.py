@@ -9,8 +9,8 @@ from torch import nn
 
 from . import settings
 from ._devices import checked_device
-from .errors import LIST_MODELS, InvalidArgumentError
 from ._integrity import LocatedFile, VerifiedFile, verify_or_discard
+from .errors import LIST_MODELS, InvalidArgumentError
 from .models import build_model, model_from_file, read_weights
 from .registry import ModelEntry, get_entry
 
@@ -20,8 +20,13 @@ _ENTRY_ATTR = "dkl_zoo_entry"
 _SHA256_ATTR = "dkl_zoo_weights_sha256"
 
 
-def _place(model: nn.Module, device: str | torch.device, dtype: torch.dtype | None, entry: ModelEntry,
-           sha256: str | None = None) -> nn.Module:
+def _place(
+    model: nn.Module,
+    device: str | torch.device,
+    dtype: torch.dtype | None,
+    entry: ModelEntry,
+    sha256: str | None = None,
+) -> nn.Module:
     model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
     # a model remembers its entry (class names, input size, eps) and which bytes it was built from, as timm's
     # models carry their pretrained_cfg: predict, attack_image and export read them back
@@ -65,11 +70,12 @@ def load(
 ) -> nn.Module:
     """The named checkpoint as an eval-mode model taking [0, 1] images, its weights verified.
 
-    ``pretrained=False`` returns the architecture with fresh (random) weights. Otherwise the weights come
-    from the Hub repo ``<namespace>/<name>`` (``DKL_ZOO_NAMESPACE``, default ``dkl-zoo``) through huggingface_hub's cache (``HF_ENDPOINT``, ``HF_HUB_CACHE``
-    and ``HF_HUB_OFFLINE`` apply), their sha256 is checked on every call, and they are assigned strictly
-    to an architecture built on the meta device (no random initialisation is spent). ``name`` may also be
-    a ``ModelEntry`` (e.g. ``model_info(name).with_weights(repo="me/my-fork", sha256=None)``: your own repo).
+    ``pretrained=False`` returns the architecture with fresh (random) weights. Otherwise the weights come from the
+    Hub repo ``<namespace>/<name>`` (``DKL_ZOO_NAMESPACE``, default ``dkl-zoo``) through huggingface_hub's cache
+    (``HF_ENDPOINT``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` apply), their sha256 is checked on every call, and
+    they are assigned strictly to an architecture built on the meta device (no random initialisation is spent).
+    ``name`` may also be a ``ModelEntry`` (e.g. ``model_info(name).with_weights(repo="me/my-fork", sha256=None)``:
+    your own repo).
 
     While the Hub repo does not exist, ``allow_original`` fetches the authors' original file instead
     (converted and verified locally, see ``dkl_zoo.original``) and warns once; ``progress`` shows its
@@ -99,10 +105,20 @@ def load(
         RemoteNotFoundError, OfflineError, DownloadError, DownloadTimeoutError: see ``dkl_zoo._hub.locate``.
         WeightsFormatError, StateDictMismatchError: the file is not safetensors, or does not fit the model.
     """
-    _check_load_arguments(name, revision=revision, cache_dir=cache_dir, endpoint=endpoint, token=token,
-                          flags={"pretrained": pretrained, "local_files_only": local_files_only,
-                                 "force_download": force_download, "allow_original": allow_original,
-                                 "progress": progress})
+    _check_load_arguments(
+        name,
+        revision=revision,
+        cache_dir=cache_dir,
+        endpoint=endpoint,
+        token=token,
+        flags={
+            "pretrained": pretrained,
+            "local_files_only": local_files_only,
+            "force_download": force_download,
+            "allow_original": allow_original,
+            "progress": progress,
+        },
+    )
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     fail_closed = settings.verified_only(verified_only)
     if fail_closed and pretrained and weights_file is None:
@@ -139,22 +155,28 @@ def load(
             raise
         located = _original(entry, fetch=True, progress=progress, cache_dir=cache_dir)
     except (OfflineError, HubAccessError):
-        cached = (_original(entry, fetch=False, progress=progress, cache_dir=cache_dir)
-                  if allow_original and revision is None else None)
+        cached = (
+            _original(entry, fetch=False, progress=progress, cache_dir=cache_dir)
+            if allow_original and revision is None
+            else None
+        )
         if cached is None:
             raise
         located = cached
     if fail_closed and located.expected_sha256 != entry.weights.sha256:
         from .errors import UnpinnedWeightsError
 
-        raise UnpinnedWeightsError(f"{entry.name}: the original release converted to weights other than the pinned "
-                                   f"sha256 {entry.weights.sha256}, and verified_only is on; they were not used")
+        raise UnpinnedWeightsError(
+            f"{entry.name}: the original release converted to weights other than the pinned "
+            f"sha256 {entry.weights.sha256}, and verified_only is on; they were not used"
+        )
     model, sha256 = _verified_model(entry, located, dtype)
     return _place(model, device, dtype, entry, sha256)
 
 
-def _from_local_file(entry: ModelEntry, path: str | os.PathLike[str], dtype: torch.dtype | None,
-                     fail_closed: bool) -> tuple[nn.Module, str]:
+def _from_local_file(
+    entry: ModelEntry, path: str | os.PathLike[str], dtype: torch.dtype | None, fail_closed: bool
+) -> tuple[nn.Module, str]:
     """A local safetensors file (a checkpoint of the user's, a training run's export): checked against the
     entry's sha256 when it is pinned and fail-closed mode is on, else hashed and used as it is."""
     from pathlib import Path
@@ -190,21 +212,26 @@ def _check_pinned(entry: ModelEntry, revision: str | None) -> None:
         )
 
 
-def _check_load_arguments(name: object, *, revision: object, cache_dir: object, endpoint: object, token: object,
-                          flags: dict[str, object]) -> None:
+def _check_load_arguments(
+    name: object, *, revision: object, cache_dir: object, endpoint: object, token: object, flags: dict[str, object]
+) -> None:
     """Each argument of ``load`` of the right kind, before any file or server is touched."""
     if not isinstance(name, (str, ModelEntry)):
-        raise InvalidArgumentError(f"name must be a registry name (see {LIST_MODELS.python}) or a ModelEntry, got "
-                                   f"{type(name).__name__}").with_remedy(LIST_MODELS)
+        raise InvalidArgumentError(
+            f"name must be a registry name (see {LIST_MODELS.python}) or a ModelEntry, got {type(name).__name__}"
+        ).with_remedy(LIST_MODELS)
     if revision is not None and (not isinstance(revision, str) or not revision.strip()):
-        raise InvalidArgumentError(f"revision must be a branch, tag or commit id (a non-empty string), got {revision!r}")
+        raise InvalidArgumentError(
+            f"revision must be a branch, tag or commit id (a non-empty string), got {revision!r}"
+        )
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise InvalidArgumentError(f"cache_dir must be a path (str or os.PathLike), got {type(cache_dir).__name__}")
     if endpoint is not None and (not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))):
         raise InvalidArgumentError(f"endpoint must be an http(s) URL such as https://huggingface.co, got {endpoint!r}")
     if token is not None and not isinstance(token, (str, bool)):
-        raise InvalidArgumentError(f"token must be a string, True (the saved login) or False, got "
-                                   f"{type(token).__name__}")
+        raise InvalidArgumentError(
+            f"token must be a string, True (the saved login) or False, got {type(token).__name__}"
+        )
     for flag, value in flags.items():
         if not isinstance(value, bool):
             raise InvalidArgumentError(f"{flag} must be True or False, got {value!r}")
@@ -233,15 +260,20 @@ def _embedded(entry: ModelEntry) -> LocatedFile:
     if not path.exists():
         from .errors import IntegrityError
 
-        raise IntegrityError(str(path), str(entry.weights.sha256), "no file", hint="The packaged weights are missing "
-                             "from this installation; reinstall dkl-zoo.")
+        raise IntegrityError(
+            str(path),
+            str(entry.weights.sha256),
+            "no file",
+            hint="The packaged weights are missing from this installation; reinstall dkl-zoo.",
+        )
     if entry.weights.sha256 is None:
         raise InvalidArgumentError(f"{entry.name}: a packaged model must have its sha256 pinned in the registry")
     return LocatedFile(path=path, revision="packaged", expected_sha256=entry.weights.sha256, hub_etag=None)
 
 
-def _original(entry: ModelEntry, *, fetch: bool, progress: bool,
-              cache_dir: str | os.PathLike[str] | None) -> LocatedFile | None:
+def _original(
+    entry: ModelEntry, *, fetch: bool, progress: bool, cache_dir: str | os.PathLike[str] | None
+) -> LocatedFile | None:
     """The original-release fallback; with ``cache_dir`` its files live there too (``<cache_dir>/dkl_zoo``), else in
     ``DKL_ZOO_CACHE``."""
     from pathlib import Path
@@ -249,8 +281,9 @@ def _original(entry: ModelEntry, *, fetch: bool, progress: bool,
     from . import original
 
     root = Path(cache_dir) / "dkl_zoo" if cache_dir is not None else None
-    found = (original.fetch_original(entry, progress=progress, root=root) if fetch
-             else original.cached_original(entry, root))
+    found = (
+        original.fetch_original(entry, progress=progress, root=root) if fetch else original.cached_original(entry, root)
+    )
     if found is None:
         return None
     import warnings
@@ -258,15 +291,22 @@ def _original(entry: ModelEntry, *, fetch: bool, progress: bool,
     from . import _hub as hub
 
     # said at the caller's load(): Python's warning registry keeps it to once per place, no state of ours
-    warnings.warn(f"{entry.name}: the Hub repo {hub.repo_id_of(entry)} does not exist yet; the weights come from the "
-                  f"original release ({found.source}), converted to safetensors and verified locally.", UserWarning,
-                  stacklevel=3)
-    return LocatedFile(path=found.path, revision="original release", expected_sha256=found.sha256, hub_etag=None,
-                       cache_files=original.cache_files(entry, found.path, root))
+    warnings.warn(
+        f"{entry.name}: the Hub repo {hub.repo_id_of(entry)} does not exist yet; the weights come from the "
+        f"original release ({found.source}), converted to safetensors and verified locally.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return LocatedFile(
+        path=found.path,
+        revision="original release",
+        expected_sha256=found.sha256,
+        hub_etag=None,
+        cache_files=original.cache_files(entry, found.path, root),
+    )
 
 
-def _verified_model(entry: ModelEntry, located: LocatedFile,
-                    dtype: torch.dtype | None = None) -> tuple[nn.Module, str]:
+def _verified_model(entry: ModelEntry, located: LocatedFile, dtype: torch.dtype | None = None) -> tuple[nn.Module, str]:
     """Hash the file on a second thread while the model is assembled; return it (and the file's sha256) only
     if the hash matches.
 

@@ -59,7 +59,9 @@ def _check_logits(student: Tensor, teacher: Tensor, values: bool = True) -> None
 
 def _check_weights(weights: Tensor, shape: torch.Size, values: bool) -> None:
     if not isinstance(weights, Tensor):
-        raise InvalidArgumentError(f"weights must be a torch.Tensor of shape {tuple(shape)}, got {type(weights).__name__}")
+        raise InvalidArgumentError(
+            f"weights must be a torch.Tensor of shape {tuple(shape)}, got {type(weights).__name__}"
+        )
     if weights.shape != shape:
         raise InvalidArgumentError(
             f"weights must have the logits' shape {tuple(shape)} (one row of class weights per sample), "
@@ -192,7 +194,7 @@ class ClassPrior:
         self.epochs = 0
         self._cast: tuple[Tensor, tuple, Tensor] | None = None
 
-    def to(self, device: torch.device | str) -> "ClassPrior":
+    def to(self, device: torch.device | str) -> ClassPrior:
         """Keep the prior and its accumulators on ``device`` (the model's): no copy per step."""
         self.prior = self.prior.to(device)
         self._sums = self._sums.to(device)
@@ -274,23 +276,29 @@ class IKLLoss(nn.Module):
 
     normalize = "batch"
 
-    def __init__(
-        self, *, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, temperature: float = 1.0
-    ) -> None:
+    def __init__(self, *, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, temperature: float = 1.0) -> None:
         super().__init__()
         self.alpha, self.beta, self.gamma, self.temperature = alpha, beta, gamma, temperature
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, weights: Tensor) -> Tensor:
         """The IKL loss of ``student_logits`` against ``teacher_logits`` with per-sample class weights."""
         return ikl_loss(
-            student_logits, teacher_logits, weights, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
-            temperature=self.temperature, normalize=self.normalize,
+            student_logits,
+            teacher_logits,
+            weights,
+            alpha=self.alpha,
+            beta=self.beta,
+            gamma=self.gamma,
+            temperature=self.temperature,
+            normalize=self.normalize,
         )
 
     def extra_repr(self) -> str:
         """The loss's hyperparameters, shown in ``repr``."""
-        return (f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, temperature={self.temperature}, "
-                f"normalize={self.normalize!r}")
+        return (
+            f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, temperature={self.temperature}, "
+            f"normalize={self.normalize!r}"
+        )
 
 
 class GKLLoss(IKLLoss):

@@ -9,17 +9,18 @@ whole; every image goes through its entry's ``transforms()`` and every batch thr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from ._arguments import checked_bool, checked_count
-from .errors import ImageReadError, InvalidArgumentError, MissingDependencyError, ModelOutputError
 from ._inputs import check_logits, checked_images
 from ._resolve import resolve_model
+from .errors import ImageReadError, InvalidArgumentError, MissingDependencyError, ModelOutputError
 from .registry import ModelEntry
 
 __all__ = ["Prediction", "TopKForward", "predict", "predict_iter"]
@@ -39,9 +40,15 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``dkl-zoo predict --format json``."""
-        return {"path": self.source, "index": self.index, "label": self.label, "probability": self.probability,
-                "top_k": [{"index": i, "label": label, "probability": p}
-                          for i, (label, p) in zip(self.top_k_indices, self.top_k)]}
+        return {
+            "path": self.source,
+            "index": self.index,
+            "label": self.label,
+            "probability": self.probability,
+            "top_k": [
+                {"index": i, "label": label, "probability": p} for i, (label, p) in zip(self.top_k_indices, self.top_k)
+            ],
+        }
 
     def __str__(self) -> str:
         return f"{self.label} ({100 * self.probability:.1f} %)"
@@ -68,8 +75,9 @@ class _Items(torch.utils.data.Dataset):
             return index, None, ImageReadError(str(item), str(error))  # one bad file does not sink a folder
 
 
-def _collate(batch: list[tuple[int, torch.Tensor | None, ImageReadError | None]]
-             ) -> tuple[list[int], torch.Tensor | None, dict[int, ImageReadError]]:
+def _collate(
+    batch: list[tuple[int, torch.Tensor | None, ImageReadError | None]],
+) -> tuple[list[int], torch.Tensor | None, dict[int, ImageReadError]]:
     """The readable images stacked into one tensor where they were read (one transfer from a worker, not one
     per image), with their positions, and the files that could not be read."""
     good = [(i, x) for i, x, error in batch if error is None]
@@ -88,8 +96,9 @@ def _expand(inputs: Any) -> tuple[list[Any], torch.Tensor | None]:
     if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
         return [], inputs
     if isinstance(inputs, torch.Tensor) and inputs.dim() not in (2, 3):
-        raise InvalidArgumentError(f"a tensor input must be an N×C×H×W batch or one C×H×W image, got shape "
-                                   f"{tuple(inputs.shape)}")
+        raise InvalidArgumentError(
+            f"a tensor input must be an N×C×H×W batch or one C×H×W image, got shape {tuple(inputs.shape)}"
+        )
     singles = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     if not singles:
         raise InvalidArgumentError("no inputs given: pass an image, a path, a folder, a list of them or a tensor batch")
@@ -98,8 +107,10 @@ def _expand(inputs: Any) -> tuple[list[Any], torch.Tensor | None]:
         if isinstance(item, (str, os.PathLike)):
             found = list(iter_image_files([item]))
             if not found and Path(item).is_dir():
-                raise InvalidArgumentError(f"{item} holds no image files (looked for "
-                                           "*.png, *.jpg, *.jpeg, *.bmp, *.gif, *.webp, *.tif, *.tiff, ... recursively)")
+                raise InvalidArgumentError(
+                    f"{item} holds no image files (looked for "
+                    "*.png, *.jpg, *.jpeg, *.bmp, *.gif, *.webp, *.tif, *.tiff, ... recursively)"
+                )
             items.extend(found)
         elif isinstance(item, torch.Tensor) and item.dim() == 4:
             raise InvalidArgumentError("a list may hold single images, not N×C×H×W batches: pass the batch by itself")
@@ -137,15 +148,18 @@ def predict_iter(
     if batch is not None:
         x = checked_images(batch, channels=channels, size=(height, width), allow_uint8=True)
         for start in range(0, len(x), batch_size):
-            yield from run(x[start:start + batch_size], [None] * len(x[start:start + batch_size]))
+            yield from run(x[start : start + batch_size], [None] * len(x[start : start + batch_size]))
         return
     dataset = _Items(items, known.transforms())
     if workers == 0:  # read here, batch by batch: a DataLoader costs about 1 ms per call for nothing
-        loader: Iterable[Any] = (_collate([dataset[i] for i in range(start, min(start + batch_size, len(items)))])
-                                 for start in range(0, len(items), batch_size))
+        loader: Iterable[Any] = (
+            _collate([dataset[i] for i in range(start, min(start + batch_size, len(items)))])
+            for start in range(0, len(items), batch_size)
+        )
     else:  # the workers decode and stack their own batches
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-                                             shuffle=False)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate, shuffle=False
+        )
     bar = _progress_bar(len(items), known.name, progress and len(items) > batch_size)
     try:
         for positions, xb, errors in loader:
@@ -177,12 +191,14 @@ def _check_backend(backend: Any) -> None:
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise InvalidArgumentError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if backend == "onnxruntime" and not runtime_installed():  # said before any model is loaded
-        raise MissingDependencyError("backend='onnxruntime' needs onnxruntime, onnx and onnxscript: "
-                                     "pip install 'dkl-zoo[export]'")
+        raise MissingDependencyError(
+            "backend='onnxruntime' needs onnxruntime, onnx and onnxscript: pip install 'dkl-zoo[export]'"
+        )
 
 
-def _forward_of(model: nn.Module, entry: ModelEntry, device: torch.device, backend: str, *,
-                share_cores: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+def _forward_of(
+    model: nn.Module, entry: ModelEntry, device: torch.device, backend: str, *, share_cores: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """What computes the logits: the model, or onnxruntime over its cached, checked export (the same answers)."""
     from ._model_fit import has_training_layers, model_dtype
 
@@ -191,13 +207,17 @@ def _forward_of(model: nn.Module, entry: ModelEntry, device: torch.device, backe
     explicit = backend == "onnxruntime"
     if device.type != "cpu":
         if explicit:
-            raise InvalidArgumentError(f"backend='onnxruntime' runs on the CPU, not on {device}: use device='cpu', "
-                                       "or backend='torch' on an accelerator")
+            raise InvalidArgumentError(
+                f"backend='onnxruntime' runs on the CPU, not on {device}: use device='cpu', "
+                "or backend='torch' on an accelerator"
+            )
         return model
     if model_dtype(model) != torch.float32 or has_training_layers(model):
         if explicit:
-            raise InvalidArgumentError("backend='onnxruntime' runs the float32 eval-mode model: call model.float() "
-                                       "and model.eval(), or use backend='torch'")
+            raise InvalidArgumentError(
+                "backend='onnxruntime' runs the float32 eval-mode model: call model.float() "
+                "and model.eval(), or use backend='torch'"
+            )
         return model
     from ._onnx_cache import onnx_forward
 
@@ -209,8 +229,16 @@ class TopKForward:
     """One batch through the model: logits checked, softmax, top-k with names (``predict``'s and
     ``attack_image``'s answers, computed one way)."""
 
-    def __init__(self, model: nn.Module, device: torch.device, categories: Sequence[str], k: int, name: str, *,
-                 forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        categories: Sequence[str],
+        k: int,
+        name: str,
+        *,
+        forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         from ._model_fit import model_dtype
 
         self.model, self.device, self.categories, self.k, self.name = model, device, categories, k, name
@@ -222,16 +250,21 @@ class TopKForward:
             logits = self.forward(x.to(device=self.device, dtype=self.dtype))  # any float batch, in the model's dtype
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] != len(self.categories):
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ModelOutputError(f"the model returned {shape}, not B×{len(self.categories)} logits for "
-                                   f"{self.name}'s {len(self.categories)} classes: a model of another entry?")
+            raise ModelOutputError(
+                f"the model returned {shape}, not B×{len(self.categories)} logits for "
+                f"{self.name}'s {len(self.categories)} classes: a model of another entry?"
+            )
         check_logits(logits)
         probabilities = torch.softmax(logits.float(), dim=1).cpu()
         values, indices = probabilities.topk(self.k, dim=1)
         for row_values, row_indices, source in zip(values.tolist(), indices.tolist(), sources):
             yield Prediction(
-                index=row_indices[0], label=self.categories[row_indices[0]], probability=row_values[0],
+                index=row_indices[0],
+                label=self.categories[row_indices[0]],
+                probability=row_values[0],
                 top_k=tuple((self.categories[i], p) for i, p in zip(row_indices, row_values)),
-                top_k_indices=tuple(row_indices), source=source,
+                top_k_indices=tuple(row_indices),
+                source=source,
             )
 
 
@@ -272,10 +305,18 @@ def predict(
         CacheError: ``backend="onnxruntime"`` and the cache cannot hold the export (``auto`` uses PyTorch then).
     """
     results = []
-    for result in predict_iter(model_or_name, inputs, top_k=top_k, batch_size=batch_size, device=device,
-                               workers=workers, progress=progress, entry=entry, backend=backend):
+    for result in predict_iter(
+        model_or_name,
+        inputs,
+        top_k=top_k,
+        batch_size=batch_size,
+        device=device,
+        workers=workers,
+        progress=progress,
+        entry=entry,
+        backend=backend,
+    ):
         if isinstance(result, ImageReadError):
             raise result
         results.append(result)
     return results
-

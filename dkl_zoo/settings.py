@@ -9,7 +9,7 @@ are needed, not at import, so a variable set by a test or a notebook after ``imp
 | ``DKL_ZOO_NAMESPACE`` | ``dkl-zoo`` | Hub user or organisation of the repos (a mirror, a fork) |
 | ``DKL_ZOO_PINS`` | the package's ``pins.json`` | which pins file says which commit and bytes each entry loads |
 | ``DKL_ZOO_DOWNLOAD_TIMEOUT`` | ``1800`` | seconds one file's whole download may take |
-| ``DKL_ZOO_ORIGINAL_URL`` | Google Drive's download address | template of an original file's address, ``{id}`` its Drive id |
+| ``DKL_ZOO_ORIGINAL_URL`` | Google Drive's download address | an original file's address, ``{id}`` its Drive id |
 | ``DKL_ZOO_CACHE`` | ``~/.cache/dkl_zoo`` | where original files and their conversions are kept |
 | ``DKL_ZOO_VERIFIED_ONLY`` | ``0`` | ``1``: only weights with a pinned sha256 load (fail closed) |
 
@@ -24,20 +24,34 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ._arguments import is_real
 from .errors import InvalidArgumentError
 
 __all__ = [
-    "NAMESPACE_ENV", "DEFAULT_NAMESPACE", "namespace", "namespace_override", "namespace_source",
-    "PINS_ENV", "pins_path",
-    "TIMEOUT_ENV", "DEFAULT_TIMEOUT", "download_timeout",
-    "ORIGINAL_URL_ENV", "DRIVE_DOWNLOAD_URL", "original_url_template",
-    "CACHE_ENV", "cache_root",
-    "VERIFIED_ONLY_ENV", "verified_only",
-    "GRADIO_TEMP_ENV", "MATPLOTLIB_CONFIG_ENV", "gradio_temp_dir", "demo_folders",
+    "NAMESPACE_ENV",
+    "DEFAULT_NAMESPACE",
+    "namespace",
+    "namespace_override",
+    "namespace_source",
+    "PINS_ENV",
+    "pins_path",
+    "TIMEOUT_ENV",
+    "DEFAULT_TIMEOUT",
+    "download_timeout",
+    "ORIGINAL_URL_ENV",
+    "DRIVE_DOWNLOAD_URL",
+    "original_url_template",
+    "CACHE_ENV",
+    "cache_root",
+    "VERIFIED_ONLY_ENV",
+    "verified_only",
+    "GRADIO_TEMP_ENV",
+    "MATPLOTLIB_CONFIG_ENV",
+    "gradio_temp_dir",
+    "demo_folders",
 ]
 
 NAMESPACE_ENV = "DKL_ZOO_NAMESPACE"
@@ -103,8 +117,10 @@ def download_timeout(keyword: float | None = None) -> float:
             value = math.nan
         where = f"{TIMEOUT_ENV}={text!r}"
     if not is_real(value) or value <= 0:
-        raise InvalidArgumentError(f"{where} is not a positive number of seconds; set it to e.g. 3600 or unset it "
-                                   f"(default {DEFAULT_TIMEOUT:.0f} s)")
+        raise InvalidArgumentError(
+            f"{where} is not a positive number of seconds; set it to e.g. 3600 or unset it "
+            f"(default {DEFAULT_TIMEOUT:.0f} s)"
+        )
     return float(value)
 
 
@@ -122,8 +138,11 @@ def cache_root(keyword: str | os.PathLike[str] | None = None) -> tuple[Path, str
     if keyword is not None:
         return Path(keyword), "the cache argument"
     text = _text(CACHE_ENV)
-    return (Path(text).expanduser(), CACHE_ENV) if text else (Path.home() / ".cache" / "dkl_zoo",
-                                                              f"{CACHE_ENV} (default ~/.cache/dkl_zoo)")
+    return (
+        (Path(text).expanduser(), CACHE_ENV)
+        if text
+        else (Path.home() / ".cache" / "dkl_zoo", f"{CACHE_ENV} (default ~/.cache/dkl_zoo)")
+    )
 
 
 def verified_only(keyword: bool | None = None) -> bool:
@@ -137,8 +156,9 @@ def verified_only(keyword: bool | None = None) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise InvalidArgumentError(f"{VERIFIED_ONLY_ENV}={os.environ[VERIFIED_ONLY_ENV]!r} is not a yes/no value; set it "
-                               "to 1 or 0")
+    raise InvalidArgumentError(
+        f"{VERIFIED_ONLY_ENV}={os.environ[VERIFIED_ONLY_ENV]!r} is not a yes/no value; set it to 1 or 0"
+    )
 
 
 def gradio_temp_dir() -> Path | None:

@@ -19,7 +19,8 @@ The policy, one rule per question (also ``ImageTransform.describe()``):
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ __all__ = ["ImageTransform", "to_tensor_image"]
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def _from_pil(image: "Image.Image") -> torch.Tensor:
+def _from_pil(image: Image.Image) -> torch.Tensor:
     """C×H×W float in [0, 1], alpha kept as a last channel; 8-bit exact (k / 255), 16-bit by 1/65535."""
     from PIL import ImageOps
 
@@ -73,10 +74,14 @@ def _from_array(array: np.ndarray) -> torch.Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
-        hint = (" (it looks channels-first: arrays are H×W×C; pass array.transpose(1, 2, 0))"
-                if array.ndim == 3 and array.shape[0] in (1, 3, 4) else "")
-        raise InvalidArgumentError(f"an image array must be H×W or H×W×C with 1-4 channels, got shape "
-                                   f"{array.shape}{hint}")
+        hint = (
+            " (it looks channels-first: arrays are H×W×C; pass array.transpose(1, 2, 0))"
+            if array.ndim == 3 and array.shape[0] in (1, 3, 4)
+            else ""
+        )
+        raise InvalidArgumentError(
+            f"an image array must be H×W or H×W×C with 1-4 channels, got shape {array.shape}{hint}"
+        )
     chw = np.ascontiguousarray(array.transpose(2, 0, 1))
     if array.dtype == np.uint8:
         return torch.from_numpy(chw).float().div_(255.0)
@@ -90,8 +95,9 @@ def _from_array(array: np.ndarray) -> torch.Tensor:
 def _from_tensor(tensor: torch.Tensor) -> torch.Tensor:
     """A C×H×W (or H×W) tensor, uint8 or float in [0, 1], as C×H×W float."""
     if tensor.device.type == "meta":
-        raise InvalidArgumentError("the image tensor is on the meta device (a shape without values): pass an image "
-                                   "with pixels")
+        raise InvalidArgumentError(
+            "the image tensor is on the meta device (a shape without values): pass an image with pixels"
+        )
     tensor = tensor.detach().cpu()
     if tensor.dim() == 2:
         tensor = tensor[None]
@@ -101,8 +107,9 @@ def _from_tensor(tensor: torch.Tensor) -> torch.Tensor:
             hint = " (it looks channels-last: tensors are C×H×W; pass tensor.permute(2, 0, 1))"
         elif tensor.dim() == 4:
             hint = " (a batch: transform its images one by one, or give the batch to predict)"
-        raise InvalidArgumentError(f"an image tensor must be C×H×W with 1-4 channels, got shape "
-                                   f"{tuple(tensor.shape)}{hint}")
+        raise InvalidArgumentError(
+            f"an image tensor must be C×H×W with 1-4 channels, got shape {tuple(tensor.shape)}{hint}"
+        )
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)
     if tensor.is_floating_point():
@@ -128,8 +135,10 @@ def to_tensor_image(image: Any) -> torch.Tensor:
         return _from_array(image)
     if isinstance(image, torch.Tensor):
         return _from_tensor(image)
-    raise InvalidArgumentError(f"cannot use a {type(image).__name__} as an image: pass a PIL image, a path, a "
-                               "uint8 H×W×C array or a C×H×W tensor")
+    raise InvalidArgumentError(
+        f"cannot use a {type(image).__name__} as an image: pass a PIL image, a path, a "
+        "uint8 H×W×C array or a C×H×W tensor"
+    )
 
 
 def _composite(x: torch.Tensor, background: float) -> torch.Tensor:
@@ -185,12 +194,13 @@ def _resize_cover(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
     top, left = (new_h - height) // 2, (new_w - width) // 2
     if new_h * new_w <= h * w:
-        resized = torch.nn.functional.interpolate(x[None], size=(new_h, new_w), mode="bilinear",
-                                                  align_corners=False, antialias=True)[0].clamp_(0.0, 1.0)
-        return resized[:, top:top + height, left:left + width].contiguous()
+        resized = torch.nn.functional.interpolate(
+            x[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
+        )[0].clamp_(0.0, 1.0)
+        return resized[:, top : top + height, left : left + width].contiguous()
     row0, rows = _axis_weights(h, new_h, top, height)
     col0, cols = _axis_weights(w, new_w, left, width)
-    region = x[:, row0:row0 + rows.shape[1], col0:col0 + cols.shape[1]].to(torch.float64)
+    region = x[:, row0 : row0 + rows.shape[1], col0 : col0 + cols.shape[1]].to(torch.float64)
     out = torch.einsum("hi,cij,wj->chw", rows, region, cols)
     return out.to(x.dtype).clamp_(0.0, 1.0).contiguous()
 
@@ -213,8 +223,9 @@ class ImageTransform:
     def __call__(self, image: Any) -> torch.Tensor:
         x = to_tensor_image(image)
         if x.shape[1] == 0 or x.shape[2] == 0:
-            raise InvalidArgumentError(f"the image has no pixels ({x.shape[1]}×{x.shape[2]}): pass an image of at "
-                                       "least 1×1 pixels")
+            raise InvalidArgumentError(
+                f"the image has no pixels ({x.shape[1]}×{x.shape[2]}): pass an image of at least 1×1 pixels"
+            )
         x = _composite(x, self.background)
         x = _to_channels(x, self.input_size[0])
         return _resize_cover(x, self.input_size[1], self.input_size[2]).to(torch.float32).contiguous()
@@ -224,10 +235,13 @@ class ImageTransform:
         channels, height, width = self.input_size
         colour = "grayscale (RGB by ITU-R 601 luma)" if channels == 1 else "RGB (grayscale repeated)"
         shade = "black" if self.background == 0 else "white" if self.background == 1 else f"grey {self.background:g}"
-        return (f"Accepts PIL images, paths, uint8 H×W×C arrays and uint8/float C×H×W tensors. A file of several "
-                f"frames (animated GIF, multi-page TIFF) gives its first. EXIF orientation is applied; alpha is composited onto {shade}; converted to {colour}; scaled to cover {height}×{width} "
-                f"with the aspect ratio kept (bilinear, antialiased) and centre-cropped; returns float32 "
-                f"{channels}×{height}×{width} in [0, 1]. An image already {height}×{width} is not resampled.")
+        return (
+            f"Accepts PIL images, paths, uint8 H×W×C arrays and uint8/float C×H×W tensors. A file of several "
+            f"frames (animated GIF, multi-page TIFF) gives its first. EXIF orientation is applied; alpha is "
+            f"composited onto {shade}; converted to {colour}; scaled to cover {height}×{width} "
+            f"with the aspect ratio kept (bilinear, antialiased) and centre-cropped; returns float32 "
+            f"{channels}×{height}×{width} in [0, 1]. An image already {height}×{width} is not resampled."
+        )
 
     def __repr__(self) -> str:
         return f"ImageTransform(input_size={self.input_size}, background={self.background:g})"

@@ -11,7 +11,6 @@ import torch
 
 import dkl_zoo
 from dkl_zoo import settings
-
 from helpers import safetensors_bytes, tiny_entry, trained_like
 from helpers.hub_server import HubServer
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 import dkl_zoo
 from dkl_zoo.adversarial import AttackResult, attack_image, read_png, save_png
-from dkl_zoo.figure import attack_figure
 from dkl_zoo.errors import InvalidArgumentError
 from dkl_zoo.examples import example_images
+from dkl_zoo.figure import attack_figure
 
 NAME = "ikl-at-fmnist-wrn10-1"
 ENTRY = dkl_zoo.model_info(NAME)
@@ -108,13 +108,16 @@ def test_rounding_that_undoes_the_attack_is_said():
     assert fine.succeeded and not fine.rounding_undid_attack and fine.linf == pytest.approx(2 / 255, abs=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"eps": 8}, r"eps=8 is larger than 1.*eps=8/255"),
-    ({"eps": 0}, "eps must be a positive number"),
-    ({"attack": "fgsm"}, "unknown attack 'fgsm'; known: apgd-ce, pgd"),
-    ({"steps": 0}, "steps must be a positive integer"),
-    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eps": 8}, r"eps=8 is larger than 1.*eps=8/255"),
+        ({"eps": 0}, "eps must be a positive number"),
+        ({"attack": "fgsm"}, "unknown attack 'fgsm'; known: apgd-ce, pgd"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
+    ],
+)
 def test_bad_arguments_are_refused_before_any_work(kwargs, message):
     with pytest.raises(InvalidArgumentError, match=message):
         attack_image(NAME, image(0), **kwargs)

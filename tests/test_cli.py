@@ -18,7 +18,6 @@ import dkl_zoo
 from dkl_zoo.cli import main
 from dkl_zoo.cli import main as cli_main
 from dkl_zoo.registry import REGISTRY
-
 from helpers import ROOT, fashion_mnist_or_skip, run_python, safetensors_bytes, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
@@ -26,8 +25,9 @@ FMNIST = "ikl-at-fmnist-wrn10-1"
 
 def cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 600):
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dkl_zoo", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dkl_zoo", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
@@ -61,7 +61,10 @@ def test_list_and_info(capsys):
     assert info.returncode == 0
     assert "RobustBench     65.76 / 31.91" in info.stdout and "64.08 / 31.65" in info.stdout
     data = json.loads(in_process(capsys, "info", "ikl-at-cifar10-wrn34", "--json").stdout)
-    assert data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34" and data["provenance"]["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
+    assert (
+        data["repo_id"] == "dkl-zoo/ikl-at-cifar10-wrn34"
+        and data["provenance"]["robustbench_name"] == "Cui2023Decoupled_WRN-34-10"
+    )
 
 
 def test_failure_is_one_line_with_exit_1_and_traceback_only_with_debug(tmp_path):
@@ -95,7 +98,9 @@ def test_download_through_hf_endpoint(hub, tmp_path):
     done = cli("download", "ikl-at-cifar10-wrn34", env=env)
     assert done.returncode == 0, done.stderr
     assert "sha256" in done.stdout and "LFS ETag" in done.stdout
-    offline = cli("download", "ikl-at-cifar10-wrn34", env={**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "x")})
+    offline = cli(
+        "download", "ikl-at-cifar10-wrn34", env={**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "x")}
+    )
     assert offline.returncode == 1 and "OfflineError" in offline.stderr
 
 
@@ -103,9 +108,24 @@ def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
     fashion_mnist_or_skip()
     out = tmp_path / "result.json"
     rb = tmp_path / "rb.json"
-    done = cli("eval", FMNIST, "--n-examples", "16", "--version", "custom", "--attacks", "apgd-ce", "--quiet",
-               "--json-out", str(out), "--robustbench-json", str(rb), "--state", str(tmp_path / "s.json"),
-               "--nonstandard-ok")
+    done = cli(
+        "eval",
+        FMNIST,
+        "--n-examples",
+        "16",
+        "--version",
+        "custom",
+        "--attacks",
+        "apgd-ce",
+        "--quiet",
+        "--json-out",
+        str(out),
+        "--robustbench-json",
+        str(rb),
+        "--state",
+        str(tmp_path / "s.json"),
+        "--nonstandard-ok",
+    )
     assert done.returncode == 0, done.stderr
     assert "clean accuracy" in done.stdout and "robust accuracy" in done.stdout
     result = json.loads(out.read_text())
@@ -114,8 +134,22 @@ def test_eval_registry_entry_and_checkpoint_on_real_data(tmp_path):
     refused = cli("eval", FMNIST, "--n-examples", "16", "--robustbench-json", str(tmp_path / "x.json"))
     assert refused.returncode == 2 and "--nonstandard-ok" in refused.stderr
     weights = Path(dkl_zoo.__file__).parent / REGISTRY[FMNIST].weights.embedded_file
-    again = cli("eval", "--checkpoint", str(weights), "--arch", FMNIST, "--n-examples", "16", "--version", "custom",
-                "--attacks", "apgd-ce", "--quiet", "--json-out", str(tmp_path / "again.json"))
+    again = cli(
+        "eval",
+        "--checkpoint",
+        str(weights),
+        "--arch",
+        FMNIST,
+        "--n-examples",
+        "16",
+        "--version",
+        "custom",
+        "--attacks",
+        "apgd-ce",
+        "--quiet",
+        "--json-out",
+        str(tmp_path / "again.json"),
+    )
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "again.json").read_text())["robust_acc"] == result["robust_acc"]
     pixels = cli("eval", FMNIST, "--eps", "8", "--n-examples", "4", "--quiet")
@@ -130,8 +164,9 @@ def test_convert_publish_and_cards(hub, tmp_path):
     converted = cli("convert", str(src), "--name", FMNIST, "--out", str(tmp_path / "repo"))
     assert converted.returncode == 0, converted.stderr
     assert "its pin in a pins file" in converted.stdout
-    published = cli("publish", str(tmp_path / "repo"), "--repo-id", "me/fmnist", "--token", "t",
-                    env={"HF_ENDPOINT": hub.url})
+    published = cli(
+        "publish", str(tmp_path / "repo"), "--repo-id", "me/fmnist", "--token", "t", env={"HF_ENDPOINT": hub.url}
+    )
     assert published.returncode == 0, published.stderr
     commit = published.stdout.split("commit ")[1].split()[0]
     assert hub.files("me/fmnist", commit)["model.safetensors"] == (tmp_path / "repo" / "model.safetensors").read_bytes()
@@ -146,8 +181,21 @@ def test_convert_publish_and_cards(hub, tmp_path):
 
 def test_training_runs_from_a_checkout_and_is_not_a_verb_of_the_installed_command(tmp_path):
     """Training lives in the repository (training/), not in the wheel: `python -m training.train` from a checkout."""
-    done = subprocess.run([sys.executable, "-m", "training.train", "--config", "training/configs/smoke.yaml",
-                           "--out", str(tmp_path / "run"), "epochs=1"], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--config",
+            "training/configs/smoke.yaml",
+            "--out",
+            str(tmp_path / "run"),
+            "epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "summary.json").exists()
     verb = cli("train", "--config", "x.yaml", "--out", str(tmp_path / "r2"), cwd=tmp_path)
@@ -164,9 +212,11 @@ def test_console_script_is_installed():
 
 def test_help_and_import_leave_torch_out():
     """`dkl-zoo --help` and `import dkl_zoo` import neither torch nor timm (seconds saved on every call)."""
-    code = ("import sys, dkl_zoo, dkl_zoo.cli\n"
-            "try:\n    dkl_zoo.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', sorted(m for m in ('torch', 'timm', 'huggingface_hub') if m in sys.modules))")
+    code = (
+        "import sys, dkl_zoo, dkl_zoo.cli\n"
+        "try:\n    dkl_zoo.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'timm', 'huggingface_hub') if m in sys.modules))"
+    )
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
@@ -174,13 +224,26 @@ def test_help_and_import_leave_torch_out():
 
 def test_a_closed_pipe_ends_quietly_and_a_full_disk_is_one_line(tmp_path):
     for verb in (["list"], ["list", "--json"], ["info", FMNIST]):
-        done = subprocess.run(f"{sys.executable} -m dkl_zoo {' '.join(verb)} | head -c 1", shell=True, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            f"{sys.executable} -m dkl_zoo {' '.join(verb)} | head -c 1",
+            shell=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.stderr == "" and len(done.stdout) == 1, (verb, done.stderr)
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "dkl_zoo", "list"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "dkl_zoo", "list"],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 1
     assert done.stderr == "dkl-zoo list: cannot write the output: No space left on device\n"
 
@@ -192,8 +255,9 @@ def test_combinations_that_would_be_ignored_and_missing_paths_are_usage_errors(c
     assert missing.returncode == 2 and "no such file" in missing.stderr
     device = in_process(capsys, "eval", FMNIST, "--json-out", "/dev/full", "--n-examples", "4")
     assert device.returncode == 2 and "/dev/full is not a regular file" in device.stderr
-    curve = in_process(capsys, "eval", FMNIST, "--plot", str(tmp_path / "c.png"), "--plot-eps", "0.05", "5",
-                       "--n-examples", "4")
+    curve = in_process(
+        capsys, "eval", FMNIST, "--plot", str(tmp_path / "c.png"), "--plot-eps", "0.05", "5", "--n-examples", "4"
+    )
     assert curve.returncode == 2 and "eps=5.0 is larger than 1" in curve.stderr
     assert not list(tmp_path.iterdir())
     convert = in_process(capsys, "convert", str(tmp_path / "none.pt"), "--name", FMNIST, "--out", str(tmp_path / "o"))
@@ -212,7 +276,9 @@ def test_the_librarys_remedies_are_said_as_commands(capsys, tmp_path):
     assert "see dkl_zoo.list_models()" in str(unknown)
     assert "see `dkl-zoo list`" in unknown.command_message() and "dkl_zoo." not in unknown.command_message()
     assert pickle.loads(pickle.dumps(unknown)).remedy == unknown.remedy  # it crosses processes with the error
-    forget = Remedy("dkl_zoo.original.forget_original('x', '/c/hf/dkl_zoo')", "dkl-zoo forget-original x --cache-dir /c/hf")
+    forget = Remedy(
+        "dkl_zoo.original.forget_original('x', '/c/hf/dkl_zoo')", "dkl-zoo forget-original x --cache-dir /c/hf"
+    )
     error = IntegrityError("u", "a" * 64, "b" * 64, hint=f"forget it ({forget.python}) and load").with_remedy(forget)
     assert "forget it (`dkl-zoo forget-original x --cache-dir /c/hf`) and load" in error.command_message()
     done = in_process(capsys, "info", "ikl-at-cifar10")
@@ -221,14 +287,18 @@ def test_the_librarys_remedies_are_said_as_commands(capsys, tmp_path):
 
 # ---- eval's usage errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["--eps", "8/0"], "eps must be a number"),
-    (["--eps", "nan"], "positive"),
-    (["--eps", "-0.1"], "positive"),
-    (["--n-examples", "0"], "positive integer"),
-    (["--shard", "3", "2"], "shard"),
-    (["--dataset", "cifar10"], "fashion-mnist model"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--eps", "8/0"], "eps must be a number"),
+        (["--eps", "nan"], "positive"),
+        (["--eps", "-0.1"], "positive"),
+        (["--n-examples", "0"], "positive integer"),
+        (["--shard", "3", "2"], "shard"),
+        (["--dataset", "cifar10"], "fashion-mnist model"),
+    ],
+)
 def test_cli_eval_usage_errors_exit_2_before_loading(argv, message, capsys):
     try:
         code = cli_main(["eval", "ikl-at-fmnist-wrn10-1", "--quiet", *argv])

@@ -9,13 +9,12 @@ import json
 import pytest
 import torch
 from PIL import Image
+from test_cli import cli, in_process
+from test_images import broken_files
 
 import dkl_zoo
 from dkl_zoo.adversarial import read_png
 from dkl_zoo.examples import example_images
-
-from test_cli import cli, in_process
-from test_images import broken_files
 
 NAME = "ikl-at-fmnist-wrn10-1"
 
@@ -54,18 +53,40 @@ def test_predict_json_has_one_object_per_input_and_errors_in_place(folder, capsy
         answer = answers[row["path"]]
         assert set(row) == {"path", "index", "label", "probability", "top_k"}
         assert (row["index"], row["label"], row["probability"]) == (answer.index, answer.label, answer.probability)
-        assert row["top_k"] == [{"index": i, "label": label, "probability": p}
-                                for i, (label, p) in zip(answer.top_k_indices, answer.top_k)]
+        assert row["top_k"] == [
+            {"index": i, "label": label, "probability": p} for i, (label, p) in zip(answer.top_k_indices, answer.top_k)
+        ]
     assert "3 image(s) predicted; 4 file(s) could not be read" in done.stderr
 
 
 def test_predict_csv_and_table(folder, capsys):
     root, reasons = folder
-    done = in_process(capsys, "predict", NAME, str(root / "sub"), str(root / "empty.png"), "--format", "csv",
-                      "--top-k", "2", "--quiet")
+    done = in_process(
+        capsys,
+        "predict",
+        NAME,
+        str(root / "sub"),
+        str(root / "empty.png"),
+        "--format",
+        "csv",
+        "--top-k",
+        "2",
+        "--quiet",
+    )
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert list(rows[0]) == ["path", "index", "label", "probability", "top1_index", "top1_label",
-                             "top1_probability", "top2_index", "top2_label", "top2_probability", "error"]
+    assert list(rows[0]) == [
+        "path",
+        "index",
+        "label",
+        "probability",
+        "top1_index",
+        "top1_label",
+        "top1_probability",
+        "top2_index",
+        "top2_label",
+        "top2_probability",
+        "error",
+    ]
     assert len(rows) == 4 and rows[-1]["error"] == "empty file (0 bytes)" and rows[-1]["label"] == ""
     assert all(row["label"] == row["top1_label"] and row["error"] == "" for row in rows[:3])
     assert done.returncode == 1
@@ -90,8 +111,19 @@ def test_predict_out_is_written_whole_and_a_missing_path_is_a_usage_error(folder
 
 def test_attack_writes_the_figure_and_a_lossless_adversarial_png(tmp_path):
     image = next(e for e in example_images() if e.label == 1).path
-    done = cli("attack", NAME, str(image), "--steps", "10", "--out", str(tmp_path / "fig.png"),
-               "--save-adv", str(tmp_path / "adv.png"), "--compare", "standard-fmnist-wrn10-1")
+    done = cli(
+        "attack",
+        NAME,
+        str(image),
+        "--steps",
+        "10",
+        "--out",
+        str(tmp_path / "fig.png"),
+        "--save-adv",
+        str(tmp_path / "adv.png"),
+        "--compare",
+        "standard-fmnist-wrn10-1",
+    )
     assert done.returncode == 0, done.stderr
     assert Image.open(tmp_path / "fig.png").size == (825, 726)  # two rows: the model and the comparison
     result = dkl_zoo.attack_image(NAME, image, steps=10)
@@ -120,20 +152,24 @@ def test_no_output_overwrites_an_input_or_another_output(folder, capsys, tmp_pat
     image = sorted((root / "sub").iterdir())[0]
     before = image.read_bytes()
     onto_input = in_process(capsys, "predict", NAME, str(image), "--out", str(image))
-    assert onto_input.returncode == 2 and f"--out {image} is the input {image}: it would be overwritten" \
-        in onto_input.stderr
+    assert (
+        onto_input.returncode == 2
+        and f"--out {image} is the input {image}: it would be overwritten" in onto_input.stderr
+    )
     (tmp_path / "link.png").symlink_to(image)
     through_link = in_process(capsys, "predict", NAME, str(image), "--out", str(tmp_path / "link.png"))
     assert through_link.returncode == 2 and "it would be overwritten" in through_link.stderr
     inside = in_process(capsys, "predict", NAME, str(root), "--out", str(root / "sub" / "new.png"))
     assert inside.returncode == 2 and "is an image file inside the input folder" in inside.stderr
-    beside = in_process(capsys, "predict", NAME, str(root / "sub"), "--format", "csv", "--out",
-                        str(root / "sub" / "p.csv"), "--quiet")  # not an image: a folder's results may live there
+    beside = in_process(
+        capsys, "predict", NAME, str(root / "sub"), "--format", "csv", "--out", str(root / "sub" / "p.csv"), "--quiet"
+    )  # not an image: a folder's results may live there
     assert beside.returncode == 0 and len((root / "sub" / "p.csv").read_text().splitlines()) == 4
     figure_on_image = in_process(capsys, "attack", NAME, str(image), "--out", str(image))
     assert figure_on_image.returncode == 2 and "it would be overwritten" in figure_on_image.stderr
-    same = in_process(capsys, "attack", NAME, str(image), "--out", str(tmp_path / "a.png"), "--save-adv",
-                      str(tmp_path / "a.png"))
+    same = in_process(
+        capsys, "attack", NAME, str(image), "--out", str(tmp_path / "a.png"), "--save-adv", str(tmp_path / "a.png")
+    )
     assert same.returncode == 2 and "--out and --save-adv name the same file" in same.stderr
     assert image.read_bytes() == before and not (tmp_path / "a.png").exists()
 
@@ -143,7 +179,8 @@ def test_eval_outputs_are_distinct_files_and_never_the_checkpoint(capsys, tmp_pa
     checkpoint.write_bytes(b"weights")
     onto = in_process(capsys, "eval", "--checkpoint", str(checkpoint), "--arch", NAME, "--json-out", str(checkpoint))
     assert onto.returncode == 2 and "--json-out" in onto.stderr and "it would be overwritten" in onto.stderr
-    twice = in_process(capsys, "eval", NAME, "--state", str(tmp_path / "s.json"), "--json-out",
-                       str(tmp_path / "s.json"))
+    twice = in_process(
+        capsys, "eval", NAME, "--state", str(tmp_path / "s.json"), "--json-out", str(tmp_path / "s.json")
+    )
     assert twice.returncode == 2 and "--json-out and --state name the same file" in twice.stderr
     assert checkpoint.read_bytes() == b"weights" and sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]

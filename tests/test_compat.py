@@ -21,9 +21,17 @@ def test_the_installed_releases_are_inside_the_checked_ranges():
         _compat.check_version(distribution, "this test")
 
 
-@pytest.mark.parametrize("distribution, release", [("pyautoattack", "0.3.0"), ("huggingface_hub", "0.34.0"),
-                                                   ("huggingface_hub", "3.0.0"), ("timm", "2.1.0"),
-                                                   ("gradio", "7.0.0"), ("gradio", "5.50.0")])
+@pytest.mark.parametrize(
+    "distribution, release",
+    [
+        ("pyautoattack", "0.3.0"),
+        ("huggingface_hub", "0.34.0"),
+        ("huggingface_hub", "3.0.0"),
+        ("timm", "2.1.0"),
+        ("gradio", "7.0.0"),
+        ("gradio", "5.50.0"),
+    ],
+)
 def test_a_release_outside_the_range_is_one_clear_error(monkeypatch, distribution, release):
     real = metadata.version
     monkeypatch.setattr(metadata, "version", lambda name: release if name == distribution else real(name))
@@ -32,7 +40,8 @@ def test_a_release_outside_the_range_is_one_clear_error(monkeypatch, distributio
     assert str(info.value) == (
         f"the download deadline reaches into {distribution}, and was checked against "
         f"{distribution}{_compat.CHECKED[distribution]}; {distribution} {release} is installed: pip install "
-        f"'{distribution}{_compat.CHECKED[distribution]}'")
+        f"'{distribution}{_compat.CHECKED[distribution]}'"
+    )
 
 
 def test_a_missing_library_is_not_this_checks_business(monkeypatch):
@@ -77,6 +86,7 @@ def test_no_other_module_patches_another_library():
 
 # ---- AutoAttack's sanity checks, run through dkl_zoo._compat ---------------------------------------------
 
+
 class _Linear(nn.Module):
     def __init__(self, classes: int = 10) -> None:
         super().__init__()
@@ -109,12 +119,13 @@ class _Dynamic(_Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             z = x.detach().requires_grad_(True)
-            grad, = torch.autograd.grad((z ** 2).sum(), z)
+            (grad,) = torch.autograd.grad((z**2).sum(), z)
         return self.logits(x + 0 * grad)
 
 
-def _check_messages(model: nn.Module, *, version: str = "custom", attacks=("apgd-ce",), batch_size: int = 4,
-                    classes: int = 10) -> list[str]:
+def _check_messages(
+    model: nn.Module, *, version: str = "custom", attacks=("apgd-ce",), batch_size: int = 4, classes: int = 10
+) -> list[str]:
     adversary = make_adversary(model, eps=0.1, version=version, attacks=list(attacks) if version == "custom" else None)
     logger = logging.getLogger("dkl_zoo.test-checks")
     logger.propagate = False

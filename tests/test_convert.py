@@ -13,8 +13,6 @@ import torch
 from huggingface_hub import ModelCard
 
 import dkl_zoo
-from dkl_zoo.maintainers.cards import checkout_cards_dir, render_card, stale_cards
-from dkl_zoo.original.convert import convert_checkpoint, load_original
 from dkl_zoo.errors import (
     IntegrityError,
     InvalidArgumentError,
@@ -23,9 +21,10 @@ from dkl_zoo.errors import (
     StateDictMismatchError,
     UnsafeCheckpointError,
 )
+from dkl_zoo.maintainers.cards import checkout_cards_dir, render_card, stale_cards
 from dkl_zoo.maintainers.publish import publish
+from dkl_zoo.original.convert import convert_checkpoint, load_original
 from dkl_zoo.registry import REGISTRY, SOURCE_LOG, SOURCE_README, SOURCE_ROBUSTBENCH
-
 from helpers import ROOT, tiny_entry, trained_like
 
 X = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
@@ -34,13 +33,19 @@ X = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 def released_variants(model: torch.nn.Module) -> dict[str, object]:
     """The ways the released files and RobustBench's copies wrap a state dict."""
     sd = model.state_dict()
-    extra = {"sub_block1.layer.0.bn1.weight": torch.ones(16), "sub_block1.layer.0.conv1.weight": torch.ones(16, 16, 3, 3)}
+    extra = {
+        "sub_block1.layer.0.bn1.weight": torch.ones(16),
+        "sub_block1.layer.0.conv1.weight": torch.ones(16, 16, 3, 3),
+    }
     return {
         "dataparallel_in_state_dict": {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 200},
         "model_state_dict": {"model_state_dict": dict(sd), "optimizer": {"lr": 0.1}},
         "sequential_module_0": {f"module.0.{k}": v for k, v in sd.items()},
-        "normalize_then_net": {"module.0.mean": torch.zeros(3), "module.0.std": torch.ones(3),
-                               **{f"module.1.{k}": v for k, v in sd.items()}},
+        "normalize_then_net": {
+            "module.0.mean": torch.zeros(3),
+            "module.0.std": torch.ones(3),
+            **{f"module.1.{k}": v for k, v in sd.items()},
+        },
         "sub_block1": {**{f"module.{k}": v for k, v in sd.items()}, **{f"module.{k}": v for k, v in extra.items()}},
         "bare": dict(sd),
     }
@@ -56,12 +61,16 @@ def test_convert_publish_load_round_trip(variant, tmp_path, hub, cache_dir):
     folder = convert_checkpoint(src, entry, tmp_path / "repo")
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     commit = publish(folder, entry.repo_id, endpoint=hub.url, token="test-token")
-    assert len(commit) == 40 and hub.files(entry.repo_id, commit)["model.safetensors"] == (folder / "model.safetensors").read_bytes()
+    assert (
+        len(commit) == 40
+        and hub.files(entry.repo_id, commit)["model.safetensors"] == (folder / "model.safetensors").read_bytes()
+    )
     loaded = dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(loaded(X), model(X))
     # pinning what convert printed and publish returned
-    pinned = entry.with_weights(revision=commit,
-                                sha256=hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest())
+    pinned = entry.with_weights(
+        revision=commit, sha256=hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    )
     assert torch.equal(dkl_zoo.load(pinned, endpoint=hub.url, cache_dir=cache_dir)(X), model(X))
 
 
@@ -120,7 +129,9 @@ def test_wrong_architecture_is_a_mismatch_naming_the_entry(tmp_path):
     other = dkl_zoo.build_model(tiny_entry("ikl-at-cifar100-wrn34"))
     src = tmp_path / "release.pt"
     torch.save(other.state_dict(), src)
-    with pytest.raises(StateDictMismatchError, match=r"wrong shape: fc.weight .*is it the file of ikl-at-cifar10-wrn34"):
+    with pytest.raises(
+        StateDictMismatchError, match=r"wrong shape: fc.weight .*is it the file of ikl-at-cifar10-wrn34"
+    ):
         convert_checkpoint(src, tiny_entry(), tmp_path / "out")
 
 
@@ -230,7 +241,9 @@ def test_cards_are_in_sync_with_the_registry(tmp_path):
     assert checkout_cards_dir(ROOT / "tests") == ROOT / "model_cards" and checkout_cards_dir("/") is None
     assert stale_cards(ROOT / "model_cards") == [], "run `dkl-zoo cards` in the checkout"
     (tmp_path / "ikl-at-cifar10-wrn34").mkdir()
-    (tmp_path / "ikl-at-cifar10-wrn34" / "README.md").write_text(render_card("ikl-at-cifar10-wrn34").replace("57.13", "57.14"))
+    (tmp_path / "ikl-at-cifar10-wrn34" / "README.md").write_text(
+        render_card("ikl-at-cifar10-wrn34").replace("57.13", "57.14")
+    )
     assert "ikl-at-cifar10-wrn34" in stale_cards(tmp_path)
 
 
@@ -275,6 +288,7 @@ def test_publishing_to_a_failing_hub_is_a_hub_access_error(tmp_path, hub):
 
 # ---- a zip bomb ------------------------------------------------------------------------------------------
 
+
 def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
     from dkl_zoo.original.convert import load_original
 
@@ -291,6 +305,7 @@ def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
 
 # ---- conversion never runs pickled code ------------------------------------------------------------------
 
+
 def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
     from dkl_zoo.original.convert import load_original
 
@@ -300,8 +315,10 @@ def test_convert_never_runs_pickled_code_whatever_error_it_ends_in(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    for name, write in (("legacy.pt", lambda p: p.write_bytes(pickle.dumps({"state_dict": Exploit()}, protocol=2))),
-                        ("zip.pt", lambda p: torch.save({"state_dict": Exploit()}, p))):
+    for name, write in (
+        ("legacy.pt", lambda p: p.write_bytes(pickle.dumps({"state_dict": Exploit()}, protocol=2))),
+        ("zip.pt", lambda p: torch.save({"state_dict": Exploit()}, p)),
+    ):
         src = tmp_path / name
         write(src)
         with pytest.raises(Exception) as info:  # noqa: PT011 (the marker is the check, the type comes after)

@@ -78,8 +78,9 @@ def test_predict_endpoint_answers_what_the_library_answers(client, models):
 def test_attack_endpoint_answers_what_the_library_answers_as_a_lossless_png(client, models):
     image = EXAMPLES["trouser"]
     for name in (ROBUST, STANDARD):
-        adversarial, before, after = client.predict(name, gradio_client.handle_file(str(image)), 0.1,
-                                                    api_name="/attack")
+        adversarial, before, after = client.predict(
+            name, gradio_client.handle_file(str(image)), 0.1, api_name="/attack"
+        )
         expected = dkl_zoo.attack_image(models[name], image, eps=0.1, top_k=5)
         assert Path(adversarial).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert torch.equal(_pixels(adversarial), (expected.adversarial * 255).round().to(torch.uint8))
@@ -97,8 +98,9 @@ def test_two_clients_attacking_at_once_both_get_the_library_answers(server, mode
     def attack(kind: str) -> None:
         own = gradio_client.Client(server.url, verbose=False, download_files=str(server.home.parent / kind))
         try:
-            answers[kind] = own.predict(jobs[kind], gradio_client.handle_file(str(EXAMPLES[kind])), 0.1,
-                                        api_name="/attack")
+            answers[kind] = own.predict(
+                jobs[kind], gradio_client.handle_file(str(EXAMPLES[kind])), 0.1, api_name="/attack"
+            )
         except Exception as error:  # reported below, with the kind
             answers[kind] = error
 
@@ -114,11 +116,15 @@ def test_two_clients_attacking_at_once_both_get_the_library_answers(server, mode
         assert _pairs(after) == list(expected.after.top_k), kind
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"these are words, not pixels\n", "not an image"),
-    (b"", "empty file"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image"),
-], ids=["text", "zero-bytes", "png-header-only"])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"these are words, not pixels\n", "not an image"),
+        (b"", "empty file"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image"),
+    ],
+    ids=["text", "zero-bytes", "png-header-only"],
+)
 def test_a_bad_upload_is_a_message_and_the_server_keeps_serving(client, server, tmp_path, content, expected):
     bad = tmp_path / "upload.png"
     bad.write_bytes(content)
@@ -156,7 +162,11 @@ def test_a_48_bit_png_gets_the_librarys_full_depth_answer(client, models, tmp_pa
 def _data_url(data: bytes) -> dict:
     import base64
 
-    return {"path": None, "url": "data:image/png;base64," + base64.b64encode(data).decode(), "meta": {"_type": "gradio.FileData"}}
+    return {
+        "path": None,
+        "url": "data:image/png;base64," + base64.b64encode(data).decode(),
+        "meta": {"_type": "gradio.FileData"},
+    }
 
 
 def test_a_pasted_image_is_read_with_the_limits_of_a_file(client, models, tmp_path):
@@ -187,9 +197,14 @@ def test_uploads_to_the_endpoints_are_deleted_once_answered(client, server, tmp_
 
 
 def test_a_host_that_does_not_resolve_is_said_so(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "dkl_zoo", "demo", "--host", "no-such-host.invalid", "--port", "7999"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                          env={**_clean_env(), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "dkl_zoo", "demo", "--host", "no-such-host.invalid", "--port", "7999"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**_clean_env(), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)},
+    )
     assert done.returncode == 2, done.stderr
     assert "host 'no-such-host.invalid' does not resolve" in done.stderr and "port" not in done.stderr.split(":", 1)[1]
     assert "Traceback" not in done.stderr
@@ -216,8 +231,10 @@ def test_in_a_browser_upload_predict_attack_and_see_both_answers(server, models,
     image = EXAMPLES["trouser"]
     expected = {name: dkl_zoo.attack_image(models[name], image, eps=0.1, top_k=5) for name in (ROBUST, STANDARD)}
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=BROWSER, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+        browser = playwright.chromium.launch(
+            executable_path=BROWSER,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
             page.goto(server.url)
@@ -229,8 +246,7 @@ def test_in_a_browser_upload_predict_attack_and_see_both_answers(server, models,
             for key, name in (("model", ROBUST), ("other", STANDARD)):
                 verdict = page.locator(f"#dkl-verdict-{key}")
                 result = expected[name]
-                sync_api.expect(verdict).to_contain_text("held" if not result.succeeded else "fooled",
-                                                         timeout=120_000)
+                sync_api.expect(verdict).to_contain_text("held" if not result.succeeded else "fooled", timeout=120_000)
                 assert f"→ {result.after.label} ({100 * result.after.probability:.1f} %)" in verdict.inner_text()
                 after = page.locator(f"#dkl-after-{key} h2, #dkl-after-{key} .output-class").first
                 sync_api.expect(after).to_have_text(result.after.label)
@@ -239,8 +255,7 @@ def test_in_a_browser_upload_predict_attack_and_see_both_answers(server, models,
                 shown = _pixels(io.BytesIO(page.request.get(source).body()))
                 factor = shown.shape[-1] // result.adversarial.shape[-1]
                 assert factor > 1
-                assert torch.equal(shown[:, ::factor, ::factor],
-                                   (result.adversarial * 255).round().to(torch.uint8))
+                assert torch.equal(shown[:, ::factor, ::factor], (result.adversarial * 255).round().to(torch.uint8))
             screenshot = tmp_path / "demo.png"
             page.screenshot(path=str(screenshot), full_page=True)
             assert Image.open(screenshot).size[0] == 1280
@@ -282,10 +297,20 @@ def test_a_port_in_use_is_one_line_and_exit_1(server, tmp_path):
     home, tmp = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
     tmp.mkdir()
-    finished = subprocess.run([sys.executable, "-m", "dkl_zoo", "demo", "--port", str(server.port)],
-                              capture_output=True, text=True, timeout=120, cwd=tmp,
-                              env={"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp),
-                                   "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    finished = subprocess.run(
+        [sys.executable, "-m", "dkl_zoo", "demo", "--port", str(server.port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            "PYTHONPATH": str(ROOT),
+            "HF_HUB_OFFLINE": "1",
+        },
+    )
     assert finished.returncode == 1, finished.stderr
     assert f"127.0.0.1:{server.port}" in finished.stderr and "another port" in finished.stderr
     assert "Traceback" not in finished.stderr

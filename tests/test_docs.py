@@ -14,17 +14,23 @@ import torch
 import dkl_zoo
 from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.registry import get_entry
-
 from helpers import ROOT, fashion_mnist_or_skip, trained_like
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCKS = [(path.relative_to(ROOT).as_posix(), block) for path in DOCS
-          for block in re.findall(r"^```python\n(.*?)^```$", path.read_text(), flags=re.S | re.M)]
+BLOCKS = [
+    (path.relative_to(ROOT).as_posix(), block)
+    for path in DOCS
+    for block in re.findall(r"^```python\n(.*?)^```$", path.read_text(), flags=re.S | re.M)
+]
 
 
 def test_the_docs_have_python_blocks_and_the_readme_stays_short():
-    assert len(BLOCKS) >= 8 and {name for name, _ in BLOCKS} >= {"README.md", "docs/inference.md",
-                                                                 "docs/evaluation.md", "docs/loading.md"}
+    assert len(BLOCKS) >= 8 and {name for name, _ in BLOCKS} >= {
+        "README.md",
+        "docs/inference.md",
+        "docs/evaluation.md",
+        "docs/loading.md",
+    }
     assert len((ROOT / "README.md").read_text().splitlines()) <= 160
 
 
@@ -54,12 +60,18 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
     name, block = BLOCKS[index]
     if "fmnist" in block and ("evaluate" in block or "verify" in block):
         fashion_mnist_or_skip()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": readme_hub.url,
-           "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "DKL_ZOO_CACHE": str(tmp_path / "zoo-cache"),
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_ENDPOINT": readme_hub.url,
+        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+        "DKL_ZOO_CACHE": str(tmp_path / "zoo-cache"),
+        "OMP_NUM_THREADS": "1",
+    }
     env.pop("DKL_ZOO_NAMESPACE", None)
-    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"{name}: block {index + 1} failed:\n{block}\n{done.stderr[-3000:]}"
     if "resolve_data_config" in block:
         assert "'mean': (0.0, 0.0, 0.0)" in done.stdout
@@ -83,8 +95,11 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
         assert "RobustBench 65.76 31.91" in done.stdout
     if "verify(" in block:  # the words beside the example are what it prints
         assert done.stdout.startswith("consistent")
-        assert ("('fingerprint', 'consistent')" in done.stdout if "Pipeline" not in block else
-                "inconsistent 16\nthe pipeline maps [0, 1] images to [-1, 1]" in done.stdout)
+        assert (
+            "('fingerprint', 'consistent')" in done.stdout
+            if "Pipeline" not in block
+            else "inconsistent 16\nthe pipeline maps [0, 1] images to [-1, 1]" in done.stdout
+        )
 
 
 def test_the_api_page_lists_exactly_what_the_package_exports_with_each_errors_bases():

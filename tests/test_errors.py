@@ -73,8 +73,11 @@ def test_an_error_crosses_a_process_boundary():
     assert isinstance(error, errors.UnknownModelError) and error.suggestions[0] == "ikl-at-cifar10-wrn34"
 
 
-BUILTIN_ERRORS = {name for name, value in vars(builtins).items()  # SystemExit, KeyboardInterrupt: not errors
-                  if isinstance(value, type) and issubclass(value, Exception) and value is not StopIteration}
+BUILTIN_ERRORS = {
+    name
+    for name, value in vars(builtins).items()  # SystemExit, KeyboardInterrupt: not errors
+    if isinstance(value, type) and issubclass(value, Exception) and value is not StopIteration
+}
 # (module, function): why a built-in class is right there
 ALLOWED = {
     ("__init__.py", "__getattr__"): "a module's __getattr__ must raise AttributeError (hasattr, getattr defaults)",
@@ -86,8 +89,11 @@ def _builtin_raises() -> list[str]:
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
         for function in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] + [tree]:
-            body = function.body if function is not tree else [n for n in tree.body
-                                                               if not isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            body = (
+                function.body
+                if function is not tree
+                else [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            )
             for node in (n for stmt in body for n in ast.walk(stmt)):
                 if not isinstance(node, ast.Raise) or node.exc is None:
                     continue

@@ -21,7 +21,6 @@ from dkl_zoo.evaluation import (
     write_robustbench_json,
 )
 from dkl_zoo.integrations.robustbench import enable_robustbench
-
 from helpers.colour_data import (
     ColourClassifier,
     colour_images,
@@ -52,8 +51,11 @@ def cifar_dir(tmp_path, monkeypatch):
 
 
 def same(a: EvalResult, b: EvalResult) -> bool:
-    return (a.n_clean_correct, a.n_robust, a.robust_after_counts) == (b.n_clean_correct, b.n_robust,
-                                                                       b.robust_after_counts)
+    return (a.n_clean_correct, a.n_robust, a.robust_after_counts) == (
+        b.n_clean_correct,
+        b.n_robust,
+        b.robust_after_counts,
+    )
 
 
 @pytest.mark.slow
@@ -63,10 +65,19 @@ def test_identical_to_robustbench_benchmark(cifar_dir, capsys):
     enable_robustbench()
     from robustbench.eval import benchmark
 
-    clean, robust = benchmark(model, n_examples=12, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
-                              device=torch.device("cpu"), batch_size=4, eps=8 / 255)
-    ours = evaluate(model, dataset="cifar10", n_examples=12, data_dir=data_dir, batch_size=4, eps=8 / 255,
-                    progress=False)
+    clean, robust = benchmark(
+        model,
+        n_examples=12,
+        dataset="cifar10",
+        threat_model="Linf",
+        data_dir=str(data_dir),
+        device=torch.device("cpu"),
+        batch_size=4,
+        eps=8 / 255,
+    )
+    ours = evaluate(
+        model, dataset="cifar10", n_examples=12, data_dir=data_dir, batch_size=4, eps=8 / 255, progress=False
+    )
     assert 0 < robust < clean < 1, "the test model must be partly robust for this comparison to mean anything"
     assert ours.clean_acc == clean
     assert ours.robust_acc == robust
@@ -83,12 +94,21 @@ def test_robustbench_imports_and_its_state_path_resumes(cifar_dir, tmp_path):
     from robustbench.eval import benchmark
 
     assert autoattack.__dkl_zoo_shim__
-    adversary = autoattack.AutoAttack(model, norm="Linf", eps=8 / 255, version="custom",
-                                      attacks_to_run=["apgd-ce"], device="cpu", verbose=False)
+    adversary = autoattack.AutoAttack(
+        model, norm="Linf", eps=8 / 255, version="custom", attacks_to_run=["apgd-ce"], device="cpu", verbose=False
+    )
     assert adversary.attacks_to_run == ["apgd-ce"] and adversary.apgd.eps == 8 / 255
-    clean, robust = benchmark(model, n_examples=8, dataset="cifar10", threat_model="Linf", data_dir=str(data_dir),
-                              device=torch.device("cpu"), batch_size=4, eps=8 / 255,
-                              aa_state_path=tmp_path / "rb_state.json")
+    clean, robust = benchmark(
+        model,
+        n_examples=8,
+        dataset="cifar10",
+        threat_model="Linf",
+        data_dir=str(data_dir),
+        device=torch.device("cpu"),
+        batch_size=4,
+        eps=8 / 255,
+        aa_state_path=tmp_path / "rb_state.json",
+    )
     assert (tmp_path / "rb_state.json").exists()
     assert 0 <= robust <= clean <= 1
 
@@ -200,12 +220,27 @@ def test_two_ranks_merged_equal_the_whole(colour_data, tmp_path):
     port = str(_free_port())
     processes = []
     for rank in range(2):
-        env = {**os.environ, "PYTHONPATH": str(HERE.parent), "RANK": str(rank), "WORLD_SIZE": "2",
-               "OMP_NUM_THREADS": "1",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "STATE_PATH": str(tmp_path / "state")}
-        processes.append(subprocess.Popen(
-            [sys.executable, str(HERE / "helpers" / "shard_worker.py"), str(tmp_path / f"r{rank}.json"),
-             str(tmp_path / "data.pt")], env=env))
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(HERE.parent),
+            "RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "OMP_NUM_THREADS": "1",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "STATE_PATH": str(tmp_path / "state"),
+        }
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE / "helpers" / "shard_worker.py"),
+                    str(tmp_path / f"r{rank}.json"),
+                    str(tmp_path / "data.pt"),
+                ],
+                env=env,
+            )
+        )
     assert [p.wait(timeout=300) for p in processes] == [0, 0]
     parts = [EvalResult.from_json(tmp_path / f"r{rank}.json") for rank in range(2)]
     assert [p.example_range for p in parts] == [(0, 24), (24, 48)]
@@ -239,13 +274,26 @@ def test_robustbench_json_has_every_field(colour_data, tmp_path):
     with pytest.raises(ValueError, match="not a RobustBench evaluation.*not 'standard'.*16 test images"):
         write_robustbench_json(result, tmp_path / "refused.json", entry="ikl-at-cifar10-wrn34")
     assert not (tmp_path / "refused.json").exists()
-    info = write_robustbench_json(result, tmp_path / "Cui2023Decoupled_WRN-34-10.json", entry="ikl-at-cifar10-wrn34",
-                                  nonstandard=True)
+    info = write_robustbench_json(
+        result, tmp_path / "Cui2023Decoupled_WRN-34-10.json", entry="ikl-at-cifar10-wrn34", nonstandard=True
+    )
     assert info["unreliable"] is True and "NOT a standard RobustBench evaluation" in info["footnote"]
     written = json.loads((tmp_path / "Cui2023Decoupled_WRN-34-10.json").read_text())
     assert written == info
-    for key in ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
-                "architecture", "eps", "clean_acc", "reported", "autoattack_acc"):
+    for key in (
+        "link",
+        "name",
+        "authors",
+        "additional_data",
+        "number_forward_passes",
+        "dataset",
+        "venue",
+        "architecture",
+        "eps",
+        "clean_acc",
+        "reported",
+        "autoattack_acc",
+    ):
         assert key in written
     assert written["eps"] == "8/255" and written["architecture"] == "WideResNet-34-10"
     assert written["clean_acc"] == f"{100 * result.clean_acc:.2f}" and written["reported"] == "57.13"
@@ -254,16 +302,28 @@ def test_robustbench_json_has_every_field(colour_data, tmp_path):
     assert dm["footnote"].startswith("It uses additional 20M synthetic images in training. NOT a standard")
     with pytest.raises(ValueError, match="unknown RobustBench field"):
         write_robustbench_json(result, tmp_path / "x.json", acc="1", nonstandard=True)
-    standard = dataclasses.replace(result, version="standard", attacks=["apgd-ce", "apgd-t", "fab-t", "square"],
-                                   n_examples=10_000, example_range=(0, 10_000))
+    standard = dataclasses.replace(
+        result,
+        version="standard",
+        attacks=["apgd-ce", "apgd-t", "fab-t", "square"],
+        n_examples=10_000,
+        example_range=(0, 10_000),
+    )
     clean = write_robustbench_json(standard, tmp_path / "ok.json", entry="ikl-at-cifar10-wrn34")
     assert clean["unreliable"] is False and "footnote" not in clean
 
 
 def test_robustness_curve_writes_png_and_csv(colour_data, tmp_path):
     model, x, y = colour_data
-    results = robustness_curve(model, [8 / 255, 0.5 / 255, 2 / 255], png_path=tmp_path / "curve.png",
-                               data=(x, y), n_examples=16, batch_size=16, **FAST)
+    results = robustness_curve(
+        model,
+        [8 / 255, 0.5 / 255, 2 / 255],
+        png_path=tmp_path / "curve.png",
+        data=(x, y),
+        n_examples=16,
+        batch_size=16,
+        **FAST,
+    )
     assert [round(r.eps * 255, 3) for r in results] == [0.5, 2.0, 8.0]
     # recorded for this model, data and seed 0 (16 images): 13 clean; robust 13, 13, 10 as eps grows
     assert [(r.n_clean_correct, r.n_robust) for r in results] == [(13, 13), (13, 13), (13, 10)]
@@ -320,9 +380,18 @@ def test_channels_last_layout_gives_the_same_flags_and_is_applied_to_conv_models
         y = model(x).argmax(1)  # every image starts correct: the attack decides every flag
         seen: list[bool] = []
         model.conv1.register_forward_pre_hook(
-            lambda module, args: seen.append(module.weight.is_contiguous(memory_format=torch.channels_last)))
-        kwargs = dict(data=(x, y), n_examples=12, version="custom", attacks=["apgd-ce"], eps=0.03,
-                      batch_size=6, progress=False, channels_last=channels_last)
+            lambda module, args, seen=seen: seen.append(module.weight.is_contiguous(memory_format=torch.channels_last))
+        )
+        kwargs = dict(
+            data=(x, y),
+            n_examples=12,
+            version="custom",
+            attacks=["apgd-ce"],
+            eps=0.03,
+            batch_size=6,
+            progress=False,
+            channels_last=channels_last,
+        )
         results.append(evaluate(model, **kwargs))
         layouts.append(set(seen))
         assert not model.conv1.weight.is_contiguous(memory_format=torch.channels_last)  # the caller's model as it was

@@ -18,7 +18,6 @@ from dkl_zoo.errors import (
 )
 from dkl_zoo.evaluation import evaluate
 from dkl_zoo.evaluation.runner import run_autoattack
-
 from helpers.colour_data import (
     ColourClassifier,
     as_tensor,
@@ -48,8 +47,18 @@ def test_defaults_show_progress_keep_no_adversarial_images_and_print_nothing(cap
 def test_keep_adversarial_and_echo_give_images_and_autoattacks_lines(capsys, tmp_path):
     model, x, y = _data()
     log = tmp_path / "aa.log"
-    outcome = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={"version": "custom"},
-                             keep_adversarial=True, echo=True, progress=False, log_path=log)
+    outcome = run_autoattack(
+        _adversary(model),
+        model,
+        x,
+        y,
+        batch_size=6,
+        config={"version": "custom"},
+        keep_adversarial=True,
+        echo=True,
+        progress=False,
+        log_path=log,
+    )
     out, err = capsys.readouterr()
     assert err == ""  # progress=False: no bars
     lines = log.read_text().splitlines()
@@ -65,12 +74,18 @@ def test_keep_adversarial_and_echo_give_images_and_autoattacks_lines(capsys, tmp
 def test_the_state_file_records_every_setting_that_decides_the_result(tmp_path):
     model, x, y = _data()
     state = tmp_path / "state.json"
-    run_autoattack(_adversary(model), model, x, y, batch_size=6, config={"eps": 8 / 255}, state_path=state,
-                   progress=False)
+    run_autoattack(
+        _adversary(model), model, x, y, batch_size=6, config={"eps": 8 / 255}, state_path=state, progress=False
+    )
     config = json.loads(state.read_text())["config"]
     assert set(config) == {"eps", "attacks", "batch_size", "n", "data_sha256", "model_sha256", "world", "rank"}
     assert (config["attacks"], config["batch_size"], config["n"], config["world"], config["rank"]) == (
-        ["apgd-ce"], 6, 12, 1, 0)
+        ["apgd-ce"],
+        6,
+        12,
+        1,
+        0,
+    )
 
 
 class _NoisyProbabilities(torch.nn.Module):
@@ -91,16 +106,16 @@ def test_the_sanity_checks_run_through_the_runner_with_its_version_batch_and_log
         log = tmp_path / f"{version}.log"
         adversary = make_adversary(noisy, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
         adversary.attacks_to_run = []  # the checks only: no attack is run
-        run_autoattack(adversary, noisy, x, y, batch_size=6, config={"version": version}, log_path=log,
-                       progress=False)
+        run_autoattack(adversary, noisy, x, y, batch_size=6, config={"version": version}, log_path=log, progress=False)
         text = log.read_text()
         assert ("randomized defense" in text) == randomised_reported
         assert "probability distribution" in text
     lines = (tmp_path / "custom.log").read_text().splitlines()
     assert lines[0] == "using custom version including ."
     two = tmp_path / "two.log"
-    run_autoattack(_adversary_two(model), model, x, y, batch_size=6, config={"version": "custom"}, log_path=two,
-                   progress=False)
+    run_autoattack(
+        _adversary_two(model), model, x, y, batch_size=6, config={"version": "custom"}, log_path=two, progress=False
+    )
     assert two.read_text().splitlines()[0] == "using custom version including apgd-ce, apgd-dlr."
 
 
@@ -157,11 +172,13 @@ def test_each_sanity_check_writes_its_finding_to_the_run_log(tmp_path):
     three = _checks_log(tmp_path, ColourClassifier(num_classes=3), ["apgd-ce", "apgd-dlr"], "three")
     assert "with only 3 classes it is not possible to use the targeted DLR loss!" in three
     # five classes: 4 target classes at most; each attack is checked with its own number of targets
-    fab_too_many = _checks_log(tmp_path, ColourClassifier(num_classes=5), ["apgd-t", "fab-t"], "fab",
-                               apgd_targeted=4, fab=9)
+    fab_too_many = _checks_log(
+        tmp_path, ColourClassifier(num_classes=5), ["apgd-t", "fab-t"], "fab", apgd_targeted=4, fab=9
+    )
     assert "are used in FAB-T!" in fab_too_many and "APGD-T" not in fab_too_many
-    apgd_too_many = _checks_log(tmp_path, ColourClassifier(num_classes=5), ["apgd-t", "fab-t"], "apgd",
-                                apgd_targeted=9, fab=4)
+    apgd_too_many = _checks_log(
+        tmp_path, ColourClassifier(num_classes=5), ["apgd-t", "fab-t"], "apgd", apgd_targeted=9, fab=4
+    )
     assert "are used in APGD-T!" in apgd_too_many and "FAB-T" not in apgd_too_many
 
 
@@ -181,6 +198,7 @@ def test_a_debugger_or_coverage_tracer_survives_the_checks():
     runner puts back the one that was there (a debugger's, a coverage tool's)."""
 
     model, x, y = _data()
+
     def tracer(frame, event, arg):
         return None
 
@@ -222,7 +240,8 @@ def test_state_problems_at_every_boundary_and_each_message():
         assert problems(robust_after=bad) == ["robust_after must map attacks to counts in [0, 4]"], bad
     assert problems(clean_flags=None, flags=None, finished=True) == ["a finished state must hold its flags"]
     assert problems(flags=[True, False, True, True]) == [
-        "an example is robust but not clean-correct (flags must be a subset of clean_flags)"]
+        "an example is robust but not clean-correct (flags must be a subset of clean_flags)"
+    ]
 
 
 def test_a_state_file_holding_another_json_value_is_refused_by_name(tmp_path):
@@ -233,16 +252,18 @@ def test_a_state_file_holding_another_json_value_is_refused_by_name(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(EvaluationStateError) as info:
         RunState.load(path)
-    assert str(info.value) == (f"{path} is not a dkl_zoo evaluation state (a JSON list, not an object); delete it "
-                               "or choose another state_path")
+    assert str(info.value) == (
+        f"{path} is not a dkl_zoo evaluation state (a JSON list, not an object); delete it or choose another state_path"
+    )
 
 
 def test_a_finished_state_is_restored_and_says_so_in_the_log(tmp_path):
     model, x, y = _data()
     state, log = tmp_path / "state.json", tmp_path / "aa.log"
     first = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, progress=False)
-    again = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={}, state_path=state, log_path=log,
-                           progress=False)
+    again = run_autoattack(
+        _adversary(model), model, x, y, batch_size=6, config={}, state_path=state, log_path=log, progress=False
+    )
     assert log.read_text().splitlines() == [f"evaluation already finished; results restored from {state}"]
     assert torch.equal(again.flags, first.flags) and again.robust_after == first.robust_after
 
@@ -255,17 +276,30 @@ def test_adversarial_labels_are_the_models_labels_of_the_returned_images_also_af
             return model(images).argmax(1)
 
     state, log = tmp_path / "state.json", tmp_path / "aa.log"
-    fresh = run_autoattack(_adversary(model), model, x, y, batch_size=5, config={}, state_path=state,
-                           keep_adversarial=True, progress=False)
+    fresh = run_autoattack(
+        _adversary(model), model, x, y, batch_size=5, config={}, state_path=state, keep_adversarial=True, progress=False
+    )
     fooled = fresh.clean_flags & ~fresh.flags
     assert fooled.any() and (~fresh.clean_flags).any()  # the data has every kind of example
     assert torch.equal(fresh.y_adv, predicted(fresh.x_adv))
     assert not torch.equal(fresh.x_adv[fooled], x[fooled]) and torch.equal(fresh.x_adv[~fooled], x[~fooled])
-    resumed = run_autoattack(_adversary(model), model, x, y, batch_size=5, config={}, state_path=state,
-                             keep_adversarial=True, progress=False, log_path=log)
+    resumed = run_autoattack(
+        _adversary(model),
+        model,
+        x,
+        y,
+        batch_size=5,
+        config={},
+        state_path=state,
+        keep_adversarial=True,
+        progress=False,
+        log_path=log,
+    )
     assert torch.equal(resumed.x_adv, x) and torch.equal(resumed.y_adv, predicted(x))
-    assert log.read_text().splitlines()[-1] == (f"x_adv: the {int(fooled.sum())} examples fooled before this session "
-                                                "are their clean images (a state file keeps flags, not images)")
+    assert log.read_text().splitlines()[-1] == (
+        f"x_adv: the {int(fooled.sum())} examples fooled before this session "
+        "are their clean images (a state file keeps flags, not images)"
+    )
 
 
 def test_the_log_follows_autoattacks_lines_with_the_numbers_of_the_run(tmp_path):
@@ -274,17 +308,23 @@ def test_the_log_follows_autoattacks_lines_with_the_numbers_of_the_run(tmp_path)
     model, x, y = _data()
     log = tmp_path / "aa.log"
     started = time.monotonic()
-    outcome = run_autoattack(_adversary(model), model, x, y, batch_size=6, config={"version": "custom"},
-                             log_path=log, progress=False)
+    outcome = run_autoattack(
+        _adversary(model), model, x, y, batch_size=6, config={"version": "custom"}, log_path=log, progress=False
+    )
     elapsed = time.monotonic() - started
     lines = log.read_text().splitlines()
-    batches = [re.fullmatch(r"apgd-ce - (\d)/2 - (\d) out of (\d) successfully perturbed", line).groups()
-               for line in lines[3:5]]
+    batches = [
+        re.fullmatch(r"apgd-ce - (\d)/2 - (\d) out of (\d) successfully perturbed", line).groups()
+        for line in lines[3:5]
+    ]
     fooled = [int(b[1]) for b in batches]
     assert [(b[0], b[2]) for b in batches] == [("1", "6"), ("2", str(int(outcome.clean_flags.sum()) - 6))]
     clean, robust = 100 * outcome.clean_flags.float().mean().item(), 100 * outcome.flags.float().mean().item()
-    assert lines[:3] == ["using custom version including apgd-ce.", f"initial accuracy: {clean:.2f}%",
-                         "running apgd-ce"]
+    assert lines[:3] == [
+        "using custom version including apgd-ce.",
+        f"initial accuracy: {clean:.2f}%",
+        "running apgd-ce",
+    ]
     assert sum(fooled) == int((outcome.clean_flags & ~outcome.flags).sum()) > 0
     after = re.fullmatch(rf"robust accuracy after APGD-CE: {robust:.2f}% \(total time ([0-9.]+) s\)", lines[5])
     assert after is not None and 0 <= float(after.group(1)) <= elapsed + 0.05
@@ -305,21 +345,27 @@ def test_counts_that_contradict_the_flags_are_refused():
 
     assert problems() == []
     assert problems(robust_after={"apgd-ce": 0}) == [
-        "robust_after says 0 examples are robust after apgd-ce, the flags say 5"]
+        "robust_after says 0 examples are robust after apgd-ce, the flags say 5"
+    ]
     assert problems(robust_after={}) == ["robust_after must hold a count for every attack done"]
     assert problems(robust_after={"apgd-ce": 5, "apgd-t": 5}) == [
-        "robust_after holds a count for an attack not done yet"]
+        "robust_after holds a count for an attack not done yet"
+    ]
     assert problems(robust_after={"apgd-ce": 5, "fab": 5}) == [
-        "robust_after names attacks this evaluation does not run: fab"]
+        "robust_after names attacks this evaluation does not run: fab"
+    ]
     assert problems(attack_index=2, robust_after={"apgd-ce": 4, "apgd-t": 5}) == [
-        "robust_after must not grow from one attack to the next"]
+        "robust_after must not grow from one attack to the next"
+    ]
     fewer = [True, True, False, False, False, False]
     assert problems(flags=fewer, attack_indices=[0, 1, 2, 3, 4]) == []  # mid-attack: the flags only fall
     assert problems(flags=after_first, attack_index=0, robust_after={}) == []
     assert problems(flags=fewer, attack_index=0, robust_after={}) == [
-        "before the first attack the flags must equal clean_flags"]
+        "before the first attack the flags must equal clean_flags"
+    ]
     assert problems(attack_index=1, finished=True, robust_after={"apgd-ce": 5}) == [
-        "a finished state must count every attack, the skipped ones at the final count"]
+        "a finished state must count every attack, the skipped ones at the final count"
+    ]
     assert problems(attack_index=1, finished=True, robust_after={"apgd-ce": 5, "apgd-t": 5}) == []
 
 
@@ -347,8 +393,6 @@ def test_a_state_whose_counts_contradict_its_flags_is_refused_on_resume(tmp_path
 FAST = dict(version="custom", attacks=["apgd-ce"], progress=False)
 
 
-
-
 def test_state_of_another_model_is_refused_and_left_untouched(colour_data, tmp_path):
     model, x, y = colour_data
     state = tmp_path / "state.json"
@@ -365,14 +409,17 @@ def test_state_of_another_model_is_refused_and_left_untouched(colour_data, tmp_p
     assert state.read_bytes() == before
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("clean_flags", [True] * 15, "clean_flags must be a list of 16 booleans"),
-    ("flags", [1] * 16, "flags must be a list of 16 booleans"),
-    ("flags", "all", "flags must be a list of 16 booleans"),
-    ("attack_index", 7, "attack_index"),
-    ("batches_done", -1, "batches_done"),
-    ("robust_after", {"apgd-ce": 99}, "robust_after"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("clean_flags", [True] * 15, "clean_flags must be a list of 16 booleans"),
+        ("flags", [1] * 16, "flags must be a list of 16 booleans"),
+        ("flags", "all", "flags must be a list of 16 booleans"),
+        ("attack_index", 7, "attack_index"),
+        ("batches_done", -1, "batches_done"),
+        ("robust_after", {"apgd-ce": 99}, "robust_after"),
+    ],
+)
 def test_inconsistent_state_contents_are_refused(colour_data, tmp_path, field, value, message):
     model, x, y = colour_data
     state = tmp_path / "state.json"
@@ -398,6 +445,7 @@ def test_robust_flags_must_be_a_subset_of_the_clean_ones(colour_data, tmp_path):
 
 
 # ---- which examples each attack gets, what a resumed run redoes, the log ---------------------------------
+
 
 class AttackSpy:
     """Records every call of AutoAttack's APGD (the real one runs); can stop the run after some calls."""
@@ -427,8 +475,9 @@ def _quarter_misclassified(n: int = 40):
 def _run(model, x, y, *, state_path=None, stop_after=None):
     adversary = make_adversary(model, eps=8 / 255, version="custom", attacks=["apgd-ce", "apgd-dlr"], seed=0)
     spy = AttackSpy(adversary, stop_after)
-    outcome = run_autoattack(adversary, model, x, y, batch_size=8, config={"test": 1}, state_path=state_path,
-                             progress=False)
+    outcome = run_autoattack(
+        adversary, model, x, y, batch_size=8, config={"test": 1}, state_path=state_path, progress=False
+    )
     return outcome, spy
 
 
@@ -482,8 +531,16 @@ def test_evaluation_logs_to_its_file_without_touching_the_root_logger(tmp_path):
     root.addHandler(collect)
     root.setLevel(logging.DEBUG)
     try:
-        dkl_zoo.evaluate(model, data=(x, y), n_examples=16, batch_size=8, version="custom", attacks=["apgd-ce"],
-                         progress=False, log_path=tmp_path / "aa.log")
+        dkl_zoo.evaluate(
+            model,
+            data=(x, y),
+            n_examples=16,
+            batch_size=8,
+            version="custom",
+            attacks=["apgd-ce"],
+            progress=False,
+            log_path=tmp_path / "aa.log",
+        )
         assert root.level == logging.DEBUG  # the run leaves the root logger's level alone
     finally:
         root.removeHandler(collect)

@@ -13,7 +13,6 @@ from dkl_zoo._integrity import file_digest
 from dkl_zoo.errors import ExportCheckError, InvalidArgumentError
 from dkl_zoo.examples import example_images
 from dkl_zoo.exporting import CHECK_BATCH, export
-
 from helpers import run_python, tiny_entry, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
@@ -39,7 +38,9 @@ def test_onnx_of_both_architectures_matches_pytorch_at_any_batch(name, tmp_path)
     assert result.format == "onnx" and result.checked_batches == (1, CHECK_BATCH) and result.max_abs_diff <= 1e-4
     assert result.sha256 == file_digest(tmp_path / "model.onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["images"] and [o.name for o in session.get_outputs()] == ["logits"]
+    assert [i.name for i in session.get_inputs()] == ["images"] and [o.name for o in session.get_outputs()] == [
+        "logits"
+    ]
     for batch in (1, 3, 13):  # batches it was not checked at: the batch dimension is free
         x = inputs(3, 32, batch)
         with torch.no_grad():
@@ -109,10 +110,12 @@ def test_bad_requests_are_refused_before_any_work(tmp_path):
 
 
 def test_without_the_export_extra_the_message_names_it(tmp_path):
-    code = (f"import sys; sys.modules['onnxruntime'] = None\n"
-            f"import dkl_zoo\n"
-            f"try:\n    dkl_zoo.export('{FMNIST}', r'{tmp_path / 'x.onnx'}')\n"
-            f"except dkl_zoo.MissingDependencyError as e:\n    print('REFUSED', e)\n")
+    code = (
+        f"import sys; sys.modules['onnxruntime'] = None\n"
+        f"import dkl_zoo\n"
+        f"try:\n    dkl_zoo.export('{FMNIST}', r'{tmp_path / 'x.onnx'}')\n"
+        f"except dkl_zoo.MissingDependencyError as e:\n    print('REFUSED', e)\n"
+    )
     done = run_python(code)
     assert "REFUSED ONNX export needs onnxruntime: pip install 'dkl-zoo[export]'" in done.stdout, done.stderr
     assert not (tmp_path / "x.onnx").exists()

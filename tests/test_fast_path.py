@@ -20,7 +20,6 @@ from dkl_zoo import _onnx_cache, settings
 from dkl_zoo.cli import main
 from dkl_zoo.errors import CacheError, InvalidArgumentError, MissingDependencyError
 from dkl_zoo.examples import example_images
-
 from helpers import ROOT, unwritable
 
 NAME = "ikl-at-fmnist-wrn10-1"
@@ -260,16 +259,21 @@ def test_two_processes_that_build_at_once_make_one_good_file(own_cache):
         "print([p.index for p in dkl_zoo.predict(m, files, progress=False, backend='onnxruntime')])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), settings.CACHE_ENV: str(own_cache)}
-    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert sum(out.count("built") for out, _ in outputs) == 1  # the other waited on the lock and used the file
     expected = str(_eager(dkl_zoo.load(NAME), _files()).argmax(1).tolist())
     assert [out.strip().splitlines()[-1] for out, _ in outputs] == [expected, expected]
     (onnx_file,) = _exports(own_cache)
-    assert json.loads(onnx_file.with_suffix(".json").read_text())["onnx_sha256"] == \
-        dkl_zoo._integrity.file_digest(onnx_file)
+    assert json.loads(onnx_file.with_suffix(".json").read_text())["onnx_sha256"] == dkl_zoo._integrity.file_digest(
+        onnx_file
+    )
     assert not [p for p in own_cache.rglob("*") if ".tmp" in p.name or p.name.startswith(".")]
 
 

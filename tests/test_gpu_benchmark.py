@@ -15,19 +15,40 @@ from helpers import ROOT
 FMNIST = "/usr/share/datasets/fashion-mnist"
 
 
-@pytest.mark.skipif(not os.path.exists(f"{FMNIST}/train-images-idx3-ubyte.gz"),
-                    reason="needs Debian's dataset-fashion-mnist (installed by .ci/run)")
+@pytest.mark.skipif(
+    not os.path.exists(f"{FMNIST}/train-images-idx3-ubyte.gz"),
+    reason="needs Debian's dataset-fashion-mnist (installed by .ci/run)",
+)
 def test_gpu_benchmark_runs_every_section_in_smoke_mode(tmp_path):
     out = tmp_path / "gpu.json"
-    done = subprocess.run([sys.executable, "-W", "ignore", str(ROOT / "benchmarks" / "gpu.py"), "--smoke",
-                           "--device", "cpu", "--data-dir", FMNIST, "--out", str(out)],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            str(ROOT / "benchmarks" / "gpu.py"),
+            "--smoke",
+            "--device",
+            "cpu",
+            "--data-dir",
+            FMNIST,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["smoke"] is True and set(report["sections"]) == {"step", "eval", "predict", "fmnist", "trades"}
     step = report["sections"]["step"]
     assert [row["step"] for row in step["table"]][:3] == [
-        "port of the released step, fp32", "ours, fp32", "ours, fp32 + channels_last"]
+        "port of the released step, fp32",
+        "ours, fp32",
+        "ours, fp32 + channels_last",
+    ]
     assert all(row["images_per_s"] > 0 for row in step["table"]) and step["table"][0]["vs_port"] == 1.0
     assert step["ikl_vs_trades_wrn10_1"]["ikl_step_time_over_trades"] > 0
     evaluation = report["sections"]["eval"]
@@ -57,17 +78,20 @@ def test_every_device_mutant_of_the_gpu_check_is_planted_where_it_says():
         text = (ROOT / "dkl_zoo" / mutant.file).read_text()
         planted = mutant.plant(text)
         assert planted != text and ast.unparse(ast.parse(planted)) != ast.unparse(ast.parse(text)), mutant
-        changed = [(a, b) for a, b in zip(ast.walk(ast.parse(text)), ast.walk(ast.parse(planted)))
-                   if isinstance(a, ast.Call) and ast.unparse(a) != ast.unparse(b) and ast.unparse(a.func) == mutant.call]
+        changed = [
+            (a, b)
+            for a, b in zip(ast.walk(ast.parse(text)), ast.walk(ast.parse(planted)))
+            if isinstance(a, ast.Call) and ast.unparse(a) != ast.unparse(b) and ast.unparse(a.func) == mutant.call
+        ]
         assert len(changed) == 1 and "None" in ast.unparse(changed[0][1]) or mutant.drop, mutant
-    reformatted = textwrap.dedent('''
+    reformatted = textwrap.dedent("""
         def f(model, x, device):
             return model(
                 x[:2].to(
                     device
                 )
             )
-    ''')
+    """)
     planted = Mutant("any.py", "f", "x[:2].to", 0).plant(reformatted)
     assert "x[:2].to(None)" in planted and "device\n" not in planted.split("def f")[1]
     with pytest.raises(ValueError, match="0 times"):

@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
+from test_cli import in_process
 
 import dkl_zoo
 from dkl_zoo.errors import DklZooError, ImageReadError, InvalidArgumentError, ModelOutputError
 from dkl_zoo.examples import example_images
 from helpers import ROOT, tiny_entry
 from helpers.png16 import write_png16
-from test_cli import in_process
 
 NAME = "ikl-at-fmnist-wrn10-1"
 CIFAR = "ikl-at-cifar10-wrn34"
@@ -39,25 +39,35 @@ def model() -> torch.nn.Module:
 
 def _fingerprint(module: torch.nn.Module) -> tuple:
     """What the caller owns: every tensor's values, device, dtype and layout, the mode, and the hooks."""
-    tensors = tuple((k, v.device.type, v.dtype, v.is_contiguous(), v.detach().cpu().clone())
-                    for k, v in module.state_dict().items())
+    tensors = tuple(
+        (k, v.device.type, v.dtype, v.is_contiguous(), v.detach().cpu().clone()) for k, v in module.state_dict().items()
+    )
     hooks = tuple(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
     return tensors, module.training, hooks
 
 
 def _same(a: tuple, b: tuple) -> bool:
     (ta, mode_a, hooks_a), (tb, mode_b, hooks_b) = a, b
-    return (mode_a, hooks_a) == (mode_b, hooks_b) and len(ta) == len(tb) and all(
-        x[:4] == y[:4] and torch.equal(x[4], y[4]) for x, y in zip(ta, tb))
+    return (
+        (mode_a, hooks_a) == (mode_b, hooks_b)
+        and len(ta) == len(tb)
+        and all(x[:4] == y[:4] and torch.equal(x[4], y[4]) for x, y in zip(ta, tb))
+    )
 
 
 def _dkl_zoo(*args: str, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dkl_zoo", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "dkl_zoo", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+    )
 
 
 # 1-2. Outputs that are not regular files, and read-only outputs, are refused by name and left as they were.
+
 
 def test_export_refuses_dev_null_a_fifo_and_a_read_only_file(tmp_path):
     fifo = tmp_path / "pipe.onnx"
@@ -71,7 +81,10 @@ def test_export_refuses_dev_null_a_fifo_and_a_read_only_file(tmp_path):
         assert str(target) in str(caught.value)
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert locked.read_bytes() == b"keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["locked.pt", "pipe.onnx"]
+    assert locked.read_bytes() == b"keep me" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "locked.pt",
+        "pipe.onnx",
+    ]
 
 
 def test_every_writer_refuses_what_it_must_not_replace(tmp_path):
@@ -110,13 +123,15 @@ def test_a_symlinked_output_is_written_through_to_its_target(tmp_path, capsys):
     real.write_text("old")
     link = tmp_path / "link.json"
     link.symlink_to(real)
-    done = in_process(capsys, "predict", NAME, str(example_images()[0].path), "--format", "json", "--out",
-                      str(link), "--quiet")
+    done = in_process(
+        capsys, "predict", NAME, str(example_images()[0].path), "--format", "json", "--out", str(link), "--quiet"
+    )
     assert done.returncode == 0 and link.is_symlink()
     assert json.loads(real.read_text())[0]["label"]
 
 
 # 3. Interrupted writes leave nothing behind, and the target as it was.
+
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_predict_out_leaves_no_temporary_file_and_the_old_output(tmp_path, how):
@@ -127,10 +142,26 @@ def test_an_interrupted_predict_out_leaves_no_temporary_file_and_the_old_output(
     out = tmp_path / "out" / "predictions.json"
     out.parent.mkdir()
     out.write_text("the previous run's output\n")
-    process = subprocess.Popen([sys.executable, "-m", "dkl_zoo", "predict", NAME, str(images), "--format", "json",
-                                "--out", str(out), "--batch-size", "1"], stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dkl_zoo",
+            "predict",
+            NAME,
+            str(images),
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "--batch-size",
+            "1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     _signal_once_writing(process, out.parent, how)
     _, rest = process.communicate(timeout=60)
     assert process.returncode == (143 if how == signal.SIGTERM else 130), rest
@@ -190,12 +221,17 @@ def test_the_command_reads_a_wrapped_interrupt_as_ctrl_c(capsys, monkeypatch):
 
 # 4. A failed command leaves no folder it made.
 
-@pytest.mark.parametrize("args", [
-    ("predict", "no-such-model", "{image}", "--out", "{out}"),
-    ("predict", NAME, "{missing}", "--out", "{out}"),
-    ("attack", NAME, "{image}", "--target", "no-such-class", "--out", "{out}.png", "--attack", "pgd"),
-    ("export", NAME, "--format", "onnx", "--out", "{out}.onnx", "--static-batch", "--format", "nonsense"),
-], ids=["unknown-model", "missing-input", "bad-target", "bad-format"])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("predict", "no-such-model", "{image}", "--out", "{out}"),
+        ("predict", NAME, "{missing}", "--out", "{out}"),
+        ("attack", NAME, "{image}", "--target", "no-such-class", "--out", "{out}.png", "--attack", "pgd"),
+        ("export", NAME, "--format", "onnx", "--out", "{out}.onnx", "--static-batch", "--format", "nonsense"),
+    ],
+    ids=["unknown-model", "missing-input", "bad-target", "bad-format"],
+)
 def test_a_failed_command_leaves_no_folder(tmp_path, capsys, args):
     out = tmp_path / "new" / "deeper" / "result"
     filled = [a.format(image=example_images()[0].path, out=out, missing=tmp_path / "nothing.png") for a in args]
@@ -210,12 +246,17 @@ def test_a_failed_command_leaves_no_folder(tmp_path, capsys, args):
 
 def test_the_folder_of_a_successful_output_is_made(tmp_path, capsys):
     out = tmp_path / "new" / "deeper" / "p.csv"
-    assert in_process(capsys, "predict", NAME, str(example_images()[0].path), "--format", "csv", "--out",
-                      str(out), "--quiet").returncode == 0
+    assert (
+        in_process(
+            capsys, "predict", NAME, str(example_images()[0].path), "--format", "csv", "--out", str(out), "--quiet"
+        ).returncode
+        == 0
+    )
     assert out.read_text().startswith("path,")
 
 
 # 5. The caller's model is never changed.
+
 
 def test_no_public_function_changes_the_callers_model(model, tmp_path):
     before = _fingerprint(model)
@@ -235,23 +276,40 @@ def test_no_public_function_changes_the_callers_model(model, tmp_path):
     with pytest.warns(RuntimeWarning, match="training mode"):
         dkl_zoo.attack_image(training, image, attack="pgd", steps=1)
     with pytest.warns(RuntimeWarning, match="training mode"):
-        dkl_zoo.evaluate(training, dataset="fashion-mnist", eps=0.1, n_examples=2, version="custom",
-                         attacks=["apgd-ce"], batch_size=2, progress=False, channels_last=False,
-                         data=(torch.rand(2, 1, 28, 28), torch.tensor([0, 1])))
+        dkl_zoo.evaluate(
+            training,
+            dataset="fashion-mnist",
+            eps=0.1,
+            n_examples=2,
+            version="custom",
+            attacks=["apgd-ce"],
+            batch_size=2,
+            progress=False,
+            channels_last=False,
+            data=(torch.rand(2, 1, 28, 28), torch.tensor([0, 1])),
+        )
     assert _same(snapshot, _fingerprint(training))
 
 
 # 6. Memory is bounded by the input and the output, not by the image's shape.
 
+
 def test_a_1_by_200000_strip_is_transformed_in_bounded_memory(tmp_path):
     strip = tmp_path / "strip.png"
     Image.fromarray((np.arange(200000) % 256).astype(np.uint8)[None]).save(strip)
-    code = ("import resource, dkl_zoo, torch; t = dkl_zoo.model_info('ikl-at-fmnist-wrn10-1').transforms();"
-            "t(torch.zeros(1, 30, 30)); before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            f"x = t({str(strip)!r}); after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            "print(tuple(x.shape), (after - before) // 1024)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import resource, dkl_zoo, torch; t = dkl_zoo.model_info('ikl-at-fmnist-wrn10-1').transforms();"
+        "t(torch.zeros(1, 30, 30)); before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        f"x = t({str(strip)!r}); after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "print(tuple(x.shape), (after - before) // 1024)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     shape, grown_mb = done.stdout.split(") ")
     assert shape == "(1, 28, 28" and int(grown_mb) < 64, done.stdout + done.stderr  # it took 626 MB
 
@@ -265,15 +323,17 @@ def test_enlarging_computes_what_resize_then_crop_computes(size):
         h, w = size
         scale = max(height / h, width / w)
         new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
-        full = torch.nn.functional.interpolate(x[None], size=(new_h, new_w), mode="bilinear", align_corners=False,
-                                               antialias=True)[0].clamp(0, 1)
+        full = torch.nn.functional.interpolate(
+            x[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
+        )[0].clamp(0, 1)
         top, left = (new_h - height) // 2, (new_w - width) // 2
-        expected = full[:, top:top + height, left:left + width]
+        expected = full[:, top : top + height, left : left + width]
         # PyTorch computes its sample centres in float32: at 1:14 enlargement they drift by about 2e-5
         assert torch.allclose(_resize_cover(x, height, width), expected, rtol=0, atol=5e-5)
 
 
 # 10. A 48-bit PNG keeps its depth.
+
 
 def test_a_48_bit_png_is_read_at_full_depth_and_upright(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 65536, size=(5, 7, 3), dtype=np.uint16)
@@ -291,18 +351,26 @@ def test_a_48_bit_png_is_read_at_full_depth_and_upright(tmp_path):
 def test_without_torchvision_a_48_bit_png_is_read_at_8_bits_and_said_once(tmp_path):
     pixels = np.full((4, 4, 3), 40000, dtype=np.uint16)
     path = write_png16(tmp_path / "deep.png", pixels)
-    code = ("import sys, warnings; sys.modules['torchvision'] = None; sys.modules['torchvision.io'] = None\n"
-            "from dkl_zoo.transforms import to_tensor_image\n"
-            "with warnings.catch_warnings(record=True) as caught:\n"
-            "    warnings.simplefilter('always')\n"
-            f"    a = to_tensor_image({str(path)!r}); b = to_tensor_image({str(path)!r})\n"
-            "print(len(caught), round(float(a.max()) * 255, 3), '8 bits' in str(caught[0].message))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys, warnings; sys.modules['torchvision'] = None; sys.modules['torchvision.io'] = None\n"
+        "from dkl_zoo.transforms import to_tensor_image\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    a = to_tensor_image({str(path)!r}); b = to_tensor_image({str(path)!r})\n"
+        "print(len(caught), round(float(a.max()) * 255, 3), '8 bits' in str(caught[0].message))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.stdout.split() == ["1", str(float(40000 >> 8)), "True"], done.stdout + done.stderr
 
 
 # 11. Boolean keywords take True or False only.
+
 
 def test_truthy_strings_are_not_booleans(model, tmp_path):
     with pytest.raises(InvalidArgumentError, match="dynamic_batch must be True or False, got 'no'"):
@@ -312,8 +380,12 @@ def test_truthy_strings_are_not_booleans(model, tmp_path):
     with pytest.raises(InvalidArgumentError, match="progress must be True or False"):
         dkl_zoo.load(NAME, progress=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="channels_last must be True or False"):
-        dkl_zoo.evaluate(model, channels_last="no", data=(torch.rand(2, 1, 28, 28), torch.tensor([0, 1])),  # type: ignore[arg-type]
-                         n_examples=2)
+        dkl_zoo.evaluate(
+            model,
+            channels_last="no",
+            data=(torch.rand(2, 1, 28, 28), torch.tensor([0, 1])),  # type: ignore[arg-type]
+            n_examples=2,
+        )
     from dkl_zoo.demo import serve
 
     with pytest.raises(InvalidArgumentError, match="share must be True or False"):
@@ -322,6 +394,7 @@ def test_truthy_strings_are_not_booleans(model, tmp_path):
 
 
 # 12. File names cannot drive the terminal.
+
 
 def test_names_with_escape_sequences_are_printed_escaped_and_kept_exact_in_json(tmp_path, capsys):
     name = "evil\x1b[2J\x1b]0;owned\x07.png"
@@ -336,6 +409,7 @@ def test_names_with_escape_sequences_are_printed_escaped_and_kept_exact_in_json(
 
 
 # Every error a user meets is ours.
+
 
 def test_one_bad_file_does_not_sink_a_folder(tmp_path, capsys):
     folder = tmp_path / "images"
@@ -369,20 +443,26 @@ def test_any_floating_batch_is_computed_in_the_models_dtype(model, dtype):
     assert [p.index for p in dkl_zoo.predict(model, batch.to(dtype), progress=False)] == expected
 
 
-@pytest.mark.parametrize("batch, words", [
-    (torch.zeros(0, 1, 28, 28), "no pixels"),
-    (torch.zeros(2, 1, 28, 28, device="meta"), "meta device"),
-    (torch.zeros(1, 0, 28), "no pixels"),
-], ids=["empty-batch", "meta-batch", "zero-size-image"])
+@pytest.mark.parametrize(
+    "batch, words",
+    [
+        (torch.zeros(0, 1, 28, 28), "no pixels"),
+        (torch.zeros(2, 1, 28, 28, device="meta"), "meta device"),
+        (torch.zeros(1, 0, 28), "no pixels"),
+    ],
+    ids=["empty-batch", "meta-batch", "zero-size-image"],
+)
 def test_empty_and_meta_tensors_are_ours(model, batch, words):
     with pytest.raises(InvalidArgumentError, match=words):
         dkl_zoo.predict(model, batch, progress=False)
 
 
 def test_a_model_of_another_entry_is_refused_with_the_entry_it_fits(model, tmp_path):
-    for call in (lambda: dkl_zoo.predict(model, example_images()[0].path, entry=CIFAR, progress=False),
-                 lambda: dkl_zoo.attack_image(model, example_images()[0].path, entry=CIFAR, attack="pgd"),
-                 lambda: dkl_zoo.export(model, tmp_path / "m.pt", format="torchscript", entry=CIFAR)):
+    for call in (
+        lambda: dkl_zoo.predict(model, example_images()[0].path, entry=CIFAR, progress=False),
+        lambda: dkl_zoo.attack_image(model, example_images()[0].path, entry=CIFAR, attack="pgd"),
+        lambda: dkl_zoo.export(model, tmp_path / "m.pt", format="torchscript", entry=CIFAR),
+    ):
         with pytest.raises(InvalidArgumentError, match="does not take ikl-at-cifar10-wrn34's input") as caught:
             call()
         assert "it fits ikl-at-fmnist-wrn10-1" in str(caught.value)
@@ -392,15 +472,18 @@ def test_a_model_of_another_entry_is_refused_with_the_entry_it_fits(model, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"target": "²"}, "unknown target class"),
-    ({"top_k": 0}, "top_k must be a positive integer"),
-    ({"top_k": -1}, "top_k must be a positive integer"),
-    ({"target": 1.5}, "target must be a class name or an index"),
-    ({"device": "xpu"}, "'xpu' is not available here"),
-    ({"device": "hpu"}, "'hpu' is not available here"),
-    ({"device": "meta"}, "holds shapes, not values"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"target": "²"}, "unknown target class"),
+        ({"top_k": 0}, "top_k must be a positive integer"),
+        ({"top_k": -1}, "top_k must be a positive integer"),
+        ({"target": 1.5}, "target must be a class name or an index"),
+        ({"device": "xpu"}, "'xpu' is not available here"),
+        ({"device": "hpu"}, "'hpu' is not available here"),
+        ({"device": "meta"}, "holds shapes, not values"),
+    ],
+)
 def test_attack_image_arguments_are_refused_in_our_words(model, kwargs, words):
     with pytest.raises(InvalidArgumentError, match=words):
         dkl_zoo.attack_image(model, example_images()[0].path, attack="pgd", steps=1, **kwargs)
@@ -408,8 +491,9 @@ def test_attack_image_arguments_are_refused_in_our_words(model, kwargs, words):
 
 def test_attack_checks_the_figure_ending_before_attacking(tmp_path, capsys):
     started = time.monotonic()
-    done = in_process(capsys, "attack", NAME, str(example_images()[0].path), "--steps", "100000", "--out",
-                      str(tmp_path / "f.xyz"))
+    done = in_process(
+        capsys, "attack", NAME, str(example_images()[0].path), "--steps", "100000", "--out", str(tmp_path / "f.xyz")
+    )
     assert done.returncode == 2 and "ending names no image format" in done.stderr
     assert time.monotonic() - started < 30 and list(tmp_path.iterdir()) == []
 
@@ -417,10 +501,22 @@ def test_attack_checks_the_figure_ending_before_attacking(tmp_path, capsys):
 def test_training_out_under_a_regular_file_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    done = subprocess.run([sys.executable, "-m", "training.train", "--config",
-                           str(ROOT / "training" / "configs" / "ikl-at-fmnist-wrn10-1.yaml"), "--out",
-                           str(blocker / "run")], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--config",
+            str(ROOT / "training" / "configs" / "ikl-at-fmnist-wrn10-1.yaml"),
+            "--out",
+            str(blocker / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "a file of that name is in the way" in done.stderr
 
@@ -448,9 +544,11 @@ def test_every_public_function_stays_the_function_after_every_submodule_is_impor
 
 
 def test_errors_are_all_ours_for_a_sample_of_bad_arguments(model):
-    for call in (lambda: dkl_zoo.predict(model, example_images()[0].path, entry=3),  # type: ignore[arg-type]
-                 lambda: dkl_zoo.predict(model, example_images()[0].path, batch_size=True),  # type: ignore[arg-type]
-                 lambda: dkl_zoo.predict(model, example_images()[0].path, device="xpu", progress=False)):
+    for call in (
+        lambda: dkl_zoo.predict(model, example_images()[0].path, entry=3),  # type: ignore[arg-type]
+        lambda: dkl_zoo.predict(model, example_images()[0].path, batch_size=True),  # type: ignore[arg-type]
+        lambda: dkl_zoo.predict(model, example_images()[0].path, device="xpu", progress=False),
+    ):
         with pytest.raises(DklZooError):
             call()
 
@@ -469,5 +567,9 @@ def test_one_device_rule_for_every_function():
     with pytest.raises(InvalidArgumentError, match="meta device"):
         run_device(torch.nn.Linear(2, 2, device="meta"), None)
     with pytest.raises(InvalidArgumentError, match="meta device"):
-        dkl_zoo.evaluate(torch.nn.Linear(2, 2, device="meta"), data=(torch.rand(2, 3, 4, 4), torch.zeros(2).long()),
-                         n_examples=2, eps=0.1)
+        dkl_zoo.evaluate(
+            torch.nn.Linear(2, 2, device="meta"),
+            data=(torch.rand(2, 3, 4, 4), torch.zeros(2).long()),
+            n_examples=2,
+            eps=0.1,
+        )

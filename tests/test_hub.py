@@ -33,14 +33,13 @@ from dkl_zoo.errors import (
     RevisionNotFoundError,
     WeightsFormatError,
 )
-
 from helpers import ROOT, ctrl_c_reaches_it, run_python, safetensors_bytes, tiny_entry, trained_like
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 
 def weight_gets(hub) -> int:
-    return hub.count("GET", "/resolve/") 
+    return hub.count("GET", "/resolve/")
 
 
 def test_first_download_gives_identical_logits_in_eval_mode(hub, published, cache_dir):
@@ -153,18 +152,23 @@ def test_tampered_cached_file_is_refused_removed_and_healed_by_the_next_load(hub
 def test_unknown_repo_revision_and_file(hub, published, cache_dir):
     entry, _, _ = published
     with pytest.raises(RepositoryNotFoundError, match="Repository not found") as raised:
-        dkl_zoo.load(dataclasses.replace(entry, name="not-published"), endpoint=hub.url, cache_dir=cache_dir,
-                     allow_original=False)
+        dkl_zoo.load(
+            dataclasses.replace(entry, name="not-published"),
+            endpoint=hub.url,
+            cache_dir=cache_dir,
+            allow_original=False,
+        )
     assert isinstance(raised.value, RemoteNotFoundError) and raised.value.kind == "repository"
     with pytest.raises(RepositoryNotFoundError, match="Repository not found"):  # an entry with no original release
-        dkl_zoo.load(dataclasses.replace(entry, name="not-published").with_weights(original_sources=()),
-                     endpoint=hub.url,
-                     cache_dir=cache_dir)
+        dkl_zoo.load(
+            dataclasses.replace(entry, name="not-published").with_weights(original_sources=()),
+            endpoint=hub.url,
+            cache_dir=cache_dir,
+        )
     with pytest.raises(RevisionNotFoundError, match="Revision 'v9' not found"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=cache_dir, revision="v9")
     with pytest.raises(EntryNotFoundError, match="File 'weights.safetensors' not found"):
-        dkl_zoo.load(entry.with_weights(filename="weights.safetensors"), endpoint=hub.url,
-                     cache_dir=cache_dir)
+        dkl_zoo.load(entry.with_weights(filename="weights.safetensors"), endpoint=hub.url, cache_dir=cache_dir)
 
 
 @pytest.mark.parametrize("status", [401, 403, 503])
@@ -272,6 +276,7 @@ def test_full_size_registry_name_through_hf_endpoint(hub, cache_dir, monkeypatch
 
 # ---- the Hub's hashes, remembered beside the cache (joints found by mutation testing) ----------------------
 
+
 def test_hub_hash_record_lives_in_the_repo_cache_folder_normalised(tmp_path):
     commit, etag = "c" * 40, "AB" * 32
     zoo_hub.record_hash(tmp_path, "ns/name", commit, "model.safetensors", f'"{etag}"', 123)
@@ -321,6 +326,7 @@ def test_explicit_unpinned_revision_after_main_moved_is_checked_against_its_own_
 
 # ---- local problems are the disk's, not the server's ----------------------------------------------------------
 
+
 def test_a_cache_path_that_is_a_file_names_the_setting_not_the_server(hub, published, tmp_path):
     from dkl_zoo.errors import CacheError
 
@@ -328,17 +334,20 @@ def test_a_cache_path_that_is_a_file_names_the_setting_not_the_server(hub, publi
     (tmp_path / "file").write_text("")
     with pytest.raises(CacheError, match=r"is a file, not a folder\. Pass cache_dir= a writable folder"):
         dkl_zoo.load(entry, endpoint=hub.url, cache_dir=tmp_path / "file" / "cache")
-    done = run_python(f"import dkl_zoo\nfrom dkl_zoo.registry import get_entry\n"
-                      f"try:\n    dkl_zoo.load(get_entry('ikl-at-cifar10-wrn34').with_weights(repo='{entry.repo_id}'), "
-                      f"pretrained=True, allow_original=False)\n"
-                      f"except dkl_zoo.errors.CacheError as e:\n    print('CACHE', e)\n",
-                      {"HF_HUB_CACHE": str(tmp_path / "file"), "HF_ENDPOINT": hub.url})
-    assert "CACHE" in done.stdout and "HF_HUB_CACHE" in done.stdout and "server" not in done.stdout.split("CACHE")[1][:40]
+    done = run_python(
+        f"import dkl_zoo\nfrom dkl_zoo.registry import get_entry\n"
+        f"try:\n    dkl_zoo.load(get_entry('ikl-at-cifar10-wrn34').with_weights(repo='{entry.repo_id}'), "
+        f"pretrained=True, allow_original=False)\n"
+        f"except dkl_zoo.errors.CacheError as e:\n    print('CACHE', e)\n",
+        {"HF_HUB_CACHE": str(tmp_path / "file"), "HF_ENDPOINT": hub.url},
+    )
+    assert (
+        "CACHE" in done.stdout and "HF_HUB_CACHE" in done.stdout and "server" not in done.stdout.split("CACHE")[1][:40]
+    )
 
 
 def test_a_read_only_cache_is_a_cache_error_and_a_cached_file_still_loads(hub, published, tmp_path):
     from dkl_zoo.errors import CacheError
-
     from helpers import unwritable
 
     entry, model, _ = published
@@ -371,14 +380,17 @@ def test_hash_records_follow_the_umask_so_a_shared_cache_serves_every_user(hub, 
     assert records and all(r.stat().st_mode & 0o777 == 0o644 for r in records)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"name": None}, "name must be a registry name .* got NoneType"),
-    ({"revision": 123}, "revision must be a branch, tag or commit id"),
-    ({"cache_dir": 123}, r"cache_dir must be a path \(str or os.PathLike\), got int"),
-    ({"endpoint": 123}, "endpoint must be an http"),
-    ({"token": 1.5}, "token must be a string"),
-    ({"progress": "no"}, "progress must be True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": None}, "name must be a registry name .* got NoneType"),
+        ({"revision": 123}, "revision must be a branch, tag or commit id"),
+        ({"cache_dir": 123}, r"cache_dir must be a path \(str or os.PathLike\), got int"),
+        ({"endpoint": 123}, "endpoint must be an http"),
+        ({"token": 1.5}, "token must be a string"),
+        ({"progress": "no"}, "progress must be True or False"),
+    ],
+)
 def test_load_arguments_of_the_wrong_kind_are_refused_before_any_request(hub, kwargs, message):
     name = kwargs.pop("name", "ikl-at-cifar10-wrn34")
     with pytest.raises(InvalidArgumentError, match=message):
@@ -387,6 +399,7 @@ def test_load_arguments_of_the_wrong_kind_are_refused_before_any_request(hub, kw
 
 
 # ---- fail closed -------------------------------------------------------------------------------------------
+
 
 def test_verified_only_refuses_unpinned_weights_before_any_request(hub, published, cache_dir, monkeypatch):
     from dkl_zoo.errors import UnpinnedWeightsError
@@ -437,7 +450,6 @@ def test_a_local_weights_file_loads_through_load_and_fails_closed_only_with_its_
 # ---- the chain of verification under attack: planted cache entries, bad servers, deadlines ---------------
 
 
-
 def _cache_entries(cache_dir: Path) -> tuple[list[Path], list[Path]]:
     blobs = [p for p in cache_dir.rglob("blobs/*")]
     links = [p for p in cache_dir.rglob("snapshots/*/model.safetensors")]
@@ -481,6 +493,7 @@ def test_offline_load_without_a_recorded_hub_hash_is_refused(hub, published, cac
 
 
 # ---- 4. a bad download never poisons the cache ------------------------------------------------------------
+
 
 def test_wrong_bytes_under_the_good_hash_are_removed_and_the_next_load_heals(hub, published, cache_dir):
     entry, reference, _ = published
@@ -527,6 +540,7 @@ def test_broken_safetensors_header_is_a_weights_format_error(hub, cache_dir):
 
 # ---- 5. a total download deadline ---------------------------------------------------------------------------
 
+
 def test_trickling_server_hits_the_download_deadline(hub, published, cache_dir, monkeypatch):
     entry, _, _ = published
     monkeypatch.setenv("DKL_ZOO_DOWNLOAD_TIMEOUT", "1.5")
@@ -563,8 +577,9 @@ except KeyboardInterrupt:
 def test_ctrl_c_during_a_stalled_download_exits_at_once(hub, published, cache_dir):
     hub.trickle_seconds = 0.5
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache_dir)}
-    process = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], env=env, stdout=subprocess.PIPE, text=True,
-                               preexec_fn=ctrl_c_reaches_it)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT], env=env, stdout=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it
+    )
     deadline = time.monotonic() + 60
     while hub.count("GET", "/resolve/") == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -576,6 +591,7 @@ def test_ctrl_c_during_a_stalled_download_exits_at_once(hub, published, cache_di
 
 
 # ---- 6. the rest: one clear error of ours, before slow work ----------------------------------------------
+
 
 def test_bad_namespace_names_the_variable_and_asks_nothing(hub, cache_dir, monkeypatch):
     monkeypatch.setenv("DKL_ZOO_NAMESPACE", "my org!")

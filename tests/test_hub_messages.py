@@ -19,7 +19,6 @@ from dkl_zoo.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-
 from helpers import safetensors_bytes, tiny_entry, trained_like
 
 
@@ -33,7 +32,8 @@ def test_missing_revision_repository_and_file_say_exactly_what_and_where(hub, pu
         _load(entry, hub, cache_dir, revision="v9")
     assert str(raised.value) == (
         f"Revision 'v9' not found (repo '{entry.repo_id}' at {hub.url}). Check the revision (a branch, tag or "
-        "full commit sha), or leave it out to use the pinned one.")
+        "full commit sha), or leave it out to use the pinned one."
+    )
     assert (raised.value.repo_id, raised.value.endpoint, raised.value.kind) == (entry.repo_id, hub.url, "revision")
 
     other = dataclasses.replace(entry, name="not-published")
@@ -42,22 +42,27 @@ def test_missing_revision_repository_and_file_say_exactly_what_and_where(hub, pu
     assert str(raised.value) == (
         f"Repository not found (repo '{other.repo_id}' at {hub.url}). The repo may not be published yet, be "
         f"private (a token: HF_TOKEN), or {hub.url} is not the Hub you meant (HF_ENDPOINT); dkl_zoo.load falls "
-        "back to the original release when it can.")
+        "back to the original release when it can."
+    )
     assert raised.value.repo_id == other.repo_id
 
     with pytest.raises(EntryNotFoundError) as raised:
         _load(entry.with_weights(filename="weights.safetensors"), hub, cache_dir)
     assert str(raised.value) == (
         f"File 'weights.safetensors' not found at revision 'main' (repo '{entry.repo_id}' at {hub.url}). The repo "
-        "exists but has no weights at this revision; publish them (dkl-zoo publish) or pick another revision.")
+        "exists but has no weights at this revision; publish them (dkl-zoo publish) or pick another revision."
+    )
     assert raised.value.kind == "file"
 
 
-@pytest.mark.parametrize("status, fix", [
-    (401, "Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."),
-    (403, "Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."),
-    (502, "The Hub failed; try again later, or point HF_ENDPOINT at a mirror."),
-])
+@pytest.mark.parametrize(
+    "status, fix",
+    [
+        (401, "Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."),
+        (403, "Check your token (HF_TOKEN, `hf auth login`) and that you may read this repo."),
+        (502, "The Hub failed; try again later, or point HF_ENDPOINT at a mirror."),
+    ],
+)
 def test_refusals_and_server_failures_name_the_status_and_the_remedy(hub, published, cache_dir, status, fix):
     entry, _, _ = published
     hub.fail_with = status
@@ -65,7 +70,8 @@ def test_refusals_and_server_failures_name_the_status_and_the_remedy(hub, publis
         _load(entry, hub, cache_dir)
     assert str(raised.value) == (
         f"{entry.name}: weights {entry.repo_id}@main/model.safetensors are not in the local cache and the Hub at "
-        f"{hub.url} answered HTTP {status}. {fix}")
+        f"{hub.url} answered HTTP {status}. {fix}"
+    )
     assert raised.value.status == status
 
 
@@ -94,7 +100,8 @@ def test_offline_mode_and_an_unreachable_hub_say_why_and_what_to_do(published, c
     assert str(raised.value) == (
         f"{entry.name}: weights {entry.repo_id}@main/model.safetensors are not in the local cache and offline "
         "mode is on (local_files_only=True or HF_HUB_OFFLINE=1). Load it once while online (`dkl-zoo download "
-        "NAME` on a machine that is online, then copy its HF_HUB_CACHE here), or unset HF_HUB_OFFLINE.")
+        "NAME` on a machine that is online, then copy its HF_HUB_CACHE here), or unset HF_HUB_OFFLINE."
+    )
     import socket
 
     with socket.socket() as probe:
@@ -104,10 +111,12 @@ def test_offline_mode_and_an_unreachable_hub_say_why_and_what_to_do(published, c
         dkl_zoo.load(entry, endpoint=closed, cache_dir=cache_dir, allow_original=False)
     assert str(raised.value).startswith(
         f"{entry.name}: weights {entry.repo_id}@main/model.safetensors are not in the local cache and the Hub at "
-        f"{closed} could not be reached (")
+        f"{closed} could not be reached ("
+    )
     assert str(raised.value).endswith(
         "). Check your connection or HF_ENDPOINT, or pre-fetch the weights on a machine that is online "
-        "(`dkl-zoo download NAME`).")
+        "(`dkl-zoo download NAME`)."
+    )
     assert "could not be reached (None" not in str(raised.value)
 
 
@@ -118,8 +127,9 @@ def test_a_body_that_is_not_the_file_is_a_download_error_naming_server_and_file(
         _load(entry, hub, cache_dir)
     message = str(raised.value)
     assert message.startswith(f"{entry.name}: {hub.url} did not send the file {entry.repo_id}@main/model.safetensors (")
-    assert message.endswith("). Nothing was kept; try again, or check HF_ENDPOINT / your proxy (an HTML page "
-                            "instead of the file?).")
+    assert message.endswith(
+        "). Nothing was kept; try again, or check HF_ENDPOINT / your proxy (an HTML page instead of the file?)."
+    )
     assert "(Consistency check failed: file should be of size " in message  # huggingface_hub's own first line
 
 
@@ -144,8 +154,7 @@ def test_a_damaged_or_different_hash_record_is_rewritten(tmp_path):
     assert zoo_hub.recorded_hash(tmp_path, "ns/name", commit, "model.safetensors") == "b" * 64
 
 
-def test_locate_called_directly_downloads_once_and_an_explicit_pinned_revision_keeps_the_pin(hub, published,
-                                                                                              cache_dir):
+def test_locate_called_directly_downloads_once_and_an_explicit_pinned_revision_keeps_the_pin(hub, published, cache_dir):
     entry, _, commit = published
     first = zoo_hub.locate(entry, endpoint=hub.url, cache_dir=cache_dir)  # defaults: online, no forced download
     assert first.path.exists() and hub.count("GET", "/resolve/") == 1

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from dkl_zoo.losses import ClassPrior, ikl_loss
 from dkl_zoo.models import WideResNet
+from helpers import ROOT
+from helpers.released_port import released_trades_step
 from training.config import load_config
 from training.ikl_at import (
     AdversarialWeightPerturbation,
@@ -24,9 +26,6 @@ from training.ikl_at import (
     replica_forward,
     robust_loss,
 )
-
-from helpers import ROOT
-from helpers.released_port import released_trades_step
 
 SMOKE = ROOT / "training" / "configs" / "smoke.yaml"
 
@@ -77,8 +76,16 @@ def test_dual_view_robust_loss_weighs_the_second_view_by_gamma_aug():
     adv, nat, w = torch.randn(8, 10, generator=generator), torch.randn(8, 10, generator=generator), torch.rand(8, 10)
 
     def ikl(a, n, weights):
-        return ikl_loss(a, n, weights, alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"],
-                        temperature=config["softce_temperature"], normalize=config["normalize"])
+        return ikl_loss(
+            a,
+            n,
+            weights,
+            alpha=config["alpha"],
+            beta=config["beta"],
+            gamma=config["gamma"],
+            temperature=config["softce_temperature"],
+            normalize=config["normalize"],
+        )
 
     dual = robust_loss(config, adv, nat, w, dual_view=True)
     torch.testing.assert_close(dual, ikl(adv[:4], nat[:4], w[:4]) + 0.3 * ikl(adv[4:], nat[4:], w[4:]))
@@ -107,11 +114,14 @@ def test_trades_step_equals_the_released_trades_step():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
 
 
-@pytest.mark.parametrize("changes", [
-    {"normalize": "weights", "attack_init_std": 0.01, "attack_loss": "dkl"},
-    {"aug": "autoaug", "gamma_aug": 0.3},
-    {"method": "trades", "attack_loss": "dkl"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"normalize": "weights", "attack_init_std": 0.01, "attack_loss": "dkl"},
+        {"aug": "autoaug", "gamma_aug": 0.3},
+        {"method": "trades", "attack_loss": "dkl"},
+    ],
+)
 def test_the_step_hands_the_config_settings_to_the_attack_and_the_loss(changes):
     """The step is the attack, then CE + robust loss on the attacked batch, with this config's settings
     (loss, normalisation, starting noise, dual view) and weights in the batch's dtype: composed by hand
@@ -131,12 +141,20 @@ def test_the_step_hands_the_config_settings_to_the_attack_and_the_loss(changes):
     weights = prior.prior[y].to(x.dtype)
     kind = "kl" if config["method"] == "trades" else config["attack_loss"]
     torch.manual_seed(3)
-    x_adv = perturb(by_hand, x, weights, attack_budget(config, 2), kind=kind, normalize=config["normalize"],
-                    init_std=config["attack_init_std"])
+    x_adv = perturb(
+        by_hand,
+        x,
+        weights,
+        attack_budget(config, 2),
+        kind=kind,
+        normalize=config["normalize"],
+        init_std=config["attack_init_std"],
+    )
     by_hand.train()
     adv_logits, nat_logits = by_hand(x_adv), by_hand(x)
-    loss = F.cross_entropy(nat_logits, y) + robust_loss(config, adv_logits, nat_logits, weights,
-                                                        dual_view=config["aug"] == "autoaug")
+    loss = F.cross_entropy(nat_logits, y) + robust_loss(
+        config, adv_logits, nat_logits, weights, dual_view=config["aug"] == "autoaug"
+    )
     hand_opt.zero_grad()
     loss.backward()
     hand_opt.step()
@@ -189,8 +207,14 @@ def test_the_step_runs_attack_and_training_under_its_autocast():
     dtypes: list[torch.dtype] = []
     model.conv1.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
     x, y = _batch()
-    step = IKLATStep(_config(awp={"gamma": 0.0, "warmup": 0}), model, torch.optim.SGD(model.parameters(), lr=0.05),
-                     ClassPrior(10), None, autocast=torch.autocast("cpu", dtype=torch.bfloat16))
+    step = IKLATStep(
+        _config(awp={"gamma": 0.0, "warmup": 0}),
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        ClassPrior(10),
+        None,
+        autocast=torch.autocast("cpu", dtype=torch.bfloat16),
+    )
     metrics = step(x, y, 2)
     assert dtypes and set(dtypes) == {torch.bfloat16}
     assert torch.isfinite(metrics["loss"])
@@ -212,8 +236,9 @@ def test_the_attack_runs_through_the_bare_network_and_training_through_the_wrapp
     wrapper.register_forward_hook(lambda *_: calls.__setitem__("wrapper", calls["wrapper"] + 1))
     network.register_forward_hook(lambda *_: calls.__setitem__("network", calls["network"] + 1))
     config = _config(awp={"gamma": 0.0, "warmup": 0})
-    step = IKLATStep(config, wrapper, torch.optim.SGD(wrapper.parameters(), lr=0.05), ClassPrior(10), None,
-                     attack_model=network)
+    step = IKLATStep(
+        config, wrapper, torch.optim.SGD(wrapper.parameters(), lr=0.05), ClassPrior(10), None, attack_model=network
+    )
     step(*_batch(), 2)
     steps = attack_budget(config, 2).steps
     assert calls == {"wrapper": 2, "network": 2 + 1 + steps}  # inside the wrapper's 2, plus the attack's
@@ -240,8 +265,16 @@ def test_attack_budget_of_every_schedule_and_ramp():
     assert attack_budget(constant, 1) == AttackBudget(eps, eps / 2, 5)
     # staged over 100 epochs: the quarters end at 25, 50, 75 (the release staged 50/100/150 of 200)
     staged = _config(attack_schedule="staged", eps=eps, epochs=100, eps_ramp="constant")
-    expected = {1: (eps, 2), 25: (eps, 2), 26: (2 * eps / 3, 3), 50: (2 * eps / 3, 3), 51: (eps / 2, 4),
-                75: (eps / 2, 4), 76: (eps / 2, 5), 100: (eps / 2, 5)}
+    expected = {
+        1: (eps, 2),
+        25: (eps, 2),
+        26: (2 * eps / 3, 3),
+        50: (2 * eps / 3, 3),
+        51: (eps / 2, 4),
+        75: (eps / 2, 4),
+        76: (eps / 2, 5),
+        100: (eps / 2, 5),
+    }
     for epoch, (step_size, steps) in expected.items():
         budget = attack_budget(staged, epoch)
         assert (budget.eps, budget.step_size, budget.steps) == pytest.approx((eps, step_size, steps)), epoch
@@ -262,8 +295,9 @@ def test_the_attack_freezes_the_weights_and_leaves_pixels_the_loss_ignores():
     torch.manual_seed(0)
     model = LeftHalf()
     trainable: list[bool] = []
-    model.fc.register_forward_hook(lambda m, i, o: trainable.append(m.weight.requires_grad) if i[0].requires_grad
-                                   else None)
+    model.fc.register_forward_hook(
+        lambda m, i, o: trainable.append(m.weight.requires_grad) if i[0].requires_grad else None
+    )
     x = torch.rand(4, 3, 32, 32) * 0.5 + 0.25
     budget = AttackBudget(eps=0.1, step_size=0.05, steps=3)
     x_adv = perturb(model, x, torch.full((4, 10), 0.1), budget, kind="dkl", init_std=0.0)

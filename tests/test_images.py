@@ -25,6 +25,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 def huge_png_header(width: int, height: int) -> bytes:
     """A PNG that declares width×height pixels and holds none: PIL refuses it from the header alone."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -101,5 +102,9 @@ def test_an_image_read_error_survives_pickling():
 
     error = ImageReadError("/x/y.png", "truncated image file")
     again = pickle.loads(pickle.dumps(error))
-    assert (type(again), again.path, again.reason, str(again)) == (ImageReadError, "/x/y.png",
-                                                                   "truncated image file", str(error))
+    assert (type(again), again.path, again.reason, str(again)) == (
+        ImageReadError,
+        "/x/y.png",
+        "truncated image file",
+        str(error),
+    )

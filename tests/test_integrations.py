@@ -6,11 +6,10 @@ import pytest
 import torch
 
 import dkl_zoo
-from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.integrations.timm import ROBUSTBENCH_ALIASES, robustbench_timm_name
 from dkl_zoo.maintainers.publish import publish
+from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.registry import REGISTRY
-
 from helpers import run_python, trained_like
 from helpers.hub_server import HubServer
 
@@ -158,3 +157,39 @@ def test_timm_hf_hub_name_with_the_hub_down_fails_at_once_with_our_error(hub_env
     with pytest.raises(OfflineError, match="could not be reached"):
         timm.create_model("hf-hub:dkl-zoo/ikl-at-cifar10-wrn34", pretrained=True)
     assert time.monotonic() - started < 5  # no 25 s of retries
+
+
+TIMM_AS_USERS_SEE_IT = """
+import json, sys
+if sys.argv[1] == "with":
+    import dkl_zoo
+import timm
+from timm.models import _factory
+zoo = set(timm.list_models("*ikl*") + timm.list_models("*gkl*") + timm.list_models("*trades*")
+          + timm.list_models("*standard_fmnist*") + timm.list_models("*Cui2023*") + timm.list_models("*cui2023*"))
+model = timm.create_model("resnet18", pretrained=False, num_classes=7)
+print(json.dumps({"others": sorted(set(timm.list_models()) - zoo), "zoo": len(zoo),
+                  "resnet18": [sum(p.numel() for p in model.parameters()), sorted(model.state_dict())[:5]],
+                  "pretrained_cfg": model.pretrained_cfg.get("hf_hub_id"),
+                  "hooks": [type(f).__name__ for f in sys.meta_path if "Timm" in type(f).__name__],
+                  "factory_loader": _factory.load_model_config_from_hf.__module__}))
+"""
+
+
+def test_a_users_own_import_timm_is_unchanged_for_every_other_name():
+    """The import hook adds the zoo's names and removes itself; everything else timm has stays as it was."""
+    import json
+
+    without, with_zoo = (
+        run_python(TIMM_AS_USERS_SEE_IT.replace("sys.argv[1]", repr(arg))) for arg in ("without", "with")
+    )
+    assert without.returncode == 0 and with_zoo.returncode == 0, without.stderr + with_zoo.stderr
+    before, after = json.loads(without.stdout), json.loads(with_zoo.stdout)
+    assert before["zoo"] == 0 and after["zoo"] >= 12  # the zoo's names, and only they, were added
+    assert after["others"] == before["others"] and len(before["others"]) > 1000
+    assert after["resnet18"] == before["resnet18"] and after["pretrained_cfg"] == before["pretrained_cfg"]
+    assert after["hooks"] == [] == before["hooks"]  # the hook ran once and left sys.meta_path
+    from timm.models import _hub
+
+    if _hub.has_hf_hub(False):  # timm's own Hub support on: its loader is left alone
+        assert after["factory_loader"] == before["factory_loader"]

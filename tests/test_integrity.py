@@ -18,6 +18,7 @@ X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 # ---- a pin that differs in one hex digit; what an integrity error says -----------------------------------
 
+
 def _last_digit_changed(sha256: str) -> str:
     return sha256[:-1] + ("0" if sha256[-1] != "0" else "1")
 
@@ -39,8 +40,9 @@ def test_pinned_hub_load_with_the_last_hex_digit_wrong_is_refused(hub, published
     model = dkl_zoo.load(entry.with_weights(revision=sha, sha256=good), endpoint=hub.url, cache_dir=cache_dir)
     assert torch.equal(model(X), reference(X))
     with pytest.raises(IntegrityError):
-        dkl_zoo.load(entry.with_weights(revision=sha, sha256=_last_digit_changed(good)),
-                     endpoint=hub.url, cache_dir=cache_dir)
+        dkl_zoo.load(
+            entry.with_weights(revision=sha, sha256=_last_digit_changed(good)), endpoint=hub.url, cache_dir=cache_dir
+        )
 
 
 def test_packaged_entry_with_the_last_hex_digit_wrong_is_refused_and_the_package_file_kept():
@@ -53,6 +55,7 @@ def test_packaged_entry_with_the_last_hex_digit_wrong_is_refused_and_the_package
 
 
 # ---- integrity: what an error says, and what verification returns (joints found by mutation testing) --------
+
 
 def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_path):
     import hashlib as _hashlib
@@ -68,8 +71,11 @@ def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_pat
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"weights")
     actual = _hashlib.sha256(b"weights").hexdigest()
-    cases = [dict(expected_sha256="A" * 64, hub_etag=None), dict(expected_sha256=None, hub_etag="b" * 64),
-             dict(expected_sha256=None, hub_etag="c" * 40)]
+    cases = [
+        dict(expected_sha256="A" * 64, hub_etag=None),
+        dict(expected_sha256=None, hub_etag="b" * 64),
+        dict(expected_sha256=None, hub_etag="c" * 40),
+    ]
     for kwargs in cases:
         with pytest.raises(IntegrityError) as info:
             verify_file(path, **kwargs)
@@ -82,14 +88,21 @@ def test_integrity_errors_name_the_file_what_was_expected_and_what_to_do(tmp_pat
     with pytest.raises(IntegrityError) as info:
         verify_file(path, expected_sha256=None, hub_etag=None)
     assert info.value.path == str(path) and info.value.expected == "a hash reported by the Hub"
-    assert "No hash reported by the Hub was recorded for this cached file (it was downloaded by another tool" \
-        in str(info.value) and "Load once while online, or pin the sha256" in str(info.value)
+    assert "No hash reported by the Hub was recorded for this cached file (it was downloaded by another tool" in str(
+        info.value
+    ) and "Load once while online, or pin the sha256" in str(info.value)
     assert verify_file(path, expected_sha256=None, hub_etag=actual) == (actual, "sha256 reported by the Hub (LFS ETag)")
-    assert verify_file(path, expected_sha256=None, hub_etag=git_blob_sha1(path))[1] == \
-        "git blob sha1 reported by the Hub (ETag)"
+    assert (
+        verify_file(path, expected_sha256=None, hub_etag=git_blob_sha1(path))[1]
+        == "git blob sha1 reported by the Hub (ETag)"
+    )
     verified = verify(LocatedFile(path, "rev-1", actual.upper(), None))
-    assert (verified.path, verified.sha256, verified.revision, verified.checked_against) == \
-        (path, actual, "rev-1", "sha256 pin")
+    assert (verified.path, verified.sha256, verified.revision, verified.checked_against) == (
+        path,
+        actual,
+        "rev-1",
+        "sha256 pin",
+    )
     # a file with no recorded hash is refused but kept (nothing proves it bad); a mismatch is removed
     with pytest.raises(IntegrityError):
         verify_or_discard(LocatedFile(path, "r", None, None, cache_files=(path,)))

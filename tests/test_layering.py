@@ -13,29 +13,129 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dkl_zoo"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "_compat", "_atomic", "_integrity", "_devices", "_deadline", "losses", "_inputs", "settings",
-                    "_choices", "_arguments", "_terminal", "_figure_files", "_forward_deadline",
-                    "_interrupts", "_module_changes", "_weights_watch")),
-    ("metadata", ("registry._constants", "registry._types", "registry._sources", "registry._architectures",
-                  "registry._released", "registry._shipped", "registry", "_pins", "data", "maintainers",
-                  "maintainers.cards", "categories",
-                  "_images", "transforms", "examples")),
+    (
+        "foundation",
+        (
+            "errors",
+            "_compat",
+            "_atomic",
+            "_integrity",
+            "_devices",
+            "_deadline",
+            "losses",
+            "_inputs",
+            "settings",
+            "_choices",
+            "_arguments",
+            "_terminal",
+            "_figure_files",
+            "_forward_deadline",
+            "_interrupts",
+            "_module_changes",
+            "_weights_watch",
+        ),
+    ),
+    (
+        "metadata",
+        (
+            "registry._constants",
+            "registry._types",
+            "registry._sources",
+            "registry._architectures",
+            "registry._released",
+            "registry._shipped",
+            "registry",
+            "_pins",
+            "data",
+            "maintainers",
+            "maintainers.cards",
+            "categories",
+            "_images",
+            "transforms",
+            "examples",
+        ),
+    ),
     ("models", ("models", "models._builder", "models._pretrained", "models.wide_resnet", "models.dm_wide_resnet")),
-    ("io", ("_hub_errors", "_hub", "original.drive", "original.cache", "original.trust", "original.convert", "original",
-            "maintainers.publish", "_autoattack")),
-    ("use cases", ("loading", "evaluation.result", "evaluation.sharding", "evaluation.state", "evaluation.runner",
-                   "evaluation.arguments", "evaluation.protocol", "evaluation.leaderboard", "evaluation.curve",
-                   "evaluation", "_resolve", "_classes", "maintainers.release", "prediction", "_onnx_cache",
-                   "_model_fit", "adversarial", "figure", "exporting", "verification.reference",
-                   "verification.statistics", "verification.result", "verification.checks", "verification.exported",
-                   "verification.making", "verification.verifying", "verification")),
+    (
+        "io",
+        (
+            "_hub_errors",
+            "_hub",
+            "original.drive",
+            "original.cache",
+            "original.trust",
+            "original.convert",
+            "original",
+            "maintainers.publish",
+            "_autoattack",
+        ),
+    ),
+    (
+        "use cases",
+        (
+            "loading",
+            "evaluation.result",
+            "evaluation.sharding",
+            "evaluation.state",
+            "evaluation.runner",
+            "evaluation.arguments",
+            "evaluation.protocol",
+            "evaluation.leaderboard",
+            "evaluation.curve",
+            "evaluation",
+            "_resolve",
+            "_classes",
+            "maintainers.release",
+            "prediction",
+            "_onnx_cache",
+            "_model_fit",
+            "adversarial",
+            "figure",
+            "exporting",
+            "verification.reference",
+            "verification.statistics",
+            "verification.result",
+            "verification.checks",
+            "verification.exported",
+            "verification.making",
+            "verification.verifying",
+            "verification",
+        ),
+    ),
     ("applications", ("demo",)),
-    ("interfaces", ("", "__main__", "convert", "release", "publish", "cards", "prediction_output",
-                    "cli._prediction_output", "cli._common", "cli.catalogue", "cli.download", "cli.evaluate", "cli.predict",
-                    "cli.attack", "cli.export", "cli.demo", "cli.forget", "cli.maintainers", "cli.maintainers.convert",
-                    "cli.maintainers.publish", "cli.maintainers.release", "cli.maintainers.cards", "cli.maintainers.reference", "cli.verify", "cli",
-                    "integrations", "integrations.timm",
-                    "integrations.robustbench")),
+    (
+        "interfaces",
+        (
+            "",
+            "__main__",
+            "convert",
+            "release",
+            "publish",
+            "cards",
+            "prediction_output",
+            "cli._prediction_output",
+            "cli._common",
+            "cli.catalogue",
+            "cli.download",
+            "cli.evaluate",
+            "cli.predict",
+            "cli.attack",
+            "cli.export",
+            "cli.demo",
+            "cli.forget",
+            "cli.maintainers",
+            "cli.maintainers.convert",
+            "cli.maintainers.publish",
+            "cli.maintainers.release",
+            "cli.maintainers.cards",
+            "cli.maintainers.reference",
+            "cli.verify",
+            "cli",
+            "integrations",
+            "integrations.timm",
+            "integrations.robustbench",
+        ),
+    ),
 )
 LAYER_OF = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}
 
@@ -91,7 +191,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -113,7 +213,8 @@ def test_no_import_points_up():
     graph = import_graph()
     upward = [
         f"{name or 'dkl_zoo'} ({LAYERS[LAYER_OF[name]][0]}) imports {dep or 'dkl_zoo'} ({LAYERS[LAYER_OF[dep]][0]})"
-        for name, deps in graph.items() for dep in deps
+        for name, deps in graph.items()
+        for dep in deps
         if name in LAYER_OF and dep in LAYER_OF and LAYER_OF[dep] > LAYER_OF[name]
     ]
     assert not upward, "imports that point up a layer:\n" + "\n".join(upward)

@@ -39,12 +39,14 @@ def rel_close(a, b, tol=1e-10):
     return float((a - b).abs().max()) <= tol * scale
 
 
-CASES = list(itertools.product(
-    [2, 10, 100],                       # classes
-    [(3.0, 20.0), (0.0, 5.0), (2.0, 0.0)],  # alpha, beta (each zero once)
-    [1.0, 0.5, 2.0],                    # gamma
-    ["batch", "weights"],
-))
+CASES = list(
+    itertools.product(
+        [2, 10, 100],  # classes
+        [(3.0, 20.0), (0.0, 5.0), (2.0, 0.0)],  # alpha, beta (each zero once)
+        [1.0, 0.5, 2.0],  # gamma
+        ["batch", "weights"],
+    )
+)
 
 
 @pytest.mark.parametrize("classes, ab, gamma, normalize", CASES)
@@ -134,8 +136,9 @@ def test_extreme_logits_match_float64_reference():
     reference = direct_ikl(s64, t64, w, 0.0, 1.0, 1.0, 1.0, "batch")
     ours32 = ikl_loss(s64.float(), t64.float(), w.float(), alpha=0.0, beta=1.0)
     # float32 cannot hold 1e4 + O(1) exactly: compare against float64 to float32 input rounding.
-    reference32 = direct_ikl(s64.float().double(), t64.float().double(), w.float().double(), 0.0, 1.0, 1.0, 1.0,
-                             "batch")
+    reference32 = direct_ikl(
+        s64.float().double(), t64.float().double(), w.float().double(), 0.0, 1.0, 1.0, 1.0, "batch"
+    )
     assert abs(float(ours32) - float(reference32)) <= 1e-4 * float(reference32)
     assert abs(float(reference32) - float(reference)) <= 0.05 * float(reference)
 
@@ -155,37 +158,57 @@ def test_half_precision_inputs_compute_in_float32(dtype, scale, temperature):
     loss.backward()
     assert s.grad.dtype == dtype and torch.isfinite(s.grad.float()).all()
     soft_ce = ikl_loss(s, t, w, alpha=1, beta=0, temperature=temperature)  # alone: the MSE would hide its rounding
-    torch.testing.assert_close(soft_ce, ikl_loss(s.float(), t.float(), w.float(), alpha=1, beta=0,
-                                                 temperature=temperature))
+    torch.testing.assert_close(
+        soft_ce, ikl_loss(s.float(), t.float(), w.float(), alpha=1, beta=0, temperature=temperature)
+    )
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 9), torch.rand(4, 10)), "same shape"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(10, 10)), "weights must have the logits"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)), "non-negative"),
-    (lambda: ikl_loss(torch.randn(4, 1), torch.randn(4, 1), torch.rand(4, 1)), "C >= 2"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), normalize="sum"), "normalize"),
-    (lambda: ikl_loss(torch.full((4, 10), float("nan")), torch.randn(4, 10), torch.rand(4, 10)),
-     "^student_logits contains NaN or infinite values$"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10).fill_(float("inf")), torch.rand(4, 10)),
-     "teacher_logits contains"),
-    (lambda: ikl_loss(torch.randn(40), torch.randn(40), torch.rand(40)), "2-D"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), temperature=0), "temperature"),
-    (lambda: teacher_weights(torch.randn(4, 10), T2=0), "T2"),
-    (lambda: ikl_loss([[0.0] * 10] * 4, torch.randn(4, 10), torch.rand(4, 10)),
-     "student_logits must be a torch.Tensor, got list"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.zeros(4, 10, dtype=torch.long), torch.rand(4, 10)),
-     "teacher_logits must be floating point, got torch.int64"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), [[0.1] * 10] * 4),
-     r"weights must be a torch.Tensor of shape \(4, 10\), got list"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.full((4, 10), float("nan"))),
-     "^weights contain NaN or infinite values$"),
-    (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)),
-     r"^weights must be non-negative \(they are class probabilities\)$"),
-    (lambda: decoupled_kl(torch.randn(4, 10), torch.randn(4, 10), temperature=0), "temperature must be positive"),
-    (lambda: decoupled_kl(torch.randn(4, 10), torch.full((4, 10), float("nan"))),
-     "^teacher_logits contains NaN or infinite values$"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 9), torch.rand(4, 10)), "same shape"),
+        (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(10, 10)), "weights must have the logits"),
+        (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)), "non-negative"),
+        (lambda: ikl_loss(torch.randn(4, 1), torch.randn(4, 1), torch.rand(4, 1)), "C >= 2"),
+        (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), normalize="sum"), "normalize"),
+        (
+            lambda: ikl_loss(torch.full((4, 10), float("nan")), torch.randn(4, 10), torch.rand(4, 10)),
+            "^student_logits contains NaN or infinite values$",
+        ),
+        (
+            lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10).fill_(float("inf")), torch.rand(4, 10)),
+            "teacher_logits contains",
+        ),
+        (lambda: ikl_loss(torch.randn(40), torch.randn(40), torch.rand(40)), "2-D"),
+        (lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.rand(4, 10), temperature=0), "temperature"),
+        (lambda: teacher_weights(torch.randn(4, 10), T2=0), "T2"),
+        (
+            lambda: ikl_loss([[0.0] * 10] * 4, torch.randn(4, 10), torch.rand(4, 10)),
+            "student_logits must be a torch.Tensor, got list",
+        ),
+        (
+            lambda: ikl_loss(torch.randn(4, 10), torch.zeros(4, 10, dtype=torch.long), torch.rand(4, 10)),
+            "teacher_logits must be floating point, got torch.int64",
+        ),
+        (
+            lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), [[0.1] * 10] * 4),
+            r"weights must be a torch.Tensor of shape \(4, 10\), got list",
+        ),
+        (
+            lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), torch.full((4, 10), float("nan"))),
+            "^weights contain NaN or infinite values$",
+        ),
+        (
+            lambda: ikl_loss(torch.randn(4, 10), torch.randn(4, 10), -torch.rand(4, 10)),
+            r"^weights must be non-negative \(they are class probabilities\)$",
+        ),
+        (lambda: decoupled_kl(torch.randn(4, 10), torch.randn(4, 10), temperature=0), "temperature must be positive"),
+        (
+            lambda: decoupled_kl(torch.randn(4, 10), torch.full((4, 10), float("nan"))),
+            "^teacher_logits contains NaN or infinite values$",
+        ),
+    ],
+)
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -376,6 +399,7 @@ def test_value_checks_of_the_loss_are_on_by_default_and_can_be_skipped():
 # ---- documented defaults of the losses and training helpers ----------------------------------------------
 
 # ---- documented defaults and the evaluation log (joints found by mutation testing) ---------------------------
+
 
 def test_documented_defaults_of_the_losses_and_training_helpers():
     from dkl_zoo.losses import IKLLoss, decoupled_kl, ikl_loss, teacher_weights

@@ -15,7 +15,6 @@ from dkl_zoo.models import (
     assign_state_dict,
     build_architecture,
 )
-
 from helpers import DATA, trained_like
 
 REFERENCE = DATA / "reference"
@@ -68,10 +67,13 @@ def test_parameter_counts_of_the_issue():
     assert count("ikl-at-cifar10-wrn28-20m") == 36_479_194
 
 
-@pytest.mark.parametrize("factory", [
-    lambda: WideResNet(depth=10, widen_factor=1, num_classes=7, in_channels=1),
-    lambda: DMWideResNet(depth=10, width=1, num_classes=7, in_channels=1, mean=(0.5,), std=(0.25,)),
-])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: WideResNet(depth=10, widen_factor=1, num_classes=7, in_channels=1),
+        lambda: DMWideResNet(depth=10, width=1, num_classes=7, in_channels=1, mean=(0.5,), std=(0.25,)),
+    ],
+)
 @pytest.mark.parametrize("size", [28, 32])
 def test_tiny_variants_any_channels_classes_and_size(factory, size):
     model = factory().eval()
@@ -143,10 +145,13 @@ def test_wrong_shape_is_rejected():
         assign_state_dict(WideResNet(depth=10, widen_factor=1, num_classes=10), state)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"depth": 12}, "depth must be 6n"),
-    ({"num_classes": 1}, "num_classes >= 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"depth": 12}, "depth must be 6n"),
+        ({"num_classes": 1}, "num_classes >= 2"),
+    ],
+)
 def test_bad_architecture_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         WideResNet(**kwargs)
@@ -159,6 +164,7 @@ def test_unknown_architecture():
 
 # ---- strict assignment and the builder's joints ----------------------------------------------------------
 
+
 def test_correct_state_dict_plus_one_extra_tensor_is_refused_naming_the_key():
     state = dict(WideResNet(depth=10, widen_factor=1).state_dict())
     state["head.extra"] = torch.zeros(3)
@@ -168,6 +174,7 @@ def test_correct_state_dict_plus_one_extra_tensor_is_refused_naming_the_key():
 
 
 # ---- the builder's remaining joints (found by mutation testing) --------------------------------------------
+
 
 class _WithConstant(torch.nn.Module):
     """A layer whose non-persistent buffer (like the DM WideResNet's mean/std) is rebuilt, not loaded."""

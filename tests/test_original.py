@@ -14,7 +14,6 @@ from dkl_zoo.errors import (
     IntegrityError,
     OfflineError,
 )
-
 from helpers import safetensors_bytes, tiny_entry, trained_like
 
 
@@ -24,13 +23,21 @@ def _other_weights(entry, seed: int) -> bytes:
 
 # ---- the original-release record -------------------------------------------------------------------------
 
+
 def _zoo_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path / "zoo-cache"))
     return tmp_path / "zoo-cache" / "original"
 
 
-@pytest.mark.parametrize("record", ["{not json", '{"source": "README Google Drive x"}', '["a"]',
-                                    '{"source": "README", "weights_sha256": "../../etc/passwd"}'])
+@pytest.mark.parametrize(
+    "record",
+    [
+        "{not json",
+        '{"source": "README Google Drive x"}',
+        '["a"]',
+        '{"source": "README", "weights_sha256": "../../etc/passwd"}',
+    ],
+)
 def test_corrupt_original_record_is_removed_not_a_raw_error(tmp_path, monkeypatch, record):
     entry = tiny_entry()
     folder = _zoo_cache(tmp_path, monkeypatch) / entry.name
@@ -51,8 +58,11 @@ def test_original_record_cannot_override_the_registry_pin(tmp_path, monkeypatch)
     folder = _zoo_cache(tmp_path, monkeypatch) / entry.name
     (folder / planted_sha).mkdir(parents=True)
     (folder / planted_sha / "model.safetensors").write_bytes(planted)
-    record = {"source": "README Google Drive x", "weights": f"{planted_sha}/model.safetensors",
-              "weights_sha256": planted_sha}
+    record = {
+        "source": "README Google Drive x",
+        "weights": f"{planted_sha}/model.safetensors",
+        "weights_sha256": planted_sha,
+    }
     (folder / "record.json").write_text(json.dumps(record))
     with pytest.raises(OfflineError):  # the planted file is never found under the pinned hash
         dkl_zoo.load(pinned, endpoint="http://127.0.0.1:9")

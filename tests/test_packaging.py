@@ -8,7 +8,6 @@ from importlib import metadata
 import pytest
 
 import dkl_zoo
-
 from helpers import ROOT
 
 

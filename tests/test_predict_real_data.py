@@ -17,7 +17,6 @@ from PIL import Image
 import dkl_zoo
 from dkl_zoo.cli import main
 from dkl_zoo.data import load_fashion_mnist
-
 from helpers import ROOT, ctrl_c_reaches_it, fashion_mnist_or_skip
 
 NAME = "ikl-at-fmnist-wrn10-1"
@@ -42,29 +41,71 @@ def test_ten_thousand_pngs_are_predicted_as_the_model_computes_them(test_set, tm
     1e-5 (PyTorch itself, batched otherwise)."""
     root, x, y = test_set
     out = tmp_path / "predictions.json"
-    assert main(["predict", NAME, str(root), "--format", "json", "--out", str(out), "--quiet",
-                 "--batch-size", "500", "--top-k", "1", "--backend", backend]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                NAME,
+                str(root),
+                "--format",
+                "json",
+                "--out",
+                str(out),
+                "--quiet",
+                "--batch-size",
+                "500",
+                "--top-k",
+                "1",
+                "--backend",
+                backend,
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())
     assert [row["path"] for row in rows] == [str(root / f"{i:05d}.png") for i in range(len(y))]
     model = dkl_zoo.load(NAME)
     with torch.no_grad():
-        probabilities = torch.cat([torch.softmax(model(x[i:i + 1000]), dim=1) for i in range(0, len(y), 1000)])
+        probabilities = torch.cat([torch.softmax(model(x[i : i + 1000]), dim=1) for i in range(0, len(y), 1000)])
     predicted = torch.tensor([row["index"] for row in rows])
     assert torch.equal(predicted, probabilities.argmax(1))
-    assert torch.allclose(torch.tensor([row["probability"] for row in rows]), probabilities.max(1).values,
-                          atol=1e-4 if backend == "onnxruntime" else 1e-5)
+    assert torch.allclose(
+        torch.tensor([row["probability"] for row in rows]),
+        probabilities.max(1).values,
+        atol=1e-4 if backend == "onnxruntime" else 1e-5,
+    )
     assert [row["label"] for row in rows[:3]] == [model.dkl_zoo_entry.categories[int(i)] for i in predicted[:3]]
     assert int((predicted == y).sum()) == CLEAN_ALL
-    assert int((predicted[:1000] == y[:1000]).sum()) == CLEAN_FIRST_1000 == round(10 * dkl_zoo.model_info(NAME).headline.clean_acc)
+    assert (
+        int((predicted[:1000] == y[:1000]).sum())
+        == CLEAN_FIRST_1000
+        == round(10 * dkl_zoo.model_info(NAME).headline.clean_acc)
+    )
 
 
 def test_ctrl_c_leaves_neither_the_output_nor_a_temporary_file(test_set, tmp_path):
     root, _, _ = test_set
     out = tmp_path / "partial.json"
-    process = subprocess.Popen([sys.executable, "-m", "dkl_zoo", "predict", NAME, str(root), "--format", "json",
-                                "--out", str(out), "--batch-size", "1"],
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=ctrl_c_reaches_it)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dkl_zoo",
+            "predict",
+            NAME,
+            str(root),
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "--batch-size",
+            "1",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     seen = ""
     deadline = time.monotonic() + 120
     while "predict " + NAME not in seen and time.monotonic() < deadline:  # the progress bar: predicting now

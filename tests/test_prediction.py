@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_images import broken_files
 
 import dkl_zoo
 from dkl_zoo.errors import ImageReadError, InvalidArgumentError, ModelOutputError
 from dkl_zoo.examples import example_images
 from dkl_zoo.prediction import Prediction, predict, predict_iter
-
 from helpers import tiny_entry
-from test_images import broken_files
 
 NAME = "ikl-at-fmnist-wrn10-1"
 ENTRY = dkl_zoo.model_info(NAME)
@@ -57,8 +56,9 @@ def test_a_name_a_model_a_tensor_batch_and_a_folder_give_the_same_answers(model)
     by_uint8 = predict(model, (x * 255).round().to(torch.uint8), progress=False)
     by_arrays = predict(model, [np.array(Image.open(e.path)) for e in example_images()], progress=False)
     for group in (by_batch, by_uint8, by_arrays):
-        assert [(p.index, round(p.probability, 5)) for p in group] == [(p.index, round(p.probability, 5))
-                                                                       for p in by_folder]
+        assert [(p.index, round(p.probability, 5)) for p in group] == [
+            (p.index, round(p.probability, 5)) for p in by_folder
+        ]
     assert by_batch[0].source is None and by_folder[0].source.endswith(".png")
     assert str(by_folder[0]) == f"{by_folder[0].label} ({100 * by_folder[0].probability:.1f} %)"
 
@@ -69,24 +69,30 @@ def test_a_model_without_an_entry_needs_one(model):
     bare.eval()
     with pytest.raises(InvalidArgumentError, match="does not know which entry it is"):
         predict(bare, example_images()[0].path)
-    assert predict(bare, example_images()[0].path, entry=NAME)[0].index == predict(model, example_images()[0].path)[0].index
+    assert (
+        predict(bare, example_images()[0].path, entry=NAME)[0].index
+        == predict(model, example_images()[0].path)[0].index
+    )
     with pytest.raises(InvalidArgumentError, match="entry=... is for a model object"):
         predict(NAME, example_images()[0].path, entry=NAME)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.rand(4, 1, 28, 28) * 255, r"values up to 255: pass uint8 images or divide by 255"),
-    (torch.rand(4, 1, 28, 28) * 2 - 1, r"values from -.*normalised images"),
-    ((torch.rand(4, 1, 28, 28) - 0.286) / 0.353, r"normalised images"),
-    (torch.rand(4, 3, 28, 28), r"3 channel\(s\), the model takes 1"),
-    (torch.rand(4, 28, 28, 1), r"look channels-last .*permute\(0, 3, 1, 2\)"),
-    (torch.rand(4, 1, 32, 32), r"32×32 pixels, the model takes 28×28"),
-    (torch.full((2, 1, 28, 28), float("nan")), r"NaN"),
-    (torch.zeros(2, 1, 28, 28, dtype=torch.int64), r"dtype torch.int64"),
-    (torch.rand(5), r"N×C×H×W batch or one C×H×W image"),
-    ([], r"no inputs given"),
-    ([torch.rand(2, 1, 28, 28)], r"single images, not N×C×H×W batches"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.rand(4, 1, 28, 28) * 255, r"values up to 255: pass uint8 images or divide by 255"),
+        (torch.rand(4, 1, 28, 28) * 2 - 1, r"values from -.*normalised images"),
+        ((torch.rand(4, 1, 28, 28) - 0.286) / 0.353, r"normalised images"),
+        (torch.rand(4, 3, 28, 28), r"3 channel\(s\), the model takes 1"),
+        (torch.rand(4, 28, 28, 1), r"look channels-last .*permute\(0, 3, 1, 2\)"),
+        (torch.rand(4, 1, 32, 32), r"32×32 pixels, the model takes 28×28"),
+        (torch.full((2, 1, 28, 28), float("nan")), r"NaN"),
+        (torch.zeros(2, 1, 28, 28, dtype=torch.int64), r"dtype torch.int64"),
+        (torch.rand(5), r"N×C×H×W batch or one C×H×W image"),
+        ([], r"no inputs given"),
+        ([torch.rand(2, 1, 28, 28)], r"single images, not N×C×H×W batches"),
+    ],
+)
 def test_inputs_that_would_be_silently_wrong_are_refused(model, bad, message):
     with pytest.raises(InvalidArgumentError, match=message):
         predict(model, bad, progress=False)
@@ -99,9 +105,11 @@ def test_arguments_are_checked_before_the_model_is_loaded(tmp_path, monkeypatch)
         raise AssertionError("loaded")
 
     monkeypatch.setattr(loading, "load", fail)
-    for kwargs, message in (({"top_k": 0}, "top_k must be a positive integer"),
-                            ({"batch_size": True}, "batch_size must be a positive integer"),
-                            ({"workers": -1}, "workers must be a non-negative integer")):
+    for kwargs, message in (
+        ({"top_k": 0}, "top_k must be a positive integer"),
+        ({"batch_size": True}, "batch_size must be a positive integer"),
+        ({"workers": -1}, "workers must be a non-negative integer"),
+    ):
         with pytest.raises(InvalidArgumentError, match=message):
             predict(NAME, example_images()[0].path, **kwargs)
     with pytest.raises(InvalidArgumentError, match="no such file or folder"):
@@ -133,8 +141,9 @@ def test_workers_read_files_in_other_processes_with_the_same_answers(model):
     folder = example_images()[0].path.parent
     alone = predict(model, folder, progress=False, batch_size=3)
     with_workers = predict(model, folder, progress=False, batch_size=3, workers=2)
-    assert [(p.source, p.index, p.probability) for p in alone] == [(p.source, p.index, p.probability)
-                                                                   for p in with_workers]
+    assert [(p.source, p.index, p.probability) for p in alone] == [
+        (p.source, p.index, p.probability) for p in with_workers
+    ]
 
 
 def test_a_model_with_the_wrong_output_or_nan_logits_is_refused():
@@ -144,9 +153,12 @@ def test_a_model_with_the_wrong_output_or_nan_logits_is_refused():
         model.fc.bias.fill_(float("nan"))
     with pytest.raises(ModelOutputError, match="NaN or infinite logits"):
         predict(model, example_images()[0].path, progress=False)
-    other = dkl_zoo.load(dkl_zoo.model_info("ikl-at-cifar100-wrn34").with_arch(
-        input_size=(1, 28, 28), kwargs={"depth": 10, "widen_factor": 1, "num_classes": 100, "in_channels": 1}),
-        pretrained=False)
+    other = dkl_zoo.load(
+        dkl_zoo.model_info("ikl-at-cifar100-wrn34").with_arch(
+            input_size=(1, 28, 28), kwargs={"depth": 10, "widen_factor": 1, "num_classes": 100, "in_channels": 1}
+        ),
+        pretrained=False,
+    )
     with pytest.raises(ModelOutputError, match="not B×10 logits"):
         predict(other, example_images()[0].path, entry=NAME, progress=False)
 

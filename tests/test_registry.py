@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import dkl_zoo
-from dkl_zoo.maintainers.cards import lab_notes, render_card
 from dkl_zoo.errors import InvalidArgumentError, UnknownModelError
+from dkl_zoo.maintainers.cards import lab_notes, render_card
 from dkl_zoo.registry import (
     REGISTRY,
     RELEASED,
@@ -34,23 +34,52 @@ SEVEN = [
 # (README clean, AA), (log clean, AA) or None, (RB clean, AA) or None, RB name, Drive ids; README numbers and ids
 # also in tests/data/release_readmes.csv, logs in DKLv1/Adv-training-dkl/auto_attacks/logs, RobustBench's model_info.
 TABLE = {
-    "ikl-at-cifar10-wrn34": ((85.31, 57.13), (85.31, 57.09), (85.31, 57.09), "Cui2023Decoupled_WRN-34-10",
-                             ("1SFdNdKE6ezI6OsINWX-h74dGo2-9u3Ac", "1-ArD-TugRXUbH3VtM9qnzvby6NvdXNUN")),
-    "ikl-at-cifar10-wrn28-20m": ((92.16, 67.75), (92.16, 67.73), (92.16, 67.73), "Cui2023Decoupled_WRN-28-10",
-                                 ("1gEodZ4ushbRPaaVfS_vjJyldH3wJg4zV", "1-AaTrYt23WJFR22hXgBd-i6kjpsz6Hf2")),
-    "ikl-at-cifar100-wrn34": ((66.51, 31.43), (66.51, 31.43), None, None,
-                              ("1NaWPX5w32xTiny91kJ6SJxSejCzsD1dy",)),
-    "ikl-at-cifar100-wrn34-v2": ((65.76, 31.91), None, (65.76, 31.91), "Cui2023Decoupled_WRN-34-10",
-                                 ("1lgFnfmsCw4UxguAOWSLsg6xUDfGG-HRy", "1whziIioVu5SGI1fBKyc331IfG_1MgenN")),
-    "ikl-at-cifar100-wrn34-autoaug": ((65.93, 32.52), None, (65.93, 32.52), "Cui2023Decoupled_WRN-34-10_autoaug",
-                                      ("1kQQpVVtlS9uBC4oZ3ei9OHly1yriU1UU", "18hjcLa1V3JTNUOshafLvw1ncxL2gu50M")),
-    "ikl-at-cifar100-wrn28-50m": ((73.85, 39.18), (73.85, 39.18), (73.85, 39.18), "Cui2023Decoupled_WRN-28-10",
-                                  ("1Leec2X9kGBnBSuTiYytdb4_wR50ibTE8", "15BwWdWbNfoarTEWWugicOVkTjh3nXH36")),
+    "ikl-at-cifar10-wrn34": (
+        (85.31, 57.13),
+        (85.31, 57.09),
+        (85.31, 57.09),
+        "Cui2023Decoupled_WRN-34-10",
+        ("1SFdNdKE6ezI6OsINWX-h74dGo2-9u3Ac", "1-ArD-TugRXUbH3VtM9qnzvby6NvdXNUN"),
+    ),
+    "ikl-at-cifar10-wrn28-20m": (
+        (92.16, 67.75),
+        (92.16, 67.73),
+        (92.16, 67.73),
+        "Cui2023Decoupled_WRN-28-10",
+        ("1gEodZ4ushbRPaaVfS_vjJyldH3wJg4zV", "1-AaTrYt23WJFR22hXgBd-i6kjpsz6Hf2"),
+    ),
+    "ikl-at-cifar100-wrn34": ((66.51, 31.43), (66.51, 31.43), None, None, ("1NaWPX5w32xTiny91kJ6SJxSejCzsD1dy",)),
+    "ikl-at-cifar100-wrn34-v2": (
+        (65.76, 31.91),
+        None,
+        (65.76, 31.91),
+        "Cui2023Decoupled_WRN-34-10",
+        ("1lgFnfmsCw4UxguAOWSLsg6xUDfGG-HRy", "1whziIioVu5SGI1fBKyc331IfG_1MgenN"),
+    ),
+    "ikl-at-cifar100-wrn34-autoaug": (
+        (65.93, 32.52),
+        None,
+        (65.93, 32.52),
+        "Cui2023Decoupled_WRN-34-10_autoaug",
+        ("1kQQpVVtlS9uBC4oZ3ei9OHly1yriU1UU", "18hjcLa1V3JTNUOshafLvw1ncxL2gu50M"),
+    ),
+    "ikl-at-cifar100-wrn28-50m": (
+        (73.85, 39.18),
+        (73.85, 39.18),
+        (73.85, 39.18),
+        "Cui2023Decoupled_WRN-28-10",
+        ("1Leec2X9kGBnBSuTiYytdb4_wR50ibTE8", "15BwWdWbNfoarTEWWugicOVkTjh3nXH36"),
+    ),
     "gkl-at-cifar100-wrn28-50m": ((73.65, 39.37), None, None, None, ("1H86QPlAnYZe6IVdGOhAQ73VsEBJ6VPom",)),
 }
-README_ROWS = [row for row in csv.DictReader(
-    line for line in (Path(__file__).parent / "data" / "release_readmes.csv").read_text().splitlines()
-    if not line.startswith("#"))]
+README_ROWS = [
+    row
+    for row in csv.DictReader(
+        line
+        for line in (Path(__file__).parent / "data" / "release_readmes.csv").read_text().splitlines()
+        if not line.startswith("#")
+    )
+]
 
 
 def pair(result):
@@ -62,8 +91,11 @@ def test_list_models_gives_the_seven_released_checkpoints_and_the_two_shipped_on
     shipped = ["ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"]
     assert dkl_zoo.list_models() == sorted(SEVEN + shipped) and len(dkl_zoo.list_models()) == 9
     assert dkl_zoo.list_models("*cifar10-*") == ["ikl-at-cifar10-wrn28-20m", "ikl-at-cifar10-wrn34"]
-    assert dkl_zoo.list_models("*wrn28*") == ["gkl-at-cifar100-wrn28-50m", "ikl-at-cifar10-wrn28-20m",
-                                              "ikl-at-cifar100-wrn28-50m"]
+    assert dkl_zoo.list_models("*wrn28*") == [
+        "gkl-at-cifar100-wrn28-50m",
+        "ikl-at-cifar10-wrn28-20m",
+        "ikl-at-cifar100-wrn28-50m",
+    ]
     assert dkl_zoo.list_models("nothing*") == []
 
 
@@ -78,8 +110,16 @@ def test_numbers_and_provenance_match_the_sources_table(name):
     assert tuple(s.google_drive_id for s in entry.weights.original_sources) == drive
     assert entry.headline.source == SOURCE_README
     for result in entry.provenance.reported:
-        assert result.reference.startswith("https://") and "c5e8ad2" in result.reference or "robustbench" in result.reference
-    assert entry.provenance.threat_model == "Linf" and entry.provenance.eps == pytest.approx(8 / 255) and entry.provenance.eps_label == "8/255"
+        assert (
+            result.reference.startswith("https://")
+            and "c5e8ad2" in result.reference
+            or "robustbench" in result.reference
+        )
+    assert (
+        entry.provenance.threat_model == "Linf"
+        and entry.provenance.eps == pytest.approx(8 / 255)
+        and entry.provenance.eps_label == "8/255"
+    )
     assert entry.arch.input_size == (3, 32, 32)
     assert entry.weights.filename == "model.safetensors"
     assert entry.num_classes == entry.arch.kwargs["num_classes"] == (10 if "cifar10-" in name else 100)
@@ -216,7 +256,12 @@ def test_an_entry_is_three_parts_and_each_is_changed_by_its_own_method():
     assert entry.arch.mean == tuple(entry.arch.kwargs["mean"])  # one source: the constructor arguments
     assert entry.weights.filename == "model.safetensors" and entry.provenance.dataset == entry.dataset == "cifar10"
     fork = entry.with_weights(repo="me/fork", sha256=None).with_arch(label="mine").with_provenance(eps_label="x")
-    assert (fork.repo_id, fork.weights.sha256, fork.arch.label, fork.provenance.eps_label) == ("me/fork", None, "mine", "x")
+    assert (fork.repo_id, fork.weights.sha256, fork.arch.label, fork.provenance.eps_label) == (
+        "me/fork",
+        None,
+        "mine",
+        "x",
+    )
     assert fork.provenance.reported == entry.provenance.reported and fork.arch.kwargs == entry.arch.kwargs
     renamed = dataclasses.replace(entry, name="other")
     assert renamed.name == "other" and renamed.repo_id.endswith("/other")
@@ -241,5 +286,5 @@ def test_each_fact_is_stated_once_per_entry():
     for entry in REGISTRY.values():
         note = entry.provenance.recipe.note
         for text in entry.provenance.notes:
-            shared = [note[i:i + 40] for i in range(max(0, len(note) - 40)) if note[i:i + 40] in text]
+            shared = [note[i : i + 40] for i in range(max(0, len(note) - 40)) if note[i : i + 40] in text]
             assert not shared, f"{entry.name}: said in both the recipe note and the notes: {shared[0]!r}"

@@ -19,9 +19,8 @@ import torch
 import dkl_zoo
 from dkl_zoo._pins import Pin, load_pins, save_pins
 from dkl_zoo.errors import IntegrityError, InvalidArgumentError
-from dkl_zoo.registry import get_entry
 from dkl_zoo.maintainers.release import ReleaseCheckError, release
-
+from dkl_zoo.registry import get_entry
 from helpers import ROOT, safetensors_bytes, tiny_entry, trained_like
 from helpers.drive_server import DriveServer
 
@@ -49,12 +48,21 @@ def test_release_two_full_size_entries_then_load_them_pinned(drive, hub, tmp_pat
     torch.manual_seed(0)
     wrn34 = trained_like(dkl_zoo.build_model("ikl-at-cifar10-wrn34"))
     dm = trained_like(dkl_zoo.build_model("ikl-at-cifar100-wrn28-50m"))
-    originals = {"ikl-at-cifar10-wrn34": _serve(drive, get_entry("ikl-at-cifar10-wrn34"), wrn34),
-                 "ikl-at-cifar100-wrn28-50m": _serve(drive, get_entry("ikl-at-cifar100-wrn28-50m"), dm, wrapped=False)}
+    originals = {
+        "ikl-at-cifar10-wrn34": _serve(drive, get_entry("ikl-at-cifar10-wrn34"), wrn34),
+        "ikl-at-cifar100-wrn28-50m": _serve(drive, get_entry("ikl-at-cifar100-wrn28-50m"), dm, wrapped=False),
+    }
     pins_path = tmp_path / "pins.json"
     lines: list[str] = []
-    rows = release(list(originals), namespace="zoo-test", pins_path=pins_path, endpoint=hub.url,
-                   work_dir=tmp_path / "work", progress=False, echo=lines.append)
+    rows = release(
+        list(originals),
+        namespace="zoo-test",
+        pins_path=pins_path,
+        endpoint=hub.url,
+        work_dir=tmp_path / "work",
+        progress=False,
+        echo=lines.append,
+    )
     assert [r.action for r in rows] == ["released", "released"]
     assert "model.safetensors sha256" in lines[-1] and "zoo-test/ikl-at-cifar10-wrn34" in lines[-1]
     pins = load_pins(pins_path)
@@ -79,7 +87,9 @@ def test_release_two_full_size_entries_then_load_them_pinned(drive, hub, tmp_pat
         assert torch.equal(offline(X), model(X))
 
     # Tampering on the server: other bytes (with their own hash) at the pinned path are refused.
-    hub.substitute["model.safetensors"] = safetensors_bytes(trained_like(dkl_zoo.build_model("ikl-at-cifar10-wrn34"), 3))
+    hub.substitute["model.safetensors"] = safetensors_bytes(
+        trained_like(dkl_zoo.build_model("ikl-at-cifar10-wrn34"), 3)
+    )
     with pytest.raises(IntegrityError):
         dkl_zoo.load("ikl-at-cifar10-wrn34", endpoint=hub.url, cache_dir=tmp_path / "fresh-cache")
     hub.substitute.clear()
@@ -87,8 +97,15 @@ def test_release_two_full_size_entries_then_load_them_pinned(drive, hub, tmp_pat
     # A second run is a no-op: nothing fetched, nothing committed, the pins file unchanged.
     before = pins_path.read_bytes()
     drive.requests.clear()
-    again = release(list(originals), namespace="zoo-test", pins_path=pins_path, endpoint=hub.url,
-                    work_dir=tmp_path / "work", progress=False, echo=lambda _: None)
+    again = release(
+        list(originals),
+        namespace="zoo-test",
+        pins_path=pins_path,
+        endpoint=hub.url,
+        work_dir=tmp_path / "work",
+        progress=False,
+        echo=lambda _: None,
+    )
     assert [r.action for r in again] == ["up to date", "up to date"]
     assert pins_path.read_bytes() == before and drive.requests == []
     assert all(len(hub._repos[p.repo_id].history) == 2 for p in pins.values())
@@ -96,8 +113,14 @@ def test_release_two_full_size_entries_then_load_them_pinned(drive, hub, tmp_pat
 
 def test_dry_run_changes_nothing(drive, hub, tmp_path):
     lines: list[str] = []
-    rows = release(["ikl-at-cifar10-wrn34", "gkl-at-cifar100-wrn28-50m"], namespace="zoo-test",
-                   pins_path=tmp_path / "pins.json", dry_run=True, work_dir=tmp_path / "work", echo=lines.append)
+    rows = release(
+        ["ikl-at-cifar10-wrn34", "gkl-at-cifar100-wrn28-50m"],
+        namespace="zoo-test",
+        pins_path=tmp_path / "pins.json",
+        dry_run=True,
+        work_dir=tmp_path / "work",
+        echo=lines.append,
+    )
     assert [r.action for r in rows] == ["would release", "would release"]
     assert "1SFdNdKE6ezI6OsINWX-h74dGo2-9u3Ac" in lines[0] and "zoo-test/ikl-at-cifar10-wrn34" in lines[0]
     assert not (tmp_path / "pins.json").exists() and not (tmp_path / "work").exists()
@@ -105,13 +128,16 @@ def test_dry_run_changes_nothing(drive, hub, tmp_path):
 
 
 def test_bad_arguments_are_refused_before_any_work(drive, hub, tmp_path):
-    for names, namespace, message in ((["nope"], "ns", "unknown model"),
-                                      (["ikl-at-fmnist-wrn10-1"], "ns", "no original release"),
-                                      (["ikl-at-cifar10-wrn34"], "a/b", "single name"),
-                                      (["ikl-at-cifar10-wrn34"], "bad name!", "not a Hub user")):
+    for names, namespace, message in (
+        (["nope"], "ns", "unknown model"),
+        (["ikl-at-fmnist-wrn10-1"], "ns", "no original release"),
+        (["ikl-at-cifar10-wrn34"], "a/b", "single name"),
+        (["ikl-at-cifar10-wrn34"], "bad name!", "not a Hub user"),
+    ):
         with pytest.raises(InvalidArgumentError, match=message):
-            release(names, namespace=namespace, pins_path=tmp_path / "p.json", endpoint=hub.url,
-                    work_dir=tmp_path / "w")
+            release(
+                names, namespace=namespace, pins_path=tmp_path / "p.json", endpoint=hub.url, work_dir=tmp_path / "w"
+            )
     assert hub.requests == [] and drive.requests == []
 
 
@@ -131,15 +157,31 @@ def test_check_data_gate_refuses_weights_that_miss_the_reported_accuracy(drive, 
         own = model(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).argmax(1).tolist()
     point_torchvision_at(monkeypatch, write_cifar(tmp_path / "data", images, [(c + 1) % 10 for c in own]))
     with pytest.raises(ReleaseCheckError, match="more than 3 sigma"):  # reported 85.31 %, measured 0 %
-        release([entry], namespace="zoo-test", pins_path=tmp_path / "pins.json", endpoint=hub.url,
-                work_dir=tmp_path / "work", check_data=tmp_path / "data", check_n=40, progress=False,
-                echo=lambda _: None)
+        release(
+            [entry],
+            namespace="zoo-test",
+            pins_path=tmp_path / "pins.json",
+            endpoint=hub.url,
+            work_dir=tmp_path / "work",
+            check_data=tmp_path / "data",
+            check_n=40,
+            progress=False,
+            echo=lambda _: None,
+        )
     assert not hub.has_repo(f"zoo-test/{entry.name}") and not (tmp_path / "pins.json").exists()
     point_torchvision_at(monkeypatch, write_cifar(tmp_path / "data", images, own))  # measured 100 %: within 3 sigma
     lines: list[str] = []
-    rows = release([entry], namespace="zoo-test", pins_path=tmp_path / "pins.json", endpoint=hub.url,
-                   work_dir=tmp_path / "work", check_data=tmp_path / "data", check_n=40, progress=False,
-                   echo=lines.append)
+    rows = release(
+        [entry],
+        namespace="zoo-test",
+        pins_path=tmp_path / "pins.json",
+        endpoint=hub.url,
+        work_dir=tmp_path / "work",
+        check_data=tmp_path / "data",
+        check_n=40,
+        progress=False,
+        echo=lines.append,
+    )
     assert rows[0].action == "released" and entry.name in load_pins(tmp_path / "pins.json")
     assert "clean accuracy 100.00 % on the first 40 test images (reported 85.31 %)" in lines[0]
 
@@ -163,11 +205,13 @@ def test_release_killed_mid_upload_resumes_without_duplicate_commits(drive, hub,
     _serve(drive, first, first_model)
     _serve(drive, second, second_model)
     hub.hold_commits = threading.Event()
-    script = KILLED_RELEASE.format(tests=str(ROOT / "tests"), pins=str(tmp_path / "pins.json"), endpoint=hub.url,
-                                   work=str(tmp_path / "work"))
+    script = KILLED_RELEASE.format(
+        tests=str(ROOT / "tests"), pins=str(tmp_path / "pins.json"), endpoint=hub.url, work=str(tmp_path / "work")
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while hub.commits_seen == 0 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -179,8 +223,15 @@ def test_release_killed_mid_upload_resumes_without_duplicate_commits(drive, hub,
     time.sleep(0.5)  # let the server finish (or drop) the request it held
     assert not (tmp_path / "pins.json").exists()
     drive.requests.clear()
-    rows = release([first, second], namespace="zoo-test", pins_path=tmp_path / "pins.json", endpoint=hub.url,
-                   work_dir=tmp_path / "work", progress=False, echo=lambda _: None)
+    rows = release(
+        [first, second],
+        namespace="zoo-test",
+        pins_path=tmp_path / "pins.json",
+        endpoint=hub.url,
+        work_dir=tmp_path / "work",
+        progress=False,
+        echo=lambda _: None,
+    )
     assert rows[0].action in ("released", "already on the Hub") and rows[1].action == "released"
     first_downloads = [p for p in drive.requests if first.weights.original_sources[0].google_drive_id in p]
     assert first_downloads == []  # the original fetched before the kill was kept and reused
@@ -196,19 +247,36 @@ def test_changed_original_is_refused_against_its_pin(drive, hub, tmp_path):
     entry, model = _tiny()
     _serve(drive, entry, model)
     pins_path = tmp_path / "pins.json"
-    save_pins({entry.name: Pin(f"other/{entry.name}", "a" * 40, "b" * 64, original_sha256="c" * 64,
-                               original_source="README Google Drive x")}, pins_path)
+    save_pins(
+        {
+            entry.name: Pin(
+                f"other/{entry.name}",
+                "a" * 40,
+                "b" * 64,
+                original_sha256="c" * 64,
+                original_source="README Google Drive x",
+            )
+        },
+        pins_path,
+    )
     with pytest.raises(IntegrityError, match="changed since it was pinned"):
-        release([entry], namespace="zoo-test", pins_path=pins_path, endpoint=hub.url, work_dir=tmp_path / "w",
-                progress=False, echo=lambda _: None)
+        release(
+            [entry],
+            namespace="zoo-test",
+            pins_path=pins_path,
+            endpoint=hub.url,
+            work_dir=tmp_path / "w",
+            progress=False,
+            echo=lambda _: None,
+        )
     assert not hub.has_repo(f"zoo-test/{entry.name}")
 
 
 # ---- the fallback, honest ------------------------------------------------------------------------------
 
+
 @pytest.mark.filterwarnings("ignore:.*does not exist yet:UserWarning")
-def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_different_file(drive, hub, tmp_path,
-                                                                                         capsys):
+def test_unpinned_fallback_trusts_on_first_use_says_so_and_refuses_a_later_different_file(drive, hub, tmp_path, capsys):
     from dkl_zoo.cli import main as cli_main
 
     entry, model = _tiny()
@@ -246,17 +314,26 @@ def test_pins_file_applies_through_dkl_zoo_pins_and_bad_files_are_named(tmp_path
     assert get_entry("ikl-at-cifar10-wrn34").weights.revision is None  # the shipped pins file pins nothing yet
     monkeypatch.setenv("DKL_ZOO_PINS", str(pins_path))
     entry = get_entry("ikl-at-cifar10-wrn34")
-    assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == ("mirror/ikl-at-cifar10-wrn34", "1" * 40, "2" * 64)
+    assert (entry.repo_id, entry.weights.revision, entry.weights.sha256) == (
+        "mirror/ikl-at-cifar10-wrn34",
+        "1" * 40,
+        "2" * 64,
+    )
     monkeypatch.setenv("DKL_ZOO_NAMESPACE", "elsewhere")  # a mirror the pins do not describe: content pin only
     from dkl_zoo._hub import repo_id_of
 
     entry = get_entry("ikl-at-cifar10-wrn34")
-    assert (repo_id_of(entry), entry.weights.revision, entry.weights.sha256) == ("elsewhere/ikl-at-cifar10-wrn34", None,
-                                                                                 "2" * 64)
+    assert (repo_id_of(entry), entry.weights.revision, entry.weights.sha256) == (
+        "elsewhere/ikl-at-cifar10-wrn34",
+        None,
+        "2" * 64,
+    )
     monkeypatch.delenv("DKL_ZOO_NAMESPACE")
-    pins_path.write_text(json.dumps({"format": 1, "pins": {"ikl-at-cifar10-wrn34": {"repo_id": "x/y",
-                                                                                     "revision": "main",
-                                                                                     "sha256": "2" * 64}}}))
+    pins_path.write_text(
+        json.dumps(
+            {"format": 1, "pins": {"ikl-at-cifar10-wrn34": {"repo_id": "x/y", "revision": "main", "sha256": "2" * 64}}}
+        )
+    )
     with pytest.raises(InvalidArgumentError, match="40-hex commit"):
         get_entry("ikl-at-cifar10-wrn34")
     monkeypatch.setenv("DKL_ZOO_PINS", str(tmp_path / "missing.json"))
@@ -278,8 +355,11 @@ def test_a_pin_under_a_name_the_registry_lacks_is_refused_with_the_closest_names
     pins_path = tmp_path / "pins.json"
     save_pins({"ikl-at-cifar10-wrn43": Pin("dkl-zoo/ikl-at-cifar10-wrn43", "1" * 40, "2" * 64)}, pins_path)
     monkeypatch.setenv("DKL_ZOO_PINS", str(pins_path))
-    with pytest.raises(InvalidArgumentError, match=r"pins 'ikl-at-cifar10-wrn43' \(did you mean 'ikl-at-cifar10-wrn34'\?\), "
-                                                   "which the registry does not have"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"pins 'ikl-at-cifar10-wrn43' \(did you mean 'ikl-at-cifar10-wrn34'\?\), "
+        "which the registry does not have",
+    ):
         get_entry("ikl-at-cifar10-wrn34")
     with pytest.raises(InvalidArgumentError, match="which the registry does not have"):
         dkl_zoo.load("ikl-at-fmnist-wrn10-1")
@@ -295,8 +375,14 @@ def test_releases_writing_one_pins_file_at_once_keep_every_pin(tmp_path):
     import multiprocessing
 
     path = tmp_path / "pins.json"
-    names = ["ikl-at-cifar10-wrn34", "ikl-at-cifar10-wrn28-20m", "ikl-at-cifar100-wrn34", "ikl-at-cifar100-wrn34-v2",
-             "ikl-at-cifar100-wrn28-50m", "gkl-at-cifar100-wrn28-50m"]
+    names = [
+        "ikl-at-cifar10-wrn34",
+        "ikl-at-cifar10-wrn28-20m",
+        "ikl-at-cifar100-wrn34",
+        "ikl-at-cifar100-wrn34-v2",
+        "ikl-at-cifar100-wrn28-50m",
+        "gkl-at-cifar100-wrn28-50m",
+    ]
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_add_pin, args=(str(path), name, str(i + 1))) for i, name in enumerate(names)]
     for worker in workers:
@@ -315,12 +401,24 @@ def test_an_unwritable_pins_file_is_refused_before_anything_is_fetched(drive, hu
     folder.mkdir()
     with unwritable(folder):
         with pytest.raises(InvalidArgumentError, match="cannot write the pins file .*not writable here"):
-            release(["ikl-at-cifar10-wrn34"], namespace="zoo-test", pins_path=folder / "pins.json",
-                    endpoint=hub.url, work_dir=tmp_path / "work", progress=False)
+            release(
+                ["ikl-at-cifar10-wrn34"],
+                namespace="zoo-test",
+                pins_path=folder / "pins.json",
+                endpoint=hub.url,
+                work_dir=tmp_path / "work",
+                progress=False,
+            )
     (tmp_path / "a-file").write_text("")
     with pytest.raises(InvalidArgumentError, match="is not a folder"):
-        release(["ikl-at-cifar10-wrn34"], namespace="zoo-test", pins_path=tmp_path / "a-file" / "pins.json",
-                endpoint=hub.url, work_dir=tmp_path / "work", progress=False)
+        release(
+            ["ikl-at-cifar10-wrn34"],
+            namespace="zoo-test",
+            pins_path=tmp_path / "a-file" / "pins.json",
+            endpoint=hub.url,
+            work_dir=tmp_path / "work",
+            progress=False,
+        )
     assert hub.requests == [] and drive.requests == []
 
 
@@ -331,28 +429,38 @@ def test_a_hub_answering_500_during_a_release_is_a_hub_access_error(drive, hub, 
     _serve(drive, get_entry("ikl-at-cifar10-wrn34"), model)
     hub.fail_with = 500
     with pytest.raises(HubAccessError, match=r"releasing .*answered HTTP 500") as info:
-        release([entry], namespace="zoo-test", pins_path=tmp_path / "pins.json", endpoint=hub.url,
-                work_dir=tmp_path / "work", progress=False, echo=lambda line: None)
+        release(
+            [entry],
+            namespace="zoo-test",
+            pins_path=tmp_path / "pins.json",
+            endpoint=hub.url,
+            work_dir=tmp_path / "work",
+            progress=False,
+            echo=lambda line: None,
+        )
     assert info.value.status == 500 and not (tmp_path / "pins.json").exists()
 
 
 def test_library_arguments_are_named_as_keywords_not_flags(drive, hub, tmp_path):
     with pytest.raises(InvalidArgumentError, match=r"^check_n must be a positive integer, got 0$"):
-        release(["ikl-at-cifar10-wrn34"], namespace="ns", pins_path=tmp_path / "p.json", check_data=tmp_path,
-                check_n=0)
+        release(["ikl-at-cifar10-wrn34"], namespace="ns", pins_path=tmp_path / "p.json", check_data=tmp_path, check_n=0)
     with pytest.raises(InvalidArgumentError, match=r"^namespace 'a/b' must be a single name"):
         release(["ikl-at-cifar10-wrn34"], namespace="a/b", pins_path=tmp_path / "p.json")
 
 
-@pytest.mark.parametrize("template, message", [
-    ("http://127.0.0.1:9/file", r"must contain \{id\} exactly once"),
-    ("http://127.0.0.1:9/{id}/{id}", r"must contain \{id\} exactly once"),
-    ("http://127.0.0.1:9/{other}", r"has the field\(s\) \{other\}; only \{id\}"),
-    ("http://127.0.0.1:9/{0}", r"has the field\(s\) \{0\}"),
-    ("http://127.0.0.1:9/{", r"is not a URL template \(Single '\{' encountered"),
-])
-def test_an_original_url_template_without_exactly_one_id_is_refused_by_name(drive, hub, tmp_path, monkeypatch,
-                                                                          template, message):
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("http://127.0.0.1:9/file", r"must contain \{id\} exactly once"),
+        ("http://127.0.0.1:9/{id}/{id}", r"must contain \{id\} exactly once"),
+        ("http://127.0.0.1:9/{other}", r"has the field\(s\) \{other\}; only \{id\}"),
+        ("http://127.0.0.1:9/{0}", r"has the field\(s\) \{0\}"),
+        ("http://127.0.0.1:9/{", r"is not a URL template \(Single '\{' encountered"),
+    ],
+)
+def test_an_original_url_template_without_exactly_one_id_is_refused_by_name(
+    drive, hub, tmp_path, monkeypatch, template, message
+):
     """Without {id} every entry fetched one URL, so two different models loaded the same weights."""
     entry, model = _tiny()
     _serve(drive, entry, model)
@@ -363,11 +471,11 @@ def test_an_original_url_template_without_exactly_one_id_is_refused_by_name(driv
 
 
 @pytest.mark.filterwarnings("ignore:.*does not exist yet:UserWarning", "ignore:.*trusting it on first use:UserWarning")
-def test_an_unusable_zoo_cache_names_dkl_zoo_cache_and_forgetting_changes_all_or_nothing(drive, hub, tmp_path,
-                                                                                         monkeypatch):
+def test_an_unusable_zoo_cache_names_dkl_zoo_cache_and_forgetting_changes_all_or_nothing(
+    drive, hub, tmp_path, monkeypatch
+):
     from dkl_zoo.errors import CacheError
     from dkl_zoo.original import forget_original, known_originals_path
-
     from helpers import unwritable
 
     entry, model = _tiny()

@@ -26,8 +26,12 @@ def _environment_readers(package: Path) -> list[str]:
         if where in ("settings.py", *RESTORES_OTHER_LIBRARIES):
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")
-                    and isinstance(node.value, ast.Name) and node.value.id == "os"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv", "environb")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ):
                 found.append(f"{where}:{node.lineno}")
     return sorted(found)
 
@@ -37,16 +41,20 @@ def test_only_the_settings_module_reads_the_environment():
 
 
 def test_the_source_check_finds_a_planted_reader(tmp_path):
-    (tmp_path / "bad.py").write_text("import os\n\nNAME = os.environ.get('DKL_ZOO_NAMESPACE')\n"
-                                     "TIMEOUT = os.getenv('DKL_ZOO_DOWNLOAD_TIMEOUT')\n")
+    (tmp_path / "bad.py").write_text(
+        "import os\n\nNAME = os.environ.get('DKL_ZOO_NAMESPACE')\nTIMEOUT = os.getenv('DKL_ZOO_DOWNLOAD_TIMEOUT')\n"
+    )
     assert _environment_readers(tmp_path) == ["bad.py:3", "bad.py:4"]
 
 
 def test_the_demo_reads_no_setting_of_ours_and_names_no_variable(monkeypatch, tmp_path):
     source = (PACKAGE / "demo.py").read_text()
     assert "DKL_ZOO_" not in source
-    assert not {node.value for node in ast.walk(ast.parse(source))
-                if isinstance(node, ast.Constant) and str(node.value).isupper() and str(node.value).endswith("DIR")}
+    assert not {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and str(node.value).isupper() and str(node.value).endswith("DIR")
+    }
     monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
     monkeypatch.setenv("MPLCONFIGDIR", "/mine")
     with settings.demo_folders(tmp_path):  # what serve() sets while it serves, through settings
@@ -59,12 +67,16 @@ def test_the_demo_reads_no_setting_of_ours_and_names_no_variable(monkeypatch, tm
     assert "MPLCONFIGDIR" not in os.environ
 
 
-@pytest.mark.parametrize("read, variable, keyword, from_environment", [
-    (settings.namespace, settings.NAMESPACE_ENV, "mine", "mirror-org"),
-    (settings.download_timeout, settings.TIMEOUT_ENV, 5.0, 60.0),
-])
-def test_a_keyword_wins_over_its_variable_and_the_variable_over_the_default(monkeypatch, read, variable,
-                                                                            keyword, from_environment):
+@pytest.mark.parametrize(
+    "read, variable, keyword, from_environment",
+    [
+        (settings.namespace, settings.NAMESPACE_ENV, "mine", "mirror-org"),
+        (settings.download_timeout, settings.TIMEOUT_ENV, 5.0, 60.0),
+    ],
+)
+def test_a_keyword_wins_over_its_variable_and_the_variable_over_the_default(
+    monkeypatch, read, variable, keyword, from_environment
+):
     monkeypatch.delenv(variable, raising=False)
     default = read()
     monkeypatch.setenv(variable, str(from_environment))

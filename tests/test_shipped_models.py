@@ -10,7 +10,6 @@ import pytest
 
 import dkl_zoo
 from dkl_zoo.registry import REGISTRY
-
 from helpers import fashion_mnist_or_skip, run_python
 
 NAME = "ikl-at-fmnist-wrn10-1"
@@ -47,8 +46,9 @@ def test_loads_offline_with_an_empty_cache_and_makes_no_hub_call(hub, tmp_path, 
     done = run_python(NO_NETWORK.replace(NAME, name), env)
     assert done.returncode == 0, done.stderr
     assert "OK WideResNet False False" in done.stdout  # eval mode; huggingface_hub not even imported
-    online = run_python(NO_NETWORK.replace(NAME, name), {"HF_HUB_CACHE": str(tmp_path / "empty"),
-                                                         "HF_ENDPOINT": hub.url})
+    online = run_python(
+        NO_NETWORK.replace(NAME, name), {"HF_HUB_CACHE": str(tmp_path / "empty"), "HF_ENDPOINT": hub.url}
+    )
     assert online.returncode == 0 and hub.requests == []
 
 
@@ -72,5 +72,8 @@ def test_recorded_numbers_hold_on_the_real_test_images():
     assert contrast.n_robust == 0 and contrast.n_clean_correct > result.n_clean_correct, contrast.summary()
     # and the 1000-image numbers the entry reports are consistent with this subset (3 sigma, binomial)
     recorded = ENTRY.headline
-    for measured, expected in ((result.clean_acc, recorded.clean_acc / 100), (result.robust_acc, recorded.robust_acc / 100)):
+    for measured, expected in (
+        (result.clean_acc, recorded.clean_acc / 100),
+        (result.robust_acc, recorded.robust_acc / 100),
+    ):
         assert abs(measured - expected) <= 3 * math.sqrt(expected * (1 - expected) / N_CHECK)

@@ -18,6 +18,7 @@ import dkl_zoo
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import WideResNet
 from dkl_zoo.registry import REGISTRY, RELEASED
+from helpers import ROOT
 from training.config import ConfigError, load_config
 from training.ikl_at import (
     AdversarialWeightPerturbation,
@@ -26,8 +27,6 @@ from training.ikl_at import (
     cosine_lr,
 )
 from training.train import main as train_main
-
-from helpers import ROOT
 
 CONFIGS = ROOT / "training" / "configs"
 
@@ -100,11 +99,24 @@ def _final(out: Path) -> dict:
 
 def test_killed_and_resumed_run_is_bit_identical(tmp_path):
     straight = tmp_path / "straight"
-    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(straight), "max_steps_per_epoch=4",
-                       "awp.warmup=1"]) == 0
+    assert (
+        train_main(
+            ["--config", str(CONFIGS / "smoke.yaml"), "--out", str(straight), "max_steps_per_epoch=4", "awp.warmup=1"]
+        )
+        == 0
+    )
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "training.train", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(killed),
-           "max_steps_per_epoch=4", "awp.warmup=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--config",
+        str(CONFIGS / "smoke.yaml"),
+        "--out",
+        str(killed),
+        "max_steps_per_epoch=4",
+        "awp.warmup=1",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
@@ -115,8 +127,20 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path):
     assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
     state = torch.load(killed / "checkpoint.pt", weights_only=True)
     assert state["global_step"] < 8
-    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(killed), "--resume",
-                       "max_steps_per_epoch=4", "awp.warmup=1"]) == 0
+    assert (
+        train_main(
+            [
+                "--config",
+                str(CONFIGS / "smoke.yaml"),
+                "--out",
+                str(killed),
+                "--resume",
+                "max_steps_per_epoch=4",
+                "awp.warmup=1",
+            ]
+        )
+        == 0
+    )
     a, b = _final(straight), _final(killed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = (killed / "metrics.csv").read_text().splitlines()
@@ -128,18 +152,23 @@ def test_resume_refuses_another_config_and_fresh_run_refuses_an_existing_one(tmp
     assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1"]) == 0
     assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1"]) == 2
     assert "pass --resume" in capsys.readouterr().err
-    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1", "lr=0.1"]) == 2
+    assert (
+        train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1", "lr=0.1"]) == 2
+    )
     assert "(changed: lr)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["epohcs=3"], "unknown config key 'epohcs' \\(did you mean 'epochs'\\?\\)"),
-    (["awp.gama=0"], "unknown config key 'awp.gama' \\(did you mean 'awp.gamma'\\?\\)"),
-    (["eps=8"], "give it as a fraction .*8/255"),
-    (["attack_schedule=high"], "attack_schedule must be one of"),
-    (["batch_size"], "must look like key=value"),
-    (["method=standard", "awp.gamma=0.005"], "method standard trains without attacks.*set awp.gamma: 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["epohcs=3"], "unknown config key 'epohcs' \\(did you mean 'epochs'\\?\\)"),
+        (["awp.gama=0"], "unknown config key 'awp.gama' \\(did you mean 'awp.gamma'\\?\\)"),
+        (["eps=8"], "give it as a fraction .*8/255"),
+        (["attack_schedule=high"], "attack_schedule must be one of"),
+        (["batch_size"], "must look like key=value"),
+        (["method=standard", "awp.gamma=0.005"], "method standard trains without attacks.*set awp.gamma: 0"),
+    ],
+)
 def test_bad_config_is_a_clear_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(CONFIGS / "smoke.yaml", overrides)
@@ -154,8 +183,16 @@ def test_typo_in_a_yaml_file_is_an_error(tmp_path):
 
 def test_missing_data_names_the_path(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("torchvision.datasets.CIFAR10.url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
-    code = train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path / "r"), "dataset=cifar10",
-                       f"data_dir={tmp_path / 'nodata'}"])
+    code = train_main(
+        [
+            "--config",
+            str(CONFIGS / "smoke.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+            "dataset=cifar10",
+            f"data_dir={tmp_path / 'nodata'}",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "nodata" in err and "cifar-10-python.tar.gz" in err
@@ -163,9 +200,18 @@ def test_missing_data_names_the_path(tmp_path, monkeypatch, capsys):
 
 # What the release's WRN-34-10 runs share (jiequancui/DKL@c5e8ad2 DKLv1/Adv-training-dkl: sh/train_dkl_*.sh and
 # train_dkl_*.py defaults; the epoch EMA of swa.py), as each config's comments cite it line by line.
-RELEASED_COMMON = {"lr": 0.2, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128, "epochs": 200,
-                   "awp": {"gamma": 5e-3, "warmup": 10}, "attack_schedule": "as-released", "eps_ramp": "linear",
-                   "lr_schedule": "cosine-epoch", "epoch_ema": {"enabled": True, "decay": 0.9}}
+RELEASED_COMMON = {
+    "lr": 0.2,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "batch_size": 128,
+    "epochs": 200,
+    "awp": {"gamma": 5e-3, "warmup": 10},
+    "attack_schedule": "as-released",
+    "eps_ramp": "linear",
+    "lr_schedule": "cosine-epoch",
+    "epoch_ema": {"enabled": True, "decay": 0.9},
+}
 
 
 @pytest.mark.parametrize("name", sorted(RELEASED))
@@ -174,8 +220,7 @@ def test_every_registry_entry_has_a_config_with_the_released_values(name):
     path = CONFIGS / entry.provenance.training_config
     assert path.exists()
     text = path.read_text()
-    for key in ("lr", "momentum", "weight_decay", "batch_size", "epochs", "alpha", "beta", "temperature", "awp",
-                "eps"):
+    for key in ("lr", "momentum", "weight_decay", "batch_size", "epochs", "alpha", "beta", "temperature", "awp", "eps"):
         assert f"\n{key}:" in text, f"{path.name} lacks {key}"
     recipe = entry.provenance.recipe
     if recipe.alpha is None:
@@ -193,8 +238,11 @@ def test_every_registry_entry_has_a_config_with_the_released_values(name):
         config = load_config(path)
     assert config["name"] == name and config["eps"] == pytest.approx(8 / 255)
     if recipe.alpha is not None:
-        assert (config["alpha"], config["beta"], config["temperature"]) == (recipe.alpha, recipe.beta,
-                                                                            recipe.temperature)
+        assert (config["alpha"], config["beta"], config["temperature"]) == (
+            recipe.alpha,
+            recipe.beta,
+            recipe.temperature,
+        )
     if recipe.gamma_aug is not None:
         assert config["aug"] == "autoaug" and config["gamma_aug"] == recipe.gamma_aug
     assert config["attack_loss"] == ("soft-ce" if entry.dataset == "cifar10" else "dkl")
@@ -214,7 +262,7 @@ def test_epoch_ema_is_the_released_average_of_epoch_checkpoints():
     model = WideResNet(depth=10, widen_factor=1)
     ema = EpochEMA(0.9)
     snapshots = []
-    for epoch in range(3):
+    for _ in range(3):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
@@ -224,8 +272,7 @@ def test_epoch_ema_is_the_released_average_of_epoch_checkpoints():
         ema.update(model)
     expected = snapshots[0]
     for snap in snapshots[1:]:  # swa.py of the release: θ̄ₑ = 0.1 θₑ + 0.9 θ̄ₑ₋₁
-        expected = {k: (0.1 * snap[k] + 0.9 * expected[k]) if snap[k].is_floating_point() else snap[k]
-                    for k in snap}
+        expected = {k: (0.1 * snap[k] + 0.9 * expected[k]) if snap[k].is_floating_point() else snap[k] for k in snap}
     for key in expected:
         torch.testing.assert_close(ema.state[key], expected[key])
     assert int(ema.state["bn1.num_batches_tracked"]) == 15
@@ -236,8 +283,22 @@ def test_fashion_mnist_configs_share_budget_and_differ_in_the_loss():
     trades = load_config(CONFIGS / "trades-fmnist-wrn10-1.yaml")
     assert REGISTRY["ikl-at-fmnist-wrn10-1"].provenance.training_config == "ikl-at-fmnist-wrn10-1.yaml"
     assert (ikl["method"], trades["method"]) == ("ikl", "trades") and trades["attack_loss"] == "kl"
-    same = ("dataset", "arch", "epochs", "max_steps_per_epoch", "batch_size", "lr", "momentum", "weight_decay",
-            "eps", "eps_ramp", "attack_schedule", "awp", "seed", "aug")
+    same = (
+        "dataset",
+        "arch",
+        "epochs",
+        "max_steps_per_epoch",
+        "batch_size",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "eps",
+        "eps_ramp",
+        "attack_schedule",
+        "awp",
+        "seed",
+        "aug",
+    )
     assert {k: ikl[k] for k in same} == {k: trades[k] for k in same}
     assert ikl["eps"] == 0.1 and ikl["dataset"] == "fashion-mnist"
 
@@ -247,8 +308,21 @@ def test_the_contrast_config_is_the_ikl_at_budget_without_attacks():
     standard = load_config(CONFIGS / "standard-fmnist-wrn10-1.yaml")
     assert REGISTRY["standard-fmnist-wrn10-1"].provenance.training_config == "standard-fmnist-wrn10-1.yaml"
     assert standard["method"] == "standard" and standard["awp"]["gamma"] == 0
-    same = ("dataset", "arch", "epochs", "max_steps_per_epoch", "batch_size", "lr", "momentum", "weight_decay",
-            "lr_schedule", "seed", "aug", "epoch_ema", "eps")
+    same = (
+        "dataset",
+        "arch",
+        "epochs",
+        "max_steps_per_epoch",
+        "batch_size",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "lr_schedule",
+        "seed",
+        "aug",
+        "epoch_ema",
+        "eps",
+    )
     assert {k: ikl[k] for k in same} == {k: standard[k] for k in same}
 
 
@@ -363,8 +437,10 @@ def test_the_training_step_reads_nothing_on_the_host(method, attack_loss):
     with _HostReads() as reads:
         metrics = step(x, y, 2)
     assert reads == []
-    assert all(isinstance(metrics[k], torch.Tensor) and metrics[k].dim() == 0
-               for k in ("loss", "loss_natural", "loss_robust", "adv_acc"))
+    assert all(
+        isinstance(metrics[k], torch.Tensor) and metrics[k].dim() == 0
+        for k in ("loss", "loss_natural", "loss_robust", "adv_acc")
+    )
     with _HostReads() as reads:  # the counter does see a read: the check above can fail
         float(metrics["loss"])
     assert reads == ["_local_scalar_dense"]
@@ -423,9 +499,21 @@ def test_torchrun_with_two_cpu_ranks_trains_and_rank_0_writes(tmp_path):
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cmd = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2", "--master_port", str(port),
-           "-m", "training.train", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1",
-           "final_eval.n_examples=0"]
+    cmd = [
+        str(Path(sys.executable).parent / "torchrun"),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        "-m",
+        "training.train",
+        "--config",
+        str(CONFIGS / "smoke.yaml"),
+        "--out",
+        str(out),
+        "epochs=1",
+        "final_eval.n_examples=0",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -453,9 +541,17 @@ def test_two_trainings_on_one_folder_the_second_is_refused_naming_the_first(tmp_
         first.release()
     second = RunLock(tmp_path)  # free again; a killed holder frees it too (the OS drops the lock)
     second.release()
-    done = subprocess.run([sys.executable, "-c", "import os, sys; from training.run_lock import RunLock; "
-                           f"RunLock({str(tmp_path)!r}); os.kill(os.getpid(), 9)"], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from training.run_lock import RunLock; "
+            f"RunLock({str(tmp_path)!r}); os.kill(os.getpid(), 9)",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     assert done.returncode == -9
     RunLock(tmp_path).release()
 
@@ -469,6 +565,7 @@ def test_a_folder_given_as_config_is_named_as_a_folder(tmp_path):
 
 # ---- resume reads no code; configs refuse bad values in one line -----------------------------------------
 
+
 class _Planted:
     def __reduce__(self):
         return (Path.touch, (Path(os.environ["DKL_ZOO_TEST_MARKER"]),))
@@ -476,8 +573,10 @@ class _Planted:
 
 def _smoke_run(tmp_path) -> Path:
     out = tmp_path / "run"
-    assert train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1",
-                       "final_eval.n_examples=0"]) == 0
+    assert (
+        train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "epochs=1", "final_eval.n_examples=0"])
+        == 0
+    )
     return out
 
 
@@ -488,8 +587,9 @@ def test_resume_never_runs_code_from_a_planted_checkpoint(tmp_path, monkeypatch,
     state = torch.load(out / "checkpoint.pt", weights_only=True)  # our own checkpoints need no code
     state["payload"] = _Planted()
     torch.save(state, out / "checkpoint.pt")
-    code = train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1",
-                       "final_eval.n_examples=0"])
+    code = train_main(
+        ["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1", "final_eval.n_examples=0"]
+    )
     assert not marker.exists(), "the planted payload ran"
     err = capsys.readouterr().err
     assert code == 2 and "need code to unpickle" in err and "checkpoint.pt" in err
@@ -509,26 +609,30 @@ def test_damaged_checkpoint_is_one_line_naming_the_file(tmp_path, capsys, damage
     else:
         path.write_bytes(os.urandom(4096))
     capsys.readouterr()
-    code = train_main(["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1",
-                       "final_eval.n_examples=0"])
+    code = train_main(
+        ["--config", str(CONFIGS / "smoke.yaml"), "--out", str(out), "--resume", "epochs=1", "final_eval.n_examples=0"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and str(path) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("override, message", [
-    ("eps=.nan", "eps must be a positive"),
-    ("lr=.inf", "lr must be"),
-    ("momentum=5", "momentum must be"),
-    ("epochs=true", "epochs must be a positive integer"),
-    ("awp.gamma=-0.1", "awp.gamma must be"),
-    ("final_eval.n_examples=-5", "final_eval.n_examples must be"),
-    ("max_steps_per_epoch=-1", "max_steps_per_epoch must be"),
-    ("seed=abc", "seed must be an integer"),
-    ("arch={name: resnet50}", "Unknown architecture 'resnet50'"),
-    ("arch={name: wide_resnet, depth: 11, widen_factor: 1}", "depth must be 6n \\+ 4"),
-    ("device=tpu", "device .tpu. is not a device name \\(auto, cpu, cuda"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("eps=.nan", "eps must be a positive"),
+        ("lr=.inf", "lr must be"),
+        ("momentum=5", "momentum must be"),
+        ("epochs=true", "epochs must be a positive integer"),
+        ("awp.gamma=-0.1", "awp.gamma must be"),
+        ("final_eval.n_examples=-5", "final_eval.n_examples must be"),
+        ("max_steps_per_epoch=-1", "max_steps_per_epoch must be"),
+        ("seed=abc", "seed must be an integer"),
+        ("arch={name: resnet50}", "Unknown architecture 'resnet50'"),
+        ("arch={name: wide_resnet, depth: 11, widen_factor: 1}", "depth must be 6n \\+ 4"),
+        ("device=tpu", "device .tpu. is not a device name \\(auto, cpu, cuda"),
+    ],
+)
 def test_bad_config_values_are_one_line_errors(override, message, tmp_path, capsys):
     with pytest.raises(ConfigError, match=message):
         load_config(CONFIGS / "smoke.yaml", [override])
@@ -547,14 +651,29 @@ def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
 
 def test_cuda_device_without_cuda_is_refused(tmp_path):
     """On a machine without CUDA (hidden from the run, so the test runs on GPU machines too)."""
-    done = subprocess.run([sys.executable, "-m", "training.train", "--config", str(CONFIGS / "smoke.yaml"), "--out",
-                           str(tmp_path / "r"), "device=cuda"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--config",
+            str(CONFIGS / "smoke.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+            "device=cuda",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert done.returncode == 2 and "no CUDA device" in done.stderr, done.stderr
     assert not (tmp_path / "r").exists()
 
 
 # ---- AWP switches on at exactly epoch == warmup ----------------------------------------------------------
+
 
 def _step_result(epoch: int, with_awp: bool) -> dict[str, torch.Tensor]:
     config = load_config(CONFIGS / "smoke.yaml", ["awp.warmup=4", "epochs=10"])

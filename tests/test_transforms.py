@@ -21,13 +21,33 @@ CIFAR = dkl_zoo.model_info("ikl-at-cifar10-wrn34")
 
 
 def test_class_names_in_dataset_order_with_their_sources():
-    assert CATEGORIES["cifar10"] == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                                     "truck")
+    assert CATEGORIES["cifar10"] == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     fine = CATEGORIES["cifar100"]
     assert len(fine) == len(set(fine)) == 100 and list(fine) == sorted(fine)  # the meta file lists them sorted
     assert fine[:3] == ("apple", "aquarium_fish", "baby") and fine[-1] == "worm" and fine[39] == "keyboard"
-    assert CATEGORIES["fashion-mnist"] == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                                          "Sneaker", "Bag", "Ankle boot")
+    assert CATEGORIES["fashion-mnist"] == (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
     assert set(SOURCES) == set(CATEGORIES) and all("http" in source for source in SOURCES.values())
 
 
@@ -154,24 +174,30 @@ def test_floating_point_images_are_read_as_they_are_and_refused_outside_0_1(tmp_
     assert torch.equal(FMNIST.transforms()(tmp_path / "float.tif")[0], torch.from_numpy(values))
     assert [str(w.message) for w in recwarn] == []  # the file's pixels are copied, not wrapped read-only
     Image.fromarray(values * 255, mode="F").save(tmp_path / "scaled.tif")
-    with pytest.raises(InvalidArgumentError, match=r"^the pixels of a floating-point \(mode F\) image have values up "
-                                                   r"to 255, .*divide by 255"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^the pixels of a floating-point \(mode F\) image have values up "
+        r"to 255, .*divide by 255",
+    ):
         FMNIST.transforms()(tmp_path / "scaled.tif")
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.rand(1, 28, 28) * 255, "the pixels of the image tensor have values up to 2"),
-    (torch.rand(1, 28, 28) * 255, "values up to 255: pass uint8 images or divide by 255"),
-    (torch.full((1, 28, 28), float("nan")), "the pixels of the image tensor hold NaN or infinite values"),
-    (torch.rand(1, 28, 28) * 2 - 1, "normalised images"),
-    (np.random.rand(28, 28, 3) * 255, "the pixels of the image array have values up to 2"),
-    (np.zeros((3, 28, 28), dtype=np.uint8), "looks channels-first"),
-    (torch.zeros(28, 28, 3, dtype=torch.uint8), "looks channels-last"),
-    (torch.zeros(2, 1, 28, 28), "a batch"),
-    (torch.zeros(1, 28, 28, dtype=torch.int64), "uint8 (0-255) or float"),
-    (np.zeros((28, 28), dtype=np.int32), "uint8 (0-255), uint16 or float"),
-    ([1, 2, 3], "cannot use a list as an image"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.rand(1, 28, 28) * 255, "the pixels of the image tensor have values up to 2"),
+        (torch.rand(1, 28, 28) * 255, "values up to 255: pass uint8 images or divide by 255"),
+        (torch.full((1, 28, 28), float("nan")), "the pixels of the image tensor hold NaN or infinite values"),
+        (torch.rand(1, 28, 28) * 2 - 1, "normalised images"),
+        (np.random.rand(28, 28, 3) * 255, "the pixels of the image array have values up to 2"),
+        (np.zeros((3, 28, 28), dtype=np.uint8), "looks channels-first"),
+        (torch.zeros(28, 28, 3, dtype=torch.uint8), "looks channels-last"),
+        (torch.zeros(2, 1, 28, 28), "a batch"),
+        (torch.zeros(1, 28, 28, dtype=torch.int64), "uint8 (0-255) or float"),
+        (np.zeros((28, 28), dtype=np.int32), "uint8 (0-255), uint16 or float"),
+        ([1, 2, 3], "cannot use a list as an image"),
+    ],
+)
 def test_inputs_that_would_give_wrong_answers_are_refused_with_the_fix(bad, message):
     with pytest.raises(InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
         FMNIST.transforms()(bad)

@@ -16,6 +16,7 @@ import time
 
 import pytest
 import torch
+from test_cli import in_process
 
 import dkl_zoo
 from dkl_zoo.errors import IntegrityError, InvalidArgumentError
@@ -30,7 +31,6 @@ from dkl_zoo.verification import (
 )
 from helpers import ROOT, fashion_mnist_or_skip, safetensors_bytes
 from helpers.planted import Wrapped, noisy
-from test_cli import in_process
 
 ROBUST, STANDARD = "ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"
 QUICK = dict(n_robust=0, progress=False)
@@ -62,8 +62,11 @@ def test_the_shipped_references_are_real_records_of_the_shipped_weights():
 
 def test_the_shipped_model_is_consistent(model):
     result = dkl_zoo.verify(model, n_robust=0, progress=False)
-    assert result.verdict == "consistent" and [c.verdict for c in result.checks] == ["consistent", "consistent",
-                                                                                    "skipped"]
+    assert result.verdict == "consistent" and [c.verdict for c in result.checks] == [
+        "consistent",
+        "consistent",
+        "skipped",
+    ]
     assert result.check("fingerprint").numbers["max_abs_diff"] <= 1e-4
     assert result.check("clean").numbers["paired"]["lost"] == result.check("clean").numbers["paired"]["gained"] == 0
 
@@ -74,18 +77,22 @@ def test_the_robust_check_pairs_the_attack_with_the_reference_flags():
     robust = result.check("robust")
     assert result.verdict == "consistent" and robust.verdict == "consistent" and robust.images == 40
     assert robust.numbers["paired"]["n"] == 40 and robust.numbers["accuracy"] == 0.0
-    assert robust.numbers["reported"] == [{"source": get_entry(STANDARD).headline.source, "percent": 0.0,
-                                           "inside_95_interval": True}]
+    assert robust.numbers["reported"] == [
+        {"source": get_entry(STANDARD).headline.source, "percent": 0.0, "inside_95_interval": True}
+    ]
 
 
-@pytest.mark.parametrize("fault, cause", [
-    ("standard-weights", "these are the weights of standard-fmnist-wrn10-1"),
-    ("minus-one-to-one", "maps [0, 1] images to [-1, 1]"),
-    ("zero-to-255", "multiplies [0, 1] images by 255"),
-    ("contrast", "a small change of the images"),
-    ("noisy-weights", "weights changed slightly"),
-    ("train-mode", "training mode"),
-])
+@pytest.mark.parametrize(
+    "fault, cause",
+    [
+        ("standard-weights", "these are the weights of standard-fmnist-wrn10-1"),
+        ("minus-one-to-one", "maps [0, 1] images to [-1, 1]"),
+        ("zero-to-255", "multiplies [0, 1] images by 255"),
+        ("contrast", "a small change of the images"),
+        ("noisy-weights", "weights changed slightly"),
+        ("train-mode", "training mode"),
+    ],
+)
 def test_each_planted_fault_is_caught_at_the_fingerprint_in_seconds(model, fault, cause):
     planted = {
         "standard-weights": lambda: dkl_zoo.load(STANDARD),
@@ -141,8 +148,7 @@ def test_an_entry_without_a_reference_gets_the_reported_intervals_and_says_why(m
     result = dkl_zoo.verify(model, entry=entry, n_clean=1000, n_robust=0, progress=False)
     assert [c.name for c in result.checks] == ["clean", "robust"]
     assert result.check("clean").numbers["reported"][0]["inside_95_interval"]
-    assert any("no paired check was possible" in note and "without a reference record" in note
-               for note in result.notes)
+    assert any("no paired check was possible" in note and "without a reference record" in note for note in result.notes)
     assert result.verdict == "consistent"
 
 
@@ -150,8 +156,17 @@ def test_the_json_has_the_documented_schema(model, tmp_path):
     result = dkl_zoo.verify(model, **QUICK)
     data = json.loads(result.to_json(tmp_path / "v.json"))
     assert json.loads((tmp_path / "v.json").read_text()) == data
-    assert set(data) == {"schema", "entry", "verdict", "checks", "causes", "notes", "reference", "environment",
-                         "seconds"}
+    assert set(data) == {
+        "schema",
+        "entry",
+        "verdict",
+        "checks",
+        "causes",
+        "notes",
+        "reference",
+        "environment",
+        "seconds",
+    }
     assert data["schema"] == 1 and data["verdict"] in ("consistent", "inconsistent", "inconclusive")
     for check in data["checks"]:
         assert set(check) == {"name", "verdict", "images", "seconds", "detail", "numbers"}
@@ -160,14 +175,21 @@ def test_the_json_has_the_documented_schema(model, tmp_path):
 
 
 def test_bad_arguments_are_refused_before_any_work(model):
-    for kwargs, words in (({"time_limit": 0}, "time_limit"), ({"n_clean": 0}, "n_clean"), ({"seed": -1}, "seed"),
-                          ({"progress": "no"}, "progress"), ({"device": "meta"}, "meta"), ({"data_dir": 3}, "data_dir"),
-                          ({"entry": "ikl-at-cifar10-wrn34"}, "does not take ikl-at-cifar10-wrn34's input")):
+    for kwargs, words in (
+        ({"time_limit": 0}, "time_limit"),
+        ({"n_clean": 0}, "n_clean"),
+        ({"seed": -1}, "seed"),
+        ({"progress": "no"}, "progress"),
+        ({"device": "meta"}, "meta"),
+        ({"data_dir": 3}, "data_dir"),
+        ({"entry": "ikl-at-cifar10-wrn34"}, "does not take ikl-at-cifar10-wrn34's input"),
+    ):
         with pytest.raises(InvalidArgumentError, match=words):
             dkl_zoo.verify(model, **{"progress": False, **kwargs})
 
 
 # ---- exported files -------------------------------------------------------------------------------------
+
 
 def test_an_onnx_export_is_checked_through_onnxruntime_and_says_why_there_is_no_robust_check(model, tmp_path):
     path = dkl_zoo.export(model, tmp_path / "model.onnx").path
@@ -201,12 +223,14 @@ def test_checkpoints_are_told_apart_by_content_not_ending(model, tmp_path):
 
 # ---- the command ------------------------------------------------------------------------------------------
 
+
 def test_exit_codes_consistent_inconsistent_inconclusive_usage_and_error(model, tmp_path, capsys):
     assert in_process(capsys, "verify", ROBUST, "--n-robust", "0", "--quiet").returncode == 0
     changed = tmp_path / "noisy.safetensors"
     changed.write_bytes(safetensors_bytes(noisy(model, 1e-3)))
-    done = in_process(capsys, "verify", ROBUST, "--checkpoint", str(changed), "--quiet", "--json-out",
-                      str(tmp_path / "v.json"))
+    done = in_process(
+        capsys, "verify", ROBUST, "--checkpoint", str(changed), "--quiet", "--json-out", str(tmp_path / "v.json")
+    )
     assert done.returncode == 3 and "INCONSISTENT" in done.stdout and "likely cause" in done.stdout
     assert json.loads((tmp_path / "v.json").read_text())["verdict"] == "inconsistent"
     assert in_process(capsys, "verify", STANDARD, "--n-robust", "3", "--quiet").returncode == 4
@@ -219,9 +243,13 @@ def test_exit_codes_consistent_inconsistent_inconclusive_usage_and_error(model, 
 
 def test_a_terminated_verify_leaves_no_file(tmp_path):
     out = tmp_path / "verify.json"
-    process = subprocess.Popen([sys.executable, "-m", "dkl_zoo", "verify", ROBUST, "--n-robust", "50", "--json-out",
-                                str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dkl_zoo", "verify", ROBUST, "--n-robust", "50", "--json-out", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     seen, deadline = "", time.monotonic() + 120
     while "robust check" not in seen and time.monotonic() < deadline:  # the robust check's progress: attacking now
         seen += process.stderr.read(1)
@@ -233,10 +261,21 @@ def test_a_terminated_verify_leaves_no_file(tmp_path):
 
 # ---- references: made from a state file, published and pinned by a release, fetched and checked ---------
 
+
 def test_a_reference_is_made_from_a_finished_state_and_refused_for_other_weights(model, tmp_path):
     state = tmp_path / "run.state.json"
-    dkl_zoo.evaluate(model, dataset="fashion-mnist", eps=0.1, n_examples=8, version="custom", attacks=["apgd-ce"],
-                     batch_size=8, state_path=state, progress=False, data_dir=tmp_path)
+    dkl_zoo.evaluate(
+        model,
+        dataset="fashion-mnist",
+        eps=0.1,
+        n_examples=8,
+        version="custom",
+        attacks=["apgd-ce"],
+        batch_size=8,
+        state_path=state,
+        progress=False,
+        data_dir=tmp_path,
+    )
     reference = make_reference(ROBUST, state, n_clean=300, data_dir=tmp_path)
     assert reference.protocol.n_examples == 8 and reference.clean_correct.numel() == 300
     path = write_reference(reference, tmp_path / "reference.safetensors")
@@ -254,26 +293,34 @@ def test_a_reference_is_made_from_a_finished_state_and_refused_for_other_weights
 
 @pytest.mark.slow
 def test_release_publishes_and_pins_a_reference_and_verify_fetches_and_checks_it(drive, hub, tmp_path, monkeypatch):
+    from test_release import _serve
+
     from dkl_zoo._pins import apply_pin, load_pins
-    from dkl_zoo.registry import ModelEntry
     from dkl_zoo.maintainers.release import release
+    from dkl_zoo.registry import ModelEntry
     from helpers import tiny_entry, trained_like
     from helpers.colour_data import colour_images, point_torchvision_at, write_cifar
-    from test_release import _serve
 
     entry: ModelEntry = tiny_entry("ikl-at-cifar10-wrn34")
     torch.manual_seed(0)
     net = trained_like(dkl_zoo.build_model(entry))
     _serve(drive, entry, net)
     pins_path = tmp_path / "pins.json"
-    release([entry], namespace="zoo-test", pins_path=pins_path, endpoint=hub.url, work_dir=tmp_path / "work",
-            progress=False, echo=lambda _: None)
+    release(
+        [entry],
+        namespace="zoo-test",
+        pins_path=pins_path,
+        endpoint=hub.url,
+        work_dir=tmp_path / "work",
+        progress=False,
+        echo=lambda _: None,
+    )
     import huggingface_hub.constants as constants
 
     import dkl_zoo._hub as hub_io
 
     # what HF_ENDPOINT and HF_HUB_CACHE give at import time (huggingface_hub reads them once)
-    monkeypatch.setattr(hub_io, "_endpoint", lambda endpoint: (endpoint or hub.url).rstrip("/"))
+    monkeypatch.setattr(hub_io, "endpoint_of", lambda endpoint: (endpoint or hub.url).rstrip("/"))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     pinned = apply_pin(entry, load_pins(pins_path))
     loaded = dkl_zoo.load(pinned)
@@ -282,12 +329,30 @@ def test_release_publishes_and_pins_a_reference_and_verify_fetches_and_checks_it
         labels = loaded(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).argmax(1).tolist()
     point_torchvision_at(monkeypatch, write_cifar(tmp_path / "data", images, labels))
     state = tmp_path / "state.json"
-    dkl_zoo.evaluate(loaded, dataset="cifar10", eps=8 / 255, n_examples=6, version="custom", attacks=["apgd-ce"],
-                     batch_size=6, state_path=state, data_dir=tmp_path / "data", progress=False)
+    dkl_zoo.evaluate(
+        loaded,
+        dataset="cifar10",
+        eps=8 / 255,
+        n_examples=6,
+        version="custom",
+        attacks=["apgd-ce"],
+        batch_size=6,
+        state_path=state,
+        data_dir=tmp_path / "data",
+        progress=False,
+    )
     record = write_reference(make_reference(loaded, state, data_dir=tmp_path / "data"), tmp_path / "ref.safetensors")
 
-    rows = release([entry], namespace="zoo-test", pins_path=pins_path, endpoint=hub.url, work_dir=tmp_path / "work",
-                   progress=False, echo=lambda _: None, references=[record])
+    rows = release(
+        [entry],
+        namespace="zoo-test",
+        pins_path=pins_path,
+        endpoint=hub.url,
+        work_dir=tmp_path / "work",
+        progress=False,
+        echo=lambda _: None,
+        references=[record],
+    )
     pin = load_pins(pins_path)[entry.name]
     assert rows[0].action == "reference published" and pin.reference_sha256 is not None
     assert "reference.safetensors" in hub.files(pin.repo_id, pin.revision)
@@ -304,5 +369,7 @@ def test_release_publishes_and_pins_a_reference_and_verify_fetches_and_checks_it
     with pytest.raises(IntegrityError):
         dkl_zoo.verify(loaded, entry=pinned, data_dir=tmp_path / "data", n_robust=0, progress=False)
     hub.substitute.clear()
-    assert dkl_zoo.verify(loaded, entry=pinned, data_dir=tmp_path / "data", n_robust=0,
-                          progress=False).checks[0].verdict == "consistent"
+    assert (
+        dkl_zoo.verify(loaded, entry=pinned, data_dir=tmp_path / "data", n_robust=0, progress=False).checks[0].verdict
+        == "consistent"
+    )

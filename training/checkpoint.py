@@ -23,8 +23,22 @@ def save_checkpoint_file(obj: Any, path: Path) -> None:
     atomic_write(path, lambda out: torch.save(obj, out))
 
 
-_CHECKPOINT_KEYS = ("epoch", "step", "global_step", "seconds", "model", "optimizer", "scheduler",
-                    "proxy_optimizer", "prior", "epoch_ema", "step_ema", "stream", "rng", "config")
+_CHECKPOINT_KEYS = (
+    "epoch",
+    "step",
+    "global_step",
+    "seconds",
+    "model",
+    "optimizer",
+    "scheduler",
+    "proxy_optimizer",
+    "prior",
+    "epoch_ema",
+    "step_ema",
+    "stream",
+    "rng",
+    "config",
+)
 
 
 def read_checkpoint(path: Path) -> dict:
@@ -63,9 +77,14 @@ def read_checkpoint(path: Path) -> dict:
 
 def rng_state() -> dict:
     """Every random generator a step draws from (torch, CUDA, Python, NumPy), for a bit-identical resume."""
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                       for k, v in zip(("kind", "keys", "pos", "has_gauss", "cached"), np.random.get_state())}}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v)
+            for k, v in zip(("kind", "keys", "pos", "has_gauss", "cached"), np.random.get_state())
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -76,7 +95,8 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     numpy = state["numpy"]
-    np.random.set_state((numpy["kind"], np.array(numpy["keys"], dtype=np.uint32), numpy["pos"],
-                         numpy["has_gauss"], numpy["cached"]))
+    np.random.set_state(
+        (numpy["kind"], np.array(numpy["keys"], dtype=np.uint32), numpy["pos"], numpy["has_gauss"], numpy["cached"])
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

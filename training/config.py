@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -25,54 +26,54 @@ class ConfigError(InvalidArgumentError):
 
 
 DEFAULTS: dict[str, Any] = {
-    "name": None,                 # registry entry this config reproduces (None for ad-hoc runs)
-    "method": "ikl",              # ikl | trades | standard (no attack: the non-robust contrast)
-    "dataset": "cifar10",         # cifar10 | cifar100 | fashion-mnist | synthetic
+    "name": None,  # registry entry this config reproduces (None for ad-hoc runs)
+    "method": "ikl",  # ikl | trades | standard (no attack: the non-robust contrast)
+    "dataset": "cifar10",  # cifar10 | cifar100 | fashion-mnist | synthetic
     "data_dir": "./data",
-    "synthetic_size": 256,        # images of the synthetic data set (smoke tests)
+    "synthetic_size": 256,  # images of the synthetic data set (smoke tests)
     "arch": {"name": "wide_resnet", "depth": 34, "widen_factor": 10},
     "epochs": 200,
     "batch_size": 128,
-    "bn_replicas": 1,             # >1: batch norm as nn.DataParallel over that many GPUs computes it (chunks)
+    "bn_replicas": 1,  # >1: batch norm as nn.DataParallel over that many GPUs computes it (chunks)
     "lr": 0.2,
     "momentum": 0.9,
     "nesterov": False,
     "weight_decay": 5.0e-4,
     "weight_decay_on_bn": True,
     "lr_schedule": "cosine-epoch",  # cosine-epoch (released) | onecycle (generated-data runs) | constant
-    "lr_warmup": 0,               # epochs (cosine-epoch) or fraction of steps (onecycle)
+    "lr_warmup": 0,  # epochs (cosine-epoch) or fraction of steps (onecycle)
     "eps": 8 / 255,
-    "eps_ramp": "linear",         # linear: eps_e = eps * e / epochs (released) | constant
+    "eps_ramp": "linear",  # linear: eps_e = eps * e / epochs (released) | constant
     "attack_schedule": "as-released",  # as-released (5 steps of eps_e/2) | staged (2/3/4/5) | low (2 steps of eps_e)
-    "attack_loss": "soft-ce",     # soft-ce | dkl | kl
+    "attack_loss": "soft-ce",  # soft-ce | dkl | kl
     "attack_init_std": 0.001,
     "alpha": 3.0,
     "beta": 20.0,
-    "temperature": 4.0,           # T of the class prior
-    "softce_temperature": 1.0,    # temperature inside the soft cross-entropy (released: none, i.e. 1)
-    "gamma": 1.0,                 # GKL power of the weights
-    "normalize": "batch",         # batch (IKL, v1) | weights (GKL, v2)
+    "temperature": 4.0,  # T of the class prior
+    "softce_temperature": 1.0,  # temperature inside the soft cross-entropy (released: none, i.e. 1)
+    "gamma": 1.0,  # GKL power of the weights
+    "normalize": "batch",  # batch (IKL, v1) | weights (GKL, v2)
     "prior_momentum": 1.0,
-    "trades_beta": 6.0,           # TRADES baseline: weight of KL(nat || adv)
+    "trades_beta": 6.0,  # TRADES baseline: weight of KL(nat || adv)
     "awp": {"gamma": 5.0e-3, "warmup": 10},
-    "aug": "basic",               # basic | autoaug (dual view)
+    "aug": "basic",  # basic | autoaug (dual view)
     "gamma_aug": 1.0,
     "epoch_ema": {"enabled": True, "decay": 0.9},
     "step_ema": {"enabled": False, "tau": 0.9996, "start_epoch": 150, "warmup": False},
     "generated": {"path": None, "fraction": 0.7},
     "seed": 0,
     "checkpoint_every_steps": 0,
-    "log_every_steps": 20,        # metrics are read from the device (a sync) this often; every step gets its row
-    "max_steps_per_epoch": 0,     # 0 = full epochs; >0 truncates (smoke tests, budgets)
-    "amp": "none",                # none | bf16 (CUDA only)
+    "log_every_steps": 20,  # metrics are read from the device (a sync) this often; every step gets its row
+    "max_steps_per_epoch": 0,  # 0 = full epochs; >0 truncates (smoke tests, budgets)
+    "amp": "none",  # none | bf16 (CUDA only)
     "channels_last": False,
-    "compile": False,             # torch.compile the network for the attack and training passes (same math)
+    "compile": False,  # torch.compile the network for the attack and training passes (same math)
     "sync_bn": False,
     "device": "auto",
     "final_eval": {"n_examples": 1000, "pgd_steps": 20, "batch_size": 500},
     "export": True,
     "progress": True,
-    "sources": {},                # free-form: where each value comes from (documentation only)
+    "sources": {},  # free-form: where each value comes from (documentation only)
 }
 
 _CHOICES = {
@@ -146,8 +147,10 @@ def validate(config: dict) -> dict:
     if config["generated"]["path"] and not (_is_number(fraction) and 0 < fraction < 1):
         raise ConfigError(f"generated.fraction must be in (0, 1), got {fraction!r}")
     if config["method"] == "standard" and config["awp"]["gamma"] > 0:
-        raise ConfigError("method standard trains without attacks, and AWP perturbs the weights against the robust "
-                          "loss: set awp.gamma: 0")
+        raise ConfigError(
+            "method standard trains without attacks, and AWP perturbs the weights against the robust "
+            "loss: set awp.gamma: 0"
+        )
     _check_device_name(config["device"])
     return config
 
@@ -207,8 +210,18 @@ def _check_numbers(config: dict) -> None:
             raise ConfigError(f"{key} must be {kind} {bounds}, got {value!r}")
     if config["lr"] == 0:
         raise ConfigError("lr must be positive, got 0")
-    for key in ("epoch_ema.enabled", "step_ema.enabled", "step_ema.warmup", "weight_decay_on_bn", "nesterov",
-                "channels_last", "compile", "sync_bn", "export", "progress"):
+    for key in (
+        "epoch_ema.enabled",
+        "step_ema.enabled",
+        "step_ema.warmup",
+        "weight_decay_on_bn",
+        "nesterov",
+        "channels_last",
+        "compile",
+        "sync_bn",
+        "export",
+        "progress",
+    ):
         if not isinstance(_lookup(config, key), bool):
             raise ConfigError(f"{key} must be true or false, got {_lookup(config, key)!r}")
 
@@ -261,8 +274,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     if path is not None:
         path = Path(path)
         if path.is_dir():
-            raise ConfigError(f"config file {path} is a folder; give one of its .yaml files (configs live in "
-                              "training/configs/)")
+            raise ConfigError(
+                f"config file {path} is a folder; give one of its .yaml files (configs live in training/configs/)"
+            )
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (configs live in training/configs/)")
         try:

@@ -95,8 +95,8 @@ def _crop_flip(images: torch.Tensor, gen: torch.Generator, padding: int = 4) -> 
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=gen)
     flip = torch.rand(n, generator=gen) < 0.5
-    rows = (dy.view(n, 1) + torch.arange(h).view(1, h))
-    cols = (dx.view(n, 1) + torch.arange(w).view(1, w))
+    rows = dy.view(n, 1) + torch.arange(h).view(1, h)
+    cols = dx.view(n, 1) + torch.arange(w).view(1, w)
     cols = torch.where(flip.view(n, 1), cols.flip(1), cols)
     batch_index = torch.arange(n).view(n, 1, 1, 1)
     channel_index = torch.arange(c).view(1, c, 1, 1)
@@ -112,9 +112,20 @@ class BatchStream:
     the batch k an uninterrupted run would have drawn. ``rank``/``world`` give each process its share.
     """
 
-    def __init__(self, data: ImageSet, batch_size: int, gen: torch.Generator, *, augment: str = "crop-flip",
-                 autoaug: bool = False, generated: ImageSet | None = None, fraction: float = 0.7,
-                 max_steps: int = 0, rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self,
+        data: ImageSet,
+        batch_size: int,
+        gen: torch.Generator,
+        *,
+        augment: str = "crop-flip",
+        autoaug: bool = False,
+        generated: ImageSet | None = None,
+        fraction: float = 0.7,
+        max_steps: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.data, self.batch_size, self.gen = data, batch_size, gen
         self.augment, self.autoaug, self.generated, self.fraction = augment, autoaug, generated, fraction
         self.rank, self.world = rank, world
@@ -133,8 +144,9 @@ class BatchStream:
     def new_epoch(self) -> None:
         self.order = torch.randperm(len(self.data), generator=self.gen)
         if self.generated is not None:
-            self.generated_order = torch.randint(0, len(self.generated), (self.steps, self.n_generated),
-                                                 generator=self.gen)
+            self.generated_order = torch.randint(
+                0, len(self.generated), (self.steps, self.n_generated), generator=self.gen
+            )
 
     def state_dict(self) -> dict:
         return {"order": self.order, "generated_order": self.generated_order, "gen": self.gen.get_state()}
@@ -161,7 +173,7 @@ class BatchStream:
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.order is None:
             raise InvalidArgumentError("call new_epoch() before drawing batches")
-        index = self.order[step * self.n_real:(step + 1) * self.n_real]
+        index = self.order[step * self.n_real : (step + 1) * self.n_real]
         images, labels = self.data.images[index], self.data.labels[index]
         if self.generated is not None and self.generated_order is not None:
             extra = self.generated_order[step]

@@ -19,8 +19,18 @@ from torch import nn
 from dkl_zoo.errors import InvalidArgumentError
 from dkl_zoo.losses import ClassPrior, ikl_loss
 
-__all__ = ["AttackBudget", "attack_budget", "cosine_lr", "perturb", "AdversarialWeightPerturbation",
-           "EpochEMA", "StepEMA", "robust_loss", "IKLATStep", "replica_forward"]
+__all__ = [
+    "AttackBudget",
+    "attack_budget",
+    "cosine_lr",
+    "perturb",
+    "AdversarialWeightPerturbation",
+    "EpochEMA",
+    "StepEMA",
+    "robust_loss",
+    "IKLATStep",
+    "replica_forward",
+]
 
 
 def replica_forward(model: nn.Module, x: torch.Tensor, replicas: int) -> torch.Tensor:
@@ -36,8 +46,7 @@ def replica_forward(model: nn.Module, x: torch.Tensor, replicas: int) -> torch.T
         return model(x)
     chunks = x.chunk(replicas)
     first = model(chunks[0])
-    norms = [m for m in model.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     kept = [(m, m.running_mean, m.running_var, m.num_batches_tracked) for m in norms]
     for module in norms:  # the other replicas update throw-away copies (swapped, not copied back: autograd
         module.running_mean = module.running_mean.clone()  # keeps the originals it saved untouched)
@@ -91,8 +100,9 @@ def cosine_lr(config: dict, epoch: int) -> float:
     return lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup + 1)))
 
 
-def _attack_loss(kind: str, adv_logits: torch.Tensor, nat_logits: torch.Tensor, weights: torch.Tensor,
-                 normalize: str) -> torch.Tensor:
+def _attack_loss(
+    kind: str, adv_logits: torch.Tensor, nat_logits: torch.Tensor, weights: torch.Tensor, normalize: str
+) -> torch.Tensor:
     if kind == "soft-ce":  # released CIFAR-10: dkl_loss(nat, adv, w, alpha=1, beta=0)
         return ikl_loss(adv_logits, nat_logits, weights, alpha=1.0, beta=0.0, normalize=normalize, check_values=False)
     if kind == "dkl":  # released CIFAR-100: dkl_loss(nat, adv, w, alpha=1, beta=1)
@@ -102,8 +112,16 @@ def _attack_loss(kind: str, adv_logits: torch.Tensor, nat_logits: torch.Tensor, 
     raise InvalidArgumentError(f"attack loss must be 'soft-ce', 'dkl' or 'kl', got {kind!r}")
 
 
-def perturb(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, budget: AttackBudget, *, kind: str,
-            normalize: str = "batch", init_std: float = 0.001) -> torch.Tensor:
+def perturb(
+    model: nn.Module,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    budget: AttackBudget,
+    *,
+    kind: str,
+    normalize: str = "batch",
+    init_std: float = 0.001,
+) -> torch.Tensor:
     """Linf attack of the release: eval mode, start at x + init_std·N(0, 1), sign-gradient steps, projection."""
     model.eval()
     with torch.no_grad():
@@ -118,7 +136,7 @@ def perturb(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, budget: At
             x_adv.requires_grad_(True)
             with torch.enable_grad():
                 loss = _attack_loss(kind, model(x_adv), nat_logits, weights, normalize)
-            grad, = torch.autograd.grad(loss, [x_adv])
+            (grad,) = torch.autograd.grad(loss, [x_adv])
             x_adv = x_adv.detach() + budget.step_size * grad.sign()
             x_adv = torch.min(torch.max(x_adv, x - budget.eps), x + budget.eps).clamp_(0.0, 1.0)
     finally:
@@ -127,22 +145,33 @@ def perturb(model: nn.Module, x: torch.Tensor, weights: torch.Tensor, budget: At
     return x_adv.detach()
 
 
-def robust_loss(config: dict, adv_logits: torch.Tensor, nat_logits: torch.Tensor, weights: torch.Tensor,
-                dual_view: bool) -> torch.Tensor:
+def robust_loss(
+    config: dict, adv_logits: torch.Tensor, nat_logits: torch.Tensor, weights: torch.Tensor, dual_view: bool
+) -> torch.Tensor:
     """IKL between adversarial and natural logits (TRADES' KL for the baseline); dual view for autoaug."""
     if config["method"] == "trades":
         kl = F.kl_div(F.log_softmax(adv_logits, dim=1), F.softmax(nat_logits, dim=1), reduction="batchmean")
         return config["trades_beta"] * kl
 
     def ikl(adv: torch.Tensor, nat: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return ikl_loss(adv, nat, w, alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"],
-                        temperature=config["softce_temperature"], normalize=config["normalize"], check_values=False)
+        return ikl_loss(
+            adv,
+            nat,
+            w,
+            alpha=config["alpha"],
+            beta=config["beta"],
+            gamma=config["gamma"],
+            temperature=config["softce_temperature"],
+            normalize=config["normalize"],
+            check_values=False,
+        )
 
     if not dual_view:
         return ikl(adv_logits, nat_logits, weights)
     half = adv_logits.shape[0] // 2
-    return (ikl(adv_logits[:half], nat_logits[:half], weights[:half])
-            + config["gamma_aug"] * ikl(adv_logits[half:], nat_logits[half:], weights[half:]))
+    return ikl(adv_logits[:half], nat_logits[:half], weights[:half]) + config["gamma_aug"] * ikl(
+        adv_logits[half:], nat_logits[half:], weights[half:]
+    )
 
 
 class AdversarialWeightPerturbation:
@@ -164,8 +193,9 @@ class AdversarialWeightPerturbation:
             for dst, src in zip(self.proxy.buffers(), self.model.buffers()):
                 dst.copy_(src)
 
-    def compute(self, config: dict, x_adv: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    def compute(
+        self, config: dict, x_adv: torch.Tensor, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """The released AWP loss takes the whole batch at once, also for the dual-view (autoaug) runs."""
         self._sync_proxy()
         self.proxy.train()
@@ -253,9 +283,16 @@ class IKLATStep:
     """One training step: attack, AWP, IKL (or TRADES) loss, optimiser step, prior accumulation; or, for
     ``method: standard``, plain cross-entropy on the clean images (the non-robust contrast model)."""
 
-    def __init__(self, config: dict, model: nn.Module, optimizer: torch.optim.Optimizer, prior: ClassPrior,
-                 awp: AdversarialWeightPerturbation | None, autocast: torch.autocast | None = None,
-                 attack_model: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        config: dict,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        prior: ClassPrior,
+        awp: AdversarialWeightPerturbation | None,
+        autocast: torch.autocast | None = None,
+        attack_model: nn.Module | None = None,
+    ) -> None:
         """``model`` is what trains (a DDP wrapper under torchrun); ``attack_model`` the bare network the
         attack runs through (default: ``model``)."""
         self.config, self.model, self.optimizer, self.prior, self.awp = config, model, optimizer, prior, awp
@@ -278,8 +315,15 @@ class IKLATStep:
         weights = self.prior.weights_for(y, dtype=x.dtype)
         kind = "kl" if config["method"] == "trades" else config["attack_loss"]
         with self._ctx():
-            x_adv = perturb(self.attack_model, x, weights, budget, kind=kind, normalize=config["normalize"],
-                            init_std=config["attack_init_std"])
+            x_adv = perturb(
+                self.attack_model,
+                x,
+                weights,
+                budget,
+                kind=kind,
+                normalize=config["normalize"],
+                init_std=config["attack_init_std"],
+            )
         self.model.train()
         use_awp = self.awp is not None and config["awp"]["gamma"] > 0 and epoch >= config["awp"]["warmup"]
         diff = None
@@ -303,8 +347,13 @@ class IKLATStep:
             self.awp.apply(diff, -1.0)
         with torch.no_grad():
             adv_acc = (adv_logits.argmax(1) == y).float().mean()
-        return {"loss": loss.detach(), "loss_natural": loss_natural.detach(), "loss_robust": loss_robust.detach(),
-                "adv_acc": adv_acc, "eps": budget.eps}
+        return {
+            "loss": loss.detach(),
+            "loss_natural": loss_natural.detach(),
+            "loss_robust": loss_robust.detach(),
+            "adv_acc": adv_acc,
+            "eps": budget.eps,
+        }
 
     def _standard(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor | float]:
         """Cross-entropy on the clean batch, nothing else: no attack (``adv_acc`` is NaN, ``eps`` 0)."""
@@ -316,5 +365,10 @@ class IKLATStep:
         loss.backward()
         self.optimizer.step()
         nan = torch.full((), float("nan"), device=loss.device)
-        return {"loss": loss.detach(), "loss_natural": loss.detach(), "loss_robust": torch.zeros_like(nan),
-                "adv_acc": nan, "eps": 0.0}
+        return {
+            "loss": loss.detach(),
+            "loss_natural": loss.detach(),
+            "loss_robust": torch.zeros_like(nan),
+            "adv_acc": nan,
+            "eps": 0.0,
+        }

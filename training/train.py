@@ -13,18 +13,19 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dkl_zoo._classes import predicted_classes
 from dkl_zoo.errors import CheckpointError, DklZooError, InvalidArgumentError
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import build_architecture
-from dkl_zoo._classes import predicted_classes
 
 from .checkpoint import CHECKPOINT, read_checkpoint, rng_state, save_checkpoint_file, set_rng_state
 from .config import ConfigError, load_config
@@ -38,22 +39,28 @@ __all__ = ["Trainer", "main", "pgd_accuracy"]
 _DEVICE_METRICS = ("loss", "loss_natural", "loss_robust", "adv_acc")
 
 
-
-def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-                 batch_size: int = 500, device: Any = "cpu") -> tuple[float, float]:
+def pgd_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int,
+    batch_size: int = 500,
+    device: Any = "cpu",
+) -> tuple[float, float]:
     """Clean and PGD-``steps`` (CE, random start, step 2.5·eps/steps) accuracy: a quick check, not AutoAttack."""
     model.eval()
     correct = int((predicted_classes(model, x, batch_size=batch_size, device=device) == y.cpu()).sum())
     robust = 0
     gen = torch.Generator().manual_seed(0)
     for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
         noise = (torch.rand(xb.shape, generator=gen) * 2 - 1).to(device) * eps
         x_adv = (xb + noise).clamp(0, 1)
         for _ in range(steps):
             x_adv.requires_grad_(True)
             loss = F.cross_entropy(model(x_adv), yb)
-            grad, = torch.autograd.grad(loss, [x_adv])
+            (grad,) = torch.autograd.grad(loss, [x_adv])
             x_adv = torch.min(torch.max(x_adv.detach() + 2.5 * eps / steps * grad.sign(), xb - eps), xb + eps)
             x_adv = x_adv.clamp(0, 1)
         with torch.no_grad():
@@ -86,8 +93,9 @@ class Trainer:
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self._seed(config["seed"])
         self.data = load_split(config, train=True)
-        self.generated = (load_generated(config["generated"]["path"], self.data.num_classes)
-                          if config["generated"]["path"] else None)
+        self.generated = (
+            load_generated(config["generated"]["path"], self.data.num_classes) if config["generated"]["path"] else None
+        )
         self._build_networks()
         self._build_training_parts()
         self.epoch, self.step, self.global_step, self.seconds = 1, 0, 0, 0.0
@@ -114,7 +122,8 @@ class Trainer:
             if config["sync_bn"]:
                 self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
             self.model = nn.parallel.DistributedDataParallel(
-                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.attack_net: nn.Module = self.net
         if config["compile"]:  # the same parameters, compiled; state dicts keep coming from self.net
             self.attack_net = torch.compile(self.net)
@@ -127,22 +136,36 @@ class Trainer:
         self.optimizer = self._optimizer()
         self.gen = torch.Generator().manual_seed(config["seed"])
         self.stream = BatchStream(
-            self.data, config["batch_size"], self.gen,
+            self.data,
+            config["batch_size"],
+            self.gen,
             augment="flip" if config["dataset"] == "fashion-mnist" else "crop-flip",
-            autoaug=config["aug"] == "autoaug", generated=self.generated, fraction=config["generated"]["fraction"],
-            max_steps=config["max_steps_per_epoch"], rank=self.rank, world=self.world)
+            autoaug=config["aug"] == "autoaug",
+            generated=self.generated,
+            fraction=config["generated"]["fraction"],
+            max_steps=config["max_steps_per_epoch"],
+            rank=self.rank,
+            world=self.world,
+        )
         self.scheduler = self._scheduler()
         self.prior = ClassPrior(self.data.num_classes, config["temperature"], config["prior_momentum"]).to(self.device)
         awp = config["awp"]
-        self.awp = (AdversarialWeightPerturbation(self.net, self.proxy, config["lr"], awp["gamma"])
-                    if awp["gamma"] > 0 else None)
+        self.awp = (
+            AdversarialWeightPerturbation(self.net, self.proxy, config["lr"], awp["gamma"])
+            if awp["gamma"] > 0
+            else None
+        )
         self.epoch_ema = EpochEMA(config["epoch_ema"]["decay"]) if config["epoch_ema"]["enabled"] else None
         step_ema = config["step_ema"]
         self.step_ema = StepEMA(step_ema["tau"], step_ema["warmup"]) if step_ema["enabled"] else None
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                    if config["amp"] == "bf16" and self.device.type == "cuda" else None)
-        self.step_fn = IKLATStep(config, self.model, self.optimizer, self.prior, self.awp, autocast,
-                                 attack_model=self.attack_net)
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if config["amp"] == "bf16" and self.device.type == "cuda"
+            else None
+        )
+        self.step_fn = IKLATStep(
+            config, self.model, self.optimizer, self.prior, self.awp, autocast, attack_model=self.attack_net
+        )
 
     # ---- set-up --------------------------------------------------------------------------------------
     @property
@@ -187,20 +210,27 @@ class Trainer:
             return None
         total = self.config["epochs"] * len(self.stream)
         pct = float(self.config["lr_warmup"]) or 0.025
-        return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.config["lr"], total_steps=total,
-                                                   pct_start=pct)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=self.config["lr"], total_steps=total, pct_start=pct
+        )
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "epoch": self.epoch, "step": self.step, "global_step": self.global_step, "seconds": self.seconds,
-            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "seconds": self.seconds,
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "proxy_optimizer": self.awp.optimizer.state_dict() if self.awp else None,
             "prior": self.prior.state_dict(),
             "epoch_ema": self.epoch_ema.state_dict() if self.epoch_ema else None,
             "step_ema": self.step_ema.state_dict() if self.step_ema else None,
-            "stream": self.stream.state_dict(), "rng": rng_state(), "config": self.config,
+            "stream": self.stream.state_dict(),
+            "rng": rng_state(),
+            "config": self.config,
         }
 
     def save_checkpoint(self) -> None:
@@ -212,8 +242,10 @@ class Trainer:
         if state["config"] != self.config:
             keys = set(state["config"]) | set(self.config)
             changed = sorted(k for k in keys if state["config"].get(k) != self.config.get(k))
-            raise ConfigError(f"--resume with a different config (changed: {', '.join(changed)}); use the same "
-                              "config and overrides as the interrupted run")
+            raise ConfigError(
+                f"--resume with a different config (changed: {', '.join(changed)}); use the same "
+                "config and overrides as the interrupted run"
+            )
         return state
 
     def _load_checkpoint(self, state: dict) -> None:
@@ -222,8 +254,7 @@ class Trainer:
             self._apply_checkpoint(state)
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise CheckpointError(f"{path} does not fit this run ({first}); start a new run in another --out") \
-                from None
+            raise CheckpointError(f"{path} does not fit this run ({first}); start a new run in another --out") from None
 
     def _apply_checkpoint(self, state: dict) -> None:
         self.net.load_state_dict(state["model"])
@@ -258,8 +289,14 @@ class Trainer:
         while self.epoch <= config["epochs"]:
             started = time.monotonic()
             lr = self._set_lr()
-            bar = tqdm(total=len(self.stream), initial=self.step, desc=f"epoch {self.epoch}/{config['epochs']}",
-                       disable=not (config["progress"] and self.is_main), leave=False, dynamic_ncols=True)
+            bar = tqdm(
+                total=len(self.stream),
+                initial=self.step,
+                desc=f"epoch {self.epoch}/{config['epochs']}",
+                disable=not (config["progress"] and self.is_main),
+                leave=False,
+                dynamic_ncols=True,
+            )
             pending: list[dict] = []
             while self.step < len(self.stream):
                 x, y = self.stream.batch(self.step)
@@ -276,8 +313,16 @@ class Trainer:
                 self.global_step += 1
                 self.seconds += time.monotonic() - started
                 started = time.monotonic()
-                pending.append({**metrics, "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
-                                "lr": lr, "seconds": round(self.seconds, 3)})
+                pending.append(
+                    {
+                        **metrics,
+                        "epoch": self.epoch,
+                        "step": self.step,
+                        "global_step": self.global_step,
+                        "lr": lr,
+                        "seconds": round(self.seconds, 3),
+                    }
+                )
                 checkpoint = every and self.global_step % every == 0 and self.step < len(self.stream)
                 if checkpoint or len(pending) >= config["log_every_steps"] or self.step == len(self.stream):
                     self._write_metrics(pending, bar)
@@ -311,8 +356,11 @@ class Trainer:
         return self.net.state_dict()
 
     def finish(self) -> dict:
-        summary: dict[str, Any] = {"epochs": self.config["epochs"], "steps": self.global_step,
-                                   "train_seconds": round(self.seconds, 1)}
+        summary: dict[str, Any] = {
+            "epochs": self.config["epochs"],
+            "steps": self.global_step,
+            "train_seconds": round(self.seconds, 1),
+        }
         if not self.is_main:
             return summary
         evaluation = self.config["final_eval"]
@@ -321,10 +369,10 @@ class Trainer:
             for label, weights in (("model", self.net.state_dict()), ("released_weights", self.final_weights())):
                 model = copy.deepcopy(self.net)
                 model.load_state_dict(weights)
-                clean, robust = pgd_accuracy(model, x, y, self.config["eps"], evaluation["pgd_steps"],
-                                             evaluation["batch_size"], self.device)
-                summary[label] = {"clean_acc": clean, f"pgd{evaluation['pgd_steps']}_acc": robust,
-                                  "n_examples": len(y)}
+                clean, robust = pgd_accuracy(
+                    model, x, y, self.config["eps"], evaluation["pgd_steps"], evaluation["batch_size"], self.device
+                )
+                summary[label] = {"clean_acc": clean, f"pgd{evaluation['pgd_steps']}_acc": robust, "n_examples": len(y)}
         final = self.out / "final.pt"
         save_checkpoint_file({k: v.detach().cpu() for k, v in self.final_weights().items()}, final)
         summary["final_weights"] = str(final)

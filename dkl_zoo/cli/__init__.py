@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from . import attack, catalogue, demo, download, evaluate, export, forget, predict, verify
 from ._common import UsageError
@@ -24,8 +24,22 @@ from .maintainers import cards, convert, publish, reference, release
 
 __all__ = ["main", "build_parser"]
 
-_VERBS = (catalogue, download, evaluate, verify, predict, attack, export, demo, convert, publish, release, reference,
-          forget, cards)
+_VERBS = (
+    catalogue,
+    download,
+    evaluate,
+    verify,
+    predict,
+    attack,
+    export,
+    demo,
+    convert,
+    publish,
+    release,
+    reference,
+    forget,
+    cards,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

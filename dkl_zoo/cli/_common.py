@@ -80,8 +80,11 @@ def prepare_outputs(outputs: Mapping[str, str | None], *, inputs: Iterable[str] 
         for where, (option, path) in chosen.items():
             if source.is_dir():
                 if where.suffix.lower() in IMAGE_EXTENSIONS and where.is_relative_to(source.resolve()):
-                    raise UsageError(f"{option} {path} is an image file inside the input folder {source}: it would "
-                                     "be read as an input and then overwritten; write it elsewhere")
+                    raise UsageError(
+                        f"{option} {path} is an image file inside the input folder {source}: it would "
+                        "be read as an input and then overwritten; write it elsewhere"
+                    )
             elif where == source.resolve() or (where.exists() and where.samefile(source)):
-                raise UsageError(f"{option} {path} is the input {source}: it would be overwritten; give another "
-                                 "file name")
+                raise UsageError(
+                    f"{option} {path} is the input {source}: it would be overwritten; give another file name"
+                )

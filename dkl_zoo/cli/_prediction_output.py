@@ -13,7 +13,8 @@ import csv
 import io
 import json
 import os
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from .._choices import PREDICTION_FORMATS
 from .._terminal import printable
@@ -35,8 +36,11 @@ class TableWriter:
             self.out.write(f"  error  {printable(result.path)}: {printable(result.reason, quote=False)}\n")
             return
         others = ", ".join(f"{label} {100 * p:.1f} %" for label, p in result.top_k[1:])
-        self.out.write(f"{100 * result.probability:5.1f} %  {result.label:<13} {printable(result.source or '')}"
-                       + (f"   ({others})" if others else "") + "\n")
+        self.out.write(
+            f"{100 * result.probability:5.1f} %  {result.label:<13} {printable(result.source or '')}"
+            + (f"   ({others})" if others else "")
+            + "\n"
+        )
 
     def close(self) -> None:
         self.out.flush()
@@ -50,8 +54,7 @@ class JsonWriter:
         self.out.write("[")
 
     def write(self, result: Prediction | ImageReadError) -> None:
-        item = ({"path": result.path, "error": result.reason} if isinstance(result, ImageReadError)
-                else result.to_dict())
+        item = {"path": result.path, "error": result.reason} if isinstance(result, ImageReadError) else result.to_dict()
         self.out.write(("\n  " if self.first else ",\n  ") + json.dumps(item, ensure_ascii=False))
         self.first = False
 
@@ -87,8 +90,9 @@ class CsvWriter:
         self.out.flush()
 
 
-WRITERS: dict[str, Callable[[TextIO, int], "TableWriter | JsonWriter | CsvWriter"]] = dict(
-    zip(PREDICTION_FORMATS, (TableWriter, JsonWriter, CsvWriter)))
+WRITERS: dict[str, Callable[[TextIO, int], TableWriter | JsonWriter | CsvWriter]] = dict(
+    zip(PREDICTION_FORMATS, (TableWriter, JsonWriter, CsvWriter))
+)
 
 
 def write_atomically(path: str | os.PathLike[str], stream: Callable[[TextIO], None]) -> None:

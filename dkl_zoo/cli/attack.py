@@ -12,8 +12,11 @@ from ._common import UsageError, parse_eps, positive_int, prepare_outputs
 
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     """Register this module's verbs on the ``dkl-zoo`` parser."""
-    p = verbs.add_parser("attack", help="the adversarial example of an image, drawn as a figure",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = verbs.add_parser(
+        "attack",
+        help="the adversarial example of an image, drawn as a figure",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("name", help="registry name")
     p.add_argument("image", help="an image file")
     p.add_argument("--eps", default=None, help="Linf budget, e.g. 8/255 (default: the entry's)")
@@ -29,9 +32,9 @@ def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
 
 
 def run_attack(args: argparse.Namespace) -> int:
-    from ..adversarial import attack_image, save_png
     from .._figure_files import figure_format, save_figure
     from .._terminal import printable
+    from ..adversarial import attack_image, save_png
     from ..figure import attack_figure
 
     eps = parse_eps(args.eps) if args.eps is not None else None
@@ -41,11 +44,24 @@ def run_attack(args: argparse.Namespace) -> int:
     except InvalidArgumentError as error:
         raise UsageError(f"--out: {error}") from None
     if args.save_adv and not args.save_adv.lower().endswith(".png"):
-        raise UsageError(f"--save-adv {args.save_adv}: the adversarial image is written as a lossless PNG; give a "
-                         "file name ending in .png")
+        raise UsageError(
+            f"--save-adv {args.save_adv}: the adversarial image is written as a lossless PNG; give a "
+            "file name ending in .png"
+        )
     names = [args.name] + ([args.compare] if args.compare else [])
-    results = [attack_image(name, args.image, eps=eps, attack=args.attack, steps=args.steps, target=args.target,
-                            seed=args.seed, device=args.device) for name in names]
+    results = [
+        attack_image(
+            name,
+            args.image,
+            eps=eps,
+            attack=args.attack,
+            steps=args.steps,
+            target=args.target,
+            seed=args.seed,
+            device=args.device,
+        )
+        for name in names
+    ]
     for result in results:
         print(result.summary())
     save_figure(attack_figure(results), args.out)
@@ -56,8 +72,10 @@ def run_attack(args: argparse.Namespace) -> int:
         first = results[0]
         save_png(first.adversarial, args.save_adv)
         again = predict(args.name, args.save_adv, top_k=1, device=args.device, progress=False)[0]
-        print(f"adversarial image: {printable(args.save_adv)} (lossless PNG, Linf {first.linf:.4f} <= eps {first.eps:.4g} from the "
-              f"8-bit input); read back, {args.name} answers {again}")
+        print(
+            f"adversarial image: {printable(args.save_adv)} (lossless PNG, Linf {first.linf:.4f} <= eps "
+            f"{first.eps:.4g} from the 8-bit input); read back, {args.name} answers {again}"
+        )
         if again.index != first.after.index:  # cannot happen with lossless files; said if it ever does
             print(f"warning: the saved file is classified {again.label}, not {first.after.label}", file=sys.stderr)
         if first.rounding_undid_attack:

@@ -51,12 +51,15 @@ def run_list(args: argparse.Namespace) -> int:
     width = max(len(n) for n in names)
     data_width = max(len("dataset"), *(len(e.dataset) for e in entries))
     arch_width = max(len("architecture"), *(len(e.arch.label) for e in entries))
-    print(f"{'name':<{width}}  {'dataset':<{data_width}}  {'architecture':<{arch_width}}  "
-          "clean / AutoAttack (%)  source")
+    print(
+        f"{'name':<{width}}  {'dataset':<{data_width}}  {'architecture':<{arch_width}}  clean / AutoAttack (%)  source"
+    )
     for name, entry in zip(names, entries):
         head = entry.headline
-        print(f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch.label:<{arch_width}}  "
-              f"{head.clean_acc:5.2f} / {head.robust_acc:5.2f}         {head.source}")
+        print(
+            f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch.label:<{arch_width}}  "
+            f"{head.clean_acc:5.2f} / {head.robust_acc:5.2f}         {head.source}"
+        )
     return 0
 
 
@@ -67,18 +70,22 @@ def run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_entry_summary(args.name), indent=2))
         return 0
-    print(f"{entry.name}: {entry.arch.label}, {entry.dataset}, {entry.provenance.threat_model} eps {entry.provenance.eps_label}")
+    provenance = entry.provenance
+    print(f"{entry.name}: {entry.arch.label}, {entry.dataset}, {provenance.threat_model} eps {provenance.eps_label}")
     if entry.weights.embedded_file is not None:
         print(f"  weights:        shipped in the dkl_zoo package ({entry.weights.embedded_file}); no Hub download")
     else:
-        print(f"  Hub repo:       {entry.repo_id_in(settings.namespace())} (revision {entry.weights.revision or 'main, not pinned yet'})")
+        revision = entry.weights.revision or "main, not pinned yet"
+        print(f"  Hub repo:       {entry.repo_id_in(settings.namespace())} (revision {revision})")
     print(f"  sha256:         {entry.weights.sha256 or 'not pinned yet (checked against the Hub ETag)'}")
     print(f"  input:          {entry.arch.input_size}, [0, 1]; normalisation {entry.arch.normalization}")
     print(f"  RobustBench:    {entry.provenance.robustbench_name or 'not listed'}")
     recipe = entry.provenance.recipe
-    print(f"  recipe:         alpha {recipe.alpha}, beta {recipe.beta}, T {recipe.temperature}"
-          + (f", gamma_aug {recipe.gamma_aug}" if recipe.gamma_aug is not None else "")
-          + f" (source: {recipe.source})")
+    print(
+        f"  recipe:         alpha {recipe.alpha}, beta {recipe.beta}, T {recipe.temperature}"
+        + (f", gamma_aug {recipe.gamma_aug}" if recipe.gamma_aug is not None else "")
+        + f" (source: {recipe.source})"
+    )
     print("  provenance (clean / AutoAttack %):")
     for result in entry.provenance.reported:
         print(f"    {result.source:<15} {result.clean_acc:5.2f} / {result.robust_acc:5.2f}   {result.reference}")

@@ -11,13 +11,22 @@ from ._common import positive_int
 
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     """Register this module's verbs on the ``dkl-zoo`` parser."""
-    p = verbs.add_parser("demo", help="a local web page: predict and attack images, robust next to standard",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 makes the page reachable from "
-                                                       "other machines)")
+    p = verbs.add_parser(
+        "demo",
+        help="a local web page: predict and attack images, robust next to standard",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (0.0.0.0 makes the page reachable from other machines)"
+    )
     p.add_argument("--port", type=positive_int, default=7860)
-    p.add_argument("--models", nargs="+", metavar="NAME", default=None,
-                   help="entries the page offers, the first two preselected (default: all, shipped ones first)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="entries the page offers, the first two preselected (default: all, shipped ones first)",
+    )
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link")
     p.add_argument("--time-limit", type=positive_int, default=30, help="seconds one attack may take")
     p.set_defaults(func=run_demo)
@@ -45,8 +54,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     _stop_on_sigterm()
     try:
-        serve(args.models, host=args.host, port=args.port, share=args.share, time_limit=args.time_limit,
-              on_ready=ready)
+        serve(args.models, host=args.host, port=args.port, share=args.share, time_limit=args.time_limit, on_ready=ready)
     except KeyboardInterrupt:
         print("dkl-zoo demo: stopped", file=sys.stderr)
     return 0

@@ -15,5 +15,14 @@ from .protocol import evaluate
 from .result import EvalResult
 from .sharding import merge_results
 
-__all__ = ["EvalResult", "evaluate", "merge_results", "write_robustbench_json", "robustness_curve",
-           "nonstandard_reasons", "leaderboard_reasons", "write_curve_csv", "curve_figure"]
+__all__ = [
+    "EvalResult",
+    "evaluate",
+    "merge_results",
+    "write_robustbench_json",
+    "robustness_curve",
+    "nonstandard_reasons",
+    "leaderboard_reasons",
+    "write_curve_csv",
+    "curve_figure",
+]

@@ -4,26 +4,34 @@ attacks): what cannot work is refused with what to do, never evaluated silently 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, DATASETS, TEST_SIZES, THREAT_MODELS
-from ..data import load_test_set
 from .._arguments import checked_count, checked_eps
-from ..errors import InvalidArgumentError, ModelOutputError
+from .._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, DATASETS, TEST_SIZES, THREAT_MODELS
 from .._inputs import checked_images, checked_labels
+from ..data import load_test_set
+from ..errors import InvalidArgumentError, ModelOutputError
 from ..registry import ModelEntry
 from .sharding import shard_range
 
-__all__ = ["check_eps", "check_attacks", "checked_arguments", "check_run_arguments", "checked_data",
-           "check_model_output"]
+__all__ = [
+    "check_eps",
+    "check_attacks",
+    "checked_arguments",
+    "check_run_arguments",
+    "checked_data",
+    "check_model_output",
+]
 
 
 def check_eps(eps: float, threat_model: str) -> None:
     """A positive eps; for Linf at most 1 (inputs are [0, 1] images: a larger one was given in pixels)."""
     checked_eps(eps, threat_model)
+
 
 def check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | None:
     """The attacks of a ``custom`` run (known names, at least one); None for the versions that fix their own."""
@@ -34,18 +42,25 @@ def check_attacks(version: str, attacks: Sequence[str] | None) -> list[str] | No
             raise InvalidArgumentError(f"version='custom' needs attacks=[...] from {', '.join(AUTOATTACK_ATTACKS)}")
         return None
     if version != "custom":
-        raise InvalidArgumentError(
-            f"attacks=... needs version='custom' (version {version!r} fixes its own attacks)"
-        )
+        raise InvalidArgumentError(f"attacks=... needs version='custom' (version {version!r} fixes its own attacks)")
     unknown = [a for a in attacks if a not in AUTOATTACK_ATTACKS]
     if unknown or not attacks:
         raise InvalidArgumentError(f"unknown attack(s) {unknown or attacks}; known: {', '.join(AUTOATTACK_ATTACKS)}")
     return list(attacks)
 
-def checked_arguments(entry: ModelEntry | None, dataset: str | None, threat_model: str, eps: float | None,
-                       version: str, attacks: Sequence[str] | None, batch_size: int, n_examples: int,
-                       data: tuple[torch.Tensor, torch.Tensor] | None,
-                       shard: tuple[int, int] | None) -> tuple[str, float, list[str] | None]:
+
+def checked_arguments(
+    entry: ModelEntry | None,
+    dataset: str | None,
+    threat_model: str,
+    eps: float | None,
+    version: str,
+    attacks: Sequence[str] | None,
+    batch_size: int,
+    n_examples: int,
+    data: tuple[torch.Tensor, torch.Tensor] | None,
+    shard: tuple[int, int] | None,
+) -> tuple[str, float, list[str] | None]:
     """Every argument checked before the model or the data are loaded; returns dataset, eps and attacks."""
     dataset = dataset or (entry.dataset if entry else "cifar10")
     if dataset not in DATASETS:
@@ -70,8 +85,10 @@ def checked_arguments(entry: ModelEntry | None, dataset: str | None, threat_mode
     shard_range(n_examples, shard)
     return dataset, eps, checked_attacks
 
-def check_run_arguments(seed: object, data_dir: object, log_path: object, state_path: object,
-                         model_name: object) -> None:
+
+def check_run_arguments(
+    seed: object, data_dir: object, log_path: object, state_path: object, model_name: object
+) -> None:
     """The arguments the protocol does not decide, refused before any data or model is loaded."""
     checked_count(seed, "seed", 0, below=2**63)
     for name, value in (("data_dir", data_dir), ("log_path", log_path), ("state_path", state_path)):
@@ -80,8 +97,14 @@ def check_run_arguments(seed: object, data_dir: object, log_path: object, state_
     if model_name is not None and not isinstance(model_name, str):
         raise InvalidArgumentError(f"model_name must be a string, got {type(model_name).__name__}")
 
-def checked_data(data: tuple[torch.Tensor, torch.Tensor] | None, dataset: str, n_examples: int,
-                  data_dir: str | os.PathLike[str], entry: ModelEntry | None) -> tuple[torch.Tensor, torch.Tensor]:
+
+def checked_data(
+    data: tuple[torch.Tensor, torch.Tensor] | None,
+    dataset: str,
+    n_examples: int,
+    data_dir: str | os.PathLike[str],
+    entry: ModelEntry | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n_examples`` images and labels, refused when a model would silently get them wrong: images
     outside [0, 1] or integer-valued, the wrong channel count for the entry, labels outside the classes."""
     if data is not None:
@@ -96,6 +119,7 @@ def checked_data(data: tuple[torch.Tensor, torch.Tensor] | None, dataset: str, n
     x = checked_images(x, channels=channels, what="the test images").contiguous().float()
     return x, checked_labels(y, n=len(x), num_classes=DATASETS[dataset], what="the test labels")
 
+
 def check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, device: Any) -> None:
     """The model takes the images and returns finite B×C logits for the data set's C classes, on two images."""
     try:
@@ -108,8 +132,10 @@ def check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, devi
             "for another data set?"
         ) from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        raise ModelOutputError(f"the model must return B×C logits, got {type(out).__name__} "
-                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
+        raise ModelOutputError(
+            f"the model must return B×C logits, got {type(out).__name__} "
+            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}"
+        )
     if out.shape[1] != num_classes:
         raise ModelOutputError(
             f"the model outputs {out.shape[1]} classes but the data set has {num_classes}: wrong model or "

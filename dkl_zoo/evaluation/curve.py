@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -48,11 +49,14 @@ def robustness_curve(
     checked_output(png_path)
     checked_output(Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
     state_path = evaluate_kwargs.pop("state_path", None)
-    results = [evaluate(model_or_name, eps=float(e), state_path=_state_for_eps(state_path, float(e)), **evaluate_kwargs)
-               for e in sorted(eps_list)]
+    results = [
+        evaluate(model_or_name, eps=float(e), state_path=_state_for_eps(state_path, float(e)), **evaluate_kwargs)
+        for e in sorted(eps_list)
+    ]
     write_curve_csv(results, Path(csv_path) if csv_path is not None else Path(png_path).with_suffix(".csv"))
     save_figure(curve_figure(results), png_path)
     return results
+
 
 def _state_for_eps(state_path: str | os.PathLike[str] | None, eps: float) -> Path | None:
     """The state file of one eps of a curve: ``name.eps-<eps>.suffix`` beside the one given."""
@@ -60,6 +64,7 @@ def _state_for_eps(state_path: str | os.PathLike[str] | None, eps: float) -> Pat
         return None
     path = Path(state_path)
     return path.with_name(f"{path.stem}.eps-{eps:.6g}{path.suffix}")
+
 
 def write_curve_csv(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:
     """One row per eps: eps, eps in pixels (x 1/255), clean and robust accuracy, images, AutoAttack version."""
@@ -71,11 +76,13 @@ def write_curve_csv(results: Sequence[EvalResult], path: str | os.PathLike[str])
     writer = csv.writer(handle)
     writer.writerow(["eps", "eps_pixels", "clean_acc", "robust_acc", "n_examples", "version"])
     for r in results:
-        writer.writerow([f"{r.eps:.6f}", f"{r.eps * 255:.3f}", f"{r.clean_acc:.4f}", f"{r.robust_acc:.4f}",
-                         r.n_examples, r.version])
+        writer.writerow(
+            [f"{r.eps:.6f}", f"{r.eps * 255:.3f}", f"{r.clean_acc:.4f}", f"{r.robust_acc:.4f}", r.n_examples, r.version]
+        )
     atomic_write_text(path, handle.getvalue())
 
-def curve_figure(results: Sequence[EvalResult]) -> "matplotlib.figure.Figure":
+
+def curve_figure(results: Sequence[EvalResult]) -> matplotlib.figure.Figure:
     """AutoAttack accuracy (%) against eps in pixels, 600 x 420 px. A bare ``Figure``, not pyplot: no window,
     no backend switch, nothing left open in the caller's pyplot state."""
     from matplotlib.figure import Figure

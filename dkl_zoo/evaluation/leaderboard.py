@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .._choices import TEST_SIZES
 from ..errors import InvalidArgumentError
@@ -18,8 +19,10 @@ def _eps_label(eps: float) -> str:
     pixels = eps * 255
     return f"{round(pixels)}/255" if abs(pixels - round(pixels)) < 1e-6 else f"{eps:g}"
 
-def leaderboard_reasons(*, version: str, attacks: Sequence[str], dataset: str, n_examples: int,
-                        example_range: tuple[int, int]) -> list[str]:
+
+def leaderboard_reasons(
+    *, version: str, attacks: Sequence[str], dataset: str, n_examples: int, example_range: tuple[int, int]
+) -> list[str]:
     """Why an evaluation with these settings is not a RobustBench leaderboard evaluation (empty when it is one):
     checked on a result, and by ``dkl-zoo eval`` on its arguments before hours of attacks."""
     reasons = []
@@ -30,14 +33,26 @@ def leaderboard_reasons(*, version: str, attacks: Sequence[str], dataset: str, n
         reasons.append(f"{n_examples} test images {tuple(example_range)}, not all {full}")
     return reasons
 
+
 def nonstandard_reasons(result: EvalResult) -> list[str]:
     """Why ``result`` is not a RobustBench leaderboard evaluation (empty when it is one)."""
-    return leaderboard_reasons(version=result.version, attacks=result.attacks, dataset=result.dataset,
-                               n_examples=result.n_examples, example_range=tuple(result.example_range))
+    return leaderboard_reasons(
+        version=result.version,
+        attacks=result.attacks,
+        dataset=result.dataset,
+        n_examples=result.n_examples,
+        example_range=tuple(result.example_range),
+    )
 
-def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
-                           entry: ModelEntry | str | None = None, nonstandard: bool = False,
-                           **fields: Any) -> dict[str, Any]:
+
+def write_robustbench_json(
+    result: EvalResult,
+    path: str | os.PathLike[str],
+    *,
+    entry: ModelEntry | str | None = None,
+    nonstandard: bool = False,
+    **fields: Any,
+) -> dict[str, Any]:
     """A RobustBench ``model_info/<dataset>/<threat_model>/<name>.json`` for ``result``.
 
     Fields come from the registry entry when given (link, name, authors, venue, architecture, footnote,
@@ -60,17 +75,33 @@ def write_robustbench_json(result: EvalResult, path: str | os.PathLike[str], *,
         )
 
     info: dict[str, Any] = {
-        "link": "", "name": "", "authors": "", "additional_data": False, "number_forward_passes": 1,
-        "dataset": result.dataset, "venue": "", "architecture": "", "eps": _eps_label(result.eps),
-        "clean_acc": f"{100 * result.clean_acc:.2f}", "reported": "",
-        "autoattack_acc": f"{100 * result.robust_acc:.2f}", "footnote": None, "unreliable": False,
+        "link": "",
+        "name": "",
+        "authors": "",
+        "additional_data": False,
+        "number_forward_passes": 1,
+        "dataset": result.dataset,
+        "venue": "",
+        "architecture": "",
+        "eps": _eps_label(result.eps),
+        "clean_acc": f"{100 * result.clean_acc:.2f}",
+        "reported": "",
+        "autoattack_acc": f"{100 * result.robust_acc:.2f}",
+        "footnote": None,
+        "unreliable": False,
     }
     if entry is not None:
         entry = get_entry(entry) if isinstance(entry, str) else entry
         head = entry.headline
-        info.update(link=PAPER_URL, name="Decoupled Kullback-Leibler Divergence Loss", authors=AUTHORS,
-                    venue=entry.provenance.venue, architecture=entry.arch.label.split(" (")[0],
-                    reported=f"{head.robust_acc:.2f}", footnote=entry.provenance.footnote)
+        info.update(
+            link=PAPER_URL,
+            name="Decoupled Kullback-Leibler Divergence Loss",
+            authors=AUTHORS,
+            venue=entry.provenance.venue,
+            architecture=entry.arch.label.split(" (")[0],
+            reported=f"{head.robust_acc:.2f}",
+            footnote=entry.provenance.footnote,
+        )
     unknown = set(fields) - set(info)
     if unknown:
         raise InvalidArgumentError(f"unknown RobustBench field(s) {sorted(unknown)}; known: {sorted(info)}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -78,11 +78,17 @@ def evaluate(
             f"model_or_name must be a torch nn.Module, a registry name or a ModelEntry, got "
             f"{type(model_or_name).__name__} (wrap a function in an nn.Module: its weights identify the resume state)"
         )
-    entry = (get_entry(model_or_name) if isinstance(model_or_name, str)
-             else model_or_name if isinstance(model_or_name, ModelEntry) else None)
+    entry = (
+        get_entry(model_or_name)
+        if isinstance(model_or_name, str)
+        else model_or_name
+        if isinstance(model_or_name, ModelEntry)
+        else None
+    )
     model_name = model_name or (entry.name if entry is not None else None)
-    dataset, eps, attacks = checked_arguments(entry, dataset, threat_model, eps, version, attacks, batch_size,
-                                               n_examples, data, shard)
+    dataset, eps, attacks = checked_arguments(
+        entry, dataset, threat_model, eps, version, attacks, batch_size, n_examples, data, shard
+    )
     check_run_arguments(seed, data_dir, log_path, state_path, model_name)
     progress = checked_bool(progress, "progress")
     channels_last = checked_bool(channels_last, "channels_last")
@@ -95,15 +101,29 @@ def evaluate(
     share = share or RankShare()
     check_model_output(model, x, DATASETS[dataset], device)
 
-    adversary = make_adversary(model, eps=eps, norm=threat_model, version=version, attacks=attacks,
-                               device=device, seed=seed)
+    adversary = make_adversary(
+        model, eps=eps, norm=threat_model, version=version, attacks=attacks, device=device, seed=seed
+    )
     started = time.monotonic()
     outcome = run_autoattack(
-        adversary, model, x, y, batch_size=batch_size,
-        config={"eps": eps, "norm": threat_model, "version": version, "seed": seed, "dataset": dataset,
-                "range": [lo, hi]},
-        state_path=Path(state_path) if state_path is not None else None, device=device, log_path=log_path,
-        progress=progress, share=share,
+        adversary,
+        model,
+        x,
+        y,
+        batch_size=batch_size,
+        config={
+            "eps": eps,
+            "norm": threat_model,
+            "version": version,
+            "seed": seed,
+            "dataset": dataset,
+            "range": [lo, hi],
+        },
+        state_path=Path(state_path) if state_path is not None else None,
+        device=device,
+        log_path=log_path,
+        progress=progress,
+        share=share,
     )
     counted = share.own or slice(0, len(y))
     n = hi - lo
@@ -132,8 +152,13 @@ def evaluate(
         shard=tuple(shard) if shard is not None else None,
     )
 
-def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | None,
-              device: torch.device | str, channels_last: bool) -> nn.Module:
+
+def _model_on(
+    model_or_name: nn.Module | str | ModelEntry,
+    entry: ModelEntry | None,
+    device: torch.device | str,
+    channels_last: bool,
+) -> nn.Module:
     """The registry's verified model, or the caller's, on ``device`` and in channels-last layout when asked and
     convolutional; warned about when it is in training mode. The caller's module is never changed: when it is
     not already where and how the run needs it, the run uses a copy."""
@@ -145,11 +170,13 @@ def _model_on(model_or_name: nn.Module | str | ModelEntry, entry: ModelEntry | N
         return _in_layout(load(entry, device=device), channels_last)
     model: nn.Module = model_or_name  # type: ignore[assignment]
     if model.training:
-        warnings.warn("the model is in training mode; AutoAttack expects eval mode (call model.eval())",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "the model is in training mode; AutoAttack expects eval mode (call model.eval())",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     convolutional = [p for p in model.parameters() if p.dim() == 4]
-    wants_layout = channels_last and any(not p.is_contiguous(memory_format=torch.channels_last)
-                                         for p in convolutional)
+    wants_layout = channels_last and any(not p.is_contiguous(memory_format=torch.channels_last) for p in convolutional)
     elsewhere = any(p.device != torch.device(device) for p in model.parameters())
     from .._model_fit import has_training_layers
 

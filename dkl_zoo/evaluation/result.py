@@ -49,7 +49,7 @@ class EvalResult:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path: str | os.PathLike[str]) -> "EvalResult":
+    def from_json(cls, text_or_path: str | os.PathLike[str]) -> EvalResult:
         """A result written by ``to_json``, from its text or its file."""
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
@@ -61,9 +61,11 @@ class EvalResult:
 
     def summary(self) -> str:
         """Clean and robust accuracy, and robust accuracy after each attack, as printed by ``dkl-zoo eval``."""
-        lines = [f"{self.model_name or 'model'} on {self.dataset}, first {self.n_examples} test images"
-                 + (f" (shard {self.shard[0]} of {self.shard[1]})" if self.shard else "")
-                 + f", {self.threat_model} eps {self.eps:.5f}, AutoAttack {self.version}"]
+        lines = [
+            f"{self.model_name or 'model'} on {self.dataset}, first {self.n_examples} test images"
+            + (f" (shard {self.shard[0]} of {self.shard[1]})" if self.shard else "")
+            + f", {self.threat_model} eps {self.eps:.5f}, AutoAttack {self.version}"
+        ]
         lines.append(f"  clean accuracy:  {100 * self.clean_acc:.2f}%")
         for attack, acc in self.robust_acc_after.items():
             lines.append(f"  after {attack:<8} {100 * acc:.2f}%")

@@ -20,23 +20,24 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from .._compat import autoattack_attack_batch, autoattack_sanity_checks
 from .._classes import predicted_classes
+from .._compat import autoattack_attack_batch, autoattack_sanity_checks
 from .sharding import RankShare
 from .state import RunState, fingerprint, initial_state, model_fingerprint
 
-__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint", "logging_to",
-           "LOGGER_NAME"]
+__all__ = ["RunState", "RunOutcome", "run_autoattack", "fingerprint", "model_fingerprint", "logging_to", "LOGGER_NAME"]
 
 
 LOGGER_NAME = "dkl_zoo.autoattack"
+
 
 @dataclass
 class RunOutcome:
@@ -49,6 +50,7 @@ class RunOutcome:
     seconds: float
     x_adv: torch.Tensor | None = None
     y_adv: torch.Tensor | None = None
+
 
 @contextlib.contextmanager
 def logging_to(name: str, log_path: str | os.PathLike[str] | None, echo: bool) -> Iterator[logging.Logger]:
@@ -78,10 +80,12 @@ def logging_to(name: str, log_path: str | os.PathLike[str] | None, echo: bool) -
         logger.setLevel(level)
         logger.propagate = propagate
 
+
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="batch", disable=not enabled, leave=False, dynamic_ncols=True)
+
 
 def run_autoattack(
     adversary: Any,
@@ -110,29 +114,60 @@ def run_autoattack(
             file is left as it is.
     """
     attacks = list(adversary.attacks_to_run)
-    config = {**config, "attacks": attacks, "batch_size": batch_size, "n": int(x.shape[0]),
-              "data_sha256": fingerprint(x, y), "model_sha256": model_fingerprint(model), "world": share.world,
-              "rank": share.rank}
+    config = {
+        **config,
+        "attacks": attacks,
+        "batch_size": batch_size,
+        "n": int(x.shape[0]),
+        "data_sha256": fingerprint(x, y),
+        "model_sha256": model_fingerprint(model),
+        "world": share.world,
+        "rank": share.rank,
+    }
     with logging_to(LOGGER_NAME, log_path, echo) as logger:
-        run = _Run(adversary, model, x, y, batch_size=batch_size, device=device, logger=logger,
-                   progress=progress, share=share, state_path=state_path,
-                   state=initial_state(state_path, config), keep_adversarial=keep_adversarial)
+        run = _Run(
+            adversary,
+            model,
+            x,
+            y,
+            batch_size=batch_size,
+            device=device,
+            logger=logger,
+            progress=progress,
+            share=share,
+            state_path=state_path,
+            state=initial_state(state_path, config),
+            keep_adversarial=keep_adversarial,
+        )
         if run.state.finished:
             logger.debug("evaluation already finished; results restored from %s", state_path)
         if run.state.clean_flags is None:
             logger.debug("using %s version including %s.", config.get("version"), ", ".join(attacks))
-            autoattack_sanity_checks(adversary, model, x, y, batch_size, device, logger,
-                                     str(config.get("version")))
+            autoattack_sanity_checks(adversary, model, x, y, batch_size, device, logger, str(config.get("version")))
             run.classify_clean()
         run.attack_all(attacks)
         return run.outcome()
 
+
 class _Run:
     """One evaluation in progress: its state, saved after every step, and the phases that advance it."""
 
-    def __init__(self, adversary: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int,
-                 device: Any, logger: logging.Logger, progress: bool, share: RankShare, state_path: Path | None,
-                 state: RunState, keep_adversarial: bool) -> None:
+    def __init__(
+        self,
+        adversary: Any,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        batch_size: int,
+        device: Any,
+        logger: logging.Logger,
+        progress: bool,
+        share: RankShare,
+        state_path: Path | None,
+        state: RunState,
+        keep_adversarial: bool,
+    ) -> None:
         self.adversary, self.model, self.x, self.y = adversary, model, x, y
         self.batch_size, self.device, self.logger, self.progress = batch_size, device, logger, progress
         self.rank, self.world, self.sync = share.rank, share.world, share.sync
@@ -143,8 +178,11 @@ class _Run:
         self.x_adv = x.clone().detach() if keep_adversarial else None
         # a state file keeps flags, not images: what earlier sessions fooled has no adversarial image here
         # (a loaded state holds both flag lists or neither: RunState.problems refuses anything else)
-        self.fooled_before = (torch.tensor(state.clean_flags) & ~torch.tensor(state.flags)
-                              if keep_adversarial and state.flags is not None else None)
+        self.fooled_before = (
+            torch.tensor(state.clean_flags) & ~torch.tensor(state.flags)
+            if keep_adversarial and state.flags is not None
+            else None
+        )
         self.elapsed_before = state.seconds
         self.started = time.monotonic()
 
@@ -160,8 +198,9 @@ class _Run:
         mine = self.own or slice(0, self.n)
         batches = math.ceil(len(range(self.n)[mine]) / self.batch_size)
         with _progress(batches, "clean", self.progress) as bar:
-            flags[mine] = predicted_classes(self.model, x[mine], batch_size=self.batch_size, device=self.device,
-                                            on_batch=lambda: bar.update(1)).eq(y[mine])
+            flags[mine] = predicted_classes(
+                self.model, x[mine], batch_size=self.batch_size, device=self.device, on_batch=lambda: bar.update(1)
+            ).eq(y[mine])
         if self.sync is not None:
             flags = self.sync(flags.int(), "sum").bool()
         state.clean_flags = flags.tolist()
@@ -193,8 +232,12 @@ class _Run:
                 state.attack_indices = None
                 state.batches_done = 0
                 self.save()
-                logger.debug("robust accuracy after %s: %.2f%% (total time %.1f s)", attack.upper(),
-                             100 * flags.float().mean().item(), self.elapsed_before + time.monotonic() - self.started)
+                logger.debug(
+                    "robust accuracy after %s: %.2f%% (total time %.1f s)",
+                    attack.upper(),
+                    100 * flags.float().mean().item(),
+                    self.elapsed_before + time.monotonic() - self.started,
+                )
             for attack in attacks:  # attacks skipped because nothing robust was left
                 state.robust_after.setdefault(attack, int(flags[self.counted].sum()))
             if not state.finished:
@@ -214,7 +257,7 @@ class _Run:
             for b in mine:
                 if b < state.batches_done:
                     continue
-                chunk = targets[b * self.batch_size:(b + 1) * self.batch_size]
+                chunk = targets[b * self.batch_size : (b + 1) * self.batch_size]
                 xb, yb = x[chunk].contiguous().to(self.device), y[chunk].clone().to(self.device)
                 adv = autoattack_attack_batch(self.adversary, attack, xb, yb)
                 output = self.model(adv).max(dim=1)[1]
@@ -225,8 +268,14 @@ class _Run:
                     state.max_perturbation = max(state.max_perturbation, float(delta.max()))
                 if self.x_adv is not None:
                     self.x_adv[chunk[fooled]] = adv.detach().cpu()[fooled]
-                self.logger.debug("%s - %d/%d - %d out of %d successfully perturbed", attack, b + 1, batches,
-                                  int(fooled.sum()), len(chunk))
+                self.logger.debug(
+                    "%s - %d/%d - %d out of %d successfully perturbed",
+                    attack,
+                    b + 1,
+                    batches,
+                    int(fooled.sum()),
+                    len(chunk),
+                )
                 state.flags = flags.tolist()
                 state.batches_done = b + 1
                 self.save()
@@ -241,11 +290,18 @@ class _Run:
         y_adv = None
         if self.x_adv is not None:
             if self.fooled_before is not None and self.fooled_before.any():
-                self.logger.warning("x_adv: the %d examples fooled before this session are their clean images (a "
-                                    "state file keeps flags, not images)", int(self.fooled_before.sum()))
+                self.logger.warning(
+                    "x_adv: the %d examples fooled before this session are their clean images (a "
+                    "state file keeps flags, not images)",
+                    int(self.fooled_before.sum()),
+                )
             with torch.no_grad():
-                y_adv = torch.cat([self.model(self.x_adv[b:b + self.batch_size].to(self.device)).max(dim=1)[1].cpu()
-                                   for b in range(0, self.n, self.batch_size)])
+                y_adv = torch.cat(
+                    [
+                        self.model(self.x_adv[b : b + self.batch_size].to(self.device)).max(dim=1)[1].cpu()
+                        for b in range(0, self.n, self.batch_size)
+                    ]
+                )
         return RunOutcome(
             clean_flags=torch.tensor(state.clean_flags, dtype=torch.bool),
             flags=torch.tensor(state.flags, dtype=torch.bool),

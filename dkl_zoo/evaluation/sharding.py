@@ -3,8 +3,8 @@ which share every attack's batches and agree on the flags after it), and merging
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import torch
 
@@ -60,6 +60,7 @@ def _process_group(shard: tuple[int, int] | None) -> tuple[int, int] | None:
         return dist.get_rank(), dist.get_world_size()
     return None
 
+
 def _sync(flags: torch.Tensor, op: str) -> torch.Tensor:
     import torch.distributed as dist
 
@@ -68,6 +69,7 @@ def _sync(flags: torch.Tensor, op: str) -> torch.Tensor:
     buffer = flags.to(device)
     dist.all_reduce(buffer, op=reduce_op)
     return buffer.cpu()
+
 
 def merge_results(results: Iterable[EvalResult]) -> EvalResult:
     """Combine shard results into the result of the whole set (counts are summed; seconds too)."""
@@ -79,7 +81,9 @@ def merge_results(results: Iterable[EvalResult]) -> EvalResult:
     for part in parts[1:]:
         differing = [k for k in keys if getattr(part, k) != getattr(first, k)]
         if differing:
-            raise InvalidArgumentError(f"cannot merge results of different evaluations (differ in {', '.join(differing)})")
+            raise InvalidArgumentError(
+                f"cannot merge results of different evaluations (differ in {', '.join(differing)})"
+            )
     for before, after in zip(parts, parts[1:]):
         if before.example_range[1] != after.example_range[0]:
             raise InvalidArgumentError(
@@ -91,12 +95,25 @@ def merge_results(results: Iterable[EvalResult]) -> EvalResult:
     n_robust = sum(p.n_robust for p in parts)
     counts = {a: sum(p.robust_after_counts.get(a, 0) for p in parts) for a in first.robust_after_counts}
     return EvalResult(
-        clean_acc=n_clean / n, robust_acc=n_robust / n, n_examples=n,
-        robust_acc_after={a: c / n for a, c in counts.items()}, eps=first.eps, threat_model=first.threat_model,
-        version=first.version, attacks=list(first.attacks), dataset=first.dataset, seed=first.seed,
-        batch_size=first.batch_size, seconds=sum(p.seconds for p in parts),
-        library_versions=first.library_versions, n_clean_correct=n_clean, n_robust=n_robust,
-        robust_after_counts=counts, example_range=(parts[0].example_range[0], parts[-1].example_range[1]),
-        max_perturbation=max(p.max_perturbation for p in parts), model_name=first.model_name, shard=None,
+        clean_acc=n_clean / n,
+        robust_acc=n_robust / n,
+        n_examples=n,
+        robust_acc_after={a: c / n for a, c in counts.items()},
+        eps=first.eps,
+        threat_model=first.threat_model,
+        version=first.version,
+        attacks=list(first.attacks),
+        dataset=first.dataset,
+        seed=first.seed,
+        batch_size=first.batch_size,
+        seconds=sum(p.seconds for p in parts),
+        library_versions=first.library_versions,
+        n_clean_correct=n_clean,
+        n_robust=n_robust,
+        robust_after_counts=counts,
+        example_range=(parts[0].example_range[0], parts[-1].example_range[1]),
+        max_perturbation=max(p.max_perturbation for p in parts),
+        model_name=first.model_name,
+        shard=None,
         extra={"merged_shards": len(parts)},
     )

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._atomic import atomic_write_text
 from .._arguments import is_real
+from .._atomic import atomic_write_text
 from ..errors import EvaluationStateError
 
 __all__ = ["RunState", "fingerprint", "model_fingerprint", "initial_state"]
@@ -26,6 +26,7 @@ def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     digest.update(x.detach().cpu().contiguous().float().numpy().tobytes())
     digest.update(y.detach().cpu().contiguous().long().numpy().tobytes())
     return digest.hexdigest()
+
 
 def model_fingerprint(model: nn.Module) -> str:
     """sha256 over the model's state dict (dtype, shape and bytes of every tensor, in key order).
@@ -40,6 +41,7 @@ def model_fingerprint(model: nn.Module) -> str:
         digest.update(f"{data.dtype}{tuple(data.shape)};".encode())
         digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
 
 @dataclass
 class RunState:
@@ -61,7 +63,7 @@ class RunState:
         atomic_write_text(path, json.dumps(asdict(self)))
 
     @classmethod
-    def load(cls, path: Path) -> "RunState":
+    def load(cls, path: Path) -> RunState:
         """The state in ``path``; refused by name when it is not a JSON object of these fields."""
         try:
             data = json.loads(path.read_text())
@@ -70,14 +72,17 @@ class RunState:
                 f"{path} is not a dkl_zoo evaluation state ({error}); delete it or choose another state_path"
             ) from None
         if not isinstance(data, dict):
-            raise EvaluationStateError(f"{path} is not a dkl_zoo evaluation state (a JSON {type(data).__name__}, "
-                                       "not an object); delete it or choose another state_path")
+            raise EvaluationStateError(
+                f"{path} is not a dkl_zoo evaluation state (a JSON {type(data).__name__}, "
+                "not an object); delete it or choose another state_path"
+            )
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         missing = sorted(k for k in ("config",) if k not in data)
         if unknown or missing:
             what = f"unknown fields {unknown}" if unknown else f"no {missing[0]}"
-            raise EvaluationStateError(f"{path} is not a dkl_zoo evaluation state ({what}); delete it or choose "
-                                       "another state_path")
+            raise EvaluationStateError(
+                f"{path} is not a dkl_zoo evaluation state ({what}); delete it or choose another state_path"
+            )
         return cls(**data)
 
     def problems(self, n: int, n_attacks: int) -> list[str]:
@@ -132,27 +137,28 @@ class RunState:
         unknown = sorted(set(self.robust_after) - set(attacks))
         if unknown:
             found.append(f"robust_after names attacks this evaluation does not run: {', '.join(unknown)}")
-        done = attacks[:self.attack_index]
+        done = attacks[: self.attack_index]
         if any(a not in self.robust_after for a in done):
             found.append("robust_after must hold a count for every attack done")
-        if not self.finished and any(a in self.robust_after for a in attacks[self.attack_index:]):
+        if not self.finished and any(a in self.robust_after for a in attacks[self.attack_index :]):
             found.append("robust_after holds a count for an attack not done yet")
         counts = [self.robust_after[a] for a in done if a in self.robust_after]
         if any(later > earlier for earlier, later in zip(counts, counts[1:])):
             found.append("robust_after must not grow from one attack to the next")
         between = self.attack_indices is None or self.finished
         if counts and (counts[-1] != robust if between else counts[-1] < robust):
-            found.append(f"robust_after says {counts[-1]} examples are robust after {done[-1]}, the flags say "
-                         f"{robust}")
+            found.append(f"robust_after says {counts[-1]} examples are robust after {done[-1]}, the flags say {robust}")
         if not done and between and not self.finished and self.flags != self.clean_flags:
             found.append("before the first attack the flags must equal clean_flags")
         if self.finished and not found:
-            skipped = [self.robust_after.get(a) for a in attacks[self.attack_index:]]
+            skipped = [self.robust_after.get(a) for a in attacks[self.attack_index :]]
             if len(self.robust_after) != len(attacks) or any(v != robust for v in skipped):
                 found.append("a finished state must count every attack, the skipped ones at the final count")
         return found
 
+
 _CONFIG_LABELS = {"model_sha256": "model", "data_sha256": "data"}
+
 
 def initial_state(state_path: Path | None, config: dict[str, Any]) -> RunState:
     """A fresh state, or the one in ``state_path`` when it was written by this very evaluation.
@@ -163,8 +169,7 @@ def initial_state(state_path: Path | None, config: dict[str, Any]) -> RunState:
         return RunState(config=config)
     state = RunState.load(state_path)
     if not isinstance(state.config, dict):
-        raise EvaluationStateError(f"{state_path} has no evaluation settings; delete it or choose another "
-                                   "state_path")
+        raise EvaluationStateError(f"{state_path} has no evaluation settings; delete it or choose another state_path")
     if state.config != config:
         keys = sorted(k for k in set(state.config) | set(config) if state.config.get(k) != config.get(k))
         differing = [_CONFIG_LABELS.get(k, k) for k in keys]

@@ -13,21 +13,20 @@ import importlib
 import logging
 import types
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError, MissingDependencyError
-
-from .._compat import autoattack_module, install_autoattack_module, is_pypi_api
 from .._autoattack import DEFAULT_SEED, make_adversary
+from .._compat import autoattack_module, install_autoattack_module, is_pypi_api
+from ..errors import InvalidArgumentError, MissingDependencyError
 from ..evaluation.runner import logging_to, run_autoattack
 from ..evaluation.state import RunState
 
 __all__ = ["enable_robustbench"]
-
 
 
 class _GitApiAutoAttack:
@@ -58,7 +57,12 @@ class _GitApiAutoAttack:
         self.log_path = log_path
         self.attacks_to_run = list(attacks_to_run)
         self._adversary = make_adversary(
-            model, eps=eps, norm=norm, version=version, attacks=self.attacks_to_run or None, device=device,
+            model,
+            eps=eps,
+            norm=norm,
+            version=version,
+            attacks=self.attacks_to_run or None,
+            device=device,
             seed=self.seed,
         )
         if version != "custom":
@@ -81,11 +85,24 @@ class _GitApiAutoAttack:
                 x_adv, y_adv = self._adversary.run_standard_evaluation(x_orig, y_orig, batch_size=bs)
             return (x_adv, y_adv) if return_labels else x_adv
         outcome = run_autoattack(
-            self._adversary, self.model, x_orig, y_orig, batch_size=bs,
-            state_path=Path(state_path) if state_path is not None else None, device=self.device,
-            log_path=self.log_path, echo=self.verbose, progress=False, keep_adversarial=True,
-            config={"eps": self.epsilon, "norm": self.norm, "version": self.version, "seed": self.seed,
-                    "attacks": self.attacks_to_run},
+            self._adversary,
+            self.model,
+            x_orig,
+            y_orig,
+            batch_size=bs,
+            state_path=Path(state_path) if state_path is not None else None,
+            device=self.device,
+            log_path=self.log_path,
+            echo=self.verbose,
+            progress=False,
+            keep_adversarial=True,
+            config={
+                "eps": self.epsilon,
+                "norm": self.norm,
+                "version": self.version,
+                "seed": self.seed,
+                "attacks": self.attacks_to_run,
+            },
         )
         x_adv, y_adv = outcome.x_adv, outcome.y_adv
         return (x_adv, y_adv) if return_labels else x_adv
@@ -99,7 +116,7 @@ class _EvaluationState:
         self.clean_accuracy = clean_accuracy
 
     @classmethod
-    def from_disk(cls, path: str | Path) -> "_EvaluationState":
+    def from_disk(cls, path: str | Path) -> _EvaluationState:
         state = RunState.load(Path(path))
         # Float, not bool: robustbench takes `.mean()` of these flags, which a bool tensor refuses.
         flags = torch.tensor(state.flags, dtype=torch.float32)
@@ -123,5 +140,6 @@ def enable_robustbench() -> types.ModuleType:
             return importlib.import_module("robustbench")
     except ImportError as error:
         raise MissingDependencyError(
-            f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'` (which also pins setuptools<82 for its pkg_resources)."
+            f"robustbench could not be imported ({error}). Install it with `pip install 'dkl-zoo[robustbench]'` "
+            "(which also pins setuptools<82 for its pkg_resources)."
         ) from error

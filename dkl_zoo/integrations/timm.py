@@ -23,6 +23,7 @@ from ..registry import REGISTRY
 
 __all__ = ["robustbench_timm_name", "register_timm_models", "ROBUSTBENCH_ALIASES"]
 
+
 def robustbench_timm_name(robustbench_name: str, dataset: str, threat_model: str = "Linf") -> str:
     """The name ``robustbench.utils.load_model`` tries in timm before its own zoo."""
     return f"{robustbench_name.lower().replace('-', '_')}_{dataset.lower()}_{threat_model.lower()}"
@@ -32,7 +33,9 @@ def _robustbench_aliases() -> dict[str, str]:
     aliases = {}
     for entry in REGISTRY.values():
         if entry.provenance.robustbench_name:
-            aliases[robustbench_timm_name(entry.provenance.robustbench_name, entry.dataset, entry.provenance.threat_model)] = entry.name
+            aliases[
+                robustbench_timm_name(entry.provenance.robustbench_name, entry.dataset, entry.provenance.threat_model)
+            ] = entry.name
     return aliases
 
 
@@ -61,8 +64,14 @@ def _hub_id(pretrained_cfg: Any) -> str | None:
 
 
 def _entrypoint(entry_name: str, public_name: str):
-    def create(pretrained: bool = False, pretrained_cfg: Any = None, pretrained_cfg_overlay: dict | None = None,
-               num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any) -> nn.Module:
+    def create(
+        pretrained: bool = False,
+        pretrained_cfg: Any = None,
+        pretrained_cfg_overlay: dict | None = None,
+        num_classes: int | None = None,
+        in_chans: int | None = None,
+        **kwargs: Any,
+    ) -> nn.Module:
         from ..loading import build_model, load
 
         unsupported = {k: v for k, v in kwargs.items() if v not in (None, 0, 0.0, "")}
@@ -108,8 +117,11 @@ def _load_model_config_from_hf(model_id: str):
         hf_config = json.load(handle)
     if "pretrained_cfg" not in hf_config:
         pretrained_cfg = dict(hf_config)
-        hf_config = {"architecture": pretrained_cfg.pop("architecture"),
-                     "num_features": pretrained_cfg.pop("num_features", None), "pretrained_cfg": pretrained_cfg}
+        hf_config = {
+            "architecture": pretrained_cfg.pop("architecture"),
+            "num_features": pretrained_cfg.pop("num_features", None),
+            "pretrained_cfg": pretrained_cfg,
+        }
     pretrained_cfg = dict(hf_config["pretrained_cfg"])
     pretrained_cfg["hf_hub_id"] = model_id
     pretrained_cfg["source"] = "hf-hub"
@@ -135,5 +147,3 @@ def register_timm_models() -> None:
         setattr(module, public, fn)
         register_model(fn)
     route_timm_hub_configs(_load_model_config_from_hf)
-
-

@@ -25,14 +25,24 @@ def card_data(entry: ModelEntry) -> ModelCardData:
     dataset_name = _DATASET_NAMES.get(entry.dataset, entry.dataset)
     # a reference that is a path of this project (the shipped model's config) has no public URL to point at
     source_url = head.reference if head.reference.startswith("http") else None
-    common = dict(task_type="image-classification", task_name="Adversarially robust image classification",
-                  dataset_type=entry.dataset, dataset_name=dataset_name, dataset_split="test",
-                  source_name=head.source if source_url else None, source_url=source_url)
+    common = dict(
+        task_type="image-classification",
+        task_name="Adversarially robust image classification",
+        dataset_type=entry.dataset,
+        dataset_name=dataset_name,
+        dataset_split="test",
+        source_name=head.source if source_url else None,
+        source_url=source_url,
+    )
     results = [
         EvalResult(metric_type="accuracy", metric_name="Clean accuracy", metric_value=head.clean_acc, **common),
-        EvalResult(metric_type="robust_accuracy", metric_name="AutoAttack robust accuracy",
-                   metric_value=head.robust_acc, metric_config=f"{entry.provenance.threat_model}, eps={entry.provenance.eps_label}",
-                   **common),
+        EvalResult(
+            metric_type="robust_accuracy",
+            metric_name="AutoAttack robust accuracy",
+            metric_value=head.robust_acc,
+            metric_config=f"{entry.provenance.threat_model}, eps={entry.provenance.eps_label}",
+            **common,
+        ),
     ]
     return ModelCardData(
         model_name=entry.name,
@@ -41,9 +51,11 @@ def card_data(entry: ModelEntry) -> ModelCardData:
         license_link=None,
         library_name="dkl-zoo",
         pipeline_tag="image-classification",
-        tags=(["adversarial-robustness", "robustbench", "autoattack", "wide-resnet", "ikl-at", "dkl", entry.dataset]
-              if entry.provenance.method != "standard"
-              else ["adversarial-robustness", "autoattack", "wide-resnet", "non-robust-baseline", entry.dataset]),
+        tags=(
+            ["adversarial-robustness", "robustbench", "autoattack", "wide-resnet", "ikl-at", "dkl", entry.dataset]
+            if entry.provenance.method != "standard"
+            else ["adversarial-robustness", "autoattack", "wide-resnet", "non-robust-baseline", entry.dataset]
+        ),
         datasets=[entry.dataset],
         metrics=["accuracy", "robust_accuracy"],
         eval_results=results,
@@ -61,9 +73,15 @@ def _table(entry: ModelEntry) -> str:
 def _recipe(entry: ModelEntry) -> str:
     r = entry.provenance.recipe
     value = lambda v: "not published" if v is None else f"{v:g}"  # noqa: E731
-    lines = ([f"- alpha (soft-CE weight): {value(r.alpha)}", f"- beta (wMSE weight): {value(r.beta)}",
-              f"- temperature T: {value(r.temperature)}"] if entry.provenance.method != "standard" else
-             ["- loss: cross-entropy on clean images; no attack, no AWP (IKL's alpha, beta and T do not apply)"])
+    lines = (
+        [
+            f"- alpha (soft-CE weight): {value(r.alpha)}",
+            f"- beta (wMSE weight): {value(r.beta)}",
+            f"- temperature T: {value(r.temperature)}",
+        ]
+        if entry.provenance.method != "standard"
+        else ["- loss: cross-entropy on clean images; no attack, no AWP (IKL's alpha, beta and T do not apply)"]
+    )
     if r.gamma_aug is not None:
         lines.append(f"- gamma_aug (weight of the AutoAugment view): {r.gamma_aug:g}")
     if r.extra_data:
@@ -72,7 +90,9 @@ def _recipe(entry: ModelEntry) -> str:
     if r.note:
         lines.append(f"- note: {r.note}")
     if entry.provenance.training_config:
-        lines.append(f"- full configuration: `training/configs/{entry.provenance.training_config}` in the dkl_zoo repository")
+        lines.append(
+            f"- full configuration: `training/configs/{entry.provenance.training_config}` in the dkl_zoo repository"
+        )
     return "\n".join(lines)
 
 
@@ -104,16 +124,20 @@ def _what(entry: ModelEntry) -> str:
     data = _DATASET_NAMES.get(entry.dataset, entry.dataset)
     threat = f"Threat model {entry.provenance.threat_model}, eps {entry.provenance.eps_label}."
     if entry.provenance.method == "standard":
-        return (f"Standard (non-robust) {entry.arch.label} for {data}: trained without attacks, on cross-entropy "
-                f"alone, as the contrast to the IKL-AT models of *Decoupled Kullback-Leibler Divergence Loss* (Cui et "
-                f"al., NeurIPS 2024, [arXiv 2305.13948]({entry.provenance.paper})). Evaluated under the same threat "
-                f"model as they are: {entry.provenance.threat_model}, eps {entry.provenance.eps_label}.")
+        return (
+            f"Standard (non-robust) {entry.arch.label} for {data}: trained without attacks, on cross-entropy "
+            f"alone, as the contrast to the IKL-AT models of *Decoupled Kullback-Leibler Divergence Loss* (Cui et "
+            f"al., NeurIPS 2024, [arXiv 2305.13948]({entry.provenance.paper})). Evaluated under the same threat "
+            f"model as they are: {entry.provenance.threat_model}, eps {entry.provenance.eps_label}."
+        )
     labels = entry.provenance.method_labels
     method = "GKL-AT" if labels and all(m.label == "GKL-AT" for m in labels) else "IKL-AT"
     loss = "Generalized KL (GKL) loss" if method == "GKL-AT" else "Improved KL (IKL) loss"
-    return (f"{method} {entry.arch.label} for {data}, adversarially trained with\nthe {loss} of *Decoupled "
-            f"Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,\n[arXiv 2305.13948]"
-            f"({entry.provenance.paper})). {threat}")
+    return (
+        f"{method} {entry.arch.label} for {data}, adversarially trained with\nthe {loss} of *Decoupled "
+        f"Kullback-Leibler Divergence Loss* (Cui et al., NeurIPS 2024,\n[arXiv 2305.13948]"
+        f"({entry.provenance.paper})). {threat}"
+    )
 
 
 def _named(entry: ModelEntry) -> str:
@@ -132,32 +156,45 @@ import dkl_zoo  # registers the timm alias RobustBench looks up first
 from robustbench.utils import load_model
 model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.provenance.threat_model}")
 ```"""
-        if rb else "This checkpoint is not on the RobustBench leaderboard."
+        if rb
+        else "This checkpoint is not on the RobustBench leaderboard."
     )
-    pin = (f"revision `{entry.weights.revision}`, sha256 `{entry.weights.sha256}`" if entry.weights.sha256
-           else "not pinned yet: until it is, every load is checked against the sha256 the Hub reports")
-    sources = "\n".join(f"- {s.kind}: file id `{s.google_drive_id}` (<{s.url}>)" for s in entry.weights.original_sources)
+    pin = (
+        f"revision `{entry.weights.revision}`, sha256 `{entry.weights.sha256}`"
+        if entry.weights.sha256
+        else "not pinned yet: until it is, every load is checked against the sha256 the Hub reports"
+    )
+    sources = "\n".join(
+        f"- {s.kind}: file id `{s.google_drive_id}` (<{s.url}>)" for s in entry.weights.original_sources
+    )
     if entry.weights.embedded_file:
-        origin = (f"These weights were trained by this project with its own `training/` code (see the recipe below) "
-                  f"and ship inside the `dkl-zoo` package: `dkl_zoo.load` needs no network for them. sha256 "
-                  f"`{entry.weights.sha256}`.")
+        origin = (
+            f"These weights were trained by this project with its own `training/` code (see the recipe below) "
+            f"and ship inside the `dkl-zoo` package: `dkl_zoo.load` needs no network for them. sha256 "
+            f"`{entry.weights.sha256}`."
+        )
     else:
-        origin = (f"Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:\n{sources}\n\n"
-                  "Weights here are those files converted to safetensors by `dkl_zoo.original.convert` (no pickle, no code "
-                  f"executed); the conversion is deterministic. Integrity: {pin}.")
+        origin = (
+            f"Original release: <https://github.com/jiequancui/DKL>. Original checkpoint files:\n{sources}\n\n"
+            "Weights here are those files converted to safetensors by `dkl_zoo.original.convert` (no pickle, no code "
+            f"executed); the conversion is deterministic. Integrity: {pin}."
+        )
     return f"""
 # {entry.name}
 
 {_what(entry)}
 {entry.provenance.description}{_named(entry)}
 
-**{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{"; see the provenance table for "
-"the other sources" if other else ""}).
+**{head.clean_acc:.2f} % clean, {head.robust_acc:.2f} % AutoAttack** ({head.source}{
+        "; see the provenance table for the other sources" if other else ""
+    }).
 
 ## Use
 
 Inputs are float NCHW images in [0, 1], size {"×".join(map(str, entry.arch.input_size))}; normalisation:
-{entry.arch.normalization}. The model returns logits for {entry.num_classes} classes, in this order ({_classes_source(entry)}):
+{entry.arch.normalization}. The model returns logits for {entry.num_classes} classes, in this order ({
+        _classes_source(entry)
+    }):
 {", ".join(f"`{name}`" for name in entry.categories)}.
 
 ```python
@@ -218,7 +255,7 @@ def checkout_cards_dir(start: str | os.PathLike[str] | None = None) -> Path | No
 def write_cards(out_dir: str | os.PathLike[str]) -> list[Path]:
     """(Re)write ``<out_dir>/<name>/README.md`` for every entry."""
     written = []
-    for name, entry in sorted(REGISTRY.items()):
+    for name in sorted(REGISTRY):
         path = Path(out_dir) / name / "README.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_card(get_entry(name)))  # with its pin: the checked-in card shows the commit
@@ -229,7 +266,7 @@ def write_cards(out_dir: str | os.PathLike[str]) -> list[Path]:
 def stale_cards(out_dir: str | os.PathLike[str]) -> list[str]:
     """Names whose checked-in card differs from what the registry renders (or is missing)."""
     stale = []
-    for name, entry in sorted(REGISTRY.items()):
+    for name in sorted(REGISTRY):
         path = Path(out_dir) / name / "README.md"
         if not path.exists() or path.read_text() != render_card(get_entry(name)):
             stale.append(name)

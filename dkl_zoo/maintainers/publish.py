@@ -35,13 +35,16 @@ def publish(
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    from ..errors import InvalidArgumentError
     from .._hub_errors import api_errors
+    from ..errors import InvalidArgumentError
 
     path = Path(folder)
     if not path.is_dir():
-        raise InvalidArgumentError(f"{path} is not a folder" + ("" if path.exists() else " (it does not exist)")
-                                   + "; give the folder that dkl_zoo.original.convert.convert_checkpoint wrote")
+        raise InvalidArgumentError(
+            f"{path} is not a folder"
+            + ("" if path.exists() else " (it does not exist)")
+            + "; give the folder that dkl_zoo.original.convert.convert_checkpoint wrote"
+        )
     missing = [name for name in _REQUIRED if not (path / name).is_file()]
     if missing:
         raise InvalidArgumentError(
@@ -51,19 +54,27 @@ def publish(
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        raise InvalidArgumentError(f"{repo_id!r} is not a valid Hub repo id ({str(error).splitlines()[0]}); use "
-                                   "namespace/name") from None
+        raise InvalidArgumentError(
+            f"{repo_id!r} is not a valid Hub repo id ({str(error).splitlines()[0]}); use namespace/name"
+        ) from None
     api = HfApi(endpoint=endpoint, token=token)
     with api_errors(f"publishing {path}", repo_id, endpoint):
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        return commit_repo_folder(api, repo_id, path, revision=revision,
-                                  message=commit_message or f"Upload {path.name} converted by dkl_zoo")
+        return commit_repo_folder(
+            api, repo_id, path, revision=revision, message=commit_message or f"Upload {path.name} converted by dkl_zoo"
+        )
 
 
-def commit_repo_folder(api, repo_id: str, folder: Path, *, message: str,  # type: ignore[no-untyped-def]
-                       revision: str = "main") -> str:
+def commit_repo_folder(
+    api,
+    repo_id: str,
+    folder: Path,
+    *,
+    message: str,  # type: ignore[no-untyped-def]
+    revision: str = "main",
+) -> str:
     """One commit of the converted folder's three files to an existing repo; returns its commit id. The one way
     weights reach the Hub (``publish`` and ``dkl-zoo release``)."""
     from huggingface_hub import CommitOperationAdd

@@ -15,17 +15,18 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
-from ..errors import IntegrityError, InvalidArgumentError, ReleaseCheckError
 from .._pins import DEFAULT_PINS, Pin, check_writable, load_pins, update_pins
+from ..errors import IntegrityError, InvalidArgumentError, ReleaseCheckError
 from ..registry import REGISTRY, RELEASED, ModelEntry, OriginalSource
 
 __all__ = ["ReleaseRow", "release", "clean_accuracy_gate"]
 
 _LOGGER = logging.getLogger(__name__)
+
 
 @dataclass
 class ReleaseRow:
@@ -90,18 +91,22 @@ def release(
                 pins = update_pins(pins_file, {entry.name: pin})
                 rows.append(ReleaseRow(entry.name, "reference published", repo_id, pin.revision, pin.sha256))
                 continue
-            rows.append(ReleaseRow(entry.name, "up to date" if not dry_run else "pinned: skip", repo_id,
-                                   pin.revision, pin.sha256))
+            rows.append(
+                ReleaseRow(
+                    entry.name, "up to date" if not dry_run else "pinned: skip", repo_id, pin.revision, pin.sha256
+                )
+            )
             continue
         if dry_run:
             sources = ", then ".join(s.key for s in entry.weights.original_sources)
-            echo(f"{entry.name}: would fetch {sources}; convert; "
-                 + (f"check clean accuracy on {check_n} images of {check_data}; " if check_data else "")
-                 + f"commit model.safetensors, config.json, README.md to {repo_id}; pin it in {pins_file}")
+            echo(
+                f"{entry.name}: would fetch {sources}; convert; "
+                + (f"check clean accuracy on {check_n} images of {check_data}; " if check_data else "")
+                + f"commit model.safetensors, config.json, README.md to {repo_id}; pin it in {pins_file}"
+            )
             rows.append(ReleaseRow(entry.name, "would release", repo_id))
             continue
-        row, new_pin = _release_one(entry, repo_id, pin, api, work / entry.name, check_data, check_n, progress,
-                                    echo)
+        row, new_pin = _release_one(entry, repo_id, pin, api, work / entry.name, check_data, check_n, progress, echo)
         pins = update_pins(pins_file, {entry.name: new_pin})  # after every entry, merged under a lock
         if entry.name in records:
             new_pin = _publish_reference(api, new_pin, records[entry.name], echo)
@@ -112,29 +117,45 @@ def release(
     return rows
 
 
-def _release_one(entry: ModelEntry, repo_id: str, pin: Pin | None, api, work: Path,  # type: ignore[no-untyped-def]
-                 check_data, check_n: int, progress: bool, echo: Callable[[str], None]) -> tuple[ReleaseRow, Pin]:
-    from ..original.convert import convert_checkpoint
+def _release_one(
+    entry: ModelEntry,
+    repo_id: str,
+    pin: Pin | None,
+    api,
+    work: Path,  # type: ignore[no-untyped-def]
+    check_data,
+    check_n: int,
+    progress: bool,
+    echo: Callable[[str], None],
+) -> tuple[ReleaseRow, Pin]:
     from .._integrity import file_digest
+    from ..original.convert import convert_checkpoint
 
     raw, raw_sha256, source = _fetch(entry, work, progress)
     if pin is not None and pin.original_sha256 and pin.original_sha256 != raw_sha256:
-        raise IntegrityError(str(raw), pin.original_sha256, raw_sha256,
-                             hint="The original file changed since it was pinned; not published. Check the source "
-                                  "before releasing it under a new pin.")
+        raise IntegrityError(
+            str(raw),
+            pin.original_sha256,
+            raw_sha256,
+            hint="The original file changed since it was pinned; not published. Check the source "
+            "before releasing it under a new pin.",
+        )
     folder = convert_checkpoint(raw, entry, work / "repo")
     weights_sha256 = file_digest(folder / "model.safetensors")
     if check_data is not None:
         accuracy = clean_accuracy_gate(entry, folder / "model.safetensors", check_data, check_n)
-        echo(f"{entry.name}: clean accuracy {100 * accuracy:.2f} % on the first {check_n} test images "
-             f"(reported {entry.headline.clean_acc:.2f} %)")
+        echo(
+            f"{entry.name}: clean accuracy {100 * accuracy:.2f} % on the first {check_n} test images "
+            f"(reported {entry.headline.clean_acc:.2f} %)"
+        )
     from .._hub_errors import api_errors
 
     with api_errors(f"releasing {entry.name}", repo_id, api.endpoint):
         commit, action = _upload(api, repo_id, folder, weights_sha256)
     echo(f"{entry.name}: {action} {repo_id}@{commit} (sha256 {weights_sha256})")
-    new_pin = Pin(repo_id=repo_id, revision=commit, sha256=weights_sha256, original_sha256=raw_sha256,
-                  original_source=source.key)
+    new_pin = Pin(
+        repo_id=repo_id, revision=commit, sha256=weights_sha256, original_sha256=raw_sha256, original_source=source.key
+    )
     return ReleaseRow(entry.name, action, repo_id, commit, weights_sha256), new_pin
 
 
@@ -164,15 +185,24 @@ def _publish_reference(api, pin: Pin, path: Path, echo: Callable[[str], None]) -
 
     record = read_reference(path)
     if record.weights_sha256 != pin.sha256:
-        raise IntegrityError(str(path), pin.sha256, record.weights_sha256, algorithm="weights sha256 of the record",
-                             hint="The reference was made from other weights than the pinned ones; not published.")
+        raise IntegrityError(
+            str(path),
+            pin.sha256,
+            record.weights_sha256,
+            algorithm="weights sha256 of the record",
+            hint="The reference was made from other weights than the pinned ones; not published.",
+        )
     sha256 = file_digest(path)
     if pin.reference_sha256 == sha256:
         echo(f"{record.entry}: reference already published (sha256 {sha256})")
         return pin
     with api_errors(f"publishing the reference of {record.entry}", pin.repo_id, api.endpoint):
-        info = api.upload_file(path_or_fileobj=str(path), path_in_repo="reference.safetensors", repo_id=pin.repo_id,
-                               commit_message=f"dkl-zoo release: reference record of {record.entry}")
+        info = api.upload_file(
+            path_or_fileobj=str(path),
+            path_in_repo="reference.safetensors",
+            repo_id=pin.repo_id,
+            commit_message=f"dkl-zoo release: reference record of {record.entry}",
+        )
     commit = getattr(info, "oid", None) or str(info).rsplit("/", 1)[-1]
     echo(f"{record.entry}: reference published {pin.repo_id}@{commit} (sha256 {sha256})")
     return dataclasses.replace(pin, revision=commit, reference_sha256=sha256)
@@ -220,8 +250,8 @@ def _api(endpoint: str | None, token: str | bool | None):  # type: ignore[no-unt
 def _fetch(entry: ModelEntry, work: Path, progress: bool) -> tuple[Path, str, OriginalSource]:
     """The original file in ``work`` (kept between runs), its sha256 and where it came from."""
     from .._atomic import atomic_write_text
-    from ..original.drive import SourceDownloads
     from .._integrity import file_digest
+    from ..original.drive import SourceDownloads
 
     work.mkdir(parents=True, exist_ok=True)
     raw, record_path = work / "original.pt", work / "original.json"
@@ -248,9 +278,9 @@ def clean_accuracy_gate(entry: ModelEntry, weights: Path, data_dir: str | os.Pat
     Raises:
         ReleaseCheckError: |measured - reported| > 3 * sqrt(p (1 - p) / n), p the reported clean accuracy.
     """
+    from .._classes import predicted_classes
     from ..data import load_test_set
     from ..models import model_from_file
-    from .._classes import predicted_classes
 
     model = model_from_file(entry, weights).eval()
     x, y = load_test_set(entry.dataset, n, data_dir)
@@ -294,8 +324,9 @@ def _upload(api, repo_id: str, folder: Path, weights_sha256: str) -> tuple[str, 
     current = _metadata(api, repo_id, "main")
     if current is not None and current.etag == weights_sha256 and current.commit_hash:
         return current.commit_hash, "already on the Hub"
-    commit = commit_repo_folder(api, repo_id, folder,
-                                message=f"dkl-zoo release: {folder.parent.name} converted from the original checkpoint")
+    commit = commit_repo_folder(
+        api, repo_id, folder, message=f"dkl-zoo release: {folder.parent.name} converted from the original checkpoint"
+    )
     return commit, "released"
 
 
@@ -306,4 +337,3 @@ def _summary(rows: Iterable[ReleaseRow]) -> str:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
     return "\n".join(lines)
-

@@ -5,5 +5,14 @@ from ._pretrained import pretrained_cfg
 from .dm_wide_resnet import DMWideResNet
 from .wide_resnet import WideResNet
 
-__all__ = ["ARCHITECTURES", "DMWideResNet", "WideResNet", "assign_state_dict", "build_architecture", "build_model",
-           "model_from_file", "pretrained_cfg", "read_weights"]
+__all__ = [
+    "ARCHITECTURES",
+    "DMWideResNet",
+    "WideResNet",
+    "assign_state_dict",
+    "build_architecture",
+    "build_model",
+    "model_from_file",
+    "pretrained_cfg",
+    "read_weights",
+]

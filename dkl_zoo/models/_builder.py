@@ -4,7 +4,8 @@ beyond reading a local safetensors file, nothing of the Hub)."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -91,8 +92,9 @@ def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Non
         raise StateDictMismatchError(missing, unexpected, mismatched)
 
 
-def _conform_dtypes(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                    dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+def _conform_dtypes(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype | None
+) -> dict[str, torch.Tensor]:
     """Floating tensors cast to ``dtype`` (default: the architecture's), integer ones to the architecture's
     integer type; a floating tensor where an integer one belongs, or the reverse, is refused by name."""
     expected = model.state_dict()
@@ -107,13 +109,16 @@ def _conform_dtypes(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
         conformed[key] = tensor if tensor.dtype == target else tensor.to(target)
     if wrong:
         shown = "; ".join(wrong[:5]) + (f"; … ({len(wrong)} in all)" if len(wrong) > 5 else "")
-        raise WeightsFormatError(f"the weights have tensors of the wrong type: {shown}. Re-convert them from "
-                                 "the original checkpoint (dkl-zoo convert).")
+        raise WeightsFormatError(
+            f"the weights have tensors of the wrong type: {shown}. Re-convert them from "
+            "the original checkpoint (dkl-zoo convert)."
+        )
     return conformed
 
 
-def assign_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                      dtype: torch.dtype | None = None) -> nn.Module:
+def assign_state_dict(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None
+) -> nn.Module:
     """Load ``state_dict`` strictly: every key present, none extra, every shape equal; else a clear error.
 
     Tensors are assigned, not copied, so a model built on the meta device becomes real without a second copy
@@ -138,5 +143,9 @@ def _materialize_non_persistent_buffers(model: nn.Module) -> None:
             reset()
     left = [name for name, b in model.named_buffers() if b.is_meta]
     if left:
-        raise StateDictMismatchError(left, [], hint="These buffers are neither in the weights nor rebuilt by "
-                                     "their module: the architecture does not fit the file.")
+        raise StateDictMismatchError(
+            left,
+            [],
+            hint="These buffers are neither in the weights nor rebuilt by "
+            "their module: the architecture does not fit the file.",
+        )

@@ -9,14 +9,13 @@ released files.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
-
 from ..registry import CIFAR10_MEAN, CIFAR10_STD
 
 __all__ = ["DMWideResNet"]

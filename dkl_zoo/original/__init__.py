@@ -20,15 +20,21 @@ from typing import NamedTuple
 
 from .. import settings
 from .._atomic import atomic_write_text
-from .drive import SourceDownloads
-from ..errors import IntegrityError, OriginalReleaseError
 from .._integrity import SHA256_HEX
-from .cache import entry_folder, local_cache
+from ..errors import IntegrityError, OriginalReleaseError
 from ..registry import ModelEntry
+from .cache import entry_folder, local_cache
+from .drive import SourceDownloads
 from .trust import check_original, known_originals, known_originals_path, write_known_originals
 
-__all__ = ["OriginalFile", "cached_original", "fetch_original", "forget_original", "cache_files",
-           "known_originals_path"]
+__all__ = [
+    "OriginalFile",
+    "cached_original",
+    "fetch_original",
+    "forget_original",
+    "cache_files",
+    "known_originals_path",
+]
 
 
 class OriginalFile(NamedTuple):
@@ -62,8 +68,12 @@ def cached_original(entry: ModelEntry, root: Path | None = None) -> OriginalFile
     except (OSError, ValueError, KeyError, TypeError) as error:
         problem = str(error)
     if problem is not None:
-        warnings.warn(f"{entry.name}: ignoring the corrupt record {record_path} ({problem}); it was removed and the "
-                      "original release is fetched again when online", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{entry.name}: ignoring the corrupt record {record_path} ({problem}); it was removed and the "
+            "original release is fetched again when online",
+            UserWarning,
+            stacklevel=3,
+        )
         with local_cache(root, "remove a corrupt record"):
             record_path.unlink(missing_ok=True)
         return None
@@ -96,8 +106,8 @@ def fetch_original(entry: ModelEntry, *, root: Path | None = None, progress: boo
 
 
 def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> OriginalFile:
-    from .convert import convert_checkpoint
     from .._integrity import file_digest
+    from .convert import convert_checkpoint
 
     folder = entry_folder(entry.name, root)
     downloads = SourceDownloads(entry, folder, progress=progress)
@@ -112,19 +122,26 @@ def _fetch_into_cache(entry: ModelEntry, root: Path | None, progress: bool) -> O
             weights_sha256 = file_digest(repo / "model.safetensors")
             if entry.weights.sha256 and source.kind.startswith("README") and weights_sha256 != entry.weights.sha256:
                 raise IntegrityError(
-                    source.key, entry.weights.sha256, weights_sha256,
+                    source.key,
+                    entry.weights.sha256,
+                    weights_sha256,
                     hint="The original file converts to other weights than the published ones: it changed.",
                 )
             final = folder / weights_sha256
             if final.exists():
                 shutil.rmtree(final)
             os.replace(repo, final)
-        record = {"source": source.key, "weights": f"{weights_sha256}/model.safetensors",
-                  "weights_sha256": weights_sha256}
+        record = {
+            "source": source.key,
+            "weights": f"{weights_sha256}/model.safetensors",
+            "weights_sha256": weights_sha256,
+        }
         atomic_write_text(folder / "record.json", json.dumps(record, indent=2))
         return OriginalFile(final / "model.safetensors", weights_sha256, source.key)
-    raise downloads.error(f"{entry.name}: the Hub repo {entry.repo_id_in(settings.namespace())} does not exist and "
-                          "the original release could not be fetched either")
+    raise downloads.error(
+        f"{entry.name}: the Hub repo {entry.repo_id_in(settings.namespace())} does not exist and "
+        "the original release could not be fetched either"
+    )
 
 
 def forget_original(name: str, root: Path | None = None) -> list[str]:
@@ -152,5 +169,3 @@ def forget_original(name: str, root: Path | None = None) -> list[str]:
             raise
     shutil.rmtree(aside, ignore_errors=True)  # nothing refers to it any more
     return dropped
-
-

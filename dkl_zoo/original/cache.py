@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .. import settings
 from ..errors import CacheError
@@ -46,5 +46,7 @@ def local_cache(root: Path | None, what: str) -> Iterator[None]:
 def _cache_error(root: Path | None, what: str, error: OSError) -> CacheError:
     where, setting = (root, "the cache argument") if root is not None else settings.cache_root()
     name = f": {error.filename}" if error.filename else ""
-    return CacheError(f"cannot {what} in the dkl_zoo cache {where} ({error.strerror or error}{name}); point "
-                      f"{setting} at a writable folder")
+    return CacheError(
+        f"cannot {what} in the dkl_zoo cache {where} ({error.strerror or error}{name}); point "
+        f"{setting} at a writable folder"
+    )

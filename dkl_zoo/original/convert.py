@@ -13,8 +13,9 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -28,8 +29,7 @@ from ..errors import (
 from ..models import assign_state_dict, build_model, pretrained_cfg
 from ..registry import ModelEntry, get_entry
 
-__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder",
-           "config_for"]
+__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder", "config_for"]
 
 _LOGGER = logging.getLogger(__name__)
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
@@ -83,8 +83,11 @@ def load_original(src_path: str | os.PathLike[str]) -> Any:
     """The object stored in an original checkpoint, unpickled without running any code from it."""
     path = Path(src_path)
     if not path.is_file():
-        raise InvalidArgumentError(f"checkpoint {path} does not exist" if not path.exists()
-                                   else f"{path} is not a file: give the checkpoint file itself")
+        raise InvalidArgumentError(
+            f"checkpoint {path} does not exist"
+            if not path.exists()
+            else f"{path} is not a file: give the checkpoint file itself"
+        )
     if _looks_like_html(path):
         raise OriginalReleaseError(
             f"{path} is an HTML page, not a checkpoint: Google Drive answers with a web page when its download "
@@ -139,7 +142,7 @@ def normalize_state_dict(obj: Any, expected_keys: set[str]) -> dict[str, torch.T
         if set(best) == expected_keys:
             break
         for prefix in _PREFIXES:
-            stripped = {k[len(prefix):]: v for k, v in best.items() if k.startswith(prefix)}
+            stripped = {k[len(prefix) :]: v for k, v in best.items() if k.startswith(prefix)}
             if stripped and (len(stripped) == len(best) or set(stripped) == expected_keys):
                 best = stripped
                 break
@@ -161,13 +164,26 @@ def _canonicalize_header(path: Path) -> None:
         handle.write(canonical.ljust(size, b" "))
 
 
-_CONFIG_JSON_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes", "first_conv",
-                     "classifier", "license", "label_names", "paper_ids", "origin_url")
+_CONFIG_JSON_KEYS = (
+    "input_size",
+    "mean",
+    "std",
+    "interpolation",
+    "crop_pct",
+    "num_classes",
+    "first_conv",
+    "classifier",
+    "license",
+    "label_names",
+    "paper_ids",
+    "origin_url",
+)
 """The pretrained-config fields a Hub repo's config.json carries (timm fills in the repo id itself)."""
 
 
-def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
-               source_sha256: str | None = None) -> dict[str, Any]:
+def config_for(
+    entry: ModelEntry, *, weights_sha256: str | None = None, source_sha256: str | None = None
+) -> dict[str, Any]:
     """config.json: timm's fields (architecture, num_classes, pretrained_cfg) and ours under ``dkl_zoo``."""
     timm_cfg = pretrained_cfg(entry)
     return {
@@ -175,8 +191,11 @@ def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
         "num_classes": entry.num_classes,
         "num_features": int(build_model(entry, meta=True).num_features),
         "label_names": list(entry.categories),  # where timm's push_to_hf_hub writes them
-        "pretrained_cfg": {key: list(value) if isinstance(value, tuple) else value
-                           for key, value in timm_cfg.items() if key in _CONFIG_JSON_KEYS},
+        "pretrained_cfg": {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in timm_cfg.items()
+            if key in _CONFIG_JSON_KEYS
+        },
         "dkl_zoo": {
             "name": entry.name,
             "architecture": entry.arch.name,
@@ -191,8 +210,13 @@ def config_for(entry: ModelEntry, *, weights_sha256: str | None = None,
     }
 
 
-def write_repo_folder(entry: ModelEntry, state_dict: Mapping[str, torch.Tensor], out_dir: str | os.PathLike[str],
-                      *, source_sha256: str | None = None) -> Path:
+def write_repo_folder(
+    entry: ModelEntry,
+    state_dict: Mapping[str, torch.Tensor],
+    out_dir: str | os.PathLike[str],
+    *,
+    source_sha256: str | None = None,
+) -> Path:
     """Write ``model.safetensors`` (canonical header), ``config.json`` and ``README.md`` for ``entry``.
 
     Used by ``convert_checkpoint`` for released files and by the training code for its own runs.
@@ -207,8 +231,12 @@ def write_repo_folder(entry: ModelEntry, state_dict: Mapping[str, torch.Tensor],
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "model.safetensors"
-    metadata = {"format": "pt", "name": entry.name, "architecture": entry.arch.name,
-                "source_sha256": source_sha256 or "none"}
+    metadata = {
+        "format": "pt",
+        "name": entry.name,
+        "architecture": entry.arch.name,
+        "source_sha256": source_sha256 or "none",
+    }
     save_file(tensors, str(weights), metadata=metadata)
     _canonicalize_header(weights)
     os.chmod(weights, 0o644)
@@ -226,14 +254,18 @@ def convert_checkpoint(
     """Convert an original checkpoint of registry entry ``name`` into a Hub repo folder; returns it.
 
     The state dict must fit the entry's architecture exactly after unwrapping (``StateDictMismatchError``
-    otherwise). Logs (``logging``, logger ``dkl_zoo.original.convert``) the sha256 of ``model.safetensors``: with the Hub
+    otherwise). Logs (``logging``, logger ``dkl_zoo.original.convert``) the sha256 of ``model.safetensors``: with
+    the Hub
     commit, the pin of a pins file.
     """
     entry = get_entry(name) if isinstance(name, str) else name
     src = Path(src_path)
     if not src.is_file():
-        raise InvalidArgumentError(f"checkpoint {src} does not exist" if not src.exists()
-                                   else f"{src} is not a file: give the checkpoint file itself")
+        raise InvalidArgumentError(
+            f"checkpoint {src} does not exist"
+            if not src.exists()
+            else f"{src} is not a file: give the checkpoint file itself"
+        )
     source_sha256 = _sha256(src)
     model = build_model(entry, meta=True)
     expected = set(model.state_dict())
@@ -242,13 +274,15 @@ def convert_checkpoint(
         assign_state_dict(model, state)
     except StateDictMismatchError as error:
         raise StateDictMismatchError(
-            error.missing, error.unexpected, error.mismatched,
+            error.missing,
+            error.unexpected,
+            error.mismatched,
             hint=f"{src} does not hold a {entry.arch.label} with {entry.num_classes} classes: is it the file of "
-                 f"{entry.name}?",
+            f"{entry.name}?",
         ) from None
     out = write_repo_folder(entry, model.state_dict(), out_dir, source_sha256=source_sha256)
     weights_sha256 = _sha256(out / "model.safetensors")
-    _LOGGER.info("%s: wrote %s (model.safetensors sha256 %s; source sha256 %s)", entry.name, out, weights_sha256,
-                 source_sha256)
+    _LOGGER.info(
+        "%s: wrote %s (model.safetensors sha256 %s; source sha256 %s)", entry.name, out, weights_sha256, source_sha256
+    )
     return out
-

@@ -13,9 +13,9 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import Iterator
 
 from .. import settings
 from .._deadline import check as check_deadline
@@ -46,19 +46,27 @@ def check_url_template(template: str) -> None:
 
     where = f"{settings.ORIGINAL_URL_ENV}={template!r}"
     try:
-        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
-                  if name is not None]
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
     except ValueError as error:  # a lone brace
-        raise InvalidArgumentError(f"{where} is not a URL template ({error}); write it like "
-                                   "https://mirror.example/files/{id} (double a literal brace: {{ }})") from None
+        raise InvalidArgumentError(
+            f"{where} is not a URL template ({error}); write it like "
+            "https://mirror.example/files/{id} (double a literal brace: {{ }})"
+        ) from None
     names = [name for name, _, _ in fields]
     other = [f"{{{name}}}" for name in names if name != "id"]
     if other:
-        raise InvalidArgumentError(f"{where} has the field(s) {', '.join(other)}; only {{id}} (the Google Drive file "
-                                   "id) can be filled in")
+        raise InvalidArgumentError(
+            f"{where} has the field(s) {', '.join(other)}; only {{id}} (the Google Drive file id) can be filled in"
+        )
     if names.count("id") != 1 or any(spec or conversion for _, spec, conversion in fields):
-        raise InvalidArgumentError(f"{where} must contain {{id}} exactly once, as it is (the Google Drive file id): "
-                                   "without it every entry would fetch the same file")
+        raise InvalidArgumentError(
+            f"{where} must contain {{id}} exactly once, as it is (the Google Drive file id): "
+            "without it every entry would fetch the same file"
+        )
 
 
 class SourceDownloads:
@@ -77,8 +85,9 @@ class SourceDownloads:
             partial = self.folder / f".{source.google_drive_id}.part"
             try:
                 with deadline(f"the original release of {self.entry.name} ({source.kind})"):
-                    download_drive(url, partial, progress=self.progress,
-                                   description=f"{self.entry.name} ({source.kind})")
+                    download_drive(
+                        url, partial, progress=self.progress, description=f"{self.entry.name} ({source.kind})"
+                    )
             except (OriginalReleaseError, ConnectionError, TimeoutError, ValueError) as error:
                 partial.unlink(missing_ok=True)
                 self.reject(source, error)
@@ -113,8 +122,9 @@ class _FormParser:
         return None
 
 
-def download_drive(url: str, dest: Path, *, progress: bool = True, description: str = "download",
-                   timeout: float = 60.0) -> Path:
+def download_drive(
+    url: str, dest: Path, *, progress: bool = True, description: str = "download", timeout: float = 60.0
+) -> Path:
     """Stream a (Google Drive) file to ``dest``, passing the confirmation page of large files.
 
     An HTML answer that is not a confirmation page (quota exceeded, removed, private) is an
@@ -147,8 +157,10 @@ def download_drive(url: str, dest: Path, *, progress: bool = True, description: 
                 )
         total = int(response.headers.get("Content-Length") or 0) or None
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=description,
-                                          disable=not progress, leave=False) as bar:
+        with (
+            open(dest, "wb") as out,
+            tqdm(total=total, unit="B", unit_scale=True, desc=description, disable=not progress, leave=False) as bar,
+        ):
             # read1: whatever has arrived, so the deadline is checked even when a server trickles bytes
             while chunk := response.read1(_CHUNK):
                 check_deadline()

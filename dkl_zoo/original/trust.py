@@ -12,10 +12,10 @@ import warnings
 from pathlib import Path
 
 from .._atomic import atomic_write_text
-from .drive import source_url
 from ..errors import IntegrityError, OriginalReleaseError, Remedy
-from .cache import cache_root, local_cache
 from ..registry import ModelEntry, OriginalSource
+from .cache import cache_root, local_cache
+from .drive import source_url
 
 __all__ = ["known_originals_path", "known_originals", "write_known_originals", "check_original"]
 
@@ -36,8 +36,9 @@ def known_originals(root: Path | None = None) -> dict[str, str]:
     try:
         data = json.loads(text)
     except ValueError as error:
-        raise OriginalReleaseError(f"{path} is not a known-originals file ({error}); delete it to start trusting "
-                                   "anew") from None
+        raise OriginalReleaseError(
+            f"{path} is not a known-originals file ({error}); delete it to start trusting anew"
+        ) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise OriginalReleaseError(f"{path} is not a known-originals file; delete it to start trusting anew")
     return data
@@ -56,10 +57,12 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
     if pinned_here:
         if sha256 != entry.weights.original_sha256:
             raise IntegrityError(
-                source_url(source), str(entry.weights.original_sha256), sha256,
+                source_url(source),
+                str(entry.weights.original_sha256),
+                sha256,
                 hint="The original file is not the one the maintainers released from (its pin in "
-                     "dkl_zoo/pins.json); it was not used. The Drive file changed, or the download was tampered "
-                     "with.",
+                "dkl_zoo/pins.json); it was not used. The Drive file changed, or the download was tampered "
+                "with.",
             )
         return
     known = known_originals(root)
@@ -68,21 +71,24 @@ def check_original(entry: ModelEntry, source: OriginalSource, sha256: str, root:
             f"{entry.name}: the original file from {source.kind} ({source.google_drive_id}) is not pinned, so it "
             f"cannot be verified: trusting it on first use. Its sha256 is {sha256}; compare it with a trusted "
             "copy. A different file from this source will be refused from now on.",
-            UserWarning, stacklevel=4,
+            UserWarning,
+            stacklevel=4,
         )
         known[key] = sha256
         with local_cache(root, "remember the original file"):
             write_known_originals(known, root)
         return
     if known[key] != sha256:
-        forget = Remedy(f"dkl_zoo.original.forget_original({entry.name!r}"
-                        + (f", {str(root)!r}" if root is not None else "") + ")",
-                        f"dkl-zoo forget-original {entry.name}" + (f" --cache-dir {root.parent}" if root is not None
-                                                                    else ""))
+        forget = Remedy(
+            f"dkl_zoo.original.forget_original({entry.name!r}" + (f", {str(root)!r}" if root is not None else "") + ")",
+            f"dkl-zoo forget-original {entry.name}" + (f" --cache-dir {root.parent}" if root is not None else ""),
+        )
         raise IntegrityError(
-            source_url(source), known[key], sha256,
+            source_url(source),
+            known[key],
+            sha256,
             hint=f"The original file differs from the one first downloaded on this machine; it was not used. If "
-                 f"you trust the new file, forget the old one ({forget.python}) and load again.",
+            f"you trust the new file, forget the old one ({forget.python}) and load again.",
         ).with_remedy(forget)
 
 

@@ -14,8 +14,9 @@ where the Hub is asked.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ._architectures import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from ._constants import (
@@ -45,11 +46,35 @@ from ._types import (
 )
 
 __all__ = [
-    "ArchitectureSpec", "MethodLabel", "ModelEntry", "OriginalSource", "Provenance", "Recipe", "ReportedResult",
-    "WeightsSpec", "REGISTRY", "RELEASED", "get_entry", "list_models", "registry_of",
-    "PAPER_URL", "RELEASE_URL", "RELEASE_COMMIT", "CITATION", "AUTHORS", "LICENSE_NOTE", "README_V1", "README_V2",
-    "SOURCE_README", "SOURCE_LOG", "SOURCE_ROBUSTBENCH", "SOURCE_OURS",
-    "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD",
+    "ArchitectureSpec",
+    "MethodLabel",
+    "ModelEntry",
+    "OriginalSource",
+    "Provenance",
+    "Recipe",
+    "ReportedResult",
+    "WeightsSpec",
+    "REGISTRY",
+    "RELEASED",
+    "get_entry",
+    "list_models",
+    "registry_of",
+    "PAPER_URL",
+    "RELEASE_URL",
+    "RELEASE_COMMIT",
+    "CITATION",
+    "AUTHORS",
+    "LICENSE_NOTE",
+    "README_V1",
+    "README_V2",
+    "SOURCE_README",
+    "SOURCE_LOG",
+    "SOURCE_ROBUSTBENCH",
+    "SOURCE_OURS",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CIFAR100_MEAN",
+    "CIFAR100_STD",
 ]
 
 
@@ -99,13 +124,15 @@ def _checked_pins(pins: Mapping[str, Any]) -> Mapping[str, Any]:
     if unknown:
         import difflib
 
-        from ..errors import LIST_MODELS, InvalidArgumentError
         from .._pins import pins_path
+        from ..errors import LIST_MODELS, InvalidArgumentError
 
         closest = {name: difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.5) for name in unknown}
-        shown = ", ".join(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                          for name, close in closest.items())
-        raise InvalidArgumentError(f"{pins_path()} pins {shown}, which the registry does not have; a pins file names "
-                                   f"registry entries only (see {LIST_MODELS.python}): correct or remove them"
-                                   ).with_remedy(LIST_MODELS)
+        shown = ", ".join(
+            f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "") for name, close in closest.items()
+        )
+        raise InvalidArgumentError(
+            f"{pins_path()} pins {shown}, which the registry does not have; a pins file names "
+            f"registry entries only (see {LIST_MODELS.python}): correct or remove them"
+        ).with_remedy(LIST_MODELS)
     return pins

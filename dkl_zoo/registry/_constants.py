@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["PAPER_URL", "RELEASE_URL", "RELEASE_COMMIT", "CITATION", "AUTHORS", "LICENSE_NOTE", "SOURCE_README",
-           "SOURCE_LOG", "SOURCE_ROBUSTBENCH", "SOURCE_OURS"]
+__all__ = [
+    "PAPER_URL",
+    "RELEASE_URL",
+    "RELEASE_COMMIT",
+    "CITATION",
+    "AUTHORS",
+    "LICENSE_NOTE",
+    "SOURCE_README",
+    "SOURCE_LOG",
+    "SOURCE_ROBUSTBENCH",
+    "SOURCE_OURS",
+]
 
 PAPER_URL = "https://arxiv.org/abs/2305.13948"
 RELEASE_URL = "https://github.com/jiequancui/DKL"
@@ -25,4 +35,3 @@ SOURCE_README = "README"
 SOURCE_LOG = "AutoAttack log"
 SOURCE_ROBUSTBENCH = "RobustBench"
 SOURCE_OURS = "dkl_zoo AutoAttack evaluation"
-

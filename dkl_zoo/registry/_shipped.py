@@ -26,12 +26,18 @@ SHIPPED_ENTRIES: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="ikl-at-fmnist-wrn10-1",
         arch=wrn10_1_fashion(),
-        weights=WeightsSpec(revision="packaged", sha256=FMNIST_SHA256,
-                            embedded_file="weights/ikl-at-fmnist-wrn10-1.safetensors",
-                            embedded_reference="references/ikl-at-fmnist-wrn10-1.safetensors",
-                            reference_sha256=FMNIST_REFERENCE_SHA256),
+        weights=WeightsSpec(
+            revision="packaged",
+            sha256=FMNIST_SHA256,
+            embedded_file="weights/ikl-at-fmnist-wrn10-1.safetensors",
+            embedded_reference="references/ikl-at-fmnist-wrn10-1.safetensors",
+            reference_sha256=FMNIST_REFERENCE_SHA256,
+        ),
         provenance=Provenance(
-            dataset="fashion-mnist", threat_model="Linf", eps=0.1, eps_label="0.1",
+            dataset="fashion-mnist",
+            threat_model="Linf",
+            eps=0.1,
+            eps_label="0.1",
             reported=(ReportedResult(SOURCE_OURS, 80.4, 59.7, _IKL_CONFIG, note=_MEASURED),),
             recipe=Recipe(3.0, 20.0, 4.0, source=f"{_IKL_CONFIG} (the released CIFAR-10 recipe on a CPU budget)"),
             robustbench_name=None,
@@ -43,22 +49,33 @@ SHIPPED_ENTRIES: tuple[ModelEntry, ...] = (
                 "\nA small real IKL-AT model shipped inside the package: it loads with no network and evaluates on "
                 "two CPU cores in minutes, for newcomers, CI systems and downstream test suites."
             ),
-            notes=("Trained by this project; how, and a TRADES baseline with the same budget: the lab notes "
-                   "(dkl_zoo/lab_notes/ikl-at-fmnist-wrn10-1.md, also in the model card).",),
+            notes=(
+                "Trained by this project; how, and a TRADES baseline with the same budget: the lab notes "
+                "(dkl_zoo/lab_notes/ikl-at-fmnist-wrn10-1.md, also in the model card).",
+            ),
             lab_notes="ikl-at-fmnist-wrn10-1.md",
         ),
     ),
     ModelEntry(
         name="standard-fmnist-wrn10-1",
         arch=wrn10_1_fashion(),
-        weights=WeightsSpec(revision="packaged", sha256=STANDARD_FMNIST_SHA256,
-                            embedded_file="weights/standard-fmnist-wrn10-1.safetensors",
-                            embedded_reference="references/standard-fmnist-wrn10-1.safetensors",
-                            reference_sha256=STANDARD_FMNIST_REFERENCE_SHA256),
+        weights=WeightsSpec(
+            revision="packaged",
+            sha256=STANDARD_FMNIST_SHA256,
+            embedded_file="weights/standard-fmnist-wrn10-1.safetensors",
+            embedded_reference="references/standard-fmnist-wrn10-1.safetensors",
+            reference_sha256=STANDARD_FMNIST_REFERENCE_SHA256,
+        ),
         provenance=Provenance(
-            dataset="fashion-mnist", threat_model="Linf", eps=0.1, eps_label="0.1",
-            reported=(ReportedResult(SOURCE_OURS, 91.6, 0.0, _STANDARD_CONFIG,
-                                     note=f"{_MEASURED}, measured as ikl-at-fmnist-wrn10-1's"),),
+            dataset="fashion-mnist",
+            threat_model="Linf",
+            eps=0.1,
+            eps_label="0.1",
+            reported=(
+                ReportedResult(
+                    SOURCE_OURS, 91.6, 0.0, _STANDARD_CONFIG, note=f"{_MEASURED}, measured as ikl-at-fmnist-wrn10-1's"
+                ),
+            ),
             recipe=Recipe(None, None, None, source=f"{_STANDARD_CONFIG} (ikl-at-fmnist-wrn10-1's budget, no attack)"),
             robustbench_name=None,
             venue=_OURS,
@@ -71,9 +88,11 @@ SHIPPED_ENTRIES: tuple[ModelEntry, ...] = (
                 "attacks that the IKL-AT model withstands (`dkl-zoo attack ikl-at-fmnist-wrn10-1 IMAGE --compare "
                 "standard-fmnist-wrn10-1`)."
             ),
-            notes=("Not adversarially robust, by design: a non-robust baseline like RobustBench's Standard entries.",
-                   "Trained by this project; how, and its numbers next to the IKL-AT model's: the lab notes "
-                   "(dkl_zoo/lab_notes/standard-fmnist-wrn10-1.md, also in the model card)."),
+            notes=(
+                "Not adversarially robust, by design: a non-robust baseline like RobustBench's Standard entries.",
+                "Trained by this project; how, and its numbers next to the IKL-AT model's: the lab notes "
+                "(dkl_zoo/lab_notes/standard-fmnist-wrn10-1.md, also in the model card).",
+            ),
             lab_notes="standard-fmnist-wrn10-1.md",
             method="standard",
         ),

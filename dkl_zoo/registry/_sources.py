@@ -47,7 +47,11 @@ def labels(*pairs: tuple[str, str]) -> tuple[MethodLabel, ...]:
 
 
 BOTH_LABELS = labels(("IKL-AT", README_V1), ("GKL-AT", README_V2))
-IKL_GKL_NOTE = ("DKLv1's README calls this checkpoint IKL-AT, DKLv2's README GKL-AT; with gamma = 1 the GKL loss is "
-                "the IKL loss (the class-prior weights of each sample sum to 1), so both names are right.")
-DATAPARALLEL_NOTE = ("The released scripts trained with nn.DataParallel on 4 GPUs (#SBATCH --gres=gpu:4): batch "
-                     "norm saw 32 images per replica, not 128; the training config reproduces this (bn_replicas: 4).")
+IKL_GKL_NOTE = (
+    "DKLv1's README calls this checkpoint IKL-AT, DKLv2's README GKL-AT; with gamma = 1 the GKL loss is "
+    "the IKL loss (the class-prior weights of each sample sum to 1), so both names are right."
+)
+DATAPARALLEL_NOTE = (
+    "The released scripts trained with nn.DataParallel on 4 GPUs (#SBATCH --gres=gpu:4): batch "
+    "norm saw 32 images per replica, not 128; the training config reproduces this (bn_replicas: 4)."
+)

@@ -8,8 +8,9 @@ changed copy is made part by part (``with_arch``, ``with_weights``, ``with_prove
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..settings import DEFAULT_NAMESPACE, DRIVE_DOWNLOAD_URL
 from ._constants import CITATION, LICENSE_NOTE, PAPER_URL, SOURCE_README
@@ -17,8 +18,16 @@ from ._constants import CITATION, LICENSE_NOTE, PAPER_URL, SOURCE_README
 if TYPE_CHECKING:
     from ..transforms import ImageTransform
 
-__all__ = ["ReportedResult", "Recipe", "OriginalSource", "MethodLabel", "ArchitectureSpec", "WeightsSpec",
-           "Provenance", "ModelEntry"]
+__all__ = [
+    "ReportedResult",
+    "Recipe",
+    "OriginalSource",
+    "MethodLabel",
+    "ArchitectureSpec",
+    "WeightsSpec",
+    "Provenance",
+    "ModelEntry",
+]
 
 
 @dataclass(frozen=True)
@@ -175,15 +184,15 @@ class ModelEntry:
     weights: WeightsSpec
     provenance: Provenance
 
-    def with_arch(self, **changes: Any) -> "ModelEntry":
+    def with_arch(self, **changes: Any) -> ModelEntry:
         """A copy with fields of ``arch`` changed: ``entry.with_arch(kwargs={**entry.arch.kwargs, "depth": 10})``."""
         return dataclasses.replace(self, arch=_replaced(self.arch, changes))
 
-    def with_weights(self, **changes: Any) -> "ModelEntry":
+    def with_weights(self, **changes: Any) -> ModelEntry:
         """A copy with fields of ``weights`` changed: ``entry.with_weights(repo="me/fork", sha256=None)``."""
         return dataclasses.replace(self, weights=_replaced(self.weights, changes))
 
-    def with_provenance(self, **changes: Any) -> "ModelEntry":
+    def with_provenance(self, **changes: Any) -> ModelEntry:
         """A copy with fields of ``provenance`` changed."""
         return dataclasses.replace(self, provenance=_replaced(self.provenance, changes))
 
@@ -224,7 +233,7 @@ class ModelEntry:
 
         return categories_of(self.dataset)
 
-    def transforms(self) -> "ImageTransform":
+    def transforms(self) -> ImageTransform:
         """The preprocessing of this entry (torchvision's ``weights.transforms()``): a callable taking a PIL image,
         a path, a uint8 array or a tensor and returning the float C×H×W tensor in [0, 1] its model takes.
         Transparent pixels become the data set's background: black for Fashion-MNIST, white otherwise."""

@@ -10,6 +10,18 @@ from .reference import Protocol, Reference, read_reference, write_reference
 from .result import Check, Verification
 from .verifying import locate_reference, reference_for, verify
 
-__all__ = ["verify", "Verification", "Check", "Reference", "Protocol", "make_reference", "read_reference",
-           "write_reference", "reference_for", "locate_reference", "open_checkpoint", "checkpoint_kind",
-           "ExportedModel"]
+__all__ = [
+    "verify",
+    "Verification",
+    "Check",
+    "Reference",
+    "Protocol",
+    "make_reference",
+    "read_reference",
+    "write_reference",
+    "reference_for",
+    "locate_reference",
+    "open_checkpoint",
+    "checkpoint_kind",
+    "ExportedModel",
+]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,7 +28,7 @@ KINDS = ("safetensors", "onnx", "torchscript", "exported-program")
 
 
 def checkpoint_kind(path: str | os.PathLike[str]) -> str:
-    """"safetensors", "onnx", "torchscript" or "exported-program", read from the file's first bytes and, for the
+    """ "safetensors", "onnx", "torchscript" or "exported-program", read from the file's first bytes and, for the
     two zip archives, the names inside them.
 
     Raises:
@@ -53,23 +54,35 @@ def checkpoint_kind(path: str | os.PathLike[str]) -> str:
             return "torchscript"
     elif head[:1] == b"\x08":  # an ONNX ModelProto starts with its ir_version field
         return "onnx"
-    raise InvalidArgumentError(f"{target} is neither a safetensors weights file nor a model written by "
-                               "dkl_zoo.export (ONNX, TorchScript, ExportedProgram)")
+    raise InvalidArgumentError(
+        f"{target} is neither a safetensors weights file nor a model written by "
+        "dkl_zoo.export (ONNX, TorchScript, ExportedProgram)"
+    )
 
 
 class ExportedModel:
     """An exported file's model: callable on a float N×C×H×W batch, with the entry and weights its metadata names.
     ``module`` is the ``nn.Module`` for formats with gradients, None for ONNX."""
 
-    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], *, path: Path, format: str,
-                 metadata: dict[str, str], module: nn.Module | None) -> None:
+    def __init__(
+        self,
+        run: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        path: Path,
+        format: str,
+        metadata: dict[str, str],
+        module: nn.Module | None,
+    ) -> None:
         self._run, self.path, self.format, self.metadata, self.module = run, path, format, metadata, module
         name = metadata.get("dkl_zoo.name")
         self.entry: ModelEntry | None = get_entry(name) if name else None
         self.weights_sha256 = metadata.get("dkl_zoo.weights_sha256")
-        self.no_gradients_reason = ("an ONNX file runs in onnxruntime, which computes no input gradients: the robust "
-                                    "check needs them (verify the TorchScript or ExportedProgram export for it)"
-                                    if module is None else None)
+        self.no_gradients_reason = (
+            "an ONNX file runs in onnxruntime, which computes no input gradients: the robust "
+            "check needs them (verify the TorchScript or ExportedProgram export for it)"
+            if module is None
+            else None
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x)
@@ -86,7 +99,7 @@ class _OneByOne(nn.Module):
         self.inner = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.inner(x[i:i + 1]) for i in range(len(x))])
+        return torch.cat([self.inner(x[i : i + 1]) for i in range(len(x))])
 
 
 def _static(metadata: dict[str, str]) -> bool:
@@ -125,8 +138,9 @@ def _open_onnx(path: Path) -> ExportedModel:
         import onnx
         import onnxruntime as ort
     except ImportError:
-        raise MissingDependencyError("verifying an ONNX file needs onnx and onnxruntime: pip install "
-                                     "'dkl-zoo[export]'") from None
+        raise MissingDependencyError(
+            "verifying an ONNX file needs onnx and onnxruntime: pip install 'dkl-zoo[export]'"
+        ) from None
     proto = onnx.load(str(path), load_external_data=False)
     metadata = {p.key: p.value for p in proto.metadata_props}
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -136,8 +150,9 @@ def _open_onnx(path: Path) -> ExportedModel:
     def run(x: torch.Tensor) -> torch.Tensor:
         array = x.detach().cpu().float().numpy()
         if static:
-            return torch.cat([torch.from_numpy(session.run(None, {name: array[i:i + 1]})[0])
-                              for i in range(len(array))])
+            return torch.cat(
+                [torch.from_numpy(session.run(None, {name: array[i : i + 1]})[0]) for i in range(len(array))]
+            )
         return torch.from_numpy(session.run(None, {name: array})[0])
 
     return ExportedModel(run, path=path, format="onnx", metadata=metadata, module=None)
@@ -168,4 +183,7 @@ def _module_model(module: nn.Module, path: Path, format: str, metadata: dict[str
 
 
 _OPENERS: dict[str, Callable[[Path], ExportedModel]] = {
-    "onnx": _open_onnx, "torchscript": _open_torchscript, "exported-program": _open_exported_program}
+    "onnx": _open_onnx,
+    "torchscript": _open_torchscript,
+    "exported-program": _open_exported_program,
+}

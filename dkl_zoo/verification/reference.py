@@ -45,9 +45,11 @@ class Protocol:
     dataset: str
 
     def describe(self) -> str:
-        return (f"AutoAttack {self.version} ({', '.join(self.attacks)}), {self.norm} eps {self.eps:.6g} "
-                f"({self.eps * 255:.4g}/255), seed {self.seed}, first {self.n_examples} {self.dataset} test images, "
-                f"batch {self.batch_size}")
+        return (
+            f"AutoAttack {self.version} ({', '.join(self.attacks)}), {self.norm} eps {self.eps:.6g} "
+            f"({self.eps * 255:.4g}/255), seed {self.seed}, first {self.n_examples} {self.dataset} test images, "
+            f"batch {self.batch_size}"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,23 @@ class Reference:
 
     def header(self) -> dict[str, Any]:
         """The JSON header (everything but the tensors)."""
-        return {"format": FORMAT, "entry": self.entry, "weights_sha256": self.weights_sha256,
-                "dataset": self.dataset, "protocol": {**asdict(self.protocol), "attacks": list(self.protocol.attacks)},
-                "environment": self.environment, "command": self.command, "made_by": self.made_by,
-                "data_sha256": self.data_sha256,
-                "counts": {"fingerprint": int(self.fingerprint_logits.shape[0]),
-                           "clean": int(self.clean_correct.numel()), "robust": int(self.robust_correct.numel())},
-                "accuracy": {"clean": self.clean_accuracy, "robust": self.robust_accuracy}}
+        return {
+            "format": FORMAT,
+            "entry": self.entry,
+            "weights_sha256": self.weights_sha256,
+            "dataset": self.dataset,
+            "protocol": {**asdict(self.protocol), "attacks": list(self.protocol.attacks)},
+            "environment": self.environment,
+            "command": self.command,
+            "made_by": self.made_by,
+            "data_sha256": self.data_sha256,
+            "counts": {
+                "fingerprint": int(self.fingerprint_logits.shape[0]),
+                "clean": int(self.clean_correct.numel()),
+                "robust": int(self.robust_correct.numel()),
+            },
+            "accuracy": {"clean": self.clean_accuracy, "robust": self.robust_accuracy},
+        }
 
 
 def write_reference(reference: Reference, path: str | os.PathLike[str]) -> Path:
@@ -92,9 +104,11 @@ def write_reference(reference: Reference, path: str | os.PathLike[str]) -> Path:
 
     from .._atomic import atomic_write
 
-    tensors = {"fingerprint_logits": reference.fingerprint_logits.detach().cpu().float().contiguous(),
-               "clean_correct": reference.clean_correct.detach().cpu().to(torch.uint8).contiguous(),
-               "robust_correct": reference.robust_correct.detach().cpu().to(torch.uint8).contiguous()}
+    tensors = {
+        "fingerprint_logits": reference.fingerprint_logits.detach().cpu().float().contiguous(),
+        "clean_correct": reference.clean_correct.detach().cpu().to(torch.uint8).contiguous(),
+        "robust_correct": reference.robust_correct.detach().cpu().to(torch.uint8).contiguous(),
+    }
     data = save(tensors, metadata={_KEY: json.dumps(reference.header(), sort_keys=True)})
     atomic_write(path, lambda out: out.write(data))
     return Path(path)
@@ -119,15 +133,27 @@ def read_reference(path: str | os.PathLike[str]) -> Reference:
         header = json.loads(metadata[_KEY])
         protocol = header["protocol"]
         reference = Reference(
-            entry=str(header["entry"]), weights_sha256=str(header["weights_sha256"]), dataset=str(header["dataset"]),
-            protocol=Protocol(eps=float(protocol["eps"]), norm=str(protocol["norm"]), version=str(protocol["version"]),
-                              attacks=tuple(map(str, protocol["attacks"])), seed=int(protocol["seed"]),
-                              n_examples=int(protocol["n_examples"]), batch_size=int(protocol["batch_size"]),
-                              dataset=str(protocol["dataset"])),
-            fingerprint_logits=tensors["fingerprint_logits"], clean_correct=tensors["clean_correct"].bool(),
-            robust_correct=tensors["robust_correct"].bool(), environment=dict(header.get("environment", {})),
-            command=str(header.get("command", "")), made_by=str(header.get("made_by", "")),
-            data_sha256=str(header.get("data_sha256", "")))
+            entry=str(header["entry"]),
+            weights_sha256=str(header["weights_sha256"]),
+            dataset=str(header["dataset"]),
+            protocol=Protocol(
+                eps=float(protocol["eps"]),
+                norm=str(protocol["norm"]),
+                version=str(protocol["version"]),
+                attacks=tuple(map(str, protocol["attacks"])),
+                seed=int(protocol["seed"]),
+                n_examples=int(protocol["n_examples"]),
+                batch_size=int(protocol["batch_size"]),
+                dataset=str(protocol["dataset"]),
+            ),
+            fingerprint_logits=tensors["fingerprint_logits"],
+            clean_correct=tensors["clean_correct"].bool(),
+            robust_correct=tensors["robust_correct"].bool(),
+            environment=dict(header.get("environment", {})),
+            command=str(header.get("command", "")),
+            made_by=str(header.get("made_by", "")),
+            data_sha256=str(header.get("data_sha256", "")),
+        )
         format_ok = header.get("format") == FORMAT
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidArgumentError(f"{where} is not a dkl_zoo reference record (its header lacks {error})") from None
@@ -139,7 +165,7 @@ def read_reference(path: str | os.PathLike[str]) -> Reference:
         problems.append("robust_correct must hold one flag per attacked image")
     if reference.clean_correct.numel() < reference.robust_correct.numel():
         problems.append("clean_correct must cover at least the attacked images")
-    if bool((reference.robust_correct & ~reference.clean_correct[:reference.robust_correct.numel()]).any()):
+    if bool((reference.robust_correct & ~reference.clean_correct[: reference.robust_correct.numel()]).any()):
         problems.append("an image is robust but not clean-correct")
     if problems:
         raise InvalidArgumentError(f"{where} is not a consistent reference record: {'; '.join(problems)}")

@@ -74,8 +74,10 @@ class Paired:
         return self.p_value >= ALPHA
 
     def __str__(self) -> str:
-        return (f"{self.agree}/{self.n} agree; {self.lost} right only for the reference, {self.gained} only here; "
-                f"McNemar p = {self.p_value:.3g}")
+        return (
+            f"{self.agree}/{self.n} agree; {self.lost} right only for the reference, {self.gained} only here; "
+            f"McNemar p = {self.p_value:.3g}"
+        )
 
 
 def paired_flags(mine: list[bool], reference: list[bool]) -> Paired:

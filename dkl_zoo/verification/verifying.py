@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,14 +54,16 @@ def locate_reference(entry: ModelEntry) -> Path:
         path = Path(__file__).resolve().parents[1] / weights.embedded_reference
         if weights.reference_sha256 is None:
             raise InvalidArgumentError(f"{entry.name}'s shipped reference has no recorded sha256")
-        return verify_or_discard(LocatedFile(path=path, revision="packaged", expected_sha256=weights.reference_sha256,
-                                             hub_etag=None)).path
+        return verify_or_discard(
+            LocatedFile(path=path, revision="packaged", expected_sha256=weights.reference_sha256, hub_etag=None)
+        ).path
     if weights.embedded_file is not None and weights.repo is None:
         raise InvalidArgumentError(f"{entry.name} ships inside the package without a reference record")
     from .. import _hub as hub
 
-    located = hub.locate(entry.with_weights(filename=weights.reference_filename, sha256=weights.reference_sha256),
-                         progress=False)
+    located = hub.locate(
+        entry.with_weights(filename=weights.reference_filename, sha256=weights.reference_sha256), progress=False
+    )
     return verify_or_discard(located).path
 
 
@@ -87,8 +90,16 @@ def reference_for(entry: ModelEntry) -> tuple[Reference | None, str]:
 class _Subject:
     """The thing verified: a model (with gradients) or an exported file's runtime, where and how it computes."""
 
-    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], *, module: nn.Module | None, device: torch.device,
-                 dtype: torch.dtype, label: str, no_gradients_reason: str | None = None) -> None:
+    def __init__(
+        self,
+        run: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        module: nn.Module | None,
+        device: torch.device,
+        dtype: torch.dtype,
+        label: str,
+        no_gradients_reason: str | None = None,
+    ) -> None:
         self.run, self.module, self.device, self.dtype, self.label = run, module, device, dtype, label
         self.no_gradients_reason = no_gradients_reason
 
@@ -104,9 +115,14 @@ def _subject(model_or_name: Any, entry: str | ModelEntry | None, device: Any) ->
             raise InvalidArgumentError("this exported file does not name its entry: pass entry='<registry name>'")
         module = model_or_name.module
         target = run_device(module, device)  # an exported file's module is on the CPU
-        return _Subject(model_or_name, module=module, device=target if module is not None else torch.device("cpu"),
-                        dtype=torch.float32, label=model_or_name.describe(),
-                        no_gradients_reason=model_or_name.no_gradients_reason), known
+        return _Subject(
+            model_or_name,
+            module=module,
+            device=target if module is not None else torch.device("cpu"),
+            dtype=torch.float32,
+            label=model_or_name.describe(),
+            no_gradients_reason=model_or_name.no_gradients_reason,
+        ), known
     from .._resolve import resolve_model
 
     if isinstance(model_or_name, nn.Module) and model_or_name.training:  # the fingerprint must see it as it is
@@ -120,8 +136,9 @@ def _subject(model_or_name: Any, entry: str | ModelEntry | None, device: Any) ->
     return _Subject(model, module=model, device=target, dtype=model_dtype(model), label=type(model).__name__), known
 
 
-def _check_arguments(time_limit: object, n_clean: object, n_robust: object, seed: object, progress: object,
-                     data_dir: object) -> None:
+def _check_arguments(
+    time_limit: object, n_clean: object, n_robust: object, seed: object, progress: object, data_dir: object
+) -> None:
     from .._arguments import checked_bool, checked_count, checked_seconds
 
     checked_seconds(time_limit, "time_limit")
@@ -160,7 +177,8 @@ def verify(
     Raises:
         InvalidArgumentError: a bad argument, a model that does not fit its entry (checked before any work).
         IntegrityError: the entry's reference record is not the pinned file.
-        MissingDependencyError: scipy (the statistics) or AutoAttack (the robust check): ``pip install 'dkl-zoo[eval]'``.
+        MissingDependencyError: scipy (the statistics) or AutoAttack (the robust check):
+            ``pip install 'dkl-zoo[eval]'``.
         DatasetNotFoundError: the entry's test set is not under ``data_dir`` and cannot be downloaded.
     """
     from tqdm.auto import tqdm
@@ -175,51 +193,106 @@ def verify(
     reference, found = reference_for(known)
     notes: list[str] = []
     if reference is None:
-        notes.append(f"no paired check was possible: {found}; the clean and robust intervals are compared with the "
-                     "reported numbers only")
+        notes.append(
+            f"no paired check was possible: {found}; the clean and robust intervals are compared with the "
+            "reported numbers only"
+        )
     checks: list[Check] = []
     tolerance = tolerance_for(subject.device, subject.dtype)
     n_ref_clean = reference.clean_correct.numel() if reference is not None else 0
     wanted_clean = n_clean if n_clean is not None else (n_ref_clean or 1000)
-    n_needed = max(wanted_clean, reference.fingerprint_logits.shape[0] if reference else 0,
-                   reference.protocol.n_examples if reference else 0)
+    n_needed = max(
+        wanted_clean,
+        reference.fingerprint_logits.shape[0] if reference else 0,
+        reference.protocol.n_examples if reference else 0,
+    )
     x, y = load_test_set(known.dataset, n_needed, data_dir)
 
     fingerprint_logits = None
     if reference is not None:
-        with tqdm(total=reference.fingerprint_logits.shape[0], unit="img", desc="fingerprint", disable=not progress,
-                  leave=False, dynamic_ncols=True) as bar:
-            check, fingerprint_logits = fingerprint_check(subject.run, reference, x, subject.device, subject.dtype,
-                                                          tolerance, bar)
+        with tqdm(
+            total=reference.fingerprint_logits.shape[0],
+            unit="img",
+            desc="fingerprint",
+            disable=not progress,
+            leave=False,
+            dynamic_ncols=True,
+        ) as bar:
+            check, fingerprint_logits = fingerprint_check(
+                subject.run, reference, x, subject.device, subject.dtype, tolerance, bar
+            )
         checks.append(check)
     if checks and checks[-1].verdict == "inconsistent":
-        return _finish(known, checks, subject, reference, found, notes, started,
-                       _causes(subject, known, reference, x, fingerprint_logits))
+        return _finish(
+            known,
+            checks,
+            subject,
+            reference,
+            found,
+            notes,
+            started,
+            _causes(subject, known, reference, x, fingerprint_logits),
+        )
 
     per_image = _forward_seconds(subject, x)
     budget_clean = CLEAN_SHARE * time_limit
-    n = min(wanted_clean, len(y)) if n_clean is not None else min(wanted_clean, len(y),
-                                                                   max(100, int(budget_clean / per_image)))
+    n = (
+        min(wanted_clean, len(y))
+        if n_clean is not None
+        else min(wanted_clean, len(y), max(100, int(budget_clean / per_image)))
+    )
     with tqdm(total=n, unit="img", desc="clean check", disable=not progress, leave=False, dynamic_ncols=True) as bar:
-        check, _ = clean_check(subject.run, x[:n], y[:n], reference.clean_correct if reference else None, known,
-                               subject.device, subject.dtype, batch_size=100, bar=bar)
+        check, _ = clean_check(
+            subject.run,
+            x[:n],
+            y[:n],
+            reference.clean_correct if reference else None,
+            known,
+            subject.device,
+            subject.dtype,
+            batch_size=100,
+            bar=bar,
+        )
     checks.append(check)
     if n < n_ref_clean:
-        notes.append(f"the clean check used the first {n} of the reference's {n_ref_clean} images (the time limit); "
-                     f"all of them would narrow its interval to about ±{_half_width(check, n_ref_clean):.2f} points")
+        notes.append(
+            f"the clean check used the first {n} of the reference's {n_ref_clean} images (the time limit); "
+            f"all of them would narrow its interval to about ±{_half_width(check, n_ref_clean):.2f} points"
+        )
     if check.verdict == "inconsistent":
-        return _finish(known, checks, subject, reference, found, notes, started,
-                       _causes(subject, known, reference, x, fingerprint_logits, clean_only=True))
+        return _finish(
+            known,
+            checks,
+            subject,
+            reference,
+            found,
+            notes,
+            started,
+            _causes(subject, known, reference, x, fingerprint_logits, clean_only=True),
+        )
 
     checks.append(_robust(subject, known, reference, x, y, n_robust, time_limit, started, seed, progress, notes))
-    causes = (_causes(subject, known, reference, x, fingerprint_logits, robust_only=True)
-              if checks[-1].verdict == "inconsistent" else [])
+    causes = (
+        _causes(subject, known, reference, x, fingerprint_logits, robust_only=True)
+        if checks[-1].verdict == "inconsistent"
+        else []
+    )
     return _finish(known, checks, subject, reference, found, notes, started, causes)
 
 
-def _robust(subject: _Subject, known: ModelEntry, reference: Reference | None, x: torch.Tensor, y: torch.Tensor,
-            n_robust: int | None, time_limit: float, started: float, seed: int, progress: bool,
-            notes: list[str]) -> Check:
+def _robust(
+    subject: _Subject,
+    known: ModelEntry,
+    reference: Reference | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_robust: int | None,
+    time_limit: float,
+    started: float,
+    seed: int,
+    progress: bool,
+    notes: list[str],
+) -> Check:
     """The robust check, or why it was skipped."""
     import numpy as np
 
@@ -240,26 +313,46 @@ def _robust(subject: _Subject, known: ModelEntry, reference: Reference | None, x
     order = np.random.default_rng(seed).permutation(population).tolist()
     sample = order[:n_robust] if n_robust is not None else order
     budget = None if n_robust is not None else max(0.0, time_limit - (time.monotonic() - started))
-    check = robust_check(subject.module, x, y, reference, protocol, known, subject.device, sample=sample,
-                         budget=budget, progress=progress)
+    check = robust_check(
+        subject.module,
+        x,
+        y,
+        reference,
+        protocol,
+        known,
+        subject.device,
+        sample=sample,
+        budget=budget,
+        progress=progress,
+    )
     if n_robust is None and check.images < population:
         per_image = check.numbers.get("seconds_per_image") or 0.0
-        notes.append(f"the robust check attacked {check.images} of the reference's {population} images in the time "
-                     f"limit (about {per_image:.1f} s each); {4 * max(check.images, 1)} images (about "
-                     f"{4 * max(check.images, 1) * per_image / 60:.0f} minutes) would halve its interval, now "
-                     f"±{_half_width(check, check.images):.1f} points, and find a smaller one-sided excess")
+        notes.append(
+            f"the robust check attacked {check.images} of the reference's {population} images in the time "
+            f"limit (about {per_image:.1f} s each); {4 * max(check.images, 1)} images (about "
+            f"{4 * max(check.images, 1) * per_image / 60:.0f} minutes) would halve its interval, now "
+            f"±{_half_width(check, check.images):.1f} points, and find a smaller one-sided excess"
+        )
     if check.images < MIN_ROBUST and check.verdict == "inconclusive":
-        notes.append(f"fewer than {MIN_ROBUST} attacked images cannot show consistency: give a larger time_limit or "
-                     "n_robust")
+        notes.append(
+            f"fewer than {MIN_ROBUST} attacked images cannot show consistency: give a larger time_limit or n_robust"
+        )
     return check
 
 
 def _entry_protocol(entry: ModelEntry) -> Any:
     from .reference import Protocol
 
-    return Protocol(eps=entry.provenance.eps, norm=entry.provenance.threat_model, version="standard",
-                    attacks=("apgd-ce", "apgd-t", "fab-t", "square"), seed=0, n_examples=1000,
-                    batch_size=250, dataset=entry.dataset)
+    return Protocol(
+        eps=entry.provenance.eps,
+        norm=entry.provenance.threat_model,
+        version="standard",
+        attacks=("apgd-ce", "apgd-t", "fab-t", "square"),
+        seed=0,
+        n_examples=1000,
+        batch_size=250,
+        dataset=entry.dataset,
+    )
 
 
 def _half_width(check: Check, n: int) -> float:
@@ -289,26 +382,55 @@ def _verdict(checks: list[Check]) -> str:
     return "consistent"
 
 
-def _finish(known: ModelEntry, checks: list[Check], subject: _Subject, reference: Reference | None, found: str,
-            notes: list[str], started: float, causes: list[str]) -> Verification:
+def _finish(
+    known: ModelEntry,
+    checks: list[Check],
+    subject: _Subject,
+    reference: Reference | None,
+    found: str,
+    notes: list[str],
+    started: float,
+    causes: list[str],
+) -> Verification:
     from ..evaluation.result import library_versions
 
-    described = (f"{found}; made by {reference.made_by or 'dkl-zoo reference'} under {reference.protocol.describe()}"
-                 if reference is not None else None)
-    return Verification(entry=known.name, verdict=_verdict(checks), checks=tuple(checks), causes=tuple(causes),
-                        notes=tuple(notes), reference=described,
-                        environment={**library_versions(), "device": str(subject.device),
-                                     "dtype": str(subject.dtype).removeprefix("torch."),
-                                     "threads": str(torch.get_num_threads()), "subject": subject.label},
-                        seconds=time.monotonic() - started)
+    described = (
+        f"{found}; made by {reference.made_by or 'dkl-zoo reference'} under {reference.protocol.describe()}"
+        if reference is not None
+        else None
+    )
+    return Verification(
+        entry=known.name,
+        verdict=_verdict(checks),
+        checks=tuple(checks),
+        causes=tuple(causes),
+        notes=tuple(notes),
+        reference=described,
+        environment={
+            **library_versions(),
+            "device": str(subject.device),
+            "dtype": str(subject.dtype).removeprefix("torch."),
+            "threads": str(torch.get_num_threads()),
+            "subject": subject.label,
+        },
+        seconds=time.monotonic() - started,
+    )
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tolerance: Tolerance) -> bool:
     return a.shape == b.shape and float((a - b).abs().max()) <= tolerance.relative * max(1.0, float(b.abs().max()))
 
 
-def _causes(subject: _Subject, known: ModelEntry, reference: Reference | None, x: torch.Tensor,
-            logits: torch.Tensor | None, *, clean_only: bool = False, robust_only: bool = False) -> list[str]:
+def _causes(
+    subject: _Subject,
+    known: ModelEntry,
+    reference: Reference | None,
+    x: torch.Tensor,
+    logits: torch.Tensor | None,
+    *,
+    clean_only: bool = False,
+    robust_only: bool = False,
+) -> list[str]:
     """The likely causes of an inconsistent verdict, most specific first, each tried where it can be."""
     from .._model_fit import has_training_layers
     from ..registry import REGISTRY
@@ -316,24 +438,30 @@ def _causes(subject: _Subject, known: ModelEntry, reference: Reference | None, x
     causes: list[str] = []
     module = subject.module
     if robust_only:
-        return ["clean behaviour matches the reference but robustness does not: the model's gradients differ (a "
-                "wrapper that is not differentiable as the network, a non-deterministic or randomised layer), or the "
-                "attack runs at another eps or norm than the reference protocol " + (
-                    reference.protocol.describe() if reference else "")]
+        return [
+            "clean behaviour matches the reference but robustness does not: the model's gradients differ (a "
+            "wrapper that is not differentiable as the network, a non-deterministic or randomised layer), or the "
+            "attack runs at another eps or norm than the reference protocol "
+            + (reference.protocol.describe() if reference else "")
+        ]
     if module is not None and has_training_layers(module):
         causes.append("the model is in training mode (batch norm uses each batch's statistics): call model.eval()")
     if subject.dtype != torch.float32:
         causes.append(f"the model computes in {str(subject.dtype).removeprefix('torch.')}, the reference in float32")
     if reference is not None and logits is not None and len(logits) and not causes:
-        probe = x[:len(logits)]
-        expected = reference.fingerprint_logits[:len(logits)]
+        probe = x[: len(logits)]
+        expected = reference.fingerprint_logits[: len(logits)]
         tolerance = Tolerance(max(1e-3, tolerance_for(subject.device, subject.dtype).relative * 10), "diagnosis")
-        undo = {"maps [0, 1] images to [-1, 1] before the network (normalisation the zoo's models do not want)":
-                lambda z: (z + 1) / 2,
-                "multiplies [0, 1] images by 255 before the network (0-255 pixels)": lambda z: z / 255,
-                "normalises with ImageNet's mean and std before the network":
-                lambda z: z * torch.tensor([0.229, 0.224, 0.225])[:z.shape[1], None, None]
-                + torch.tensor([0.485, 0.456, 0.406])[:z.shape[1], None, None]}
+        undo = {
+            "maps [0, 1] images to [-1, 1] before the network (normalisation the zoo's models do not want)": lambda z: (
+                (z + 1) / 2
+            ),
+            "multiplies [0, 1] images by 255 before the network (0-255 pixels)": lambda z: z / 255,
+            "normalises with ImageNet's mean and std before the network": lambda z: (
+                z * torch.tensor([0.229, 0.224, 0.225])[: z.shape[1], None, None]
+                + torch.tensor([0.485, 0.456, 0.406])[: z.shape[1], None, None]
+            ),
+        }
         for cause, inverse in undo.items():
             try:
                 if _close(logits_of(subject.run, inverse(probe), subject.device, subject.dtype), expected, tolerance):
@@ -349,19 +477,25 @@ def _causes(subject: _Subject, known: ModelEntry, reference: Reference | None, x
                     theirs, _ = reference_for(other)
                 except DklZooError:
                     continue
-                if theirs is not None and _close(logits, theirs.fingerprint_logits[:len(logits)], tolerance):
+                if theirs is not None and _close(logits, theirs.fingerprint_logits[: len(logits)], tolerance):
                     causes.append(f"these are the weights of {name}, not of {known.name}")
                     break
         if not causes:
             agree = float((logits.argmax(1) == expected.argmax(1)).float().mean())
             if agree >= 0.9:
-                causes.append(f"the answers mostly agree (top-1 on {100 * agree:.0f} % of the fingerprint images) but the "
-                              "logits do not: weights changed slightly (fine-tuned, noisy or another precision), or "
-                              "a small change of the images in front of the network (contrast, brightness, resizing)")
+                causes.append(
+                    f"the answers mostly agree (top-1 on {100 * agree:.0f} % of the fingerprint images) but the "
+                    "logits do not: weights changed slightly (fine-tuned, noisy or another precision), or "
+                    "a small change of the images in front of the network (contrast, brightness, resizing)"
+                )
             else:
-                causes.append(f"top-1 agrees on only {100 * agree:.0f} % of the fingerprint images: other weights (another "
-                              "entry, another checkpoint) or another preprocessing in front of the network")
+                causes.append(
+                    f"top-1 agrees on only {100 * agree:.0f} % of the fingerprint images: other weights (another "
+                    "entry, another checkpoint) or another preprocessing in front of the network"
+                )
     if clean_only and not causes:
-        causes.append("clean answers differ from the reference's although the fingerprint images agree: the "
-                      "preprocessing or the data differ on later images, or the test set is not the entry's")
+        causes.append(
+            "clean answers differ from the reference's although the fingerprint images agree: the "
+            "preprocessing or the data differ on later images, or the test set is not the entry's"
+        )
     return causes

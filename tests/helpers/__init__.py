@@ -17,8 +17,18 @@ from safetensors.torch import save
 
 from dkl_zoo.registry import ModelEntry, get_entry
 
-__all__ = ["ROOT", "DATA", "TINY_KWARGS", "tiny_entry", "safetensors_bytes", "trained_like", "run_python",
-           "unwritable", "ctrl_c_reaches_it", "fashion_mnist_or_skip"]
+__all__ = [
+    "ROOT",
+    "DATA",
+    "TINY_KWARGS",
+    "tiny_entry",
+    "safetensors_bytes",
+    "trained_like",
+    "run_python",
+    "unwritable",
+    "ctrl_c_reaches_it",
+    "fashion_mnist_or_skip",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -56,8 +66,7 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 12
     import subprocess
 
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -74,8 +74,11 @@ def write_cifar(root: Path, images: np.ndarray, labels: list[int], dataset: str 
     classes = 10 if dataset == "cifar10" else 100
     (folder / cls.meta["filename"]).write_bytes(pickle.dumps({meta_key: [f"c{i}" for i in range(classes)]}))
     md5 = lambda p: hashlib.md5(p.read_bytes()).hexdigest()  # noqa: E731
-    return {"cls": cls, "test": [[test_name, md5(folder / test_name)]],
-            "meta": {**cls.meta, "md5": md5(folder / cls.meta["filename"])}}
+    return {
+        "cls": cls,
+        "test": [[test_name, md5(folder / test_name)]],
+        "meta": {**cls.meta, "md5": md5(folder / cls.meta["filename"])},
+    }
 
 
 def point_torchvision_at(monkeypatch, written: dict) -> None:

@@ -36,13 +36,30 @@ class DemoServer:
         self.home.mkdir(parents=True)
         self.tmp.mkdir(parents=True)
         self.port = free_port()
-        full_env = {key: value for key, value in os.environ.items()
-                    if not key.startswith(("DKL_ZOO_", "HF_", "XDG_", "GRADIO_", "MPLCONFIGDIR"))}
-        full_env.update({"HOME": str(self.home), "TMPDIR": str(self.tmp), "PYTHONPATH": str(ROOT),
-                         "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})})
-        self.process = subprocess.Popen([sys.executable, "-m", "dkl_zoo", "demo", "--port", str(self.port), *args],
-                                        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        cwd=self.tmp, preexec_fn=ctrl_c_reaches_it)
+        full_env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DKL_ZOO_", "HF_", "XDG_", "GRADIO_", "MPLCONFIGDIR"))
+        }
+        full_env.update(
+            {
+                "HOME": str(self.home),
+                "TMPDIR": str(self.tmp),
+                "PYTHONPATH": str(ROOT),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+                **(env or {}),
+            }
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dkl_zoo", "demo", "--port", str(self.port), *args],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.tmp,
+            preexec_fn=ctrl_c_reaches_it,
+        )
         self.lines: list[str] = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -56,7 +73,7 @@ class DemoServer:
             if "serving" in line:
                 self._ready.set()
 
-    def wait_ready(self, timeout: float = 120) -> "DemoServer":
+    def wait_ready(self, timeout: float = 120) -> DemoServer:
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.2):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -48,22 +48,22 @@ class DriveServer:
                     self._send(404, b"<html><title>Not Found</title></html>", "text/html")
                 elif url.path == "/uc" and file_id in outer.large:
                     self._send(200, INTERSTITIAL.format(id=file_id).encode(), "text/html; charset=utf-8")
-                elif url.path == "/uc" or (url.path == "/download" and query.get("confirm") == "t"
-                                           and query.get("uuid") == "1a2b-3c"):
+                elif url.path == "/uc" or (
+                    url.path == "/download" and query.get("confirm") == "t" and query.get("uuid") == "1a2b-3c"
+                ):
                     self._send(200, outer.files[file_id], "application/octet-stream")
                 else:
                     self._send(400, b"<html><title>Bad Request</title></html>", "text/html")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url_template(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/uc?export=download&id={{id}}"
 
-    def __enter__(self) -> "DriveServer":
+    def __enter__(self) -> DriveServer:
         self._thread.start()
         return self
 

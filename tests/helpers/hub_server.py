@@ -11,11 +11,11 @@ What it implements (huggingface_hub 2.x):
 - ``POST /api/repos/create``, ``POST /api/validate-yaml``, ``POST /api/models/{repo}/preupload/{rev}``
   (always ``regular``) and ``POST /api/models/{repo}/commit/{rev}`` (NDJSON, inline base64 files).
 
-It also records each request and can be told to misbehave, to test error paths:
-``fail_with = 500`` (every request fails), ``require_token = "t"`` (401 without that bearer token), ``replace_body[path] = b"..."`` (GET sends other bytes under the
-good file's headers: wrong bytes with the good hash, or an HTML page), ``substitute[path] = b"..."`` (the
-file is served as these bytes with their own hash: a bad mirror), ``trickle_seconds = 2.0`` (GET bodies
-are sent one byte at a time with that pause).
+It also records each request and can be told to misbehave, to test error paths: ``fail_with = 500`` (every request
+fails), ``require_token = "t"`` (401 without that bearer token), ``replace_body[path] = b"..."`` (GET sends other
+bytes under the good file's headers: wrong bytes with the good hash, or an HTML page), ``substitute[path] = b"..."``
+(the file is served as these bytes with their own hash: a bad mirror), ``trickle_seconds = 2.0`` (GET bodies are
+sent one byte at a time with that pause).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import json
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["HubServer"]
@@ -94,10 +94,11 @@ class HubServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "HubServer":
+    def start(self) -> HubServer:
         # a short poll interval: stopping the server (every test's teardown) takes 0.05 s instead of 0.5 s
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="hub-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -108,22 +109,30 @@ class HubServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # ---- content -----------------------------------------------------------------------------------
-    def add_repo(self, repo_id: str, files: Mapping[str, bytes], *, branch: str = "main",
-                 message: str = "initial") -> str:
+    def add_repo(
+        self, repo_id: str, files: Mapping[str, bytes], *, branch: str = "main", message: str = "initial"
+    ) -> str:
         """Create ``repo_id`` if needed and commit ``files`` (replacing the branch's tree); returns the sha."""
         with self._lock:
             repo = self._repos.setdefault(repo_id, _Repo())
             return self._commit(repo, branch, dict(files), message, self.digests)
 
-    def commit(self, repo_id: str, files: Mapping[str, bytes], *, branch: str = "main",
-               deleted: tuple[str, ...] = (), message: str = "update") -> str:
+    def commit(
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes],
+        *,
+        branch: str = "main",
+        deleted: tuple[str, ...] = (),
+        message: str = "update",
+    ) -> str:
         """Add or replace ``files`` on top of the branch head; returns the new commit sha."""
         with self._lock:
             repo = self._repos[repo_id]
@@ -149,8 +158,7 @@ class HubServer:
         parent = repo.branches.get(branch, "")
         files = {p: digests.get("git", d) for p, d in sorted(tree.items())}
         body = json.dumps(
-            {"parent": parent, "message": message, "files": files,
-             "n": len(repo.history)},
+            {"parent": parent, "message": message, "files": files, "n": len(repo.history)},
             sort_keys=True,
         ).encode()
         sha = hashlib.sha1(body).hexdigest()
@@ -192,8 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # ---- plumbing ----------------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
-              content_type: str = "application/json", head: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+        head: bool = False,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for key, value in (headers or {}).items():
@@ -206,8 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: object, headers: Mapping[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), headers)
 
-    def _error(self, status: int, code: str, message: str, head: bool = False,
-               headers: Mapping[str, str] | None = None) -> None:
+    def _error(
+        self, status: int, code: str, message: str, head: bool = False, headers: Mapping[str, str] | None = None
+    ) -> None:
         all_headers = {"X-Error-Code": code, "X-Error-Message": message, **(headers or {})}
         self._send(status, json.dumps({"error": message}).encode(), all_headers, head=head)
 
@@ -221,7 +236,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._body()
             self._send(self.hub.fail_with, b'{"error": "injected failure"}', head=self.command == "HEAD")
             return False
-        if self.hub.require_token is not None and self.headers.get("Authorization") != f"Bearer {self.hub.require_token}":
+        if (
+            self.hub.require_token is not None
+            and self.headers.get("Authorization") != f"Bearer {self.hub.require_token}"
+        ):
             self._body()
             self._send(401, b'{"error": "Invalid credentials"}', head=self.command == "HEAD")
             return False
@@ -296,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         if ranged:
             start = int(ranged[1])
             end = int(ranged[2]) if ranged[2] else len(data) - 1
-            body = data[start:end + 1]
+            body = data[start : end + 1]
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         if not head and path in self.hub.replace_body:
@@ -325,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 if self.hub.stopping.wait(self.hub.trickle_seconds or 0):
                     break
-                self.wfile.write(body[index:index + 1])
+                self.wfile.write(body[index : index + 1])
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -345,10 +363,16 @@ class _Handler(BaseHTTPRequestHandler):
         tree = repo.commits[sha]
         verb = match["verb"]
         if verb in (None, "revision"):
-            self._json(200, {
-                "id": match["repo"], "modelId": match["repo"], "sha": sha, "private": False,
-                "siblings": [{"rfilename": p} for p in sorted(tree)],
-            })
+            self._json(
+                200,
+                {
+                    "id": match["repo"],
+                    "modelId": match["repo"],
+                    "sha": sha,
+                    "private": False,
+                    "siblings": [{"rfilename": p} for p in sorted(tree)],
+                },
+            )
         elif verb == "tree":
             prefix = unquote(match["path"] or "").strip("/")
             recursive = parse_qs(split.query).get("recursive", ["false"])[0].lower() == "true"
@@ -362,11 +386,15 @@ class _Handler(BaseHTTPRequestHandler):
         for path, data in sorted(tree.items()):
             if prefix and not path.startswith(prefix + "/"):
                 continue
-            rest = path[len(prefix) + 1:] if prefix else path
+            rest = path[len(prefix) + 1 :] if prefix else path
             if "/" in rest and not recursive:
                 folder = (prefix + "/" if prefix else "") + rest.split("/")[0]
-                entries[folder] = {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0,
-                                   "path": folder}
+                entries[folder] = {
+                    "type": "directory",
+                    "oid": hashlib.sha1(folder.encode()).hexdigest(),
+                    "size": 0,
+                    "path": folder,
+                }
                 continue
             item = {"type": "file", "oid": digests.get("git", data), "size": len(data), "path": path}
             if _is_lfs(path):
@@ -381,9 +409,13 @@ class _Handler(BaseHTTPRequestHandler):
         if "/" not in repo_id:
             repo_id = f"user/{repo_id}"
         if repo_id in self.hub._repos:  # the Hub's 409 names the existing repo's url, which exist_ok=True reads
-            self._send(409, json.dumps({"error": "You already created this model repo",
-                                        "url": f"{self.hub.url}/{repo_id}"}).encode(),
-                       {"X-Error-Code": "RepoExists", "X-Error-Message": "You already created this model repo"})
+            self._send(
+                409,
+                json.dumps(
+                    {"error": "You already created this model repo", "url": f"{self.hub.url}/{repo_id}"}
+                ).encode(),
+                {"X-Error-Code": "RepoExists", "X-Error-Message": "You already created this model repo"},
+            )
             return
         self.hub.add_repo(repo_id, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
         self._json(200, {"url": f"{self.hub.url}/{repo_id}", "name": repo_id})
@@ -408,8 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.loads(self._body() or b"{}")
         if self._repo_and_sha(repo_id, rev) is None:
             return
-        files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                 for f in payload.get("files", [])]
+        files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in payload.get("files", [])]
         self._json(200, {"files": files})
 
     def _commit(self, repo_id: str, rev: str | None) -> None:
@@ -435,7 +466,9 @@ class _Handler(BaseHTTPRequestHandler):
                 summary = value.get("summary", summary)
             elif key == "file":
                 content = value["content"]
-                added[value["path"]] = base64.b64decode(content) if value.get("encoding") == "base64" else content.encode()
+                added[value["path"]] = (
+                    base64.b64decode(content) if value.get("encoding") == "base64" else content.encode()
+                )
             elif key in ("deletedFile", "deletedFolder"):
                 deleted.append(value["path"])
             else:
@@ -443,5 +476,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         branch = unquote(rev or "main")
         sha = self.hub.commit(repo_id, added, branch=branch, deleted=tuple(deleted), message=summary)
-        self._json(200, {"commitUrl": f"{self.hub.url}/{repo_id}/commit/{sha}", "commitOid": sha,
-                         "success": True, "pullRequestUrl": None})
+        self._json(
+            200,
+            {
+                "commitUrl": f"{self.hub.url}/{repo_id}/commit/{sha}",
+                "commitOid": sha,
+                "success": True,
+                "pullRequestUrl": None,
+            },
+        )

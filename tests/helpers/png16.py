@@ -24,7 +24,9 @@ def write_png16(path: Path, pixels: np.ndarray, *, exif_orientation: int | None 
     rows = b"".join(b"\x00" + pixels[r].astype(">u2").tobytes() for r in range(height))
     chunks = [_chunk(b"IHDR", header)]
     if exif_orientation is not None:  # a big-endian TIFF header with one IFD entry: tag 0x0112, SHORT
-        exif = b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">HHHIHH", 1, 0x0112, 3, 1, exif_orientation, 0) + b"\x00" * 4
+        exif = (
+            b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">HHHIHH", 1, 0x0112, 3, 1, exif_orientation, 0) + b"\x00" * 4
+        )
         chunks.append(_chunk(b"eXIf", exif))
     chunks += [_chunk(b"IDAT", zlib.compress(rows)), _chunk(b"IEND", b"")]
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))

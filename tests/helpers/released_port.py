@@ -45,8 +45,15 @@ def released_step(model, proxy, proxy_optim, optimizer, x_natural, target, weigh
         onehot = F.one_hot(target, num_classes).to(weight.dtype)
         s_n = onehot @ weight
         sample_weight = s_n.view(-1, num_classes, 1) @ s_n.view(-1, 1, num_classes)
-    x_adv = released_perturb(model, x_natural, step_size, varepsilon, iters_attack, sample_weight,
-                             0.0 if args["attack_loss"] == "soft-ce" else 1.0)
+    x_adv = released_perturb(
+        model,
+        x_natural,
+        step_size,
+        varepsilon,
+        iters_attack,
+        sample_weight,
+        0.0 if args["attack_loss"] == "soft-ce" else 1.0,
+    )
     model.train()
     diff = None
     if epoch >= args["awp"]["warmup"]:
@@ -54,8 +61,10 @@ def released_step(model, proxy, proxy_optim, optimizer, x_natural, target, weigh
         proxy.train()
         logits_nat = proxy(x_natural)
         logits_adv = proxy(x_adv)
-        loss = -1.0 * (F.cross_entropy(logits_nat, target)
-                       + released_dkl_loss(logits_nat, logits_adv, sample_weight, args["alpha"], args["beta"]))
+        loss = -1.0 * (
+            F.cross_entropy(logits_nat, target)
+            + released_dkl_loss(logits_nat, logits_adv, sample_weight, args["alpha"], args["beta"])
+        )
         proxy_optim.zero_grad()
         loss.backward()
         proxy_optim.step()
@@ -74,8 +83,9 @@ def released_step(model, proxy, proxy_optim, optimizer, x_natural, target, weigh
     logits_adv, logits_nat = model(x_adv), model(x_natural)
     with torch.no_grad():
         accumulated = onehot.t() @ F.softmax(logits_nat.detach() / args["temperature"], dim=-1)
-    loss = F.cross_entropy(logits_nat, target) + released_dkl_loss(logits_nat, logits_adv, sample_weight,
-                                                                  args["alpha"], args["beta"])
+    loss = F.cross_entropy(logits_nat, target) + released_dkl_loss(
+        logits_nat, logits_adv, sample_weight, args["alpha"], args["beta"]
+    )
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -85,8 +95,6 @@ def released_step(model, proxy, proxy_optim, optimizer, x_natural, target, weigh
                 if name in diff:
                     param.add_(-args["awp"]["gamma"] * diff[name])
     return accumulated
-
-
 
 
 def released_weight_average(model, new_state_dict, epoch, start_ep=150, tau=0.9996):
@@ -108,8 +116,7 @@ def released_trades_step(model, optimizer, x_natural, y, step_size, epsilon, per
     for _ in range(perturb_steps):
         x_adv.requires_grad_()
         with torch.enable_grad():
-            loss_kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x_natural), dim=1),
-                               reduction="sum")
+            loss_kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x_natural), dim=1), reduction="sum")
         grad = torch.autograd.grad(loss_kl, [x_adv])[0]
         x_adv = x_adv.detach() + step_size * torch.sign(grad.detach())
         x_adv = torch.min(torch.max(x_adv, x_natural - epsilon), x_natural + epsilon)
@@ -119,8 +126,9 @@ def released_trades_step(model, optimizer, x_natural, y, step_size, epsilon, per
     optimizer.zero_grad()
     logits = model(x_natural)
     loss_natural = F.cross_entropy(logits, y)
-    loss_robust = (1.0 / x_natural.shape[0]) * F.kl_div(F.log_softmax(model(x_adv), dim=1),
-                                                       F.softmax(model(x_natural), dim=1), reduction="sum")
+    loss_robust = (1.0 / x_natural.shape[0]) * F.kl_div(
+        F.log_softmax(model(x_adv), dim=1), F.softmax(model(x_natural), dim=1), reduction="sum"
+    )
     loss = loss_natural + beta * loss_robust
     loss.backward()
     optimizer.step()

@@ -1,6 +1,6 @@
 """One rank of a sharded evaluation under torch.distributed (gloo, 127.0.0.1); writes its result JSON.
 
-    python shard_worker.py OUT_JSON DATA_PT   (with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set)
+python shard_worker.py OUT_JSON DATA_PT   (with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set)
 """
 
 import os
@@ -12,7 +12,6 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the helpers package
 from dkl_zoo.evaluation import evaluate  # noqa: E402
-
 from helpers.colour_data import ColourClassifier  # noqa: E402
 
 
@@ -22,9 +21,17 @@ def main() -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     x, y = torch.load(data_path)
     state = os.environ.get("STATE_PATH")
-    result = evaluate(ColourClassifier(), data=(x, y), n_examples=len(y), batch_size=8, version="custom",
-                      attacks=["apgd-ce", "apgd-dlr"], shard=(rank, world), progress=False,
-                      state_path=f"{state}.rank{rank}" if state else None)
+    result = evaluate(
+        ColourClassifier(),
+        data=(x, y),
+        n_examples=len(y),
+        batch_size=8,
+        version="custom",
+        attacks=["apgd-ce", "apgd-dlr"],
+        shard=(rank, world),
+        progress=False,
+        state_path=f"{state}.rank{rank}" if state else None,
+    )
     result.to_json(out)
     dist.destroy_process_group()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     """Register this module's verbs on the ``dkl-zoo`` parser."""
     p = verbs.add_parser("publish", help="upload a converted folder to the Hub; prints the commit to pin")

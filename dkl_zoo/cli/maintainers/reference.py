@@ -9,8 +9,11 @@ from .._common import positive_int, prepare_outputs
 
 def add_parsers(verbs) -> None:  # type: ignore[no-untyped-def]
     """Register this module's verbs on the ``dkl-zoo`` parser."""
-    p = verbs.add_parser("reference", help="write NAME's reference record from a finished eval --state run",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = verbs.add_parser(
+        "reference",
+        help="write NAME's reference record from a finished eval --state run",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("name", help="registry name")
     p.add_argument("--state", required=True, help="the state file of a finished `dkl-zoo eval NAME --state FILE`")
     p.add_argument("--out", required=True, help="the record to write (publish it as reference.safetensors)")
@@ -28,12 +31,20 @@ def run_reference(args: argparse.Namespace) -> int:
     from ...verification import make_reference, write_reference
 
     prepare_outputs({"--out": args.out}, inputs=[args.state])
-    reference = make_reference(args.name, args.state, data_dir=args.data_dir, n_clean=args.n_clean,
-                               device=args.device, command="dkl-zoo " + shlex.join(sys.argv[1:]))
+    reference = make_reference(
+        args.name,
+        args.state,
+        data_dir=args.data_dir,
+        n_clean=args.n_clean,
+        device=args.device,
+        command="dkl-zoo " + shlex.join(sys.argv[1:]),
+    )
     path = write_reference(reference, args.out)
-    print(f"{path}  sha256 {file_digest(path)}: {args.name}, fingerprint of "
-          f"{reference.fingerprint_logits.shape[0]} images, "
-          f"{reference.clean_correct.numel()} clean flags ({100 * reference.clean_accuracy:.2f} %), "
-          f"{reference.robust_correct.numel()} robust flags ({100 * reference.robust_accuracy:.2f} %) under "
-          f"{reference.protocol.describe()}")
+    print(
+        f"{path}  sha256 {file_digest(path)}: {args.name}, fingerprint of "
+        f"{reference.fingerprint_logits.shape[0]} images, "
+        f"{reference.clean_correct.numel()} clean flags ({100 * reference.clean_accuracy:.2f} %), "
+        f"{reference.robust_correct.numel()} robust flags ({100 * reference.robust_accuracy:.2f} %) under "
+        f"{reference.protocol.describe()}"
+    )
     return 0
