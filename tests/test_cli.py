@@ -6,7 +6,6 @@ depends on the environment, the real data or the installed script runs in a subp
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +17,19 @@ import dkl_zoo
 from dkl_zoo.cli import main
 from dkl_zoo.cli import main as cli_main
 from dkl_zoo.registry import REGISTRY
-from helpers import ROOT, fashion_mnist_or_skip, run_python, safetensors_bytes, trained_like
+from helpers import ROOT, fashion_mnist_or_skip, python_env, run_python, safetensors_bytes, trained_like
 
 FMNIST = "ikl-at-fmnist-wrn10-1"
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: float = 600):
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "dkl_zoo", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "dkl_zoo", *args],
+        cwd=cwd,
+        env=python_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -228,7 +231,7 @@ def test_a_closed_pipe_ends_quietly_and_a_full_disk_is_one_line(tmp_path):
             f"{sys.executable} -m dkl_zoo {' '.join(verb)} | head -c 1",
             shell=True,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=python_env(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -240,7 +243,7 @@ def test_a_closed_pipe_ends_quietly_and_a_full_disk_is_one_line(tmp_path):
             cwd=ROOT,
             stdout=full,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=python_env(),
             text=True,
             timeout=120,
         )

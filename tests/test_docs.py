@@ -3,7 +3,6 @@ Hub replaced by the test server holding (random) weights under the names the doc
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import torch
 import dkl_zoo
 from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.registry import get_entry
-from helpers import ROOT, fashion_mnist_or_skip, trained_like
+from helpers import ROOT, fashion_mnist_or_skip, python_env, trained_like
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCKS = [
@@ -60,14 +59,14 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
     name, block = BLOCKS[index]
     if "fmnist" in block and ("evaluate" in block or "verify" in block):
         fashion_mnist_or_skip()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "HF_ENDPOINT": readme_hub.url,
-        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
-        "DKL_ZOO_CACHE": str(tmp_path / "zoo-cache"),
-        "OMP_NUM_THREADS": "1",
-    }
+    env = python_env(
+        {
+            "HF_ENDPOINT": readme_hub.url,
+            "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+            "DKL_ZOO_CACHE": str(tmp_path / "zoo-cache"),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     env.pop("DKL_ZOO_NAMESPACE", None)
     done = subprocess.run(
         [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600

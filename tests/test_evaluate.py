@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +19,7 @@ from dkl_zoo.evaluation import (
     write_robustbench_json,
 )
 from dkl_zoo.integrations.robustbench import enable_robustbench
+from helpers import python_env
 from helpers.colour_data import (
     ColourClassifier,
     colour_images,
@@ -162,31 +161,33 @@ def test_interrupted_then_resumed_equals_uninterrupted(colour_data, tmp_path, st
 
 
 KILL_SCRIPT = """
-import sys, torch
+import sys, threading, torch
 sys.path.insert(0, {tests!r})
 from helpers.colour_data import ColourClassifier
 from dkl_zoo.evaluation import evaluate
+from dkl_zoo.evaluation.state import RunState
 x, y = torch.load({data!r})
+save = RunState.save
+def save_then_wait(self, path):  # once a batch of the attack is saved, say so and wait to be killed
+    save(self, path)
+    if self.attack_indices:
+        print("SAVED", flush=True)
+        threading.Event().wait()
+RunState.save = save_then_wait
 evaluate(ColourClassifier(), data=(x, y), n_examples=len(y), batch_size=8, state_path={state!r},
          version="custom", attacks=["apgd-ce"], progress=False)
 """
 
 
 def test_killed_process_resumes_to_the_same_result(colour_data, tmp_path):
-    import time
-
     model, x, y = colour_data
     torch.save((x, y), tmp_path / "data.pt")
     whole = evaluate(model, data=(x, y), n_examples=48, batch_size=8, **FAST)
     state = tmp_path / "state.json"
     code = KILL_SCRIPT.format(tests=str(HERE), data=str(tmp_path / "data.pt"), state=str(state))
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-c", code], env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if state.exists() and json.loads(state.read_text()).get("attack_indices"):
-            break
-        time.sleep(0.05)
+    env = python_env({"OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "SAVED\n"  # mid-run, whatever the machine's speed: the child waits now
     process.kill()  # SIGKILL: no cleanup runs
     process.wait()
     data = json.loads(state.read_text())
@@ -206,30 +207,22 @@ def test_state_of_another_evaluation_is_refused(colour_data, tmp_path):
         evaluate(model, data=(x, y), n_examples=16, batch_size=16, state_path=state, **FAST)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_ranks_merged_equal_the_whole(colour_data, tmp_path):
     """Shards under a real torch.distributed group (gloo on 127.0.0.1): merged == one process."""
     model, x, y = colour_data
     torch.save((x, y), tmp_path / "data.pt")
     whole = evaluate(model, data=(x, y), n_examples=48, batch_size=8, **TWO)
-    port = str(_free_port())
     processes = []
     for rank in range(2):
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(HERE.parent),
-            "RANK": str(rank),
-            "WORLD_SIZE": "2",
-            "OMP_NUM_THREADS": "1",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": port,
-            "STATE_PATH": str(tmp_path / "state"),
-        }
+        env = python_env(
+            {
+                "RANK": str(rank),
+                "WORLD_SIZE": "2",
+                "OMP_NUM_THREADS": "1",
+                "RENDEZVOUS_FILE": str(tmp_path / "rendezvous"),  # a file store: no port to find, none to lose
+                "STATE_PATH": str(tmp_path / "state"),
+            }
+        )
         processes.append(
             subprocess.Popen(
                 [

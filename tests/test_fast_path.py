@@ -6,7 +6,6 @@ they build, damage or lock is theirs."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import warnings
@@ -20,7 +19,7 @@ from dkl_zoo import _onnx_cache, settings
 from dkl_zoo.cli import main
 from dkl_zoo.errors import CacheError, InvalidArgumentError, MissingDependencyError
 from dkl_zoo.examples import example_images
-from helpers import ROOT, unwritable
+from helpers import python_env, unwritable
 
 NAME = "ikl-at-fmnist-wrn10-1"
 
@@ -258,7 +257,7 @@ def test_two_processes_that_build_at_once_make_one_good_file(own_cache):
         "files = [x.path for x in example_images()]\n"
         "print([p.index for p in dkl_zoo.predict(m, files, progress=False, backend='onnxruntime')])\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), settings.CACHE_ENV: str(own_cache)}
+    env = python_env({settings.CACHE_ENV: str(own_cache)})
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -25,7 +25,7 @@ from test_cli import in_process
 import dkl_zoo
 from dkl_zoo.errors import DklZooError, ImageReadError, InvalidArgumentError, ModelOutputError
 from dkl_zoo.examples import example_images
-from helpers import ROOT, tiny_entry
+from helpers import ROOT, python_env, tiny_entry
 from helpers.png16 import write_png16
 
 NAME = "ikl-at-fmnist-wrn10-1"
@@ -62,7 +62,7 @@ def _dkl_zoo(*args: str, cwd: Path | None = None) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+        env=python_env({"HF_HUB_OFFLINE": "1"}),
     )
 
 
@@ -159,7 +159,7 @@ def test_an_interrupted_predict_out_leaves_no_temporary_file_and_the_old_output(
         ],
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _signal_once_writing(process, out.parent, how)
@@ -308,7 +308,7 @@ def test_a_1_by_200000_strip_is_transformed_in_bounded_memory(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     )
     shape, grown_mb = done.stdout.split(") ")
     assert shape == "(1, 28, 28" and int(grown_mb) < 64, done.stdout + done.stderr  # it took 626 MB
@@ -364,7 +364,7 @@ def test_without_torchvision_a_48_bit_png_is_read_at_8_bits_and_said_once(tmp_pa
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     )
     assert done.stdout.split() == ["1", str(float(40000 >> 8)), "True"], done.stdout + done.stderr
 
@@ -515,7 +515,7 @@ def test_training_out_under_a_regular_file_is_one_line(tmp_path):
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "a file of that name is in the way" in done.stderr

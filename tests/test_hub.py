@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,15 @@ from dkl_zoo.errors import (
     RevisionNotFoundError,
     WeightsFormatError,
 )
-from helpers import ROOT, ctrl_c_reaches_it, run_python, safetensors_bytes, tiny_entry, trained_like
+from helpers import (
+    closed_port_url,
+    ctrl_c_reaches_it,
+    python_env,
+    run_python,
+    safetensors_bytes,
+    tiny_entry,
+    trained_like,
+)
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
@@ -197,16 +204,9 @@ def test_server_error_without_and_with_cache(hub, published, cache_dir):
     assert torch.equal(model(X), reference(X))
 
 
-def _closed_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 def test_server_down_without_cache_fails_fast_and_with_cache_works(hub, published, cache_dir):
     entry, reference, _ = published
-    down = _closed_port()
+    down = closed_port_url()
     started = time.monotonic()
     with pytest.raises(OfflineError, match="could not be reached"):
         dkl_zoo.load(entry, endpoint=down, cache_dir=cache_dir)
@@ -217,7 +217,7 @@ def test_server_down_without_cache_fails_fast_and_with_cache_works(hub, publishe
 
 
 def test_pretrained_false_builds_fresh_weights_without_network():
-    model = dkl_zoo.load(tiny_entry(), pretrained=False, endpoint=_closed_port())
+    model = dkl_zoo.load(tiny_entry(), pretrained=False, endpoint=closed_port_url())
     assert not model.training and model(X).shape == (4, 10)
 
 
@@ -576,16 +576,13 @@ except KeyboardInterrupt:
 
 def test_ctrl_c_during_a_stalled_download_exits_at_once(hub, published, cache_dir):
     hub.trickle_seconds = 0.5
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache_dir)}
+    env = python_env({"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(cache_dir)})
     process = subprocess.Popen(
         [sys.executable, "-c", CTRL_C_SCRIPT], env=env, stdout=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it
     )
-    deadline = time.monotonic() + 60
-    while hub.count("GET", "/resolve/") == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert hub.count("GET", "/resolve/") == 1, "the download never started"
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    assert hub.wait_until(lambda: hub.bytes_trickled >= 1), "the download never started"
+    assert hub.count("GET", "/resolve/") == 1
+    process.send_signal(signal.SIGINT)  # mid-download: the body is still trickling
     out, _ = process.communicate(timeout=10)  # a hang here fails the test
     assert "INTERRUPTED" in out
 

@@ -19,7 +19,7 @@ from dkl_zoo.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from helpers import safetensors_bytes, tiny_entry, trained_like
+from helpers import closed_port_url, safetensors_bytes, tiny_entry, trained_like
 
 
 def _load(entry, hub, cache_dir, **kwargs):
@@ -102,11 +102,7 @@ def test_offline_mode_and_an_unreachable_hub_say_why_and_what_to_do(published, c
         "mode is on (local_files_only=True or HF_HUB_OFFLINE=1). Load it once while online (`dkl-zoo download "
         "NAME` on a machine that is online, then copy its HF_HUB_CACHE here), or unset HF_HUB_OFFLINE."
     )
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = closed_port_url()
     with pytest.raises(OfflineError) as raised:
         dkl_zoo.load(entry, endpoint=closed, cache_dir=cache_dir, allow_original=False)
     assert str(raised.value).startswith(

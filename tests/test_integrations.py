@@ -10,7 +10,7 @@ from dkl_zoo.integrations.timm import ROBUSTBENCH_ALIASES, robustbench_timm_name
 from dkl_zoo.maintainers.publish import publish
 from dkl_zoo.original.convert import write_repo_folder
 from dkl_zoo.registry import REGISTRY
-from helpers import run_python, trained_like
+from helpers import closed_port_url, run_python, trained_like
 from helpers.hub_server import HubServer
 
 X = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
@@ -140,7 +140,6 @@ def test_import_dkl_zoo_imports_nothing_heavy_and_timm_registers_later():
 
 
 def test_timm_hf_hub_name_with_the_hub_down_fails_at_once_with_our_error(hub_env, monkeypatch):
-    import socket
     import time
 
     import timm
@@ -148,9 +147,7 @@ def test_timm_hf_hub_name_with_the_hub_down_fails_at_once_with_our_error(hub_env
 
     from dkl_zoo.errors import OfflineError
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        down = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    down = closed_port_url()
     monkeypatch.setattr(constants, "ENDPOINT", down)
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", down + "/{repo_id}/resolve/{revision}/{filename}")
     started = time.monotonic()

@@ -4,7 +4,6 @@ model's own on the same tensors, and the accuracy is the clean accuracy `evaluat
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from PIL import Image
 import dkl_zoo
 from dkl_zoo.cli import main
 from dkl_zoo.data import load_fashion_mnist
-from helpers import ROOT, ctrl_c_reaches_it, fashion_mnist_or_skip
+from helpers import ctrl_c_reaches_it, fashion_mnist_or_skip, python_env
 
 NAME = "ikl-at-fmnist-wrn10-1"
 CLEAN_ALL = 8077  # evaluate on all 10,000 test images: 80.77 % clean (README; the entry records 80.40 % on 1000)
@@ -101,7 +100,7 @@ def test_ctrl_c_leaves_neither_the_output_nor_a_temporary_file(test_set, tmp_pat
             "--batch-size",
             "1",
         ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=ctrl_c_reaches_it,

@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from dkl_zoo._pins import Pin, load_pins, save_pins
 from dkl_zoo.errors import IntegrityError, InvalidArgumentError
 from dkl_zoo.maintainers.release import ReleaseCheckError, release
 from dkl_zoo.registry import get_entry
-from helpers import ROOT, safetensors_bytes, tiny_entry, trained_like
+from helpers import ROOT, python_env, safetensors_bytes, tiny_entry, trained_like
 from helpers.drive_server import DriveServer
 
 X = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -208,19 +206,17 @@ def test_release_killed_mid_upload_resumes_without_duplicate_commits(drive, hub,
     script = KILLED_RELEASE.format(
         tests=str(ROOT / "tests"), pins=str(tmp_path / "pins.json"), endpoint=hub.url, work=str(tmp_path / "work")
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = python_env()
     process = subprocess.Popen(
         [sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 120
-    while hub.commits_seen == 0 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    assert hub.commits_seen == 1, process.stderr.read().decode() if process.poll() is not None else "no commit"
+    started = hub.wait_until(lambda: hub.commits_seen >= 1 or process.poll() is not None, timeout=120)
+    assert started and hub.commits_seen == 1, process.stderr.read().decode() if process.poll() is not None else ""
     process.send_signal(signal.SIGKILL)  # mid-upload of the first entry
     process.wait()
     hub.hold_commits.set()
     hub.hold_commits = None
-    time.sleep(0.5)  # let the server finish (or drop) the request it held
+    assert hub.wait_until(lambda: hub.commits_done == 1)  # the held request is dropped: nothing committed
     assert not (tmp_path / "pins.json").exists()
     drive.requests.clear()
     rows = release(

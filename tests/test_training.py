@@ -18,7 +18,7 @@ import dkl_zoo
 from dkl_zoo.losses import ClassPrior
 from dkl_zoo.models import WideResNet
 from dkl_zoo.registry import REGISTRY, RELEASED
-from helpers import ROOT
+from helpers import ROOT, python_env
 from training.config import ConfigError, load_config
 from training.ikl_at import (
     AdversarialWeightPerturbation,
@@ -117,7 +117,7 @@ def test_killed_and_resumed_run_is_bit_identical(tmp_path):
         "max_steps_per_epoch=4",
         "awp.warmup=1",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = python_env()
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not (killed / "checkpoint.pt").exists():
@@ -493,18 +493,12 @@ def test_compiled_network_computes_what_the_eager_one_does():
 def test_torchrun_with_two_cpu_ranks_trains_and_rank_0_writes(tmp_path):
     """DistributedDataParallel over gloo on the CPU, as `torchrun --nproc_per_node N` runs it on N GPUs:
     each rank takes its share of every batch, only rank 0 writes the run's files."""
-    import socket
-
     out = tmp_path / "ddp"
-    with socket.socket() as probe:  # a free port for the rendezvous
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     cmd = [
         str(Path(sys.executable).parent / "torchrun"),
+        "--standalone",  # torchrun binds a free port itself: none is probed and released before use
         "--nproc_per_node",
         "2",
-        "--master_port",
-        str(port),
         "-m",
         "training.train",
         "--config",
@@ -514,7 +508,7 @@ def test_torchrun_with_two_cpu_ranks_trains_and_rank_0_writes(tmp_path):
         "epochs=1",
         "final_eval.n_examples=0",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = python_env({"OMP_NUM_THREADS": "1"})
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -549,7 +543,7 @@ def test_two_trainings_on_one_folder_the_second_is_refused_naming_the_first(tmp_
             f"RunLock({str(tmp_path)!r}); os.kill(os.getpid(), 9)",
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
         timeout=60,
     )
     assert done.returncode == -9
@@ -666,7 +660,7 @@ def test_cuda_device_without_cuda_is_refused(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""},
+        env=python_env({"CUDA_VISIBLE_DEVICES": ""}),
     )
     assert done.returncode == 2 and "no CUDA device" in done.stderr, done.stderr
     assert not (tmp_path / "r").exists()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from dkl_zoo.verification import (
     reference_for,
     write_reference,
 )
-from helpers import ROOT, fashion_mnist_or_skip, safetensors_bytes
+from helpers import fashion_mnist_or_skip, python_env, safetensors_bytes
 from helpers.planted import Wrapped, noisy
 
 ROBUST, STANDARD = "ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1"
@@ -248,7 +247,7 @@ def test_a_terminated_verify_leaves_no_file(tmp_path):
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     )
     seen, deadline = "", time.monotonic() + 120
     while "robust check" not in seen and time.monotonic() < deadline:  # the robust check's progress: attacking now

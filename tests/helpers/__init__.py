@@ -25,6 +25,9 @@ __all__ = [
     "safetensors_bytes",
     "trained_like",
     "run_python",
+    "python_env",
+    "closed_port_url",
+    "free_port",
     "unwritable",
     "ctrl_c_reaches_it",
     "fashion_mnist_or_skip",
@@ -61,12 +64,37 @@ def trained_like(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model.eval()
 
 
+def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child Python that imports this checkout's dkl_zoo: ours, with PYTHONPATH and ``extra``."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **(extra or {})}
+
+
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120):
     """Run ``code`` in a fresh interpreter (for settings huggingface_hub reads at import time)."""
     import subprocess
 
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=python_env(env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def closed_port_url() -> str:
+    """The address of a port nothing listens on (bound, then closed): a server that is down, on purpose."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def free_port() -> int:
+    """A port to give a server that cannot bind port 0 and say which it got (Gradio builds its URL from the port
+    it is given): free now, and the caller retries with another if it was taken meanwhile (``DemoServer``)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager

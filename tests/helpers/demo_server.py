@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from . import ROOT, ctrl_c_reaches_it
+from . import ROOT, ctrl_c_reaches_it, free_port
 
-__all__ = ["DemoServer", "free_port", "files_under"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["DemoServer", "files_under"]
 
 
 def files_under(folder: Path) -> list[str]:
@@ -35,13 +28,12 @@ class DemoServer:
         self.home, self.tmp = sandbox / "home", sandbox / "tmp"
         self.home.mkdir(parents=True)
         self.tmp.mkdir(parents=True)
-        self.port = free_port()
-        full_env = {
+        self.env = {
             key: value
             for key, value in os.environ.items()
             if not key.startswith(("DKL_ZOO_", "HF_", "XDG_", "GRADIO_", "MPLCONFIGDIR"))
         }
-        full_env.update(
+        self.env.update(
             {
                 "HOME": str(self.home),
                 "TMPDIR": str(self.tmp),
@@ -51,9 +43,14 @@ class DemoServer:
                 **(env or {}),
             }
         )
+        self.args = args
+        self._start()
+
+    def _start(self) -> None:
+        self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dkl_zoo", "demo", "--port", str(self.port), *args],
-            env=full_env,
+            [sys.executable, "-m", "dkl_zoo", "demo", "--port", str(self.port), *self.args],
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -74,12 +71,21 @@ class DemoServer:
                 self._ready.set()
 
     def wait_ready(self, timeout: float = 120) -> DemoServer:
+        """Block until the page serves; started again on another port if its port was taken between the probe
+        and the demo's bind (the one race a free-port probe leaves), at most three times."""
         deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError("the demo did not start:\n" + "".join(self.lines))
-        return self
+        for _ in range(3):
+            while not self._ready.wait(0.2):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    break
+            if self._ready.is_set():
+                return self
+            if self.process.poll() is not None and "the port is taken" in self.output:
+                self._start()
+                continue
+            break
+        self.kill()
+        raise AssertionError("the demo did not start:\n" + "".join(self.lines))
 
     @property
     def output(self) -> str:

@@ -26,7 +26,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -83,6 +83,9 @@ class HubServer:
         self.stopping = threading.Event()
         self.hold_commits: threading.Event | None = None  # set: commit requests wait until it is set again
         self.commits_seen = 0
+        self.commits_done = 0  # commit requests answered or dropped (a held one counts once it is let go)
+        self.bytes_trickled = 0
+        self.changed = threading.Condition()  # notified whenever a request, a trickled byte or a commit is seen
         handler = type("_BoundHandler", (_Handler,), {"hub": self})
         self._server = _QuietServer((host, port), handler)
         self._server.daemon_threads = True
@@ -152,6 +155,17 @@ class HubServer:
 
     def count(self, method: str, path_contains: str) -> int:
         return sum(1 for m, p in self.requests if m == method and path_contains in p)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Block until ``condition()`` holds (checked whenever the server sees something), or ``timeout``: the
+        tests synchronise on what the server saw, never on sleeps."""
+        with self.changed:
+            return self.changed.wait_for(condition, timeout=timeout)
+
+    def _saw(self, what: Callable[[], None]) -> None:
+        with self.changed:
+            what()
+            self.changed.notify_all()
 
     @staticmethod
     def _commit(repo: _Repo, branch: str, tree: dict[str, bytes], message: str, digests: _Digests) -> str:
@@ -231,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _record(self) -> bool:
-        self.hub.requests.append((self.command, self.path))
+        self.hub._saw(lambda: self.hub.requests.append((self.command, self.path)))
         if self.hub.fail_with is not None:
             self._body()
             self._send(self.hub.fail_with, b'{"error": "injected failure"}', head=self.command == "HEAD")
@@ -345,6 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 self.wfile.write(body[index : index + 1])
                 self.wfile.flush()
+                self.hub._saw(lambda: setattr(self.hub, "bytes_trickled", self.hub.bytes_trickled + 1))
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True
@@ -444,7 +459,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"files": files})
 
     def _commit(self, repo_id: str, rev: str | None) -> None:
-        self.hub.commits_seen += 1
+        def seen() -> None:
+            self.hub.commits_seen += 1
+
+        def done() -> None:
+            self.hub.commits_done += 1
+
+        self.hub._saw(seen)
+        try:
+            self._commit_held(repo_id, rev)
+        finally:
+            self.hub._saw(done)
+
+    def _commit_held(self, repo_id: str, rev: str | None) -> None:
         hold = self.hub.hold_commits
         if hold is not None:
             hold.wait(timeout=60)  # a test kills the client meanwhile

@@ -1,6 +1,7 @@
 """One rank of a sharded evaluation under torch.distributed (gloo, 127.0.0.1); writes its result JSON.
 
-python shard_worker.py OUT_JSON DATA_PT   (with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set)
+python shard_worker.py OUT_JSON DATA_PT   (with RANK, WORLD_SIZE and RENDEZVOUS_FILE set: the ranks meet in a
+file, so no port is probed and released before use)
 """
 
 import os
@@ -17,7 +18,12 @@ from helpers.colour_data import ColourClassifier  # noqa: E402
 
 def main() -> None:
     out, data_path = sys.argv[1], sys.argv[2]
-    dist.init_process_group("gloo")
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{os.environ['RENDEZVOUS_FILE']}",
+        rank=int(os.environ["RANK"]),
+        world_size=int(os.environ["WORLD_SIZE"]),
+    )
     rank, world = dist.get_rank(), dist.get_world_size()
     x, y = torch.load(data_path)
     state = os.environ.get("STATE_PATH")
