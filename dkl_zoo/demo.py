@@ -47,7 +47,16 @@ if TYPE_CHECKING:
     from PIL import Image
     from torch import nn
 
-__all__ = ["DEFAULT_MODELS", "MAX_PIXELS", "PAGE_CSS", "DemoModels", "build_app", "page_models", "serve"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "MAX_PIXELS",
+    "PAGE_CSS",
+    "DemoModels",
+    "build_app",
+    "launch_options",
+    "page_models",
+    "serve",
+]
 
 DEFAULT_MODELS = ("ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1")
 """Preselected, since the shipped models load offline: the robust model and its non-robust contrast."""
@@ -532,6 +541,12 @@ def _check_host(host: object) -> None:
         ) from None
 
 
+def launch_options() -> dict[str, Any]:
+    """What ``serve`` gives Gradio's ``launch`` besides the address: the upload limit, the page's style, errors
+    shown in the page and the API link. A page launched otherwise (a notebook, a Space) passes the same."""
+    return {"max_file_size": MAX_UPLOAD, "css": PAGE_CSS, "show_error": True, "footer_links": ["api"]}
+
+
 def serve(
     names: Sequence[str] | None = None,
     *,
@@ -571,10 +586,7 @@ def serve(
                 share=share,
                 prevent_thread_lock=True,
                 quiet=True,
-                show_error=True,
-                max_file_size=MAX_UPLOAD,
-                css=PAGE_CSS,
-                footer_links=["api"],
+                **launch_options(),
             )
         except OSError:
             raise PortUnavailableError(
