@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "registry._architectures",
             "registry._released",
             "registry._shipped",
+            "registry._metrics",
             "registry",
             "_pins",
             "data",
@@ -60,6 +61,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "io",
         (
             "_hub_errors",
+            "maintainers.metrics",
             "_hub",
             "original.drive",
             "original.cache",

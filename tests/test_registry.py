@@ -20,6 +20,7 @@ from dkl_zoo.registry import (
     SOURCE_ROBUSTBENCH,
     get_entry,
 )
+from helpers import tiny_entry, trained_like
 
 SEVEN = [
     "gkl-at-cifar100-wrn28-50m",
@@ -288,3 +289,28 @@ def test_each_fact_is_stated_once_per_entry():
         for text in entry.provenance.notes:
             shared = [note[i : i + 40] for i in range(max(0, len(note) - 40)) if note[i : i + 40] in text]
             assert not shared, f"{entry.name}: said in both the recipe note and the notes: {shared[0]!r}"
+
+
+def test_each_entrys_size_is_measured_again_and_matches_what_is_kept():
+    """Parameters and FLOPs from the architecture, the file size from the bytes the release writes (or the
+    shipped file): the numbers in dkl_zoo.registry._metrics cannot drift from the code."""
+    from dkl_zoo.maintainers.metrics import measure
+    from dkl_zoo.registry import REGISTRY
+    from dkl_zoo.registry._metrics import METRICS
+
+    assert sorted(METRICS) == sorted(REGISTRY)
+    for name, entry in REGISTRY.items():
+        assert measure(entry) == entry.metrics == METRICS[name], name
+    wrn34 = REGISTRY["ikl-at-cifar10-wrn34"].metrics
+    assert wrn34.parameters == 46_160_474  # RobustBench's WRN-34-10 (10 classes)
+    assert 13.3 < wrn34.gflops < 13.4  # 6.66 G multiply-adds, counted twice
+
+
+def test_the_measured_file_size_is_the_size_of_the_file_the_release_writes(tmp_path):
+    from dkl_zoo.maintainers.metrics import RELEASE_SOURCE_SHA256, _file_bytes
+    from dkl_zoo.original.convert import write_repo_folder
+
+    entry = tiny_entry()
+    model = trained_like(dkl_zoo.build_model(entry))
+    folder = write_repo_folder(entry, model.state_dict(), tmp_path / "repo", source_sha256="a" * 64)
+    assert (folder / "model.safetensors").stat().st_size == _file_bytes(entry) and len(RELEASE_SOURCE_SHA256) == 64

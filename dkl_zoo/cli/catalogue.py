@@ -34,6 +34,15 @@ def _entry_summary(name: str) -> dict:
     info["arch"]["normalization"] = entry.arch.normalization
     info["repo_id"] = entry.repo_id_in(settings.namespace())
     info["timm_name"] = entry.timm_name
+    metrics = entry.metrics
+    if metrics is not None:  # torchvision's _metrics: a multiply-add counts two FLOPs here
+        info["metrics"] = {
+            "parameters": metrics.parameters,
+            "flops": metrics.flops,
+            "gflops": metrics.gflops,
+            "flops_convention": "torch.utils.flop_counter: a multiply-add counts 2",
+            "file_bytes": metrics.file_bytes,
+        }
     return info
 
 
@@ -52,12 +61,14 @@ def run_list(args: argparse.Namespace) -> int:
     data_width = max(len("dataset"), *(len(e.dataset) for e in entries))
     arch_width = max(len("architecture"), *(len(e.arch.label) for e in entries))
     print(
-        f"{'name':<{width}}  {'dataset':<{data_width}}  {'architecture':<{arch_width}}  clean / AutoAttack (%)  source"
+        f"{'name':<{width}}  {'dataset':<{data_width}}  {'architecture':<{arch_width}}  params  GFLOPs  "
+        "clean / AutoAttack (%)  source"
     )
     for name, entry in zip(names, entries):
         head = entry.headline
+        size = f"{entry.metrics.parameters / 1e6:5.1f}M  {entry.metrics.gflops:6.2f}" if entry.metrics else " " * 14
         print(
-            f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch.label:<{arch_width}}  "
+            f"{name:<{width}}  {entry.dataset:<{data_width}}  {entry.arch.label:<{arch_width}}  {size}  "
             f"{head.clean_acc:5.2f} / {head.robust_acc:5.2f}         {head.source}"
         )
     return 0
@@ -79,6 +90,8 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  Hub repo:       {entry.repo_id_in(settings.namespace())} (revision {revision})")
     print(f"  sha256:         {entry.weights.sha256 or 'not pinned yet (checked against the Hub ETag)'}")
     print(f"  input:          {entry.arch.input_size}, [0, 1]; normalisation {entry.arch.normalization}")
+    if entry.metrics is not None:
+        print(f"  size:           {entry.metrics.describe()}")
     print(f"  RobustBench:    {entry.provenance.robustbench_name or 'not listed'}")
     recipe = entry.provenance.recipe
     print(

@@ -145,6 +145,17 @@ def _named(entry: ModelEntry) -> str:
     return f"\nThe release names it: {names}.\n" if names else ""
 
 
+def _size(entry: ModelEntry) -> str:
+    metrics = entry.metrics
+    if metrics is None:
+        return ""
+    return (
+        f" Size: {metrics.parameters:,} parameters, {metrics.gflops:.3g} GFLOPs per image "
+        "(`torch.utils.flop_counter`, which counts a multiply-add as 2 FLOPs; torchvision's GFLOPs count it once), "
+        f"a {metrics.file_mb:.1f} MB weights file."
+    )
+
+
 def _body(entry: ModelEntry) -> str:
     head = entry.headline
     other = [r for r in entry.provenance.reported if r.source != SOURCE_README]
@@ -192,7 +203,7 @@ model = load_model("{rb}", dataset="{entry.dataset}", threat_model="{entry.prove
 ## Use
 
 Inputs are float NCHW images in [0, 1], size {"×".join(map(str, entry.arch.input_size))}; normalisation:
-{entry.arch.normalization}. The model returns logits for {entry.num_classes} classes, in this order ({
+{entry.arch.normalization}.{_size(entry)} The model returns logits for {entry.num_classes} classes, in this order ({
         _classes_source(entry)
     }):
 {", ".join(f"`{name}`" for name in entry.categories)}.

@@ -29,7 +29,14 @@ from ..errors import (
 from ..models import assign_state_dict, build_model, pretrained_cfg
 from ..registry import ModelEntry, get_entry
 
-__all__ = ["load_original", "normalize_state_dict", "convert_checkpoint", "write_repo_folder", "config_for"]
+__all__ = [
+    "load_original",
+    "normalize_state_dict",
+    "convert_checkpoint",
+    "write_repo_folder",
+    "weights_file_content",
+    "config_for",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
@@ -210,6 +217,23 @@ def config_for(
     }
 
 
+def weights_file_content(
+    entry: ModelEntry, state_dict: Mapping[str, torch.Tensor], *, source_sha256: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors (the architecture's own keys, sorted, contiguous on the CPU) and the metadata of an entry's
+    ``model.safetensors``: what ``write_repo_folder`` writes, and what the entry's file size is measured on."""
+    model = build_model(entry, meta=True)
+    assign_state_dict(model, {k: v.detach().to("cpu") for k, v in state_dict.items()})
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in sorted(model.state_dict().items())}
+    metadata = {
+        "format": "pt",
+        "name": entry.name,
+        "architecture": entry.arch.name,
+        "source_sha256": source_sha256 or "none",
+    }
+    return tensors, metadata
+
+
 def write_repo_folder(
     entry: ModelEntry,
     state_dict: Mapping[str, torch.Tensor],
@@ -225,18 +249,10 @@ def write_repo_folder(
 
     from ..maintainers.cards import render_card
 
-    model = build_model(entry, meta=True)
-    assign_state_dict(model, {k: v.detach().to("cpu") for k, v in state_dict.items()})
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in sorted(model.state_dict().items())}
+    tensors, metadata = weights_file_content(entry, state_dict, source_sha256=source_sha256)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "model.safetensors"
-    metadata = {
-        "format": "pt",
-        "name": entry.name,
-        "architecture": entry.arch.name,
-        "source_sha256": source_sha256 or "none",
-    }
     save_file(tensors, str(weights), metadata=metadata)
     _canonicalize_header(weights)
     os.chmod(weights, 0o644)

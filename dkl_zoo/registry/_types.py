@@ -17,6 +17,7 @@ from ._constants import CITATION, LICENSE_NOTE, PAPER_URL, SOURCE_README
 
 if TYPE_CHECKING:
     from ..transforms import ImageTransform
+    from ._metrics import EntryMetrics
 
 __all__ = [
     "ReportedResult",
@@ -205,6 +206,14 @@ class ModelEntry:
     def repo_id_in(self, namespace: str) -> str:
         """``weights.repo`` when set, else ``<namespace>/<name>``."""
         return self.weights.repo or f"{namespace}/{self.name}"
+
+    @property
+    def metrics(self) -> EntryMetrics | None:
+        """Its size: parameters, GFLOPs per image (a multiply-add counts two) and the weights file's bytes
+        (torchvision's ``_metrics``/``_ops``/``_file_size``); None for an entry the registry does not know."""
+        from ._metrics import METRICS
+
+        return METRICS.get(self.name)
 
     @property
     def timm_name(self) -> str:
