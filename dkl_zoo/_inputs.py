@@ -126,8 +126,29 @@ def checked_labels(y: object, *, n: int, num_classes: int, what: str = "labels")
     return y
 
 
-def check_logits(logits: torch.Tensor, what: str = "the model") -> None:
-    """Refuse NaN or infinite logits: argmax of NaN is class 0, a silently wrong answer."""
+def check_logits(
+    logits: object,
+    what: str = "the model",
+    *,
+    num_classes: int | None = None,
+    classes_of: str = "the entry",
+    hint: str = "",
+) -> None:
+    """The one check of a model's output, in one wording for every use case: a B×C tensor, C = ``num_classes``
+    (``classes_of`` names whose classes, ``hint`` the likely mistake), and finite (argmax of NaN is class 0, a
+    silently wrong answer).
+
+    Raises:
+        ModelOutputError: naming what was returned and what was expected.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        got = f"a tensor of shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ModelOutputError(f"{what} returned {got}, not B×C logits{hint}")
+    if num_classes is not None and logits.shape[1] != num_classes:
+        raise ModelOutputError(
+            f"{what} returned B×{logits.shape[1]} logits, not B×{num_classes} logits for {classes_of}'s "
+            f"{num_classes} classes{hint}"
+        )
     if not bool(torch.isfinite(logits).all()):
         raise ModelOutputError(
             f"{what} returned NaN or infinite logits; its weights or inputs are broken "

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._devices import weights_device
-from .errors import InvalidArgumentError, ModelOutputError
+from .errors import InvalidArgumentError
 from .registry import REGISTRY, ModelEntry
 
 __all__ = ["check_model_fits", "model_dtype", "has_training_layers"]
@@ -103,8 +103,6 @@ def check_model_fits(model: nn.Module, entry: ModelEntry, *, known_entry: ModelE
         raise InvalidArgumentError(
             f"the model does not take {entry.name}'s input ({channels}×{height}×{width} images){hint}"
         )
-    shape = "×".join(map(str, out.shape))
-    raise ModelOutputError(
-        f"the model returned {shape} for one image, not B×{entry.num_classes} logits for "
-        f"{entry.name}'s {entry.num_classes} classes{hint}"
-    )
+    from ._inputs import check_logits
+
+    check_logits(out, num_classes=entry.num_classes, classes_of=entry.name, hint=hint)  # raises: it does not fit

@@ -20,7 +20,7 @@ from torch import nn
 from ._arguments import checked_bool, checked_count
 from ._inputs import check_logits, checked_images
 from ._resolve import resolve_model
-from .errors import ImageReadError, InvalidArgumentError, MissingDependencyError, ModelOutputError
+from .errors import ImageReadError, InvalidArgumentError, MissingDependencyError
 from .registry import ModelEntry
 
 __all__ = ["Prediction", "TopKForward", "predict", "predict_iter"]
@@ -248,13 +248,7 @@ class TopKForward:
     def __call__(self, x: torch.Tensor, sources: Sequence[str | None]) -> Iterator[Prediction]:
         with torch.inference_mode():
             logits = self.forward(x.to(device=self.device, dtype=self.dtype))  # any float batch, in the model's dtype
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] != len(self.categories):
-            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ModelOutputError(
-                f"the model returned {shape}, not B×{len(self.categories)} logits for "
-                f"{self.name}'s {len(self.categories)} classes: a model of another entry?"
-            )
-        check_logits(logits)
+        check_logits(logits, num_classes=len(self.categories), classes_of=self.name, hint=": a model of another entry?")
         probabilities = torch.softmax(logits.float(), dim=1).cpu()
         values, indices = probabilities.topk(self.k, dim=1)
         for row_values, row_indices, source in zip(values.tolist(), indices.tolist(), sources):

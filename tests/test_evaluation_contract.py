@@ -610,18 +610,19 @@ def test_a_model_of_the_wrong_shape_or_values_is_refused_word_for_word(data):
         def forward(self, images):
             return self.outputs(images.shape[0])
 
-    cases = [
+    who, another = "the model (on clean test images)", ": a model of another data set (a CIFAR-100 model on CIFAR-10?)"
+    broken = "returned NaN or infinite logits; its weights or inputs are broken (no prediction or accuracy can be "
+    cases = [  # the one wording of every use case's logits check (dkl_zoo._inputs.check_logits)
         (
             lambda b: torch.zeros(b, 100),
-            "the model outputs 100 classes but the data set has 10: wrong model or "
-            "dataset (a CIFAR-100 model on CIFAR-10?)",
+            f"{who} returned B×100 logits, not B×10 logits for the data set's 10 classes{another}",
         ),
-        (lambda b: torch.full((b, 10), float("inf")), "the model returns NaN or infinite logits on clean test images"),
-        (lambda b: torch.full((b, 10), float("nan")), "the model returns NaN or infinite logits on clean test images"),
-        (lambda b: torch.zeros(b, 10, 1), "the model must return B×C logits, got Tensor (2, 10, 1)"),
-        (lambda b: [torch.zeros(b, 10)], "the model must return B×C logits, got list "),
+        (lambda b: torch.full((b, 10), float("inf")), f"{who} {broken}computed from them)"),
+        (lambda b: torch.full((b, 10), float("nan")), f"{who} {broken}computed from them)"),
+        (lambda b: torch.zeros(b, 10, 1), f"{who} returned a tensor of shape (2, 10, 1), not B×C logits{another}"),
+        (lambda b: [torch.zeros(b, 10)], f"{who} returned list, not B×C logits{another}"),
         # (logits, features), as some research models return
-        (lambda b: (torch.zeros(b, 10), torch.zeros(b, 8)), "the model must return B×C logits, got tuple "),
+        (lambda b: (torch.zeros(b, 10), torch.zeros(b, 8)), f"{who} returned tuple, not B×C logits{another}"),
     ]
     for outputs, message in cases:
         with pytest.raises(ValueError) as info:

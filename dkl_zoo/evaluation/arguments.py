@@ -12,9 +12,9 @@ from torch import nn
 
 from .._arguments import checked_count, checked_eps
 from .._choices import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, DATASETS, TEST_SIZES, THREAT_MODELS
-from .._inputs import checked_images, checked_labels
+from .._inputs import check_logits, checked_images, checked_labels
 from ..data import load_test_set
-from ..errors import InvalidArgumentError, ModelOutputError
+from ..errors import InvalidArgumentError
 from ..registry import ModelEntry
 from .sharding import shard_range
 
@@ -131,15 +131,10 @@ def check_model_output(model: nn.Module, x: torch.Tensor, num_classes: int, devi
             f"the model cannot take the test images ({'×'.join(map(str, x.shape[1:]))} each): {first}. A model "
             "for another data set?"
         ) from None
-    if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        raise ModelOutputError(
-            f"the model must return B×C logits, got {type(out).__name__} "
-            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}"
-        )
-    if out.shape[1] != num_classes:
-        raise ModelOutputError(
-            f"the model outputs {out.shape[1]} classes but the data set has {num_classes}: wrong model or "
-            "dataset (a CIFAR-100 model on CIFAR-10?)"
-        )
-    if not torch.isfinite(out).all():
-        raise ModelOutputError("the model returns NaN or infinite logits on clean test images")
+    check_logits(
+        out,
+        "the model (on clean test images)",
+        num_classes=num_classes,
+        classes_of="the data set",
+        hint=": a model of another data set (a CIFAR-100 model on CIFAR-10?)",
+    )
