@@ -100,11 +100,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "verification.checks",
             "verification.exported",
             "verification.making",
+            "verification.locating",
+            "verification.diagnosis",
             "verification.verifying",
             "verification",
         ),
     ),
-    ("applications", ("demo",)),
+    ("applications", ("demo.handlers", "demo.uploads", "demo")),
     (
         "interfaces",
         (

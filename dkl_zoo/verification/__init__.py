@@ -5,10 +5,11 @@ make and read those records. See docs/verify.md."""
 from __future__ import annotations
 
 from .exported import ExportedModel, checkpoint_kind, open_checkpoint
+from .locating import locate_reference, reference_for
 from .making import make_reference
 from .reference import Protocol, Reference, read_reference, write_reference
 from .result import Check, Verification
-from .verifying import locate_reference, reference_for, verify
+from .verifying import verify
 
 __all__ = [
     "verify",

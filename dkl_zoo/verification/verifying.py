@@ -12,79 +12,30 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import DklZooError, InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..registry import ModelEntry, get_entry
 from .checks import (
     MIN_ROBUST,
-    Tolerance,
     clean_check,
     fingerprint_check,
     logits_of,
     robust_check,
     tolerance_for,
 )
-from .reference import Reference, read_reference
+from .diagnosis import likely_causes
+from .locating import locate_reference, reference_for
+from .reference import Reference
 from .result import Check, Verification
 
-__all__ = ["verify", "reference_for", "locate_reference"]
+__all__ = ["verify", "reference_for", "locate_reference"]  # the last two from .locating, kept importable here
 
 CLEAN_SHARE = 0.25
 """The share of ``time_limit`` the clean check may take (forward passes); the robust check gets what is left."""
-
-
-def locate_reference(entry: ModelEntry) -> Path:
-    """The entry's verified reference record: inside the package, or from the entry's Hub repo (cached, offline
-    when the cache has it), its sha256 checked against the pin as the weights' is.
-
-    Raises:
-        InvalidArgumentError: the entry has no reference record.
-        IntegrityError: the file is not the pinned one (a cached copy is removed, so the next call fetches anew).
-        the Hub errors of ``dkl_zoo.load`` (offline, not found, ...).
-    """
-    from .._integrity import LocatedFile, verify_or_discard
-
-    weights = entry.weights
-    if weights.embedded_reference is not None:
-        path = Path(__file__).resolve().parents[1] / weights.embedded_reference
-        if weights.reference_sha256 is None:
-            raise InvalidArgumentError(f"{entry.name}'s shipped reference has no recorded sha256")
-        return verify_or_discard(
-            LocatedFile(path=path, revision="packaged", expected_sha256=weights.reference_sha256, hub_etag=None)
-        ).path
-    if weights.embedded_file is not None and weights.repo is None:
-        raise InvalidArgumentError(f"{entry.name} ships inside the package without a reference record")
-    from .. import _hub as hub
-
-    located = hub.locate(
-        entry.with_weights(filename=weights.reference_filename, sha256=weights.reference_sha256), progress=False
-    )
-    return verify_or_discard(located).path
-
-
-def reference_for(entry: ModelEntry) -> tuple[Reference | None, str]:
-    """The entry's reference and how it was found, or None and why there is none (no paired check then)."""
-    from ..errors import EntryNotFoundError, IntegrityError, OfflineError, RemoteNotFoundError
-
-    try:
-        path = locate_reference(entry)
-    except IntegrityError:
-        raise  # a reference that is not the pinned one is refused, never used and never ignored
-    except EntryNotFoundError:
-        return None, f"{entry.name}'s Hub repo publishes no reference record yet"
-    except (OfflineError, RemoteNotFoundError) as error:
-        return None, f"{entry.name}'s reference record could not be fetched ({error})"
-    except InvalidArgumentError as error:
-        return None, str(error)
-    reference = read_reference(path)
-    if reference.entry != entry.name:
-        raise InvalidArgumentError(f"{path} is the reference of {reference.entry}, not of {entry.name}")
-    return reference, f"{path.name} sha256 {entry.weights.reference_sha256 or '(Hub ETag)'}"
 
 
 class _Subject:
@@ -231,7 +182,7 @@ def verify(
             found,
             notes,
             started,
-            _causes(subject, known, reference, x, fingerprint_logits),
+            likely_causes(subject, known, reference, x, fingerprint_logits),
         )
 
     per_image = _forward_seconds(subject, x)
@@ -268,12 +219,12 @@ def verify(
             found,
             notes,
             started,
-            _causes(subject, known, reference, x, fingerprint_logits, clean_only=True),
+            likely_causes(subject, known, reference, x, fingerprint_logits, clean_only=True),
         )
 
     checks.append(_robust(subject, known, reference, x, y, n_robust, time_limit, started, seed, progress, notes))
     causes = (
-        _causes(subject, known, reference, x, fingerprint_logits, robust_only=True)
+        likely_causes(subject, known, reference, x, fingerprint_logits, robust_only=True)
         if checks[-1].verdict == "inconsistent"
         else []
     )
@@ -415,87 +366,3 @@ def _finish(
         },
         seconds=time.monotonic() - started,
     )
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, tolerance: Tolerance) -> bool:
-    return a.shape == b.shape and float((a - b).abs().max()) <= tolerance.relative * max(1.0, float(b.abs().max()))
-
-
-def _causes(
-    subject: _Subject,
-    known: ModelEntry,
-    reference: Reference | None,
-    x: torch.Tensor,
-    logits: torch.Tensor | None,
-    *,
-    clean_only: bool = False,
-    robust_only: bool = False,
-) -> list[str]:
-    """The likely causes of an inconsistent verdict, most specific first, each tried where it can be."""
-    from .._model_fit import has_training_layers
-    from ..registry import REGISTRY
-
-    causes: list[str] = []
-    module = subject.module
-    if robust_only:
-        return [
-            "clean behaviour matches the reference but robustness does not: the model's gradients differ (a "
-            "wrapper that is not differentiable as the network, a non-deterministic or randomised layer), or the "
-            "attack runs at another eps or norm than the reference protocol "
-            + (reference.protocol.describe() if reference else "")
-        ]
-    if module is not None and has_training_layers(module):
-        causes.append("the model is in training mode (batch norm uses each batch's statistics): call model.eval()")
-    if subject.dtype != torch.float32:
-        causes.append(f"the model computes in {str(subject.dtype).removeprefix('torch.')}, the reference in float32")
-    if reference is not None and logits is not None and len(logits) and not causes:
-        probe = x[: len(logits)]
-        expected = reference.fingerprint_logits[: len(logits)]
-        tolerance = Tolerance(max(1e-3, tolerance_for(subject.device, subject.dtype).relative * 10), "diagnosis")
-        undo = {
-            "maps [0, 1] images to [-1, 1] before the network (normalisation the zoo's models do not want)": lambda z: (
-                (z + 1) / 2
-            ),
-            "multiplies [0, 1] images by 255 before the network (0-255 pixels)": lambda z: z / 255,
-            "normalises with ImageNet's mean and std before the network": lambda z: (
-                z * torch.tensor([0.229, 0.224, 0.225])[: z.shape[1], None, None]
-                + torch.tensor([0.485, 0.456, 0.406])[: z.shape[1], None, None]
-            ),
-        }
-        for cause, inverse in undo.items():
-            try:
-                if _close(logits_of(subject.run, inverse(probe), subject.device, subject.dtype), expected, tolerance):
-                    causes.append(f"the pipeline {cause}: pass [0, 1] images; any normalisation lives inside the model")
-                    break
-            except (RuntimeError, DklZooError):
-                continue
-        if not causes:
-            for name, other in sorted(REGISTRY.items()):
-                if name == known.name or other.arch.input_size != known.arch.input_size:
-                    continue
-                try:
-                    theirs, _ = reference_for(other)
-                except DklZooError:
-                    continue
-                if theirs is not None and _close(logits, theirs.fingerprint_logits[: len(logits)], tolerance):
-                    causes.append(f"these are the weights of {name}, not of {known.name}")
-                    break
-        if not causes:
-            agree = float((logits.argmax(1) == expected.argmax(1)).float().mean())
-            if agree >= 0.9:
-                causes.append(
-                    f"the answers mostly agree (top-1 on {100 * agree:.0f} % of the fingerprint images) but the "
-                    "logits do not: weights changed slightly (fine-tuned, noisy or another precision), or "
-                    "a small change of the images in front of the network (contrast, brightness, resizing)"
-                )
-            else:
-                causes.append(
-                    f"top-1 agrees on only {100 * agree:.0f} % of the fingerprint images: other weights (another "
-                    "entry, another checkpoint) or another preprocessing in front of the network"
-                )
-    if clean_only and not causes:
-        causes.append(
-            "clean answers differ from the reference's although the fingerprint images agree: the "
-            "preprocessing or the data differ on later images, or the test set is not the entry's"
-        )
-    return causes

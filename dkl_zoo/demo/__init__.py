@@ -21,31 +21,24 @@ folder, sweeps its outputs every few minutes and removes the folder when the ser
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..errors import (
     LIST_MODELS,
-    DklZooError,
-    ImageReadError,
     InvalidArgumentError,
-    MissingDependencyError,
     PortUnavailableError,
 )
-from .registry import REGISTRY, ModelEntry, get_entry
+from ..registry import REGISTRY, ModelEntry, get_entry
+from .handlers import DISPLAY_SIDE, DemoModels, _gradio, _Handlers
+from .uploads import KEPT_UPLOADS, MAX_PIXELS, MAX_UPLOAD, _image_input
 
 if TYPE_CHECKING:
     import gradio
-    import torch
-    from PIL import Image
-    from torch import nn
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -60,38 +53,17 @@ __all__ = [
 
 DEFAULT_MODELS = ("ikl-at-fmnist-wrn10-1", "standard-fmnist-wrn10-1")
 """Preselected, since the shipped models load offline: the robust model and its non-robust contrast."""
-MAX_PIXELS = 16_000_000
-"""Larger images are refused before they are decoded: a 16-megapixel RGBA image takes 256 MB as float pixels,
-which bounds the memory one request can take."""
-MAX_UPLOAD = "25mb"
-"""Gradio refuses larger uploads before they reach the app; a pasted image (a data URL) is held to the same size."""
-MAX_UPLOAD_BYTES = 25 * 1000 * 1000
-KEPT_UPLOADS = 8
-"""The page's most recent uploads kept on disk (the picture shown is predicted, then attacked); older ones go."""
 OUTPUT_SWEEP = (300, 900)
 """Gradio's own sweep of its cache (outputs included): every 300 s, files older than 900 s."""
-DISPLAY_SIDE = 224
-"""Model-size images are shown enlarged to about this many pixels, by nearest neighbour."""
 PAGE_CSS = (
     ".dkl-pixels img { image-rendering: pixelated; }\n"
     f"#dkl-image img {{ height: {DISPLAY_SIDE}px; width: auto; object-fit: contain; }}"
 )
 """The browser must not smooth the enlarged pixels either, and shows a small upload at the size of the rest."""
+
+
 _QUEUE = "dkl-zoo-models"
 """One concurrency group for every event that runs a model: one computation at a time."""
-
-
-def _gradio() -> Any:
-    try:
-        import gradio
-    except ImportError:
-        raise MissingDependencyError("the web demo needs Gradio: pip install 'dkl-zoo[demo]'") from None
-    return gradio
-
-
-def _message(gradio: Any, text: str) -> Exception:
-    """An error the page shows as a message (and the API client receives), without a traceback in the log."""
-    return gradio.Error(text, print_exception=False)
 
 
 def page_models(names: Sequence[str] | None = None) -> list[str]:
@@ -116,27 +88,6 @@ def page_models(names: Sequence[str] | None = None) -> list[str]:
     return shipped + [name for name in sorted(REGISTRY) if name not in shipped]
 
 
-class DemoModels:
-    """Each model loaded once, on first use, and kept; one lock per entry, so two visitors asking at once load it
-    once. A Hub entry's download shows its progress (tqdm, which the page tracks)."""
-
-    def __init__(self) -> None:
-        self._models: dict[str, nn.Module] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, name: str) -> nn.Module:
-        """The verified model of entry ``name`` (``dkl_zoo.load`` the first time, the same object afterwards)."""
-        from .loading import load
-
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
-            if name not in self._models:
-                self._models[name] = load(name, progress=True)
-            return self._models[name]
-
-
 def entry_summary(entry: ModelEntry) -> str:
     """The model card's headline numbers with their sources, in Markdown, for under the model picker."""
     provenance = entry.provenance
@@ -152,211 +103,6 @@ def entry_summary(entry: ModelEntry) -> str:
         f"**{entry.name}**: {entry.arch.label} on {entry.dataset}, {kind}; {provenance.threat_model} "
         f"eps {provenance.eps_label}; {where}.\n\n| source | clean % | AutoAttack % |\n| --- | --- | --- |\n{rows}"
     )
-
-
-def _enlarged(image_chw: torch.Tensor) -> Image.Image:
-    """A C×H×W 8-bit [0, 1] image enlarged by nearest neighbour (what is shown is the image itself)."""
-    from PIL import Image as PILImage
-
-    from .adversarial import to_pil_image
-
-    picture = to_pil_image(image_chw)
-    factor = max(1, DISPLAY_SIDE // max(picture.size))
-    return picture.resize((picture.width * factor, picture.height * factor), PILImage.Resampling.NEAREST)
-
-
-def _labels(prediction: Any) -> dict[str, float]:
-    return dict(prediction.top_k)
-
-
-class _Uploads:
-    """Uploaded files read as ``dkl_zoo.predict`` reads a path, within the page's limits, then let go of: deleted at
-    once (``keep=0``, the API endpoints, where each upload serves one request) or once ``keep`` newer uploads
-    came (the page). Only files inside Gradio's upload folder are ever deleted; the shipped examples never."""
-
-    def __init__(self, keep: int) -> None:
-        self.keep = keep
-        self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def read(self, gradio: Any, path: str, original_name: str | None) -> torch.Tensor:
-        from PIL import Image
-
-        from ._terminal import printable
-        from .transforms import to_tensor_image
-
-        name = printable(original_name or "the upload")
-        try:
-            try:
-                with Image.open(path) as header:  # the size, from the header alone
-                    width, height = header.size
-            except Image.DecompressionBombError:
-                raise _message(
-                    gradio,
-                    f"{name}: far more pixels than this page takes ({MAX_PIXELS // 1_000_000} "
-                    "megapixels; over the decompression-bomb limit)",
-                ) from None
-            except (OSError, SyntaxError, ValueError):
-                width = height = 0  # not an image: open_image says exactly why
-            if width * height > MAX_PIXELS:
-                raise _message(
-                    gradio,
-                    f"{name}: {width}×{height} pixels is more than this page takes "
-                    f"({MAX_PIXELS // 1_000_000} megapixels): scale it down, or use dkl_zoo.predict",
-                )
-            return to_tensor_image(path)  # read as predict reads a path: every check, 16 bits kept
-        except gradio.Error:
-            raise
-        except ImageReadError as error:
-            raise _message(gradio, f"{name}: {error.reason}") from None
-        except DklZooError as error:
-            raise _message(gradio, f"{name}: {error}") from None
-        finally:
-            self._let_go(path)
-
-    def _let_go(self, path: str) -> None:
-        if not _inside(path, _upload_folder()) or _is_example(path):
-            return
-        with self._lock:
-            self._recent[path] = None
-            self._recent.move_to_end(path)
-            old = list(self._recent)[: max(0, len(self._recent) - self.keep)]
-            for stale in old:
-                del self._recent[stale]
-        for stale in old:
-            _delete_upload(stale)
-
-
-def _upload_folder() -> Path | None:
-    from .settings import gradio_temp_dir
-
-    return gradio_temp_dir()
-
-
-def _inside(path: str, folder: Path | None) -> bool:
-    return folder is not None and Path(path).resolve().is_relative_to(folder)
-
-
-def _is_example(path: str) -> bool:
-    from .examples import example_images
-
-    return Path(path).name in {example.path.name for example in example_images()}
-
-
-def _delete_upload(path: str) -> None:
-    """The file, and the folder Gradio made for it when that is left empty."""
-    target = Path(path)
-    try:
-        target.unlink(missing_ok=True)
-        target.parent.rmdir()
-    except OSError:
-        pass
-
-
-def _decode_data_url(gradio: Any, url: str) -> str:
-    """A pasted image (``data:image/...;base64,...``) written to a file in Gradio's upload folder, within the size an
-    uploaded file may have, so that it is read by the same reader with the same limits."""
-    import base64
-    import binascii
-    import urllib.parse
-
-    header, _, data = url.partition(",")
-    if len(data) * 3 // 4 > MAX_UPLOAD_BYTES:
-        raise _message(gradio, f"the pasted image is larger than this page takes ({MAX_UPLOAD})")
-    try:
-        raw = (
-            base64.b64decode(data, validate=True) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(data)
-        )
-    except (binascii.Error, ValueError):
-        raise _message(gradio, "the pasted data is not an image (its base64 does not decode)") from None
-    folder = _upload_folder() or Path(tempfile.gettempdir())
-    handle, name = tempfile.mkstemp(prefix="pasted-", suffix=".img", dir=folder)
-    with os.fdopen(handle, "wb") as out:
-        out.write(raw)
-    return name
-
-
-def _image_input(gradio: Any, *, keep: int, **kwargs: Any) -> Any:
-    """A ``gradio.Image`` input whose uploads ``dkl_zoo`` reads as ``dkl_zoo.predict`` reads a path (upright by
-    EXIF, decompression bombs refused, 16 bits kept): a file that is not an image, an empty or a truncated one is
-    a message in the page, not a traceback. A pasted image is read the same way. The value handed on is the image
-    as a float C×H×W tensor."""
-    from ._compat import read_gradio_uploads
-
-    uploads = _Uploads(keep)
-
-    def read(path: str | None, original_name: str | None, data_url: str | None) -> torch.Tensor:
-        if data_url is not None:
-            return uploads.read(gradio, _decode_data_url(gradio, data_url), "the pasted image")
-        assert path is not None
-        return uploads.read(gradio, path, original_name)
-
-    component = gradio.Image(type="pil", image_mode=None, format="png", **kwargs)
-    read_gradio_uploads(component, read)
-    return component
-
-
-class _Handlers:
-    """What the page and the API endpoints call: the library's functions, their errors turned into messages."""
-
-    def __init__(self, models: DemoModels, names: Sequence[str], time_limit: float) -> None:
-        self.models, self.names, self.time_limit = models, list(names), time_limit
-
-    def _model_and_image(self, name: str, image: Any) -> tuple[nn.Module, Any]:
-        gradio = _gradio()
-        if name not in self.names:
-            raise _message(gradio, f"unknown model {name!r}; this page serves: {', '.join(self.names)}")
-        if image is None:
-            raise _message(gradio, "no image: upload, paste or drag one, or pick an example")
-        try:
-            return self.models.get(name), image
-        except DklZooError as error:
-            raise _message(gradio, f"{name}: {error}") from None
-
-    def predict(self, name: str, image: Any) -> dict[str, float]:
-        """The top-5 classes of ``image`` for the entry ``name``, as ``dkl_zoo.predict`` answers."""
-        from .prediction import predict
-
-        model, picture = self._model_and_image(name, image)
-        return _labels(predict(model, picture, top_k=5, progress=False)[0])
-
-    def _attack(self, name: str, image: Any, eps: Any) -> Any:
-        from .adversarial import attack_image
-
-        gradio = _gradio()
-        model, picture = self._model_and_image(name, image)
-        try:
-            return attack_image(model, picture, eps=eps, top_k=5, time_limit=self.time_limit)
-        except DklZooError as error:
-            raise _message(gradio, f"{name}: {error}") from None
-
-    def attack(self, name: str, image: Any, eps: Any) -> tuple[Image.Image, dict[str, float], dict[str, float]]:
-        """The adversarial image (8 bits, the model's size, served as PNG) and the top-5 before and after, as
-        ``dkl_zoo.attack_image`` answers (APGD-CE, 100 steps, seed 0)."""
-        from .adversarial import to_pil_image
-
-        result = self._attack(name, image, eps)
-        return to_pil_image(result.adversarial), _labels(result.before), _labels(result.after)
-
-    def attack_view(self, name: str, image: Any, eps: Any) -> tuple[Any, Any, dict[str, float], dict[str, float], str]:
-        """For the page: the adversarial image and the perturbation (mid-grey is no change, black and white are
-        -eps and +eps), both enlarged, the top-5 before and after, and a one-line verdict."""
-        result = self._attack(name, image, eps)
-        change = result.adversarial - result.original
-        magnified = ((change / (2 * result.eps) + 0.5) * 255).round().clamp(0, 255) / 255
-        verdict = (
-            f"**{name}**: {result.before.label} ({100 * result.before.probability:.1f} %) → "
-            f"**{result.after.label}** ({100 * result.after.probability:.1f} %): "
-            f"**{'fooled' if result.succeeded else 'held'}**; Linf {255 * result.linf:.0f}/255"
-            + (" (rounding to 8 bits undid the attack)" if result.rounding_undid_attack else "")
-        )
-        return (
-            _enlarged(result.adversarial),
-            _enlarged(magnified),
-            _labels(result.before),
-            _labels(result.after),
-            verdict,
-        )
 
 
 def _eps_slider(gradio: Any, entry: ModelEntry, **kwargs: Any) -> Any:
@@ -393,12 +139,12 @@ def build_app(
         comparison = DEFAULT_MODELS[1] if DEFAULT_MODELS[1] in names else names[-1]
     elif comparison not in names:
         raise InvalidArgumentError(f"comparison model {comparison!r} is not among the page's models")
-    from ._arguments import checked_seconds
+    from .._arguments import checked_seconds
 
     time_limit = checked_seconds(time_limit, "time_limit")
     handlers = _Handlers(models or DemoModels(), names, float(time_limit))
     first = get_entry(names[0])
-    from .examples import example_images
+    from ..examples import example_images
 
     with gradio.Blocks(
         title="dkl_zoo: robustness you can see", analytics_enabled=False, delete_cache=OUTPUT_SWEEP
@@ -566,13 +312,13 @@ def serve(
         InvalidArgumentError: as ``build_app``, a port outside 1..65535, or a host that does not resolve.
         PortUnavailableError: the port is taken or not allowed.
     """
-    from ._arguments import checked_bool, checked_count
+    from .._arguments import checked_bool, checked_count
 
     port = checked_count(port, "port", 1, below=65536)
     _check_host(host)
     share = checked_bool(share, "share")
     folder = tempfile.mkdtemp(prefix="dkl-zoo-demo-")
-    from .settings import demo_folders
+    from ..settings import demo_folders
 
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
