@@ -6,7 +6,7 @@ replaced (a new ``Parameter``, a new submodule, ``p.data = other``). A sha256 of
 it, but costs about 0.5 ms per call on the shipped WRN-10-1, more than onnxruntime's whole forward pass. The
 fingerprint here is a fixed random projection of the floating-point values (integer buffers such as batch norm's
 step counter do not change an eval-mode forward): each large tensor read in place through a NumPy view, the small
-ones copied side by side into one buffer, about 20 µs per call on WRN-10-1 and 10 ms on WRN-34-10's 46 M weights.
+ones copied side by side into one buffer, about 20 µs per call on WRN-10-1 and 4 ms on WRN-34-10's 46 M weights.
 A change of any weight moves the projection by the change times its coefficient (of magnitude 1 to 4, random
 sign), so an edit goes unnoticed only if it is below the float32 rounding of the projection (about 1e-6 of its
 size) or built to cancel exactly; every tensor's identity and storage
