@@ -147,14 +147,22 @@ def test_transforms_give_the_input_size_in_0_1_or_our_error(image):
     device=mostly(st.sampled_from([None, "cpu"]), devices),
     entry=mostly(st.sampled_from([None, NAME]), st.sampled_from(["nope", 3, ""])),
     progress=mostly(st.just(False), st.sampled_from(["no", 0, None])),
+    backend=mostly(st.sampled_from(["auto", "torch", "onnxruntime"]), st.sampled_from(["ort", "", None, 1])),
 )
 def test_predict_works_or_raises_ours_and_leaves_the_model_alone(
-    model, inputs, top_k, batch_size, device, entry, progress
+    model, inputs, top_k, batch_size, device, entry, progress, backend
 ):
     before = _fingerprint(model)
     answers = _works_or_ours(
         lambda: dkl_zoo.predict(
-            model, inputs, top_k=top_k, batch_size=batch_size, device=device, entry=entry, progress=progress
+            model,
+            inputs,
+            top_k=top_k,
+            batch_size=batch_size,
+            device=device,
+            entry=entry,
+            progress=progress,
+            backend=backend,
         )
     )
     if answers is not None:
