@@ -58,7 +58,7 @@ def resolve_model(
             "a model from dkl_zoo.load, or entry='<registry name>' for a model with an entry's architecture"
         )
     here = run_device(model, None)
-    target = run_device(model, device)
+    target = run_device(model, device) if device is not None else here
     if model.training and warn_training:
         warnings.warn(
             "the model is in training mode (batch norm then uses batch statistics); call model.eval()",

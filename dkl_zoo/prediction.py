@@ -143,8 +143,11 @@ def predict_iter(
     channels, height, width = known.arch.input_size
     categories = known.categories
     k = min(top_k, len(categories))
-    forward = _forward_of(model, known, target, backend, share_cores=batch is None and workers > 0)
-    run = TopKForward(model, target, categories, k, known.name, forward=forward)
+    from ._model_fit import model_dtype
+
+    dtype = model_dtype(model)
+    forward = _forward_of(model, known, target, backend, dtype, share_cores=batch is None and workers > 0)
+    run = TopKForward(model, target, categories, k, known.name, forward=forward, dtype=dtype)
     if batch is not None:
         x = checked_images(batch, channels=channels, size=(height, width), allow_uint8=True)
         for start in range(0, len(x), batch_size):
@@ -197,10 +200,16 @@ def _check_backend(backend: Any) -> None:
 
 
 def _forward_of(
-    model: nn.Module, entry: ModelEntry, device: torch.device, backend: str, *, share_cores: bool = False
+    model: nn.Module,
+    entry: ModelEntry,
+    device: torch.device,
+    backend: str,
+    dtype: torch.dtype,
+    *,
+    share_cores: bool = False,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What computes the logits: the model, or onnxruntime over its cached, checked export (the same answers)."""
-    from ._model_fit import has_training_layers, model_dtype
+    from ._model_fit import has_training_layers
 
     if backend == "torch":
         return model
@@ -212,7 +221,7 @@ def _forward_of(
                 "or backend='torch' on an accelerator"
             )
         return model
-    if model_dtype(model) != torch.float32 or has_training_layers(model):
+    if dtype != torch.float32 or has_training_layers(model):
         if explicit:
             raise InvalidArgumentError(
                 "backend='onnxruntime' runs the float32 eval-mode model: call model.float() "
@@ -238,12 +247,13 @@ class TopKForward:
         name: str,
         *,
         forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         from ._model_fit import model_dtype
 
         self.model, self.device, self.categories, self.k, self.name = model, device, categories, k, name
         self.forward = forward if forward is not None else model
-        self.dtype = model_dtype(model)
+        self.dtype = dtype if dtype is not None else model_dtype(model)
 
     def __call__(self, x: torch.Tensor, sources: Sequence[str | None]) -> Iterator[Prediction]:
         with torch.inference_mode():
