@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ._choices import PREDICTION_BACKENDS
-from .errors import CacheError, InvalidArgumentError, MissingDependencyError
+from .errors import CacheError, ExportCheckError, InvalidArgumentError, MissingDependencyError
 from .registry import ModelEntry
 
 __all__ = [
@@ -117,6 +117,8 @@ class OnnxForward:
 _SERVED: weakref.WeakKeyDictionary[nn.Module, dict[bool, OnnxForward]] = weakref.WeakKeyDictionary()
 _SESSIONS: OrderedDict[str, tuple[Any, str]] = OrderedDict()
 _SAID: set[str] = set()
+_GAVE_UP: set[str] = set()
+"""Weights and settings whose export ``auto`` could not make or keep in this process: not tried on every call."""
 _GUARD = threading.Lock()
 
 
@@ -134,7 +136,8 @@ def onnx_forward(
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """onnxruntime's forward of ``model`` (an eval-mode float32 CPU model fitting ``entry``), or None where
     ``backend="auto"`` uses torch: no ``export`` extra (said once), weights changed after ``load`` (an export per
-    edit would cost seconds each), or a cache that cannot be written (said once).
+    edit would cost seconds each), a cache that cannot be written, or an export whose logits differ from PyTorch's
+    (each said once).
 
     ``share_cores``: other processes (DataLoader workers) need the cores between two batches, so onnxruntime's
     threads sleep when idle instead of spinning: on 2 cores with 2 workers, 6,400 instead of 4,900 images/s. Alone,
@@ -143,6 +146,7 @@ def onnx_forward(
     Raises:
         MissingDependencyError: ``backend="onnxruntime"`` without the ``export`` extra.
         CacheError: ``backend="onnxruntime"`` and the cache cannot hold the file.
+        ExportCheckError: ``backend="onnxruntime"`` and the export computes other logits than PyTorch.
     """
     from ._weights_watch import fingerprint, unchanged_since_load
     from .loading import weights_sha256_of
@@ -176,12 +180,16 @@ def onnx_forward(
         return None  # fine-tuned or edited weights: PyTorch answers for them, no export per change
     else:
         key = "content-" + content_sha256(model)
+    attempt = f"{entry.name}|{key}|{onnx_cache_folder()}"
+    if not explicit and attempt in _GAVE_UP:
+        return None
     try:
         session, onnx_sha256 = _session(model, entry, key, spinning)
-    except CacheError as error:
+    except (CacheError, ExportCheckError) as error:  # no usable file: PyTorch answers, and says why once
         if explicit:
             raise
-        _say_once(f"cache {error}", f"predicting with PyTorch: {error}")
+        _GAVE_UP.add(attempt)
+        _say_once(f"{type(error).__name__} {error}", f"predicting with PyTorch: {error}")
         return None
     forward = OnnxForward(session, onnx_sha256, now)
     _SERVED.setdefault(model, {})[spinning] = forward
@@ -310,6 +318,7 @@ def forget_sessions() -> None:
     with _GUARD:
         _SESSIONS.clear()
         _SERVED.clear()
+        _GAVE_UP.clear()
 
 
 def forget_exports() -> tuple[Path, int]:

@@ -339,3 +339,33 @@ def test_forget_exports_deletes_the_folder(own_cache, capsys):
     assert not (own_cache / "onnx").exists()
     assert main(["forget-exports"]) == 0
     assert "nothing was changed" in capsys.readouterr().out
+
+
+def test_an_export_that_fails_its_check_is_never_run_and_auto_says_so_once(own_cache, monkeypatch):
+    """The export compares its file with PyTorch before keeping it; when they differ, auto answers with PyTorch."""
+    from dkl_zoo import exporting
+    from dkl_zoo.errors import ExportCheckError
+
+    real = exporting._WRITERS["onnx"]
+
+    def off_by_one(model, example, path, metadata, dynamic_batch):  # a file that answers otherwise
+        run = real(model, example, path, metadata, dynamic_batch)
+        return lambda x: run(x) + 1.0
+
+    monkeypatch.setitem(exporting._WRITERS, "onnx", off_by_one)
+    monkeypatch.setattr(_onnx_cache, "_SAID", set())
+    model = dkl_zoo.load(NAME)
+    files = _files()
+    built = []
+    monkeypatch.setattr(_onnx_cache, "_build", lambda *a, real=_onnx_cache._build: built.append(1) or real(*a))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = dkl_zoo.predict(model, files, progress=False)
+        dkl_zoo.predict(model, files, progress=False)
+    assert len(built) == 1  # tried once per process, not on every call
+    said = [str(w.message) for w in caught if "other logits than PyTorch" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("predicting with PyTorch")
+    assert not _served(model) and _exports(own_cache) == []  # nothing kept, nothing run
+    _assert_same_as(first, _eager(model, files))
+    with pytest.raises(ExportCheckError):
+        dkl_zoo.predict(model, files, progress=False, backend="onnxruntime")
