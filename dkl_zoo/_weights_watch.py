@@ -12,7 +12,7 @@ sign), so an edit goes unnoticed only if it is below the float32 rounding of the
 size) or built to cancel exactly; every tensor's identity and storage
 address are compared too. Values are read in memory order, so the same weights in another memory layout
 (channels-last) have another fingerprint: a false "changed", which costs speed (PyTorch answers), never
-correctness.
+correctness. ``del`` of a buffer or submodule is not a registration: it does not make the tree be walked again.
 
 The random coefficients of a large tensor of n values form a rank-one pattern ``row[i] * column[j]`` over its
 values laid out as rows of ``_WIDTH``: two fixed vectors of 4,096 and 65,536 float32 numbers serve every tensor,
