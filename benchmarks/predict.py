@@ -274,7 +274,8 @@ def main() -> None:
         "workers": args.workers,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("DKL_ZOO_CACHE", str(Path(tmp) / "cache"))  # a cache of the run's own
+        if not os.environ.get("DKL_ZOO_CACHE"):  # a cache of the run's own unless one is chosen
+            os.environ["DKL_ZOO_CACHE"] = str(Path(tmp) / "cache")
         root = Path(tmp) / "images"
         write_pngs(root, args.n)
         report["first_call"] = first_call_seconds(next(root.rglob("*.png")))
