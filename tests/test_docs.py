@@ -72,8 +72,8 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
         [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, f"{name}: block {index + 1} failed:\n{block}\n{done.stderr[-3000:]}"
-    position = 0  # every "#> text" line of the block is printed, in this order (as part of a line)
-    for expected in (line[3:] for line in block.splitlines() if line.startswith("#> ")):
+    position = 0  # every "# => text" line of the block is printed, in this order (as part of a line)
+    for expected in (line[5:] for line in block.splitlines() if line.startswith("# => ")):
         found = done.stdout.find(expected, position)
         assert found >= 0, f"{name}: block {index + 1} does not print {expected!r}; it printed:\n{done.stdout[-2000:]}"
         position = found + len(expected)
@@ -88,12 +88,12 @@ def test_docs_python_block_runs(index, readme_hub, tmp_path):
 
 
 SHOWS_NO_OUTPUT = {"docs/training.md", "docs/inference.md-export"}
-"""Blocks that print without "#>" lines: random losses (training) and an export's sha256 (checked above)."""
+"""Blocks that print without "# => " lines: random losses (training) and an export's sha256 (checked above)."""
 
 
 def test_every_block_that_prints_says_what_it_prints():
     for name, block in BLOCKS:
-        if "print(" in block and "#> " not in block:
+        if "print(" in block and "# => " not in block:
             assert name in SHOWS_NO_OUTPUT or (name + "-export" in SHOWS_NO_OUTPUT and "export(" in block), name
 
 
