@@ -18,10 +18,19 @@ from typing import BinaryIO
 
 from .errors import InvalidArgumentError
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_file", "checked_output", "remove_quietly", "default_file_mode"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "atomic_file",
+    "checked_output",
+    "existing_ancestor",
+    "remove_quietly",
+    "default_file_mode",
+]
 
 
-def _existing_ancestor(path: Path) -> Path:
+def existing_ancestor(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists (what a write there would have to create folders in)."""
     for parent in path.parents:
         if os.path.lexists(parent):
             return parent
@@ -57,7 +66,7 @@ def checked_output(path: str | os.PathLike[str], *, writable: bool = True) -> Pa
             raise InvalidArgumentError(
                 f"{given} is read-only: it is not replaced (make it writable, or choose another file name)"
             )
-    ancestor = _existing_ancestor(target)
+    ancestor = existing_ancestor(target)
     if not ancestor.is_dir():
         raise InvalidArgumentError(f"cannot create the folder of {given}: {ancestor} is not a folder")
     if writable and not os.access(ancestor, os.W_OK | os.X_OK):

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import IntegrityError, NoRecordedHashError
 
@@ -24,6 +25,7 @@ __all__ = [
     "verify",
     "verify_or_discard",
     "discard",
+    "state_dict_sha256",
 ]
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -123,3 +125,18 @@ def verify_or_discard(located: LocatedFile) -> VerifiedFile:
     except IntegrityError:
         discard(located)
         raise
+
+
+def state_dict_sha256(model: Any, *, names: bool = False, salt: str = "") -> str:
+    """sha256 over a model's state dict: ``salt``, then for every tensor in key order its dtype, shape and bytes,
+    and its key with ``names``. The one hash of weights held in memory (an evaluation state's model, predict's
+    export of weights that came from no verified file)."""
+    import torch  # here, not at import: importing the package stays free of torch
+
+    digest = hashlib.sha256(salt.encode())
+    for name, tensor in model.state_dict().items():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|".encode() if names else b"")
+        digest.update(f"{data.dtype}{tuple(data.shape)};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

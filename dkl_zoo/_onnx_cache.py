@@ -46,6 +46,7 @@ __all__ = [
     "content_sha256",
     "forget_exports",
     "forget_sessions",
+    "require_runtime",
 ]
 
 BACKENDS = PREDICTION_BACKENDS
@@ -61,6 +62,18 @@ def runtime_installed() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(module) is not None for module in ("onnxruntime", "onnx", "onnxscript"))
+
+
+def require_runtime() -> None:
+    """Refuse ``backend="onnxruntime"`` without the ``export`` extra, before any model is loaded.
+
+    Raises:
+        MissingDependencyError: naming the extra.
+    """
+    if not runtime_installed():
+        raise MissingDependencyError(
+            "backend='onnxruntime' needs onnxruntime, onnx and onnxscript: pip install 'dkl-zoo[export]'"
+        )
 
 
 def onnx_cache_folder() -> Path:
@@ -94,13 +107,12 @@ def _versions() -> dict[str, str]:
 
 
 def content_sha256(model: nn.Module) -> str:
-    """sha256 of a model's state dict (names, dtypes, shapes and bytes): the key of weights from no verified file."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
+    """The key of weights from no verified file: the state dict's sha256 with its key names, salted with the
+    model's class (a subclass with another ``forward`` over the same weights computes something else)."""
+    from ._integrity import state_dict_sha256
+
+    kind = type(model)
+    return state_dict_sha256(model, names=True, salt=f"{kind.__module__}.{kind.__qualname__}|")
 
 
 class OnnxForward:
@@ -154,9 +166,7 @@ def onnx_forward(
     explicit = backend == "onnxruntime"
     if not runtime_installed():
         if explicit:
-            raise MissingDependencyError(
-                "backend='onnxruntime' needs onnxruntime, onnx and onnxscript: pip install 'dkl-zoo[export]'"
-            )
+            require_runtime()
         _say_once(
             "runtime",
             "predictions run on PyTorch; pip install 'dkl-zoo[export]' runs them faster on the CPU "
@@ -250,12 +260,10 @@ def _open_checked(onnx_path: Path, record_path: Path, key: str, spinning: bool) 
 
 def _writable_folder(folder: Path) -> None:
     """Refuse a cache that cannot take the file, by its mode bits as well (as root, ``os.access`` says yes)."""
-    existing = folder
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
+    from ._atomic import existing_ancestor
+
+    existing = folder if folder.exists() else existing_ancestor(folder)
+    if not existing.is_dir():
         raise CacheError(
             f"the ONNX cache {folder} cannot be made: {existing} is a file (set DKL_ZOO_CACHE to a "
             "folder, or run dkl-zoo forget-exports)"

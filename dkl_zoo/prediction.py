@@ -20,7 +20,7 @@ from torch import nn
 from ._arguments import checked_bool, checked_count
 from ._inputs import check_logits, checked_images
 from ._resolve import resolve_model
-from .errors import ImageReadError, InvalidArgumentError, MissingDependencyError
+from .errors import ImageReadError, InvalidArgumentError
 from .registry import ModelEntry
 
 __all__ = ["Prediction", "TopKForward", "predict", "predict_iter"]
@@ -189,14 +189,12 @@ def _progress_bar(total: int, name: str, shown: bool) -> Any:
 
 
 def _check_backend(backend: Any) -> None:
-    from ._onnx_cache import BACKENDS, runtime_installed
+    from ._onnx_cache import BACKENDS, require_runtime
 
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise InvalidArgumentError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-    if backend == "onnxruntime" and not runtime_installed():  # said before any model is loaded
-        raise MissingDependencyError(
-            "backend='onnxruntime' needs onnxruntime, onnx and onnxscript: pip install 'dkl-zoo[export]'"
-        )
+    if backend == "onnxruntime":
+        require_runtime()  # said before any model is loaded
 
 
 def _forward_of(

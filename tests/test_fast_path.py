@@ -369,3 +369,22 @@ def test_an_export_that_fails_its_check_is_never_run_and_auto_says_so_once(own_c
     _assert_same_as(first, _eager(model, files))
     with pytest.raises(ExportCheckError):
         dkl_zoo.predict(model, files, progress=False, backend="onnxruntime")
+
+
+def test_a_subclass_over_the_same_weights_gets_its_own_export(own_cache):
+    """Weights from no verified file are keyed by their content and the model's class: a subclass with another
+    forward over the same state dict never runs the first model's export."""
+    base = dkl_zoo.build_model(dkl_zoo.model_info(NAME))  # random weights: not from load
+    base.eval()
+
+    class Shifted(type(base)):
+        def forward(self, x):
+            return super().forward(x) + torch.arange(10.0) * 5
+
+    shifted = Shifted(**dict(dkl_zoo.model_info(NAME).arch.kwargs)).eval()
+    shifted.load_state_dict(base.state_dict())
+    files = _files()
+    dkl_zoo.predict(base, files, entry=NAME, backend="onnxruntime", progress=False)
+    answers = dkl_zoo.predict(shifted, files, entry=NAME, backend="onnxruntime", progress=False)
+    _assert_same_as(answers, _eager(shifted, files))
+    assert len(_exports(own_cache)) == 2

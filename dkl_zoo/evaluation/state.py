@@ -35,12 +35,9 @@ def model_fingerprint(model: nn.Module) -> str:
     are left out on purpose, so a wrapper around the same network (``nn.Sequential(net)``) still matches.
     Hashing WRN-34-10's 185 MB costs about as much as one forward pass of a batch.
     """
-    digest = hashlib.sha256()
-    for tensor in model.state_dict().values():
-        data = tensor.detach().cpu().contiguous()
-        digest.update(f"{data.dtype}{tuple(data.shape)};".encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    from .._integrity import state_dict_sha256
+
+    return state_dict_sha256(model)
 
 
 @dataclass
