@@ -33,12 +33,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._choices import PREDICTION_BACKENDS
 from .errors import CacheError, ExportCheckError, InvalidArgumentError, MissingDependencyError
 from .registry import ModelEntry
 
 __all__ = [
-    "BACKENDS",
     "OnnxForward",
     "onnx_forward",
     "onnx_cache_folder",
@@ -49,7 +47,6 @@ __all__ = [
     "require_runtime",
 ]
 
-BACKENDS = PREDICTION_BACKENDS
 _LOCK_TIMEOUT = 900.0
 """Seconds to wait for another process building the same file (WRN-34-10 takes about a minute)."""
 _SESSIONS_KEPT = 4

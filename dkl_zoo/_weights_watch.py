@@ -24,7 +24,6 @@ from __future__ import annotations
 import threading
 import weakref
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import torch
@@ -181,7 +180,7 @@ def remember_loaded(model: nn.Module) -> None:
         _LOADED[model] = found
 
 
-def unchanged_since_load(model: nn.Module, now: Any = None) -> bool:
+def unchanged_since_load(model: nn.Module, now: Fingerprint | None = None) -> bool:
     """Whether the model still holds the weights ``load`` verified (False for a model not from ``load``)."""
     loaded = _LOADED.get(model)
     return loaded is not None and (now if now is not None else fingerprint(model)) == loaded

@@ -189,10 +189,12 @@ def _progress_bar(total: int, name: str, shown: bool) -> Any:
 
 
 def _check_backend(backend: Any) -> None:
-    from ._onnx_cache import BACKENDS, require_runtime
+    from ._choices import PREDICTION_BACKENDS
+    from ._onnx_cache import require_runtime
 
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise InvalidArgumentError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if not isinstance(backend, str) or backend not in PREDICTION_BACKENDS:
+        known = ", ".join(map(repr, PREDICTION_BACKENDS))
+        raise InvalidArgumentError(f"backend must be one of {known}, got {backend!r}")
     if backend == "onnxruntime":
         require_runtime()  # said before any model is loaded
 
